@@ -1,0 +1,75 @@
+"""The Gradio interface. Every event has an ``api_name``, so the same searches work from gradio_client and curl."""
+from __future__ import annotations
+
+import gradio as gr
+
+from . import index as vindex
+from .build import build_index
+from .config import Config, replace
+from .encoders import Encoder
+from .search import QueryError, Result, Searcher
+
+EXAMPLES = ["red striped t-shirt", "blue dotted mug", "black sneaker", "yellow checked cap", "green striped bag",
+            "white lamp", "pink dotted bottle", "brown checked chair"]
+
+
+def ensure_index(config: Config, encoder: Encoder) -> Config:
+    """Builds the default index on first start (the demo on a fresh machine); an explicit --index must exist."""
+    path = config.resolved_index(encoder.model_id)
+    if (path / vindex.MANIFEST_FILE).exists() or config.index is not None:
+        return config
+    print(f"No index at {path} yet: building it from {config.catalog} with {encoder.model_id} (first start only).")
+    build_index(config, encoder, progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", flush=True)
+                if f in (0.0, 0.05, 0.82, 0.88, 0.94, 1.0) else None)
+    return replace(config, index=path)
+
+
+def _outputs(results: list[Result], what: str) -> tuple[list, list[dict], str]:
+    gallery = [(r.image, r.caption()) for r in results]
+    status = f"{len(results)} results for {what}" if results else f"No results for {what}."
+    return gallery, [r.to_dict() for r in results], status
+
+
+def build_ui(searcher: Searcher) -> gr.Blocks:
+    def search_text(query: str, k: float) -> tuple[list, list[dict], str]:
+        try:
+            results = searcher.search_text(query, int(k))
+        except QueryError as exc:
+            raise gr.Error(str(exc)) from exc
+        return _outputs(results, f"“{query.strip()}”")
+
+    def search_image(image: str | None, k: float) -> tuple[list, list[dict], str]:
+        try:
+            results = searcher.search_image(image, int(k))
+        except QueryError as exc:
+            raise gr.Error(str(exc)) from exc
+        return _outputs(results, "the uploaded image")
+
+    manifest = searcher.index.manifest
+    with gr.Blocks(title="mmsearch") as demo:
+        gr.Markdown(f"## mmsearch — multimodal product search\n"
+                    f"Model `{searcher.encoder.model_id}` · {len(searcher.index):,} items from "
+                    f"`{manifest.get('catalog_name', manifest.get('catalog'))}` · "
+                    f"{manifest.get('skipped', 0)} catalog rows skipped at build")
+        with gr.Row(equal_height=True):
+            with gr.Column(scale=3):
+                query = gr.Textbox(label="Describe what you are looking for", placeholder="red striped t-shirt",
+                                   max_lines=1, max_length=searcher.config.max_query_chars * 2)
+                with gr.Row():
+                    text_button = gr.Button("Search", variant="primary")
+                    k = gr.Slider(1, 48, value=searcher.config.top_k, step=1, label="Results (k)")
+                gr.Examples(EXAMPLES, inputs=[query], label="Try")
+            with gr.Column(scale=2):
+                image = gr.Image(type="filepath", label="…or search with an image", height=190,
+                                 sources=["upload", "clipboard"])
+                image_button = gr.Button("Search by image")
+        status = gr.Markdown()
+        gallery = gr.Gallery(label="Results", columns=6, height="auto", object_fit="contain", allow_preview=True)
+        with gr.Accordion("Results as JSON", open=False):
+            results = gr.JSON()
+        gr.on([text_button.click, query.submit], search_text, [query, k], [gallery, results, status],
+              api_name="search_text")
+        gr.on([image_button.click, image.upload], search_image, [image, k], [gallery, results, status],
+              api_name="search_image")
+    return demo
+

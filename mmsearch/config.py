@@ -1,0 +1,90 @@
+"""One place for every setting: defaults here, then ``MMSEARCH_*`` environment variables, then CLI flags.
+
+Precedence is the usual one for a deployable tool: a Space or a Dockerfile sets env vars, a person at a shell passes flags.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEMO_MODEL_DIR = PROJECT_ROOT / "assets" / "demo-model"
+FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
+
+
+@dataclass
+class Config:
+    data_dir: Path = field(default=PROJECT_ROOT / "data", metadata={"help": "where the Feast stores, renders and indexes live"})
+    catalog: str = field(default="demo", metadata={"help": "manifest (.csv/.jsonl/.parquet), image folder, hf:<name>[:split], or demo"})
+    model: str = field(default="demo", metadata={"help": "demo, two-tower:<dir>, or clip:<arch>/<pretrained tag or checkpoint>"})
+    index: Path | None = field(default=None, metadata={"help": "index directory (default: <data-dir>/indexes/<catalog>-<model>)"})
+    index_type: str = field(default="flat", metadata={"help": "Faiss index kind: flat (exact inner product)"})
+    batch_size: int = field(default=64, metadata={"help": "encoder batch size"})
+    workers: int = field(default=2, metadata={"help": "DataLoader workers that decode and resize images"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:N]"})
+    host: str = field(default="127.0.0.1", metadata={"help": "address the app listens on"})
+    port: int = field(default=7860, metadata={"help": "port the app listens on"})
+    top_k: int = field(default=12, metadata={"help": "results shown by default"})
+    max_query_chars: int = field(default=500, metadata={"help": "longer text queries are refused"})
+    max_upload_pixels: int = field(default=40_000_000, metadata={"help": "larger images are refused (decompression bombs)"})
+    max_upload_mb: int = field(default=20, metadata={"help": "larger uploads are refused by the server"})
+    demo_size: int = field(default=2048, metadata={"help": "images in the generated demo catalog"})
+    hf_image_column: str = field(default="image", metadata={"help": "image column of a Hugging Face dataset"})
+    hf_text_column: str = field(default="caption", metadata={"help": "title/caption column of a Hugging Face dataset"})
+    hf_id_column: str = field(default="", metadata={"help": "id column of a Hugging Face dataset (default: row number)"})
+
+    def resolved_index(self, model_id: str | None = None) -> Path:
+        """The index directory: --index if given, else one per catalog and model under the data directory.
+
+        With the model's id in the default path, a retrained model gets a fresh index instead of a stale one."""
+        if self.index is not None:
+            return Path(self.index)
+        return Path(self.data_dir) / "indexes" / f"{slug(self.catalog)}--{slug(model_id or self.model)}"
+
+
+def slug(text: str) -> str:
+    """A file-name-safe rendering of a catalog or model spec."""
+    keep = [c if c.isalnum() or c in "-_." else "-" for c in text.strip()]
+    return "".join(keep).strip("-.")[:80] or "default"
+
+
+def _cast(kind: object, raw: str) -> object:
+    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    if "int" in kind_name:
+        return int(raw)
+    if "Path" in kind_name:
+        return Path(raw) if raw else None
+    return raw
+
+
+def from_env(env: dict[str, str] | None = None, **overrides: object) -> Config:
+    """Defaults, then ``MMSEARCH_<FIELD>`` variables, then explicit overrides (already typed)."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    for f in fields(Config):
+        key = f"MMSEARCH_{f.name.upper()}"
+        if key in env:
+            values[f.name] = _cast(f.type, env[key])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Config(**values)
+
+
+def add_arguments(parser: argparse.ArgumentParser, names: list[str]) -> None:
+    """Adds ``--flag`` options for the named config fields; unset flags fall back to env vars and defaults."""
+    by_name = {f.name: f for f in fields(Config)}
+    for name in names:
+        f = by_name[name]
+        kind = int if "int" in str(f.type) else (Path if "Path" in str(f.type) else str)
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=f.metadata.get("help"))
+
+
+def from_args(args: argparse.Namespace) -> Config:
+    known = {f.name for f in fields(Config)}
+    return from_env(**{k: v for k, v in vars(args).items() if k in known})
+
+
+def replace(config: Config, **changes: object) -> Config:
+    return dataclasses.replace(config, **changes)

@@ -1,0 +1,233 @@
+"""The bundled demo catalog: product renders drawn with PIL, deterministic for a given seed.
+
+Every render is a (kind, colour, pattern) combination with its own size, position, background and pattern scale, so a
+model has to learn the attributes rather than memorise pixels. Seeds keep catalog, training and held-out renders apart.
+"""
+from __future__ import annotations
+
+import csv
+import random
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
+
+KINDS = ["t-shirt", "mug", "sneaker", "cap", "bag", "lamp", "bottle", "chair"]
+COLOURS = {
+    "red": (205, 30, 35), "orange": (240, 130, 20), "yellow": (245, 215, 40), "green": (40, 150, 60),
+    "blue": (35, 80, 200), "purple": (120, 50, 160), "pink": (240, 120, 180), "brown": (120, 75, 40),
+    "black": (25, 25, 28), "white": (248, 248, 248),
+}
+PATTERNS = ["solid", "striped", "dotted", "checked"]
+PATTERN_WORDS = {"solid": "plain", "striped": "stripes", "dotted": "dots", "checked": "checks"}
+BASE_PRICE = {"t-shirt": 19, "mug": 9, "sneaker": 69, "cap": 15, "bag": 39, "lamp": 45, "bottle": 12, "chair": 89}
+MATERIAL = {"t-shirt": "cotton", "mug": "ceramic", "sneaker": "canvas", "cap": "twill", "bag": "canvas", "lamp": "metal",
+            "bottle": "steel", "chair": "wooden"}
+RENDER_SIZE = 192
+# Seeds of the three disjoint render sets; the model is trained on one and judged on another it never saw.
+CATALOG_SEED, TRAIN_SEED, HELDOUT_SEED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class DemoItem:
+    item_id: str
+    kind: str
+    colour: str
+    pattern: str
+    title: str
+    description: str
+    price: float
+    variant: int  # seeds the layout of this render
+
+    @property
+    def category(self) -> str:
+        return self.kind
+
+
+def combos() -> list[tuple[str, str, str]]:
+    return [(k, c, p) for k in KINDS for c in COLOURS for p in PATTERNS]
+
+
+def describe(kind: str, colour: str, pattern: str, rng: random.Random) -> tuple[str, str]:
+    adjective = "" if pattern == "solid" else f"{pattern} "
+    title = f"{colour.capitalize()} {adjective}{MATERIAL[kind]} {kind}"
+    finish = "in plain " + colour if pattern == "solid" else f"in {colour} with {PATTERN_WORDS[pattern]}"
+    extra = rng.choice(["Everyday essential.", "A customer favourite.", "New this season.", "Made to last."])
+    return title, f"A {MATERIAL[kind]} {kind} {finish}. {extra}"
+
+
+def make_items(n: int, seed: int, prefix: str = "demo") -> list[DemoItem]:
+    """``n`` items cycling through every combination, so each one appears n/len(combos) times."""
+    all_combos = combos()
+    order = random.Random(seed).sample(range(len(all_combos)), len(all_combos))
+    items = []
+    for i in range(n):
+        kind, colour, pattern = all_combos[order[i % len(all_combos)]]
+        rng = random.Random(seed * 1_000_003 + i)
+        title, description = describe(kind, colour, pattern, rng)
+        price = round(BASE_PRICE[kind] * rng.uniform(0.8, 1.3), 0) - 0.01
+        items.append(DemoItem(f"{prefix}-{i:05d}", kind, colour, pattern, title, description, price,
+                              seed * 1_000_003 + i))
+    return items
+
+
+# --- drawing -----------------------------------------------------------------------------------------------------
+
+def _shape_mask(kind: str, box: tuple[float, float, float, float], size: int) -> Image.Image:
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    mask = Image.new("L", (size, size), 0)
+    d = ImageDraw.Draw(mask)
+
+    def px(u: float, v: float) -> tuple[float, float]:
+        return (x0 + u * w, y0 + v * h)
+
+    if kind == "t-shirt":
+        d.polygon([px(*p) for p in [(.32, .05), (.42, .12), (.58, .12), (.68, .05), (1, .25), (.88, .45), (.78, .38),
+                                    (.78, 1), (.22, 1), (.22, .38), (.12, .45), (0, .25)]], fill=255)
+    elif kind == "mug":
+        d.rectangle([px(.1, .15), px(.72, .95)], fill=255)
+        d.ellipse([px(.58, .32), px(.98, .75)], fill=255)
+        d.ellipse([px(.68, .44), px(.86, .63)], fill=0)
+    elif kind == "sneaker":
+        d.polygon([px(*p) for p in [(0, .55), (.05, .35), (.3, .32), (.45, .15), (.62, .15), (.7, .3), (.95, .45),
+                                    (1, .62), (1, .72), (0, .72)]], fill=255)
+        d.rectangle([px(0, .72), px(1, .85)], fill=255)
+    elif kind == "cap":
+        d.pieslice([px(.05, .2), px(.8, 1.2)], 180, 360, fill=255)
+        d.polygon([px(.7, .62), px(1, .66), px(1, .76), px(.65, .74)], fill=255)
+        d.ellipse([px(.38, .14), px(.47, .24)], fill=255)
+    elif kind == "bag":
+        d.rectangle([px(.05, .38), px(.95, 1)], fill=255)
+        d.arc([px(.25, .02), px(.75, .7)], 180, 360, fill=255, width=max(2, int(w * .07)))
+    elif kind == "lamp":
+        d.polygon([px(.25, .05), px(.75, .05), px(.95, .42), px(.05, .42)], fill=255)
+        d.rectangle([px(.46, .42), px(.54, .9)], fill=255)
+        d.ellipse([px(.2, .86), px(.8, 1)], fill=255)
+    elif kind == "bottle":
+        d.rectangle([px(.4, 0), px(.6, .12)], fill=255)
+        d.polygon([px(.4, .12), px(.6, .12), px(.78, .3), px(.22, .3)], fill=255)
+        d.rounded_rectangle([px(.22, .28), px(.78, 1)], radius=max(1, int(w * .08)), fill=255)
+    elif kind == "chair":
+        d.rectangle([px(.2, 0), px(.8, .45)], fill=255)
+        d.rectangle([px(.15, .45), px(.85, .58)], fill=255)
+        for u in (.18, .74):
+            d.rectangle([px(u, .58), px(u + .08, 1)], fill=255)
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    return mask
+
+
+def _pattern_fill(colour: str, pattern: str, size: int, rng: random.Random) -> Image.Image:
+    base = COLOURS[colour]
+    light = sum(base) / 3 > 150
+    second = (70, 70, 78) if light else (250, 250, 250)
+    img = Image.new("RGB", (size, size), base)
+    d = ImageDraw.Draw(img)
+    step = rng.randint(14, 24)
+    if pattern == "striped":
+        width = max(3, step // 2 - rng.randint(0, 2))
+        if rng.random() < 0.5:
+            for y in range(rng.randint(0, step), size, step):
+                d.rectangle([0, y, size, y + width - 1], fill=second)
+        else:
+            for x in range(rng.randint(0, step), size, step):
+                d.rectangle([x, 0, x + width - 1, size], fill=second)
+    elif pattern == "dotted":
+        r = max(2, step // 4)
+        off = rng.randint(0, step)
+        for row, y in enumerate(range(off, size + step, step)):
+            shift = step // 2 if row % 2 else 0
+            for x in range(off + shift, size + step, step):
+                d.ellipse([x - r, y - r, x + r, y + r], fill=second)
+    elif pattern == "checked":
+        for yi, y in enumerate(range(0, size, step)):
+            for xi, x in enumerate(range(0, size, step)):
+                if (xi + yi) % 2:
+                    d.rectangle([x, y, x + step - 1, y + step - 1], fill=second)
+    return img
+
+
+def render(item: DemoItem, size: int = RENDER_SIZE) -> Image.Image:
+    """Draws one product photo: a patterned shape with an outline on a soft background."""
+    rng = random.Random(item.variant)
+    bg = tuple(rng.randint(200, 240) for _ in range(3))
+    canvas = Image.new("RGB", (size, size), bg)
+    if rng.random() < 0.5:  # a floor line gives some renders a studio look
+        floor = tuple(max(0, c - rng.randint(15, 35)) for c in bg)
+        ImageDraw.Draw(canvas).rectangle([0, int(size * rng.uniform(.72, .9)), size, size], fill=floor)
+    scale = rng.uniform(0.55, 0.88)
+    w = h = scale * size
+    if item.kind in ("sneaker", "cap"):
+        h *= 0.8
+    x0 = rng.uniform(0.04 * size, size - w - 0.04 * size)
+    y0 = rng.uniform(0.04 * size, size - h - 0.04 * size)
+    mask = _shape_mask(item.kind, (x0, y0, x0 + w, y0 + h), size)
+    flip = rng.random() < 0.5
+    if flip:
+        mask = mask.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    fill = _pattern_fill(item.colour, item.pattern, size, rng)
+    edge = ImageChops.subtract(mask.filter(ImageFilter.MaxFilter(3)), mask)
+    canvas.paste(fill, (0, 0), mask)
+    canvas.paste((60, 60, 66), (0, 0), edge)
+    if item.kind == "sneaker":  # a white sole reads as "shoe" at a glance
+        sole = Image.new("L", (size, size), 0)
+        ImageDraw.Draw(sole).rectangle([x0, y0 + 0.72 * h, x0 + w, y0 + 0.85 * h], fill=255)
+        if flip:
+            sole = sole.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        canvas.paste((235, 235, 235), (0, 0), ImageChops.multiply(sole, mask))
+    return canvas
+
+
+def _render_to(args: tuple[DemoItem, str]) -> None:
+    item, path = args
+    render(item).save(path, quality=90)
+
+
+def write_catalog(out_dir: Path, n: int = 2048, seed: int = CATALOG_SEED, workers: int = 2,
+                  progress=None) -> Path:
+    """Renders ``n`` items into ``out_dir/images`` and writes ``out_dir/manifest.csv``; returns the manifest path.
+
+    Existing renders are reused, so a second call is nearly free.
+    """
+    out_dir = Path(out_dir)
+    images = out_dir / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    items = make_items(n, seed)
+    todo = [(it, str(images / f"{it.item_id}.jpg")) for it in items if not (images / f"{it.item_id}.jpg").exists()]
+    if todo:
+        chunks = max(1, len(todo) // 64)
+        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+            for i, _ in enumerate(pool.map(_render_to, todo, chunksize=chunks)):
+                if progress is not None:
+                    progress(i + 1, len(todo))
+    manifest = out_dir / "manifest.csv"
+    tmp = manifest.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["item_id", "image", "title", "description", "category", "colour", "pattern", "price"])
+        for it in items:
+            writer.writerow([it.item_id, f"images/{it.item_id}.jpg", it.title, it.description, it.category,
+                             it.colour, it.pattern, f"{it.price:.2f}"])
+    tmp.replace(manifest)
+    return manifest
+
+
+def query_for(kind: str, colour: str, pattern: str) -> str:
+    """The natural query a shopper types for a combination ("red striped t-shirt", "plain blue mug")."""
+    return f"{colour} {kind}" if pattern == "solid" else f"{colour} {pattern} {kind}"
+
+
+def captions(item: DemoItem, rng: random.Random) -> str:
+    """Varied training text for one render, so the text tower sees more than one phrasing."""
+    k, c, p = item.kind, item.colour, item.pattern
+    choices = [query_for(k, c, p), item.title.lower(), item.description.lower(),
+               f"{k} in {c} with {PATTERN_WORDS[p]}" if p != "solid" else f"plain {c} {k}",
+               f"a {c} {k}, {p}"]
+    return rng.choice(choices)
+
+
+def asdicts(items: list[DemoItem]) -> list[dict]:
+    return [asdict(it) | {"category": it.category} for it in items]
+

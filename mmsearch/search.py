@@ -1,0 +1,93 @@
+"""Query time: encode the query, search Faiss, and dress each hit with its metadata from the Feast online store."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import index as vindex
+from .catalog import ImageError, load_image
+from .config import Config
+from .encoders import Encoder, encode_images, load_encoder
+from .features import FeatureStore
+
+MAX_K = 100
+
+
+class QueryError(ValueError):
+    """A query the searcher refuses; the message is meant for the person who typed or uploaded it."""
+
+
+@dataclass
+class Result:
+    item_id: str
+    score: float
+    title: str
+    image: str
+    price: float | None = None
+    category: str = ""
+    description: str = ""
+    metadata: dict = field(default_factory=dict)
+
+    def caption(self) -> str:
+        price = f" · ${self.price:.2f}" if self.price is not None and self.price == self.price else ""
+        return f"{self.title}{price} · score {self.score:.3f}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Searcher:
+    def __init__(self, encoder: Encoder, index: vindex.VectorIndex, store: FeatureStore, config: Config):
+        if index.model_id != encoder.model_id:
+            raise vindex.IndexLoadError(f"index built with {index.model_id!r} but the model is {encoder.model_id!r}")
+        self.encoder, self.index, self.store, self.config = encoder, index, store, config
+
+    @classmethod
+    def open(cls, config: Config, encoder: Encoder | None = None) -> "Searcher":
+        encoder = encoder or load_encoder(config.model, config.device)
+        index = vindex.load(config.resolved_index(encoder.model_id), expect_model_id=encoder.model_id)
+        data_dir = Path(index.manifest.get("data_dir", config.data_dir))
+        return cls(encoder, index, FeatureStore(data_dir), config)
+
+    def _k(self, k: int | float | None) -> int:
+        k = self.config.top_k if k is None else int(k)
+        if not 1 <= k <= MAX_K:
+            raise QueryError(f"k must be between 1 and {MAX_K}, not {k}")
+        return k
+
+    def check_text(self, query: str | None) -> str:
+        query = (query or "").strip()
+        if not query:
+            raise QueryError("Type something to search for, e.g. 'red striped t-shirt'.")
+        if len(query) > self.config.max_query_chars:
+            raise QueryError(f"The query is {len(query):,} characters long; the limit is "
+                             f"{self.config.max_query_chars}. Shorten it to the words that matter.")
+        return query
+
+    def search_text(self, query: str, k: int | None = None) -> list[Result]:
+        query = self.check_text(query)
+        return self.search_vector(self.encoder.encode_text([query])[0], self._k(k))
+
+    def search_image(self, image: str | Path | Image.Image | None, k: int | None = None) -> list[Result]:
+        if image is None or image == "":
+            raise QueryError("Upload an image to search with.")
+        try:
+            picture = load_image(image, self.config.max_upload_pixels)
+        except ImageError as exc:
+            raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
+        return self.search_vector(encode_images(self.encoder, [picture])[0], self._k(k))
+
+    def search_vector(self, vector: np.ndarray, k: int) -> list[Result]:
+        hits = self.index.search(vector, k)[0]
+        meta = self.store.metadata([item_id for item_id, _ in hits])
+        results = []
+        for (item_id, score), rec in zip(hits, meta):
+            core = {f: rec.get(f) for f in ("title", "image", "price", "category", "description")}
+            extra = {k: v for k, v in rec.items() if k not in core and k != "item_id"}
+            results.append(Result(item_id=item_id, score=round(score, 4), title=core["title"] or item_id,
+                                  image=core["image"] or "", price=core["price"], category=core["category"] or "",
+                                  description=core["description"] or "", metadata=extra))
+        return results

@@ -1,0 +1,152 @@
+"""Trains a two-tower model contrastively. ``python -m mmsearch.train`` makes the offline demo model in assets/.
+
+The demo recipe trains a small ViT + BERT from scratch on fresh demo renders (disjoint from the catalog and from the
+held-out renders used to judge it), with captions drawn from several phrasings of each item's attributes.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import demo, twotower
+from .config import DEMO_MODEL_DIR
+from .encoders import TwoTowerEncoder, image_transform
+from .evaluate import attribute_precision, render_pixels
+
+
+@dataclass
+class TrainConfig:
+    out: Path = DEMO_MODEL_DIR
+    renders: int = 9600  # training renders, 30 per kind/colour/pattern
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 1e-3
+    head_lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    image_size: int = 64
+    patch_size: int = 8
+    width: int = 128
+    vision_layers: int = 4
+    text_layers: int = 2
+    heads: int = 4
+    embed_dim: int = 128
+    seed: int = 0
+    workers: int = 2
+    threads: int = 0  # torch intra-op threads; 0 keeps torch's default
+
+
+def tiny_configs(cfg: TrainConfig, vocab_size: int) -> tuple[dict, dict]:
+    vision = dict(image_size=cfg.image_size, patch_size=cfg.patch_size, hidden_size=cfg.width,
+                  num_hidden_layers=cfg.vision_layers, num_attention_heads=cfg.heads, intermediate_size=cfg.width * 2,
+                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    text = dict(vocab_size=vocab_size, hidden_size=cfg.width, num_hidden_layers=cfg.text_layers,
+                num_attention_heads=cfg.heads, intermediate_size=cfg.width * 2, max_position_embeddings=64,
+                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    return vision, text
+
+
+def demo_vocabulary_texts() -> list[str]:
+    """Every phrasing the demo can produce, so the vocabulary covers all query words."""
+    rng = random.Random(0)
+    texts = []
+    for kind, colour, pattern in demo.combos():
+        item = demo.make_items(1, 0)[0]
+        item = demo.DemoItem("x", kind, colour, pattern, *demo.describe(kind, colour, pattern, rng), 1.0, 0)
+        texts += [demo.captions(item, random.Random(s)) for s in range(12)] + [item.title, item.description]
+    texts += ["plain", "with", "in", "a", "an", "and", "shirt", "shoe", "shoes", "hat", "t-shirts"]
+    return texts
+
+
+def lr_lambda(warmup: int, total: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return f
+
+
+def train_demo(cfg: TrainConfig) -> dict:
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    tokenizer = twotower.build_tokenizer(demo_vocabulary_texts())
+    vision_cfg, text_cfg = tiny_configs(cfg, len(tokenizer))
+    model = twotower.from_configs(vision_cfg, text_cfg, cfg.embed_dim)
+    preprocess = image_transform(model.image_size, model.image_mean, model.image_std)
+
+    items = demo.make_items(cfg.renders, demo.TRAIN_SEED, prefix="train")
+    t0 = time.time()
+    pixels = render_pixels(items, preprocess, cfg.workers).to(torch.float16)
+    print(f"rendered {len(items)} training images in {time.time() - t0:.1f}s")
+    combo_id = {c: i for i, c in enumerate(demo.combos())}
+    groups = torch.tensor([combo_id[(it.kind, it.colour, it.pattern)] for it in items])
+
+    heads = [p for n, p in model.named_parameters() if n.startswith(("image_proj", "text_proj", "logit_scale"))]
+    towers = [p for n, p in model.named_parameters() if not n.startswith(("image_proj", "text_proj", "logit_scale"))]
+    opt = torch.optim.AdamW([{"params": towers, "lr": cfg.lr}, {"params": heads, "lr": cfg.head_lr}],
+                            weight_decay=cfg.weight_decay)
+    steps_per_epoch = len(items) // cfg.batch_size
+    total = steps_per_epoch * cfg.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.warmup_steps, total))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    text_rng = random.Random(cfg.seed)
+    history = []
+    model.train()
+    bar = tqdm(total=total, desc="training", unit="step")
+    for epoch in range(cfg.epochs):
+        order = torch.randperm(len(items), generator=gen)
+        for s in range(steps_per_epoch):
+            idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+            x = pixels[idx].float()
+            flip = torch.rand(len(idx), generator=gen) < 0.5
+            x[flip] = x[flip].flip(-1)
+            texts = [demo.captions(items[i], text_rng) for i in idx.tolist()]
+            tok = tokenizer(texts, padding=True, truncation=True, max_length=model.max_length, return_tensors="pt")
+            loss = model.contrastive_loss(model.encode_image(x),
+                                          model.encode_text(tok["input_ids"], tok["attention_mask"]), groups[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            history.append(loss.item())
+            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", temp=f"{model.temperature():.3f}")
+            bar.update()
+    bar.close()
+    model.eval()
+    encoder = TwoTowerEncoder("training", model, tokenizer, torch.device("cpu"), preprocess)
+    quality = attribute_precision(encoder, workers=cfg.workers)
+    meta = {"recipe": "demo", "config": {k: str(v) for k, v in asdict(cfg).items()},
+            "first_loss": history[0], "final_loss": float(np.mean(history[-20:])),
+            "seconds": round(time.time() - t0, 1), "heldout_attribute_precision_at_10": quality["precision_at_k"]}
+    twotower.save(model, tokenizer, cfg.out, extra=meta)
+    print(f"saved {cfg.out}: loss {meta['first_loss']:.3f} -> {meta['final_loss']:.3f}, "
+          f"held-out precision@10 {quality['precision_at_k']:.1%} {quality['per_attribute']} in {meta['seconds']}s")
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    defaults = TrainConfig()
+    for name, value in asdict(defaults).items():
+        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+    args = parser.parse_args(argv)
+    train_demo(TrainConfig(**vars(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

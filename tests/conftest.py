@@ -1,0 +1,52 @@
+"""Shared fixtures: tiny random-init encoders (no downloads) and a small demo catalog."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_spec(tmp_path_factory) -> str:
+    import open_clip
+
+    path = tmp_path_factory.mktemp("clipcfg") / "mmsearch-tiny-clip.json"
+    path.write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(path)
+    return "clip:mmsearch-tiny-clip/random"
+
+
+@pytest.fixture(scope="session")
+def tiny_two_tower_dir(tmp_path_factory) -> Path:
+    """A random-init two-tower saved as a model directory, loadable as two-tower:<dir>."""
+    import torch
+
+    from mmsearch import twotower, train
+
+    torch.manual_seed(0)
+    cfg = train.TrainConfig(image_size=32, patch_size=16, width=32, vision_layers=1, text_layers=1, heads=2,
+                            embed_dim=16)
+    tok = twotower.build_tokenizer(train.demo_vocabulary_texts())
+    vision, text = train.tiny_configs(cfg, len(tok))
+    model = twotower.from_configs(vision, text, cfg.embed_dim)
+    return twotower.save(model, tok, tmp_path_factory.mktemp("models") / "tiny-tt")
+
+
+@pytest.fixture(scope="session")
+def demo_manifest(tmp_path_factory) -> Path:
+    from mmsearch import demo
+
+    return demo.write_catalog(tmp_path_factory.mktemp("democat"), n=96)

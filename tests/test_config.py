@@ -1,0 +1,28 @@
+from pathlib import Path
+
+from mmsearch import config
+
+
+def test_env_overrides_defaults_and_flags_override_env(tmp_path):
+    env = {"MMSEARCH_PORT": "9999", "MMSEARCH_DATA_DIR": str(tmp_path), "MMSEARCH_MODEL": "clip:ViT-B-32/openai"}
+    cfg = config.from_env(env)
+    assert cfg.port == 9999 and cfg.data_dir == tmp_path and cfg.model == "clip:ViT-B-32/openai"
+    cfg = config.from_env(env, port=7000, model=None)
+    assert cfg.port == 7000 and cfg.model == "clip:ViT-B-32/openai"
+
+
+def test_cli_flags_parse_to_typed_fields(tmp_path):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    config.add_arguments(parser, ["port", "index", "catalog"])
+    cfg = config.from_args(parser.parse_args(["--port", "8123", "--index", str(tmp_path / "ix")]))
+    assert cfg.port == 8123 and cfg.index == tmp_path / "ix" and cfg.catalog == "demo"
+
+
+def test_default_index_path_depends_on_catalog_and_model_id(tmp_path):
+    cfg = config.Config(data_dir=tmp_path, catalog="shop/items.csv")
+    a = cfg.resolved_index("two-tower:demo@aaaa")
+    b = cfg.resolved_index("two-tower:demo@bbbb")
+    assert a != b and a.parent == tmp_path / "indexes" and "/" not in a.name
+    assert config.Config(index=Path("/x/y")).resolved_index("anything") == Path("/x/y")
