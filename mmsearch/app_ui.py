@@ -38,9 +38,12 @@ def build_ui(searcher: Searcher) -> gr.Blocks:
             raise gr.Error(str(exc)) from exc
         return _outputs(results, f"“{query.strip()}”")
 
-    def search_image(image: str | None, k: float) -> tuple[list, list[dict], str]:
+    def search_image(image: dict | str | None, k: float) -> tuple[list, list[dict], str]:
+        # Gradio's own preprocessing would fail on a non-image upload with an opaque error, so the event runs
+        # with preprocess=False and the upload's file is decoded (and size-checked) by the searcher.
+        path = image.get("path") if isinstance(image, dict) else image
         try:
-            results = searcher.search_image(image, int(k))
+            results = searcher.search_image(path, int(k))
         except QueryError as exc:
             raise gr.Error(str(exc)) from exc
         return _outputs(results, "the uploaded image")
@@ -70,6 +73,6 @@ def build_ui(searcher: Searcher) -> gr.Blocks:
         gr.on([text_button.click, query.submit], search_text, [query, k], [gallery, results, status],
               api_name="search_text")
         gr.on([image_button.click, image.upload], search_image, [image, k], [gallery, results, status],
-              api_name="search_image")
+              api_name="search_image", preprocess=False)
     return demo
 

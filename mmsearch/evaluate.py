@@ -14,21 +14,28 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from . import demo
 from .encoders import Encoder, load_encoder
 
 
-def _render_pixels(args) -> torch.Tensor:
-    item, preprocess = args
-    return preprocess(demo.render(item))
+def _render_small(args: tuple[demo.DemoItem, int]) -> np.ndarray:
+    # Workers only draw and resize with PIL: torch in a forked child can deadlock on the parent's thread pool.
+    item, size = args
+    return np.asarray(demo.render(item).resize((size, size), Image.Resampling.BICUBIC))
 
 
-def render_pixels(items: list[demo.DemoItem], preprocess, workers: int = 2) -> torch.Tensor:
-    """Renders demo items straight to model input tensors (no files), in parallel."""
+def render_pixels(items: list[demo.DemoItem], preprocess, image_size: int, workers: int = 2) -> torch.Tensor:
+    """Renders demo items straight to model input tensors (no files), drawing in parallel processes."""
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        tensors = list(pool.map(_render_pixels, [(it, preprocess) for it in items], chunksize=64))
-    return torch.stack(tensors)
+        arrays = list(pool.map(_render_small, [(it, image_size) for it in items], chunksize=64))
+    return torch.stack([preprocess(Image.fromarray(a)) for a in arrays])
+
+
+def input_size(encoder: Encoder) -> int:
+    """The square input side the encoder's preprocessing produces."""
+    return int(encoder.preprocess(Image.new("RGB", (8, 8))).shape[-1])
 
 
 def encode_pixel_tensor(encoder: Encoder, pixels: torch.Tensor, batch_size: int = 256) -> np.ndarray:
@@ -41,7 +48,7 @@ def attribute_precision(encoder: Encoder, per_combo: int = 12, k: int = 10, seed
     all_combos = demo.combos()
     items = demo.make_items(per_combo * len(all_combos), seed, prefix="heldout")
     if pixels is None:
-        pixels = render_pixels(items, encoder.preprocess, workers)
+        pixels = render_pixels(items, encoder.preprocess, input_size(encoder), workers)
     image_emb = encode_pixel_tensor(encoder, pixels)
     queries = [demo.query_for(*c) for c in all_combos]
     text_emb = np.concatenate([encoder.encode_text(queries[i:i + 256]) for i in range(0, len(queries), 256)])

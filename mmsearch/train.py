@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
+    eval_per_combo: int = 12  # held-out renders per combination for the final quality figure
 
 
 def tiny_configs(cfg: TrainConfig, vocab_size: int) -> tuple[dict, dict]:
@@ -89,7 +90,7 @@ def train_demo(cfg: TrainConfig) -> dict:
 
     items = demo.make_items(cfg.renders, demo.TRAIN_SEED, prefix="train")
     t0 = time.time()
-    pixels = render_pixels(items, preprocess, cfg.workers).to(torch.float16)
+    pixels = render_pixels(items, preprocess, model.image_size, cfg.workers).to(torch.float16)
     print(f"rendered {len(items)} training images in {time.time() - t0:.1f}s")
     combo_id = {c: i for i, c in enumerate(demo.combos())}
     groups = torch.tensor([combo_id[(it.kind, it.colour, it.pattern)] for it in items])
@@ -127,14 +128,17 @@ def train_demo(cfg: TrainConfig) -> dict:
             bar.update()
     bar.close()
     model.eval()
-    encoder = TwoTowerEncoder("training", model, tokenizer, torch.device("cpu"), preprocess)
-    quality = attribute_precision(encoder, workers=cfg.workers)
     meta = {"recipe": "demo", "config": {k: str(v) for k, v in asdict(cfg).items()},
             "first_loss": history[0], "final_loss": float(np.mean(history[-20:])),
-            "seconds": round(time.time() - t0, 1), "heldout_attribute_precision_at_10": quality["precision_at_k"]}
+            "seconds": round(time.time() - t0, 1)}
+    twotower.save(model, tokenizer, cfg.out, extra=meta)  # saved before judging, so a failed evaluation loses nothing
+    encoder = TwoTowerEncoder("training", model, tokenizer, torch.device("cpu"), preprocess)
+    quality = attribute_precision(encoder, per_combo=cfg.eval_per_combo, workers=cfg.workers)
+    meta["heldout_attribute_precision_at_10"] = quality["precision_at_k"]
+    meta["heldout_per_attribute"] = quality["per_attribute"]
     twotower.save(model, tokenizer, cfg.out, extra=meta)
-    print(f"saved {cfg.out}: loss {meta['first_loss']:.3f} -> {meta['final_loss']:.3f}, "
-          f"held-out precision@10 {quality['precision_at_k']:.1%} {quality['per_attribute']} in {meta['seconds']}s")
+    print(f"saved {cfg.out}: loss {meta['first_loss']:.3f} -> {meta['final_loss']:.3f} in {meta['seconds']}s; "
+          f"held-out precision@10 {quality['precision_at_k']:.1%} {quality['per_attribute']}")
     return meta
 
 

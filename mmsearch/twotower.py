@@ -27,7 +27,8 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 class TwoTower(nn.Module):
     def __init__(self, vision: ViTModel, text: BertModel, embed_dim: int, image_size: int,
-                 image_mean: list[float], image_std: list[float], max_length: int = 32, init_temperature: float = 0.07):
+                 image_mean: list[float], image_std: list[float], max_length: int = 32, init_temperature: float = 0.07,
+                 vision_pooling: str = "cls"):
         super().__init__()
         self.vision, self.text = vision, text
         self.image_proj = nn.Linear(vision.config.hidden_size, embed_dim, bias=False)
@@ -36,12 +37,17 @@ class TwoTower(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(float(torch.log(torch.tensor(1.0 / init_temperature)))))
         self.embed_dim, self.image_size, self.max_length = embed_dim, image_size, max_length
         self.image_mean, self.image_std = list(image_mean), list(image_std)
+        if vision_pooling not in ("cls", "mean"):
+            raise ValueError(f"vision_pooling must be 'cls' or 'mean', not {vision_pooling!r}")
+        self.vision_pooling = vision_pooling
 
-    # Mean pooling rather than [CLS]: it trains faster from scratch and works as well on pretrained towers.
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
         hidden = self.vision(pixel_values=pixel_values).last_hidden_state
-        return F.normalize(self.image_proj(hidden.mean(dim=1)), dim=-1)
+        # [CLS] by default: a mean over patches is dominated by texture and colour and loses the object's shape.
+        pooled = hidden[:, 0] if self.vision_pooling == "cls" else hidden.mean(dim=1)
+        return F.normalize(self.image_proj(pooled), dim=-1)
 
+    # Masked mean over tokens for text: short product queries have no sentence-level [CLS] training to rely on.
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.text(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
@@ -66,7 +72,7 @@ class TwoTower(nn.Module):
 
     def config_dict(self) -> dict:
         return {"embed_dim": self.embed_dim, "image_size": self.image_size, "image_mean": self.image_mean,
-                "image_std": self.image_std, "max_length": self.max_length,
+                "image_std": self.image_std, "max_length": self.max_length, "vision_pooling": self.vision_pooling,
                 "vision": self.vision.config.to_dict(), "text": self.text.config.to_dict()}
 
 
@@ -119,7 +125,7 @@ def load(model_dir: Path, device: str | torch.device = "cpu") -> tuple[TwoTower,
     vision = ViTModel(ViTConfig.from_dict(cfg["vision"]), add_pooling_layer=False)
     text = BertModel(BertConfig.from_dict(cfg["text"]), add_pooling_layer=False)
     model = TwoTower(vision, text, cfg["embed_dim"], cfg["image_size"], cfg["image_mean"], cfg["image_std"],
-                     cfg.get("max_length", 32))
+                     cfg.get("max_length", 32), vision_pooling=cfg.get("vision_pooling", "cls"))
     load_model(model, str(model_dir / WEIGHTS_FILE), device="cpu")
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     return model.to(device).eval(), tokenizer

@@ -1,0 +1,20 @@
+# mmsearch on a slim Python 3.11 image with CPU-only PyTorch, served by a non-root user on port 7860.
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 GRADIO_ANALYTICS_ENABLED=False \
+    MMSEARCH_HOST=0.0.0.0 MMSEARCH_PORT=7860 MMSEARCH_DATA_DIR=/data
+
+# CPU wheels of the same torch/torchvision versions as requirements.txt (the default wheels carry CUDA: ~5 GB more).
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+RUN pip install --index-url "$TORCH_INDEX" torch==2.14.1 torchvision==0.29.1
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+RUN useradd --create-home --uid 1000 mmsearch && mkdir -p /data && chown mmsearch /data
+COPY --chown=mmsearch . .
+USER mmsearch
+VOLUME ["/data"]
+EXPOSE 7860
+CMD ["python", "app.py"]

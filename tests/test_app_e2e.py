@@ -1,0 +1,90 @@
+"""Starts the real app on a free loopback port and drives it through gradio_client, as a script would."""
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
+    port = _free_port()
+    data = tmp_path_factory.mktemp("appdata")
+    env = os.environ | {"MMSEARCH_DATA_DIR": str(data), "MMSEARCH_CATALOG": str(demo_manifest),
+                        "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}", "MMSEARCH_PORT": str(port),
+                        "MMSEARCH_WORKERS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = open(data / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited early:\n{(data / 'app.log').read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(1)
+    else:
+        proc.kill()
+        raise RuntimeError(f"app did not start:\n{(data / 'app.log').read_text()[-3000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+def test_api_lists_both_searches(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/search_text", "/search_image"} <= set(endpoints)
+
+
+def test_text_search_through_the_api(client):
+    gallery, results, status = client.predict("red striped t-shirt", 5, api_name="/search_text")
+    assert len(results) == 5 and len(gallery) == 5 and "5 results" in status
+    assert results[0]["title"] and results[0]["score"] >= results[-1]["score"]
+    assert Path(gallery[0]["image"]).exists()  # the client downloaded the served image
+    assert "score" in gallery[0]["caption"]
+
+
+def test_image_search_finds_the_item_itself_first(client, demo_manifest):
+    from gradio_client import handle_file
+
+    photo = demo_manifest.parent / "images" / "demo-00010.jpg"
+    _, results, _ = client.predict(handle_file(str(photo)), 3, api_name="/search_image")
+    assert results[0]["item_id"] == "demo-00010"
+
+
+def test_bad_queries_come_back_as_errors(client, tmp_path):
+    from gradio_client import handle_file
+
+    with pytest.raises(Exception, match="Type something"):
+        client.predict("   ", 5, api_name="/search_text")
+    (tmp_path / "notes.png").write_text("not an image at all")
+    with pytest.raises(Exception, match="cannot be used as an image"):
+        client.predict(handle_file(str(tmp_path / "notes.png")), 5, api_name="/search_image")
+
+
+def test_page_and_images_are_served(app_url, client):
+    page = httpx.get(app_url, timeout=10)
+    assert page.status_code == 200 and "mmsearch" in page.text

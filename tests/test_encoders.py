@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmsearch.encoders import EncoderError, encode_image_files, encode_images, load_encoder
+
+
+@pytest.fixture(params=["clip", "two-tower"])
+def encoder(request, tiny_clip_spec, tiny_two_tower_dir):
+    spec = tiny_clip_spec if request.param == "clip" else f"two-tower:{tiny_two_tower_dir}"
+    return load_encoder(spec, "cpu")
+
+
+def test_outputs_are_normalised_float32_of_the_stated_dimension(encoder):
+    text = encoder.encode_text(["red striped t-shirt", "blue mug", "x"])
+    image = encode_images(encoder, [Image.new("RGB", (50, 70), (200, 0, 0)), Image.new("L", (20, 20))])
+    for out, rows in ((text, 3), (image, 2)):
+        assert out.dtype == np.float32 and out.shape == (rows, encoder.dim)
+        np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(text[0], text[1])
+
+
+def test_model_id_is_stable_across_loads(encoder, tiny_clip_spec, tiny_two_tower_dir):
+    spec = tiny_clip_spec if encoder.model_id.startswith("clip") else f"two-tower:{tiny_two_tower_dir}"
+    assert load_encoder(spec, "cpu").model_id == encoder.model_id
+
+
+def test_image_files_encode_in_workers_and_bad_files_are_reported(encoder, tmp_path):
+    paths = []
+    for i in range(5):
+        Image.new("RGB", (40, 40), (i * 50, 0, 0)).save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG garbage")
+    paths.insert(2, str(tmp_path / "bad.png"))
+    vectors, failed = encode_image_files(encoder, paths, batch_size=2, workers=2)
+    assert list(failed) == [2] and "not a readable image" in failed[2]
+    assert vectors.shape == (6, encoder.dim) and not vectors[2].any()
+    direct = encode_images(encoder, [Image.open(paths[0])])
+    np.testing.assert_allclose(vectors[0], direct[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("bogus", "unknown model spec"),
+    ("clip:NoSuchNet/openai", "unknown open_clip model"),
+    ("clip:ViT-B-32/", "names no weights"),
+    ("two-tower:/nonexistent/model", "no two-tower model"),
+])
+def test_bad_specs_say_what_to_do(spec, message):
+    with pytest.raises(EncoderError, match=message):
+        load_encoder(spec, "cpu")
+
+
+def test_unobtainable_weights_fail_with_a_clear_message(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(EncoderError, match="could not load weights .*Without network"):
+        load_encoder("clip:ViT-B-32/laion2b_s34b_b79k", "cpu")
