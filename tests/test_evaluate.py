@@ -64,3 +64,11 @@ def test_a_colour_blind_encoder_scores_what_chance_gives():
     # drawn without regard to colour, so on average one in ten colours matches.
     assert result["per_attribute"]["kind"] == 1.0 and result["per_attribute"]["pattern"] == 1.0
     assert 0.03 < result["precision_at_k"] < 0.2
+
+
+def test_the_bundled_demo_model_meets_its_quality_bar():
+    """The offline default must work: >= 90% of top-10 results match kind, colour and pattern on unseen renders."""
+    from mmsearch.encoders import load_encoder
+
+    result = evaluate.attribute_precision(load_encoder("demo", "cpu"), per_combo=10)
+    assert result["precision_at_k"] >= 0.90, result

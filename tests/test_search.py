@@ -21,7 +21,7 @@ def test_text_search_returns_k_sorted_results_with_metadata(searcher):
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
     first = results[0]
     assert first.title and first.image.endswith(".jpg") and "colour" in first.metadata and first.category
-    assert "score" in first.caption() and first.to_dict()["item_id"] == first.item_id
+    assert first.caption().startswith(f"{first.score:.3f} · {first.title}") and first.to_dict()["item_id"] == first.item_id
 
 
 @pytest.mark.parametrize("query,message", [("", "Type something"), ("   ", "Type something"),
