@@ -35,7 +35,7 @@ def build_ui(searcher: Searcher) -> gr.Blocks:
         try:
             results = searcher.search_text(query, int(k))
         except QueryError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(str(exc), duration=None, title="Cannot search") from exc
         return _outputs(results, f"“{query.strip()}”")
 
     def search_image(image: dict | str | None, k: float) -> tuple[list, list[dict], str]:
@@ -45,7 +45,7 @@ def build_ui(searcher: Searcher) -> gr.Blocks:
         try:
             results = searcher.search_image(path, int(k))
         except QueryError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(str(exc), duration=None, title="Cannot search") from exc
         return _outputs(results, "the uploaded image")
 
     manifest = searcher.index.manifest

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -97,7 +97,10 @@ def check_header(path: str | Path, max_pixels: int) -> tuple[int, int]:
         raise ImageError(f"image is absurdly large ({exc})") from exc
     except FileNotFoundError as exc:
         raise ImageError(f"image file not found: {path}") from exc
-    except Exception as exc:  # PIL raises several kinds for a non-image file
+    except UnidentifiedImageError as exc:
+        raise ImageError("not a readable image: the file is not in a known image format "
+                         "(JPEG, PNG, WebP, GIF, BMP, TIFF, ...)") from exc
+    except Exception as exc:  # PIL raises several kinds for a damaged file
         raise ImageError(f"not a readable image ({type(exc).__name__}: {exc})") from exc
     if width <= 0 or height <= 0:
         raise ImageError(f"image has no pixels ({width}x{height})")

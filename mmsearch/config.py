@@ -64,6 +64,8 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Config:
     """Defaults, then ``MMSEARCH_<FIELD>`` variables, then explicit overrides (already typed)."""
     env = os.environ if env is None else env
     values: dict[str, object] = {}
+    if "SPACE_ID" in env:  # on a Hugging Face Space the proxy reaches the app on all interfaces only
+        values["host"] = "0.0.0.0"
     for f in fields(Config):
         key = f"MMSEARCH_{f.name.upper()}"
         if key in env:

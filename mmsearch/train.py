@@ -27,7 +27,7 @@ from .evaluate import attribute_precision, render_pixels
 class TrainConfig:
     out: Path = DEMO_MODEL_DIR
     renders: int = 9600  # training renders, 30 per kind/colour/pattern
-    epochs: int = 16
+    epochs: int = 24
     batch_size: int = 128
     lr: float = 1e-3
     head_lr: float = 2e-3

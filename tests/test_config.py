@@ -26,3 +26,9 @@ def test_default_index_path_depends_on_catalog_and_model_id(tmp_path):
     b = cfg.resolved_index("two-tower:demo@bbbb")
     assert a != b and a.parent == tmp_path / "indexes" and "/" not in a.name
     assert config.Config(index=Path("/x/y")).resolved_index("anything") == Path("/x/y")
+
+
+def test_hugging_face_space_listens_on_all_interfaces():
+    assert config.from_env({}).host == "127.0.0.1"
+    assert config.from_env({"SPACE_ID": "me/mmsearch"}).host == "0.0.0.0"
+    assert config.from_env({"SPACE_ID": "me/mmsearch", "MMSEARCH_HOST": "127.0.0.2"}).host == "127.0.0.2"
