@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from mmsearch import config as cfgmod
-from mmsearch.build import BuildError, build_index
+from mmsearch.build import BuildError, build_index, print_progress
 from mmsearch.catalog import CatalogError
 from mmsearch.encoders import EncoderError
 
@@ -25,8 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", dest="index_type", choices=["flat"], help="Faiss index kind (default flat)")
     config = cfgmod.from_args(parser.parse_args(argv))
     try:
-        built = build_index(config, progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", flush=True)
-                            if not msg.startswith("encoding images") else None)
+        built = build_index(config, progress=print_progress)
     except (BuildError, CatalogError, EncoderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from . import index as vindex
-from .build import build_index
+from .build import build_index, print_progress
 from .config import Config, replace
 from .encoders import Encoder
 from .search import QueryError, Result, Searcher
@@ -19,8 +19,7 @@ def ensure_index(config: Config, encoder: Encoder) -> Config:
     if (path / vindex.MANIFEST_FILE).exists() or config.index is not None:
         return config
     print(f"No index at {path} yet: building it from {config.catalog} with {encoder.model_id} (first start only).")
-    build_index(config, encoder, progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", flush=True)
-                if f in (0.0, 0.05, 0.82, 0.88, 0.94, 1.0) else None)
+    build_index(config, encoder, progress=print_progress)
     return replace(config, index=path)
 
 

@@ -82,6 +82,12 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
     return built
 
 
+def print_progress(fraction: float, message: str) -> None:
+    """Progress for a terminal: the stage messages; per-image progress is tqdm's bar."""
+    if not message.startswith("encoding images"):
+        print(f"[{fraction:4.0%}] {message}", flush=True)
+
+
 def image_roots(paths: list[str], most: int = 20) -> list[str]:
     """The folders the app may serve images from: the images' own folders, or their common ancestor if many."""
     parents = sorted({str(Path(p).parent) for p in paths})

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .catalog import CORE_COLUMNS, Catalog
+from .catalog import Catalog
 from .config import FEATURE_REPO_DIR
 
 METADATA_VIEW = "item_metadata"
@@ -140,5 +140,3 @@ def _upsert_parquet(path: Path, new: pd.DataFrame, keys: list[str]) -> None:
     new.to_parquet(tmp, index=False)
     tmp.replace(path)
 
-
-__all__ = ["FeatureStore", "definitions", "CORE_COLUMNS"]

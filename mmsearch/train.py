@@ -61,7 +61,6 @@ def demo_vocabulary_texts() -> list[str]:
     rng = random.Random(0)
     texts = []
     for kind, colour, pattern in demo.combos():
-        item = demo.make_items(1, 0)[0]
         item = demo.DemoItem("x", kind, colour, pattern, *demo.describe(kind, colour, pattern, rng), 1.0, 0)
         texts += [demo.captions(item, random.Random(s)) for s in range(12)] + [item.title, item.description]
     texts += ["plain", "with", "in", "a", "an", "and", "shirt", "shoe", "shoes", "hat", "t-shirts"]
