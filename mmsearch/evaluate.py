@@ -1,8 +1,11 @@
-"""Retrieval quality figures. For the demo model: attribute precision on renders it never saw in training.
+"""Retrieval quality figures: attribute precision on the demo catalog, Recall@K on image-caption datasets.
 
 ``python -m mmsearch.evaluate --model demo`` renders held-out products (at least 10 per kind/colour/pattern), indexes
 them with the model, asks one query per combination ("red striped t-shirt") and prints how many of the top 10 results
 match kind, colour and pattern all three.
+
+``python -m mmsearch.evaluate --model M --dataset D`` scores any image-caption dataset with text->image and
+image->text Recall@1/5/10 and median rank (see mmsearch/retrieval.py for the protocol).
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import demo
+from . import demo, retrieval
+from .catalog import CatalogError
 from .encoders import Encoder, EncoderError, load_encoder
 
 
@@ -62,23 +66,50 @@ def attribute_precision(encoder: Encoder, per_combo: int = 12, k: int = 10, seed
             "worst_queries": sorted(zip(per_query.mean(1).round(2).tolist(), queries))[:5]}
 
 
+def print_retrieval(report: dict) -> None:
+    print(f"{'direction':<16}" + "".join(f"{k:>8}" for k in ("R@1", "R@5", "R@10", "medR")) + f"{'queries':>9}")
+    for direction in ("text_to_image", "image_to_text"):
+        m = report[direction]
+        print(f"{direction:<16}" + "".join(f"{100 * m[k]:>8.1f}" for k in ("R@1", "R@5", "R@10"))
+              + f"{m['median_rank']:>8.1f}{m['queries']:>9}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="demo", help="model spec (demo, two-tower:<dir>, clip:<arch>/<tag>)")
+    parser.add_argument("--dataset", default="demo",
+                        help="demo (attribute precision on held-out renders), hf:<name or folder>[:split], or a "
+                             "captions file (.csv/.jsonl/.parquet) for Recall@K; Flickr30k 1k test: "
+                             "hf:nlphuji/flickr30k:test --where split=test")
+    parser.add_argument("--image-column", default="image")
+    parser.add_argument("--caption-column", default="caption")
+    parser.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
+                        help="keep only rows with this value (repeatable)")
+    parser.add_argument("--limit", type=int, help="evaluate on the first N images")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--per-combo", type=int, default=12, help="held-out renders per kind/colour/pattern")
+    parser.add_argument("--per-combo", type=int, default=12, help="demo: held-out renders per kind/colour/pattern")
     parser.add_argument("--report", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     try:
         encoder = load_encoder(args.model, args.device)
-    except EncoderError as exc:
+        if args.dataset == "demo":
+            result = attribute_precision(encoder, per_combo=args.per_combo)
+        else:
+            where = dict(w.split("=", 1) for w in args.where)
+            pairs = retrieval.load_pairs(args.dataset, args.image_column, args.caption_column, where, args.limit)
+            result = retrieval.evaluate_pairs(encoder, pairs)
+    except (EncoderError, CatalogError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = attribute_precision(encoder, per_combo=args.per_combo) | {"model": encoder.model_id}
-    print(f"model {encoder.model_id}: {result['precision_at_k']:.1%} of top-{result['k']} results match kind, "
-          f"colour and pattern ({result['queries']} queries over {result['heldout_images']} held-out renders)")
-    print("per attribute: " + ", ".join(f"{k} {v:.1%}" for k, v in result["per_attribute"].items()))
-    print("hardest queries: " + "; ".join(f"{q!r} {p:.0%}" for p, q in result["worst_queries"]))
+    result |= {"model": encoder.model_id, "dataset": args.dataset}
+    if args.dataset == "demo":
+        print(f"model {encoder.model_id}: {result['precision_at_k']:.1%} of top-{result['k']} results match kind, "
+              f"colour and pattern ({result['queries']} queries over {result['heldout_images']} held-out renders)")
+        print("per attribute: " + ", ".join(f"{k} {v:.1%}" for k, v in result["per_attribute"].items()))
+        print("hardest queries: " + "; ".join(f"{q!r} {p:.0%}" for p, q in result["worst_queries"]))
+    else:
+        print(f"model {encoder.model_id} on {args.dataset}: {result['images']} images, {result['captions']} captions")
+        print_retrieval(result)
     if args.report:
         args.report.write_text(json.dumps(result, indent=2))
     return 0
