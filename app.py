@@ -18,16 +18,23 @@ from mmsearch.search import Searcher
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    cfgmod.add_arguments(parser, ["index", "model", "catalog", "data_dir", "host", "port", "device", "top_k"])
+    cfgmod.add_arguments(parser, ["index", "model", "catalog", "data_dir", "host", "port", "device", "top_k",
+                                  "compare_model", "compare_index"])
     config = cfgmod.from_args(parser.parse_args(argv))
     try:
         encoder = load_encoder(config.model, config.device)
         config = ensure_index(config, encoder)
         searcher = Searcher.open(config, encoder)
+        other = None
+        if config.compare_model:
+            second = load_encoder(config.compare_model, config.device)
+            second_cfg = ensure_index(cfgmod.replace(config, model=config.compare_model, index=config.compare_index),
+                                      second)
+            other = Searcher.open(second_cfg, second)
     except (EncoderError, IndexLoadError, BuildError, CatalogError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    demo = build_ui(searcher)
+    demo = build_ui(searcher, other)
     print(json.dumps({"model": searcher.encoder.model_id, "items": len(searcher.index),
                       "url": f"http://{config.host}:{config.port}"}))
     demo.queue(default_concurrency_limit=4).launch(

@@ -7,6 +7,7 @@ from . import index as vindex
 from .build import build_index, print_progress
 from .config import Config, replace
 from .encoders import Encoder
+from .compare import COLUMNS, compare, report_rows
 from .search import QueryError, Result, Searcher
 
 EXAMPLES = ["red striped t-shirt", "blue dotted mug", "black sneaker", "yellow checked cap", "green striped bag",
@@ -29,7 +30,7 @@ def _outputs(results: list[Result], what: str) -> tuple[list, list[dict], str]:
     return gallery, [r.to_dict() for r in results], status
 
 
-def build_ui(searcher: Searcher) -> gr.Blocks:
+def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
     def search_text(query: str, k: float) -> tuple[list, list[dict], str]:
         try:
             results = searcher.search_text(query, int(k))
@@ -53,26 +54,27 @@ def build_ui(searcher: Searcher) -> gr.Blocks:
                     f"Model `{searcher.encoder.model_id}` · {len(searcher.index):,} items from "
                     f"`{manifest.get('catalog_name', manifest.get('catalog'))}` · "
                     f"{manifest.get('skipped', 0)} catalog rows skipped at build")
-        with gr.Row(equal_height=True):
-            with gr.Column(scale=3):
-                query = gr.Textbox(label="Describe what you are looking for", placeholder="red striped t-shirt",
-                                   max_lines=1, max_length=searcher.config.max_query_chars * 2)
-                with gr.Row():
-                    text_button = gr.Button("Search", variant="primary")
-                    k = gr.Slider(1, 48, value=searcher.config.top_k, step=1, label="Results (k)")
-                gr.Examples(EXAMPLES, inputs=[query], label="Try")
-            with gr.Column(scale=2):
-                image = gr.Image(type="filepath", label="…or search with an image", height=190,
-                                 sources=["upload", "clipboard"])
-                image_button = gr.Button("Search by image")
-        status = gr.Markdown()
-        gallery = gr.Gallery(label="Results", columns=6, height="auto", object_fit="contain", allow_preview=True)
-        with gr.Accordion("Results as JSON", open=False):
-            results = gr.JSON()
-        gr.on([text_button.click, query.submit], search_text, [query, k], [gallery, results, status],
-              api_name="search_text")
-        gr.on([image_button.click, image.upload], search_image, [image, k], [gallery, results, status],
-              api_name="search_image", preprocess=False)
+        with gr.Tab("Search"):
+            with gr.Row(equal_height=True):
+                with gr.Column(scale=3):
+                    query = gr.Textbox(label="Describe what you are looking for", placeholder="red striped t-shirt",
+                                       max_lines=1, max_length=searcher.config.max_query_chars * 2)
+                    with gr.Row():
+                        text_button = gr.Button("Search", variant="primary")
+                        k = gr.Slider(1, 48, value=searcher.config.top_k, step=1, label="Results (k)")
+                    gr.Examples(EXAMPLES, inputs=[query], label="Try")
+                with gr.Column(scale=2):
+                    image = gr.Image(type="filepath", label="…or search with an image", height=190,
+                                     sources=["upload", "clipboard"])
+                    image_button = gr.Button("Search by image")
+            status = gr.Markdown()
+            gallery = gr.Gallery(label="Results", columns=6, height="auto", object_fit="contain", allow_preview=True)
+            with gr.Accordion("Results as JSON", open=False):
+                results = gr.JSON()
+            gr.on([text_button.click, query.submit], search_text, [query, k], [gallery, results, status],
+                  api_name="search_text")
+            gr.on([image_button.click, image.upload], search_image, [image, k], [gallery, results, status],
+                  api_name="search_image", preprocess=False)
 
         def from_link(request: gr.Request) -> tuple:
             """Runs the query of a shared link (/?q=red+striped+t-shirt&k=12) when the page opens."""
@@ -88,5 +90,37 @@ def build_ui(searcher: Searcher) -> gr.Blocks:
         # The browser's own page load, not an API call: the same search is /search_text for scripts.
         demo.load(from_link, None, [query, gallery, results, status], api_name="open_link",
                   api_visibility="private")
+        if other is not None:
+            compare_tab(searcher, other)
     return demo
 
+
+def compare_tab(first: Searcher, second: Searcher) -> None:
+    """The same query against two models, each with its own index, and both models' evaluation reports."""
+    def run(query: str, image: dict | str | None, k: float) -> tuple[list, list, dict]:
+        path = image.get("path") if isinstance(image, dict) else image
+        try:
+            a, b = compare([first, second], query, path, int(k))
+        except QueryError as exc:
+            raise gr.Error(str(exc), duration=None, title="Cannot compare") from exc
+        return ([(r.image, r.caption()) for r in a], [(r.image, r.caption()) for r in b],
+                {first.encoder.model_id: [r.to_dict() for r in a], second.encoder.model_id: [r.to_dict() for r in b]})
+
+    with gr.Tab("Compare"):
+        with gr.Row(equal_height=True):
+            with gr.Column(scale=3):
+                query = gr.Textbox(label="Query for both models", placeholder="blue dotted mug", max_lines=1)
+                with gr.Row():
+                    button = gr.Button("Compare", variant="primary")
+                    k = gr.Slider(1, 24, value=6, step=1, label="Results per model (k)")
+            image = gr.Image(type="filepath", label="…or an image (used instead of the text)", height=150, scale=2)
+        with gr.Row():
+            left = gr.Gallery(label=f"A: {first.encoder.model_id}", columns=3, height="auto", object_fit="contain")
+            right = gr.Gallery(label=f"B: {second.encoder.model_id}", columns=3, height="auto", object_fit="contain")
+        gr.Markdown("**Evaluation reports** (`python -m mmsearch.evaluate --model M --report <index>/evaluation.json` "
+                    "adds or refreshes one)")
+        gr.Dataframe(report_rows([first, second]), headers=COLUMNS, interactive=False, wrap=True)
+        with gr.Accordion("Both result lists as JSON", open=False):
+            both = gr.JSON()
+        gr.on([button.click, query.submit], run, [query, image, k], [left, right, both], api_name="compare",
+              preprocess=False)

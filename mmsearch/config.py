@@ -21,6 +21,8 @@ class Config:
     catalog: str = field(default="demo", metadata={"help": "manifest (.csv/.jsonl/.parquet), image folder, hf:<name>[:split], or demo"})
     model: str = field(default="demo", metadata={"help": "demo, two-tower:<dir>, or clip:<arch>/<pretrained tag or checkpoint>"})
     index: Path | None = field(default=None, metadata={"help": "index directory (default: <data-dir>/indexes/<catalog>-<model>)"})
+    compare_model: str = field(default="", metadata={"help": "a second model for the Compare tab (same spec forms)"})
+    compare_index: Path | None = field(default=None, metadata={"help": "the second model's index directory"})
     index_type: str = field(default="flat", metadata={"help": "Faiss index kind: flat (exact inner product)"})
     batch_size: int = field(default=64, metadata={"help": "encoder batch size"})
     workers: int = field(default=2, metadata={"help": "DataLoader workers that decode and resize images"})

@@ -55,6 +55,7 @@ class TwoTowerEncoder:
     tokenizer: object
     device: torch.device
     preprocess: Callable[[Image.Image], torch.Tensor]
+    path: Path | None = None  # the model directory, whose twotower.json records how it was trained
 
     @property
     def dim(self) -> int:
@@ -106,7 +107,7 @@ def load_two_tower(model_dir: Path, device: torch.device) -> TwoTowerEncoder:
     model, tokenizer = twotower.load(model_dir, device)
     model_id = f"two-tower:{model_dir.name}@{twotower.fingerprint(model_dir)}"
     return TwoTowerEncoder(model_id, model, tokenizer, device,
-                           image_transform(model.image_size, model.image_mean, model.image_std))
+                           image_transform(model.image_size, model.image_mean, model.image_std), model_dir)
 
 
 def load_clip(arch: str, pretrained: str, device: torch.device) -> ClipEncoder:

@@ -33,20 +33,30 @@ def tiny_clip_spec(tmp_path_factory) -> str:
     return "clip:mmsearch-tiny-clip/random"
 
 
-@pytest.fixture(scope="session")
-def tiny_two_tower_dir(tmp_path_factory) -> Path:
-    """A random-init two-tower saved as a model directory, loadable as two-tower:<dir>."""
+def _tiny_two_tower(out: Path, seed: int) -> Path:
     import torch
 
     from mmsearch import twotower, train
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     cfg = train.TrainConfig(image_size=32, patch_size=16, width=32, vision_layers=1, text_layers=1, heads=2,
                             embed_dim=16)
     tok = twotower.build_tokenizer(train.demo_vocabulary_texts())
     vision, text = train.tiny_configs(cfg, len(tok))
     model = twotower.from_configs(vision, text, cfg.embed_dim)
-    return twotower.save(model, tok, tmp_path_factory.mktemp("models") / "tiny-tt")
+    return twotower.save(model, tok, out)
+
+
+@pytest.fixture(scope="session")
+def tiny_two_tower_dir(tmp_path_factory) -> Path:
+    """A random-init two-tower saved as a model directory, loadable as two-tower:<dir>."""
+    return _tiny_two_tower(tmp_path_factory.mktemp("models") / "tiny-tt", seed=0)
+
+
+@pytest.fixture(scope="session")
+def other_two_tower_dir(tmp_path_factory) -> Path:
+    """A second, differently initialised model, for comparisons."""
+    return _tiny_two_tower(tmp_path_factory.mktemp("models") / "tiny-tt-b", seed=1)
 
 
 @pytest.fixture(scope="session")

@@ -19,12 +19,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
+def app_url(tmp_path_factory, demo_manifest, tiny_two_tower_dir, other_two_tower_dir):
     port = _free_port()
     data = tmp_path_factory.mktemp("appdata")
     env = os.environ | {"MMSEARCH_DATA_DIR": str(data), "MMSEARCH_CATALOG": str(demo_manifest),
                         "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}", "MMSEARCH_PORT": str(port),
-                        "MMSEARCH_WORKERS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+                        "MMSEARCH_WORKERS": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+                        "MMSEARCH_COMPARE_MODEL": f"two-tower:{other_two_tower_dir}"}
     log = open(data / "app.log", "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
@@ -56,7 +57,7 @@ def client(app_url):
 
 def test_api_lists_both_searches(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/search_text", "/search_image"} <= set(endpoints)
+    assert {"/search_text", "/search_image", "/compare"} <= set(endpoints)
 
 
 def test_text_search_through_the_api(client):
@@ -88,3 +89,17 @@ def test_bad_queries_come_back_as_errors(client, tmp_path):
 def test_page_and_images_are_served(app_url, client):
     page = httpx.get(app_url, timeout=10)
     assert page.status_code == 200 and "mmsearch" in page.text
+
+
+def test_compare_runs_one_query_against_both_models(client, demo_manifest):
+    from gradio_client import handle_file
+
+    left, right, both = client.predict("blue dotted mug", None, 4, api_name="/compare")
+    assert len(left) == len(right) == 4 and len(both) == 2
+    ids = list(both)
+    assert ids[0].startswith("two-tower:tiny-tt@") and ids[1].startswith("two-tower:tiny-tt-b@")
+    photo = demo_manifest.parent / "images" / "demo-00005.jpg"
+    _, _, both = client.predict("", handle_file(str(photo)), 3, api_name="/compare")
+    assert all(results[0]["item_id"] == "demo-00005" for results in both.values())  # each index finds the item
+    with pytest.raises(Exception, match="Type a query or upload an image"):
+        client.predict("", None, 3, api_name="/compare")
