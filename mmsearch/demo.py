@@ -25,8 +25,8 @@ BASE_PRICE = {"t-shirt": 19, "mug": 9, "sneaker": 69, "cap": 15, "bag": 39, "lam
 MATERIAL = {"t-shirt": "cotton", "mug": "ceramic", "sneaker": "canvas", "cap": "twill", "bag": "canvas", "lamp": "metal",
             "bottle": "steel", "chair": "wooden"}
 RENDER_SIZE = 192
-# Seeds of the three disjoint render sets; the model is trained on one and judged on another it never saw.
-CATALOG_SEED, TRAIN_SEED, HELDOUT_SEED = 0, 1, 2
+# Seeds of the disjoint render sets; the model is trained on one and judged on another it never saw.
+CATALOG_SEED, TRAIN_SEED, HELDOUT_SEED, VALID_SEED = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ from PIL import Image
 
 from . import demo, retrieval
 from .catalog import CatalogError
+from .config import PROJECT_ROOT
 from .encoders import Encoder, EncoderError, load_encoder
+from .tracking import open_tracker
 
 
 def _render_small(args: tuple[demo.DemoItem, int]) -> np.ndarray:
@@ -89,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--per-combo", type=int, default=12, help="demo: held-out renders per kind/colour/pattern")
     parser.add_argument("--report", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--tracker", default="mlflow", choices=["mlflow", "wandb", "none"],
+                        help="where the run is logged (mlflow: a sqlite file in the data directory)")
+    parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data")
     args = parser.parse_args(argv)
     try:
         encoder = load_encoder(args.model, args.device)
@@ -112,7 +117,23 @@ def main(argv: list[str] | None = None) -> int:
         print_retrieval(result)
     if args.report:
         args.report.write_text(json.dumps(result, indent=2))
+    tracker = open_tracker(args.tracker, args.data_dir, "mmsearch-evaluate", run_name=encoder.model_id)
+    tracker.log_params({"model": encoder.model_id, "dataset": args.dataset, "where": args.where, "limit": args.limit})
+    tracker.log_metrics(flat_metrics(result))
+    tracker.log_dict(result, "report.json")
+    tracker.finish()
     return 0
+
+
+def flat_metrics(result: dict) -> dict[str, float]:
+    """The numbers of a report as flat metric names (text_to_image.R@1, per_attribute.kind, precision_at_k)."""
+    out = {}
+    for key, value in result.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = float(value)
+        elif isinstance(value, dict):
+            out |= {f"{key}.{k}": float(v) for k, v in value.items() if isinstance(v, (int, float))}
+    return out
 
 
 if __name__ == "__main__":

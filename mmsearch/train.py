@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import demo, twotower
-from .config import DEMO_MODEL_DIR
+from . import demo, retrieval, twotower
+from .config import DEMO_MODEL_DIR, PROJECT_ROOT
 from .encoders import TwoTowerEncoder, image_transform
-from .evaluate import attribute_precision, render_pixels
+from .evaluate import attribute_precision, encode_pixel_tensor, render_pixels
+from .tracking import open_tracker
 
 
 @dataclass
@@ -44,6 +45,9 @@ class TrainConfig:
     workers: int = 2
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     eval_per_combo: int = 12  # held-out renders per combination for the final quality figure
+    tracker: str = "mlflow"  # mlflow (sqlite under data_dir), wandb, or none
+    data_dir: Path = PROJECT_ROOT / "data"
+    log_every: int = 10
 
 
 def tiny_configs(cfg: TrainConfig, vocab_size: int) -> tuple[dict, dict]:
@@ -101,6 +105,21 @@ def train_demo(cfg: TrainConfig) -> dict:
     steps_per_epoch = len(items) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.warmup_steps, total))
+    # One render per combination, apart from training and test renders: per-epoch text->image recall.
+    valid_items = demo.make_items(len(demo.combos()), demo.VALID_SEED, prefix="valid")
+    valid_pixels = render_pixels(valid_items, preprocess, model.image_size, cfg.workers)
+    valid_queries = [demo.query_for(it.kind, it.colour, it.pattern) for it in valid_items]
+
+    def validate() -> dict:
+        model.eval()
+        with torch.inference_mode():
+            enc = TwoTowerEncoder("training", model, tokenizer, torch.device("cpu"), preprocess)
+            sim = enc.encode_text(valid_queries) @ encode_pixel_tensor(enc, valid_pixels).T
+        model.train()
+        return retrieval.summarize(retrieval.ranks_text_to_image(sim, np.arange(len(valid_items))))
+
+    tracker = open_tracker(cfg.tracker, cfg.data_dir, "mmsearch-train", run_name=f"demo-{Path(cfg.out).name}")
+    tracker.log_params(asdict(cfg) | {"vocab_size": len(tokenizer), "train_renders": len(items)})
     gen = torch.Generator().manual_seed(cfg.seed)
     text_rng = random.Random(cfg.seed)
     history = []
@@ -123,8 +142,15 @@ def train_demo(cfg: TrainConfig) -> dict:
             opt.step()
             sched.step()
             history.append(loss.item())
+            step = len(history)
+            if step % cfg.log_every == 0:
+                tracker.log_metrics({"loss": float(np.mean(history[-cfg.log_every:])), "lr": sched.get_last_lr()[0],
+                                     "temperature": model.temperature()}, step=step)
             bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", temp=f"{model.temperature():.3f}")
             bar.update()
+        val = validate()
+        tracker.log_metrics({f"val_{k}": v for k, v in val.items() if k.startswith("R@")}, step=epoch)
+        bar.write(f"epoch {epoch}: validation text->image R@1 {val['R@1']:.1%} R@10 {val['R@10']:.1%}")
     bar.close()
     model.eval()
     meta = {"recipe": "demo", "config": {k: str(v) for k, v in asdict(cfg).items()},
@@ -136,6 +162,12 @@ def train_demo(cfg: TrainConfig) -> dict:
     meta["heldout_attribute_precision_at_10"] = quality["precision_at_k"]
     meta["heldout_per_attribute"] = quality["per_attribute"]
     twotower.save(model, tokenizer, cfg.out, extra=meta)
+    tracker.log_metrics({"heldout_attribute_precision_at_10": quality["precision_at_k"]}
+                        | {f"heldout_{k}": v for k, v in quality["per_attribute"].items()})
+    tracker.log_dict(meta, "training.json")
+    tracker.log_dir(Path(cfg.out), "model")
+    tracker.finish()
+    meta["run_id"] = tracker.run_id
     print(f"saved {cfg.out}: loss {meta['first_loss']:.3f} -> {meta['final_loss']:.3f} in {meta['seconds']}s; "
           f"held-out precision@10 {quality['precision_at_k']:.1%} {quality['per_attribute']}")
     return meta

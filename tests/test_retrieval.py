@@ -80,8 +80,15 @@ def test_evaluate_command_writes_a_report(tmp_path, tiny_two_tower_dir, capsys):
     pd.DataFrame({"image": [f"{i}.png" for i in range(4)], "caption": ["w", "x", "y", "z"]}).to_csv(
         tmp_path / "c.csv", index=False)
     code = evaluate.main(["--model", f"two-tower:{tiny_two_tower_dir}", "--dataset", str(tmp_path / "c.csv"),
-                          "--report", str(tmp_path / "r.json"), "--device", "cpu"])
+                          "--report", str(tmp_path / "r.json"), "--device", "cpu", "--data-dir", str(tmp_path)])
     assert code == 0 and "text_to_image" in capsys.readouterr().out
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["text_to_image"]["queries"] == 4 and report["text_to_image"]["R@5"] == 1.0
     assert evaluate.main(["--model", f"two-tower:{tiny_two_tower_dir}", "--dataset", str(tmp_path / "x.csv")]) == 2
+    from mlflow.tracking import MlflowClient
+
+    from mmsearch.tracking import mlflow_uri
+
+    client = MlflowClient(mlflow_uri(tmp_path))
+    (run,) = client.search_runs([client.get_experiment_by_name("mmsearch-evaluate").experiment_id])
+    assert run.data.metrics["text_to_image.R_at_5"] == 1.0 and run.data.params["dataset"] == str(tmp_path / "c.csv")

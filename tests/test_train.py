@@ -7,10 +7,23 @@ from mmsearch.encoders import load_encoder
 def test_tiny_training_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
     cfg = train.TrainConfig(out=tmp_path / "m", renders=640, epochs=3, batch_size=64, image_size=32, patch_size=8,
                             width=48, vision_layers=1, text_layers=1, heads=2, embed_dim=32, warmup_steps=5,
-                            eval_per_combo=1, workers=1)
+                            eval_per_combo=1, workers=1, data_dir=tmp_path / "data", log_every=5)
     meta = train.train_demo(cfg)
     assert meta["final_loss"] < meta["first_loss"] - 0.3
     saved = json.loads((tmp_path / "m" / "twotower.json").read_text())["training"]
     assert saved["heldout_attribute_precision_at_10"] == meta["heldout_attribute_precision_at_10"]
     enc = load_encoder(f"two-tower:{tmp_path / 'm'}", "cpu")
     assert enc.encode_text(["red mug"]).shape == (1, 32)
+    # The run is in MLflow: its config, the loss curve, per-epoch validation recall, the report and the model.
+    from mlflow.tracking import MlflowClient
+
+    from mmsearch.tracking import mlflow_uri
+
+    client = MlflowClient(mlflow_uri(tmp_path / "data"))
+    run = client.get_run(meta["run_id"])
+    assert run.info.status == "FINISHED" and run.data.params["epochs"] == "3"
+    losses = [m.value for m in client.get_metric_history(run.info.run_id, "loss")]
+    assert len(losses) == 30 // 5 and losses[-1] < losses[0]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_R_at_10")] == [0, 1, 2]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"training.json", "model"} <= artifacts
