@@ -30,11 +30,14 @@ def mlflow_uri(data_dir: Path) -> str:
 
 
 class MlflowTracker:
-    def __init__(self, data_dir: Path, experiment: str, run_name: str | None = None):
+    def __init__(self, data_dir: Path, experiment: str, run_name: str | None = None, run_id: str | None = None):
         import mlflow
 
         self.mlflow = mlflow
         self.client = mlflow.tracking.MlflowClient(mlflow_uri(data_dir))
+        if run_id:  # a resumed training continues its run
+            self.run_id = run_id
+            return
         found = self.client.get_experiment_by_name(experiment)
         # Artifacts beside the database, not in whatever folder the command happened to run from.
         experiment_id = found.experiment_id if found else self.client.create_experiment(
@@ -60,12 +63,13 @@ class MlflowTracker:
 
 
 class WandbTracker:
-    def __init__(self, data_dir: Path, experiment: str, run_name: str | None = None):
+    def __init__(self, data_dir: Path, experiment: str, run_name: str | None = None, run_id: str | None = None):
         try:
             import wandb
         except ImportError as exc:
             raise RuntimeError("--tracker wandb needs the wandb package: pip install wandb") from exc
-        self.run = wandb.init(project=experiment, name=run_name, dir=str(data_dir))
+        self.run = wandb.init(project=experiment, name=run_name, dir=str(data_dir), id=run_id,
+                              resume="allow" if run_id else None)
         self.run_id = self.run.id
 
     def log_params(self, params: dict) -> None:
@@ -107,12 +111,13 @@ class NoTracker:
         pass
 
 
-def open_tracker(kind: str, data_dir: Path, experiment: str, run_name: str | None = None) -> Tracker:
+def open_tracker(kind: str, data_dir: Path, experiment: str, run_name: str | None = None,
+                 run_id: str | None = None) -> Tracker:
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     if kind == "mlflow":
-        return MlflowTracker(data_dir, experiment, run_name)
+        return MlflowTracker(data_dir, experiment, run_name, run_id)
     if kind == "wandb":
-        return WandbTracker(data_dir, experiment, run_name)
+        return WandbTracker(data_dir, experiment, run_name, run_id)
     if kind == "none":
         return NoTracker()
     raise ValueError(f"unknown tracker {kind!r}: mlflow, wandb or none")

@@ -48,6 +48,9 @@ class TrainConfig:
     tracker: str = "mlflow"  # mlflow (sqlite under data_dir), wandb, or none
     data_dir: Path = PROJECT_ROOT / "data"
     log_every: int = 10
+    checkpoint_every: int = 100  # steps between checkpoints (0: none); see checkpoint_path()
+    resume: bool = False  # continue from the checkpoint: same step, same data order, same final weights
+    stop_after: int = 0  # stop after this many steps in total (0: train to the end); resume later with --resume
 
 
 def tiny_configs(cfg: TrainConfig, vocab_size: int) -> tuple[dict, dict]:
@@ -69,6 +72,16 @@ def demo_vocabulary_texts() -> list[str]:
         texts += [demo.captions(item, random.Random(s)) for s in range(12)] + [item.title, item.description]
     texts += ["plain", "with", "in", "a", "an", "and", "shirt", "shoe", "shoes", "hat", "t-shirts"]
     return texts
+
+
+def checkpoint_path(cfg: TrainConfig) -> Path:
+    return Path(str(cfg.out) + ".checkpoint.pt")
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # a kill mid-write leaves the previous checkpoint intact
 
 
 def lr_lambda(warmup: int, total: int):
@@ -118,16 +131,34 @@ def train_demo(cfg: TrainConfig) -> dict:
         model.train()
         return retrieval.summarize(retrieval.ranks_text_to_image(sim, np.arange(len(valid_items))))
 
-    tracker = open_tracker(cfg.tracker, cfg.data_dir, "mmsearch-train", run_name=f"demo-{Path(cfg.out).name}")
-    tracker.log_params(asdict(cfg) | {"vocab_size": len(tokenizer), "train_renders": len(items)})
     gen = torch.Generator().manual_seed(cfg.seed)
     text_rng = random.Random(cfg.seed)
-    history = []
+    history: list[float] = []
+    start_epoch, start_step, order, run_id = 0, 0, None, None
+    ckpt = checkpoint_path(cfg)
+    if cfg.resume:
+        if not ckpt.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}")
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        text_rng.setstate(state["text_rng"])
+        history, start_epoch, start_step = state["history"], state["epoch"], state["step_in_epoch"]
+        order, run_id = state["order"], state.get("run_id")
+        print(f"resuming from {ckpt} at step {len(history)} (epoch {start_epoch}, batch {start_step})")
+
+    tracker = open_tracker(cfg.tracker, cfg.data_dir, "mmsearch-train", run_name=f"demo-{Path(cfg.out).name}",
+                           run_id=run_id)
+    if run_id is None:
+        tracker.log_params(asdict(cfg) | {"vocab_size": len(tokenizer), "train_renders": len(items)})
     model.train()
-    bar = tqdm(total=total, desc="training", unit="step")
-    for epoch in range(cfg.epochs):
-        order = torch.randperm(len(items), generator=gen)
-        for s in range(steps_per_epoch):
+    bar = tqdm(total=total, initial=len(history), desc="training", unit="step")
+    for epoch in range(start_epoch, cfg.epochs):
+        if order is None:
+            order = torch.randperm(len(items), generator=gen)
+        for s in range(start_step, steps_per_epoch):
             idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
             x = pixels[idx].float()
             flip = torch.rand(len(idx), generator=gen) < 0.5
@@ -148,6 +179,16 @@ def train_demo(cfg: TrainConfig) -> dict:
                                      "temperature": model.temperature()}, step=step)
             bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", temp=f"{model.temperature():.3f}")
             bar.update()
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                save_checkpoint(ckpt, {
+                    "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "generator": gen.get_state(), "text_rng": text_rng.getstate(), "history": history,
+                    "epoch": epoch, "step_in_epoch": s + 1, "order": order, "run_id": tracker.run_id or None})
+            if cfg.stop_after and step >= cfg.stop_after:
+                bar.close()
+                print(f"stopped after step {step} as asked; continue with --resume (checkpoint {ckpt})")
+                return {"stopped_at": step, "run_id": tracker.run_id}
+        start_step, order = 0, None
         val = validate()
         tracker.log_metrics({f"val_{k}": v for k, v in val.items() if k.startswith("R@")}, step=epoch)
         bar.write(f"epoch {epoch}: validation text->image R@1 {val['R@1']:.1%} R@10 {val['R@10']:.1%}")
@@ -168,6 +209,7 @@ def train_demo(cfg: TrainConfig) -> dict:
     tracker.log_dir(Path(cfg.out), "model")
     tracker.finish()
     meta["run_id"] = tracker.run_id
+    ckpt.unlink(missing_ok=True)  # the finished model supersedes it
     print(f"saved {cfg.out}: loss {meta['first_loss']:.3f} -> {meta['final_loss']:.3f} in {meta['seconds']}s; "
           f"held-out precision@10 {quality['precision_at_k']:.1%} {quality['per_attribute']}")
     return meta
@@ -177,7 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     defaults = TrainConfig()
     for name, value in asdict(defaults).items():
-        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        else:
+            parser.add_argument(flag, type=type(value), default=value)
     args = parser.parse_args(argv)
     train_demo(TrainConfig(**vars(args)))
     return 0

@@ -27,3 +27,23 @@ def test_tiny_training_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_R_at_10")] == [0, 1, 2]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"training.json", "model"} <= artifacts
+
+
+def test_stopping_and_resuming_gives_the_same_weights_as_one_run(tmp_path):
+    import torch
+
+    from mmsearch import twotower
+
+    common = dict(renders=256, epochs=2, batch_size=32, image_size=32, patch_size=8, width=32, vision_layers=1,
+                  text_layers=1, heads=2, embed_dim=16, warmup_steps=3, eval_per_combo=1, workers=1,
+                  data_dir=tmp_path / "data", tracker="none")
+    train.train_demo(train.TrainConfig(out=tmp_path / "whole", checkpoint_every=0, **common))
+    cut = train.TrainConfig(out=tmp_path / "cut", checkpoint_every=5, stop_after=11, **common)
+    assert train.train_demo(cut)["stopped_at"] == 11  # 8 steps an epoch: stopped in the second epoch
+    assert not (tmp_path / "cut").exists() and train.checkpoint_path(cut).exists()
+    train.train_demo(train.TrainConfig(out=tmp_path / "cut", checkpoint_every=5, resume=True, **common))
+    whole, _ = twotower.load(tmp_path / "whole")
+    resumed, _ = twotower.load(tmp_path / "cut")
+    for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert not train.checkpoint_path(cut).exists()
