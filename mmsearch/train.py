@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from . import demo, retrieval, twotower
 from .config import DEMO_MODEL_DIR, PROJECT_ROOT
-from .encoders import TwoTowerEncoder, image_transform
+from .encoders import TwoTowerEncoder, image_transform, pick_device
 from .evaluate import attribute_precision, encode_pixel_tensor, render_pixels
 from .tracking import open_tracker
 
@@ -51,6 +51,13 @@ class TrainConfig:
     checkpoint_every: int = 100  # steps between checkpoints (0: none); see checkpoint_path()
     resume: bool = False  # continue from the checkpoint: same step, same data order, same final weights
     stop_after: int = 0  # stop after this many steps in total (0: train to the end); resume later with --resume
+    vision_model: str = ""  # a Hugging Face ViT checkpoint (e.g. google/vit-base-patch16-224-in21k); "" = from scratch
+    text_model: str = ""  # a Hugging Face BERT checkpoint (e.g. bert-base-uncased); "" = from scratch
+    freeze_epochs: int = 0  # train only the projection heads and temperature for this many epochs first
+    accumulate: int = 1  # micro-batches per optimizer step
+    device: str = "auto"
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU), bf16 or fp32
+    patience: int = 0  # stop when validation R@10 has not improved for this many epochs, keeping the best (0: never)
 
 
 def tiny_configs(cfg: TrainConfig, vocab_size: int) -> tuple[dict, dict]:
@@ -72,6 +79,20 @@ def demo_vocabulary_texts() -> list[str]:
         texts += [demo.captions(item, random.Random(s)) for s in range(12)] + [item.title, item.description]
     texts += ["plain", "with", "in", "a", "an", "and", "shirt", "shoe", "shoes", "hat", "t-shirts"]
     return texts
+
+
+def build_model(cfg: TrainConfig) -> tuple[twotower.TwoTower, object]:
+    """Pretrained towers when both checkpoints are named (networked machines), else small towers from scratch."""
+    if bool(cfg.vision_model) != bool(cfg.text_model):
+        raise ValueError("name both --vision-model and --text-model, or neither")
+    if cfg.vision_model:
+        from transformers import AutoTokenizer
+
+        model = twotower.from_pretrained_towers(cfg.vision_model, cfg.text_model, cfg.embed_dim)
+        return model, AutoTokenizer.from_pretrained(cfg.text_model)
+    tokenizer = twotower.build_tokenizer(demo_vocabulary_texts())
+    vision_cfg, text_cfg = tiny_configs(cfg, len(tokenizer))
+    return twotower.from_configs(vision_cfg, text_cfg, cfg.embed_dim), tokenizer
 
 
 def checkpoint_path(cfg: TrainConfig) -> Path:
@@ -99,9 +120,10 @@ def train_demo(cfg: TrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    tokenizer = twotower.build_tokenizer(demo_vocabulary_texts())
-    vision_cfg, text_cfg = tiny_configs(cfg, len(tokenizer))
-    model = twotower.from_configs(vision_cfg, text_cfg, cfg.embed_dim)
+    model, tokenizer = build_model(cfg)
+    device = pick_device(cfg.device)
+    model.to(device)
+    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     preprocess = image_transform(model.image_size, model.image_mean, model.image_std)
 
     items = demo.make_items(cfg.renders, demo.TRAIN_SEED, prefix="train")
@@ -117,7 +139,7 @@ def train_demo(cfg: TrainConfig) -> dict:
                             weight_decay=cfg.weight_decay)
     steps_per_epoch = len(items) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.warmup_steps, total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.warmup_steps, max(1, total // cfg.accumulate)))
     # One render per combination, apart from training and test renders: per-epoch text->image recall.
     valid_items = demo.make_items(len(demo.combos()), demo.VALID_SEED, prefix="valid")
     valid_pixels = render_pixels(valid_items, preprocess, model.image_size, cfg.workers)
@@ -126,7 +148,7 @@ def train_demo(cfg: TrainConfig) -> dict:
     def validate() -> dict:
         model.eval()
         with torch.inference_mode():
-            enc = TwoTowerEncoder("training", model, tokenizer, torch.device("cpu"), preprocess)
+            enc = TwoTowerEncoder("training", model, tokenizer, device, preprocess)
             sim = enc.encode_text(valid_queries) @ encode_pixel_tensor(enc, valid_pixels).T
         model.train()
         return retrieval.summarize(retrieval.ranks_text_to_image(sim, np.arange(len(valid_items))))
@@ -134,6 +156,7 @@ def train_demo(cfg: TrainConfig) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)
     text_rng = random.Random(cfg.seed)
     history: list[float] = []
+    best: tuple[float, int, dict | None] = (-1.0, -1, None)  # validation R@10, its epoch, its weights
     start_epoch, start_step, order, run_id = 0, 0, None, None
     ckpt = checkpoint_path(cfg)
     if cfg.resume:
@@ -156,6 +179,8 @@ def train_demo(cfg: TrainConfig) -> dict:
     model.train()
     bar = tqdm(total=total, initial=len(history), desc="training", unit="step")
     for epoch in range(start_epoch, cfg.epochs):
+        for p in towers:  # frozen towers first let fresh heads align pretrained features without wrecking them
+            p.requires_grad_(epoch >= cfg.freeze_epochs)
         if order is None:
             order = torch.randperm(len(items), generator=gen)
         for s in range(start_step, steps_per_epoch):
@@ -164,22 +189,26 @@ def train_demo(cfg: TrainConfig) -> dict:
             flip = torch.rand(len(idx), generator=gen) < 0.5
             x[flip] = x[flip].flip(-1)
             texts = [demo.captions(items[i], text_rng) for i in idx.tolist()]
-            tok = tokenizer(texts, padding=True, truncation=True, max_length=model.max_length, return_tensors="pt")
-            loss = model.contrastive_loss(model.encode_image(x),
-                                          model.encode_text(tok["input_ids"], tok["attention_mask"]), groups[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            tok = tokenizer(texts, padding=True, truncation=True, max_length=model.max_length,
+                            return_tensors="pt").to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss = model.contrastive_loss(model.encode_image(x.to(device)),
+                                              model.encode_text(tok["input_ids"], tok["attention_mask"]),
+                                              groups[idx].to(device))
+            (loss / cfg.accumulate).backward()
             history.append(loss.item())
+            if len(history) % cfg.accumulate == 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
             step = len(history)
             if step % cfg.log_every == 0:
                 tracker.log_metrics({"loss": float(np.mean(history[-cfg.log_every:])), "lr": sched.get_last_lr()[0],
                                      "temperature": model.temperature()}, step=step)
             bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", temp=f"{model.temperature():.3f}")
             bar.update()
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step % cfg.accumulate == 0:
                 save_checkpoint(ckpt, {
                     "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                     "generator": gen.get_state(), "text_rng": text_rng.getstate(), "history": history,
@@ -192,13 +221,20 @@ def train_demo(cfg: TrainConfig) -> dict:
         val = validate()
         tracker.log_metrics({f"val_{k}": v for k, v in val.items() if k.startswith("R@")}, step=epoch)
         bar.write(f"epoch {epoch}: validation text->image R@1 {val['R@1']:.1%} R@10 {val['R@10']:.1%}")
+        if cfg.patience:
+            if val["R@10"] > best[0]:
+                best = (val["R@10"], epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
+            elif epoch - best[1] >= cfg.patience:
+                bar.write(f"early stop: validation R@10 last improved at epoch {best[1]}; keeping those weights")
+                model.load_state_dict(best[2])
+                break
     bar.close()
     model.eval()
     meta = {"recipe": "demo", "config": {k: str(v) for k, v in asdict(cfg).items()},
             "first_loss": history[0], "final_loss": float(np.mean(history[-20:])),
             "seconds": round(time.time() - t0, 1)}
     twotower.save(model, tokenizer, cfg.out, extra=meta)  # saved before judging, so a failed evaluation loses nothing
-    encoder = TwoTowerEncoder("training", model, tokenizer, torch.device("cpu"), preprocess)
+    encoder = TwoTowerEncoder("training", model, tokenizer, device, preprocess)
     quality = attribute_precision(encoder, per_combo=cfg.eval_per_combo, workers=cfg.workers)
     meta["heldout_attribute_precision_at_10"] = quality["precision_at_k"]
     meta["heldout_per_attribute"] = quality["per_attribute"]

@@ -47,3 +47,40 @@ def test_stopping_and_resuming_gives_the_same_weights_as_one_run(tmp_path):
     for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name
     assert not train.checkpoint_path(cut).exists()
+
+
+TINY = dict(renders=128, batch_size=32, image_size=32, patch_size=8, width=32, vision_layers=1, text_layers=1,
+            heads=2, embed_dim=16, warmup_steps=1, eval_per_combo=1, workers=1, tracker="none", checkpoint_every=0)
+
+
+def test_frozen_towers_stay_put_while_heads_learn(tmp_path):
+    import torch
+
+    from mmsearch import twotower
+
+    torch.manual_seed(0)
+    initial, _ = train.build_model(train.TrainConfig(**TINY))
+    train.train_demo(train.TrainConfig(out=tmp_path / "m", epochs=1, freeze_epochs=1, **TINY))
+    trained, _ = twotower.load(tmp_path / "m")
+    before, after = initial.state_dict(), trained.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("vision.", "text.")))
+    assert not torch.equal(before["image_proj.weight"], after["image_proj.weight"])
+
+
+def test_early_stop_keeps_the_best_epoch(tmp_path, capsys):
+    # With no learning at all, validation never improves after the first epoch: stop once patience runs out.
+    meta = train.train_demo(train.TrainConfig(out=tmp_path / "m", epochs=6, patience=2, lr=0.0, head_lr=0.0, **TINY))
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    # Epoch 0 is the best; epochs 1 and 2 do not improve on it, so epoch 2 is the last of the six.
+    assert out.count("validation text->image") == 3 and "last improved at epoch 0" in out
+    assert meta["final_loss"] > 0
+
+
+def test_gradient_accumulation_and_both_towers_needed(tmp_path):
+    meta = train.train_demo(train.TrainConfig(out=tmp_path / "m", epochs=3, accumulate=2, **TINY))
+    assert meta["final_loss"] < meta["first_loss"]
+    import pytest
+
+    with pytest.raises(ValueError, match="both --vision-model and --text-model"):
+        train.build_model(train.TrainConfig(vision_model="google/vit-base-patch16-224-in21k", **TINY))
