@@ -1,4 +1,5 @@
-"""Trains a two-tower model contrastively. ``python -m mmsearch.train`` makes the offline demo model in assets/.
+"""Trains a two-tower model contrastively. ``python -m mmsearch.train`` makes the offline demo model in assets/;
+``--dataset`` trains on image-caption pairs instead (Flickr30k, any Hugging Face dataset, or a captions file).
 
 The demo recipe trains a small ViT + BERT from scratch on fresh demo renders (disjoint from the catalog and from the
 held-out renders used to judge it), with captions drawn from several phrasings of each item's attributes.
@@ -20,7 +21,9 @@ from tqdm.auto import tqdm
 from . import demo, retrieval, twotower
 from .config import DEMO_MODEL_DIR, PROJECT_ROOT
 from .encoders import TwoTowerEncoder, image_transform, pick_device
+from .catalog import load_image
 from .evaluate import attribute_precision, encode_pixel_tensor, render_pixels
+from .train_data import DemoData, PairsData
 from .tracking import open_tracker
 
 
@@ -58,6 +61,12 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU), bf16 or fp32
     patience: int = 0  # stop when validation R@10 has not improved for this many epochs, keeping the best (0: never)
+    dataset: str = "demo"  # demo, or image-caption pairs: hf:<name or folder>[:split] or a captions file
+    valid_dataset: str = ""  # pairs for per-epoch validation and the final figures (demo: held-out renders)
+    image_column: str = "image"
+    caption_column: str = "caption"
+    where: str = ""  # COLUMN=VALUE filter for --dataset, e.g. split=train
+    valid_where: str = ""  # COLUMN=VALUE filter for --valid-dataset, e.g. split=val
 
 
 def tiny_configs(cfg: TrainConfig, vocab_size: int) -> tuple[dict, dict]:
@@ -81,7 +90,7 @@ def demo_vocabulary_texts() -> list[str]:
     return texts
 
 
-def build_model(cfg: TrainConfig) -> tuple[twotower.TwoTower, object]:
+def build_model(cfg: TrainConfig, texts: list[str] | None = None) -> tuple[twotower.TwoTower, object]:
     """Pretrained towers when both checkpoints are named (networked machines), else small towers from scratch."""
     if bool(cfg.vision_model) != bool(cfg.text_model):
         raise ValueError("name both --vision-model and --text-model, or neither")
@@ -90,9 +99,13 @@ def build_model(cfg: TrainConfig) -> tuple[twotower.TwoTower, object]:
 
         model = twotower.from_pretrained_towers(cfg.vision_model, cfg.text_model, cfg.embed_dim)
         return model, AutoTokenizer.from_pretrained(cfg.text_model)
-    tokenizer = twotower.build_tokenizer(demo_vocabulary_texts())
+    tokenizer = twotower.build_tokenizer(texts or demo_vocabulary_texts())
     vision_cfg, text_cfg = tiny_configs(cfg, len(tokenizer))
     return twotower.from_configs(vision_cfg, text_cfg, cfg.embed_dim), tokenizer
+
+
+def _where(text: str) -> dict[str, str]:
+    return dict([text.split("=", 1)]) if text else {}
 
 
 def checkpoint_path(cfg: TrainConfig) -> Path:
@@ -114,44 +127,55 @@ def lr_lambda(warmup: int, total: int):
     return f
 
 
-def train_demo(cfg: TrainConfig) -> dict:
+def train(cfg: TrainConfig) -> dict:
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    model, tokenizer = build_model(cfg)
+    t0 = time.time()
+    pairs = None
+    if cfg.dataset != "demo":
+        pairs = retrieval.load_pairs(cfg.dataset, cfg.image_column, cfg.caption_column, _where(cfg.where))
+    model, tokenizer = build_model(cfg, pairs.captions if pairs is not None else None)
     device = pick_device(cfg.device)
     model.to(device)
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     preprocess = image_transform(model.image_size, model.image_mean, model.image_std)
-
-    items = demo.make_items(cfg.renders, demo.TRAIN_SEED, prefix="train")
-    t0 = time.time()
-    pixels = render_pixels(items, preprocess, model.image_size, cfg.workers).to(torch.float16)
-    print(f"rendered {len(items)} training images in {time.time() - t0:.1f}s")
-    combo_id = {c: i for i, c in enumerate(demo.combos())}
-    groups = torch.tensor([combo_id[(it.kind, it.colour, it.pattern)] for it in items])
+    data = (PairsData(pairs, preprocess, cfg.workers) if pairs is not None
+            else DemoData(cfg.renders, preprocess, model.image_size, cfg.workers))
+    print(f"{len(data)} training images ready in {time.time() - t0:.1f}s")
+    groups = data.groups
 
     heads = [p for n, p in model.named_parameters() if n.startswith(("image_proj", "text_proj", "logit_scale"))]
     towers = [p for n, p in model.named_parameters() if not n.startswith(("image_proj", "text_proj", "logit_scale"))]
     opt = torch.optim.AdamW([{"params": towers, "lr": cfg.lr}, {"params": heads, "lr": cfg.head_lr}],
                             weight_decay=cfg.weight_decay)
-    steps_per_epoch = len(items) // cfg.batch_size
+    steps_per_epoch = len(data) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.warmup_steps, max(1, total // cfg.accumulate)))
-    # One render per combination, apart from training and test renders: per-epoch text->image recall.
-    valid_items = demo.make_items(len(demo.combos()), demo.VALID_SEED, prefix="valid")
-    valid_pixels = render_pixels(valid_items, preprocess, model.image_size, cfg.workers)
-    valid_queries = [demo.query_for(it.kind, it.colour, it.pattern) for it in valid_items]
+    # Validation pairs: for the demo, one render per combination, apart from training and test renders.
+    if cfg.dataset == "demo":
+        valid_items = demo.make_items(len(demo.combos()), demo.VALID_SEED, prefix="valid")
+        valid_pixels = render_pixels(valid_items, preprocess, model.image_size, cfg.workers)
+        valid_queries = [demo.query_for(it.kind, it.colour, it.pattern) for it in valid_items]
+        valid_owner = np.arange(len(valid_items))
+    elif cfg.valid_dataset:
+        vp = retrieval.load_pairs(cfg.valid_dataset, cfg.image_column, cfg.caption_column, _where(cfg.valid_where))
+        valid_pixels = torch.stack([preprocess(load_image(im)) for im in vp.images])
+        valid_queries, valid_owner = vp.captions, vp.caption_image
+    else:
+        valid_pixels = None
 
-    def validate() -> dict:
+    def validate() -> dict | None:
+        if valid_pixels is None:
+            return None
         model.eval()
         with torch.inference_mode():
             enc = TwoTowerEncoder("training", model, tokenizer, device, preprocess)
             sim = enc.encode_text(valid_queries) @ encode_pixel_tensor(enc, valid_pixels).T
         model.train()
-        return retrieval.summarize(retrieval.ranks_text_to_image(sim, np.arange(len(valid_items))))
+        return retrieval.summarize(retrieval.ranks_text_to_image(sim, valid_owner))
 
     gen = torch.Generator().manual_seed(cfg.seed)
     text_rng = random.Random(cfg.seed)
@@ -175,20 +199,21 @@ def train_demo(cfg: TrainConfig) -> dict:
     tracker = open_tracker(cfg.tracker, cfg.data_dir, "mmsearch-train", run_name=f"demo-{Path(cfg.out).name}",
                            run_id=run_id)
     if run_id is None:
-        tracker.log_params(asdict(cfg) | {"vocab_size": len(tokenizer), "train_renders": len(items)})
+        tracker.log_params(asdict(cfg) | {"vocab_size": len(tokenizer), "train_images": len(data)})
     model.train()
     bar = tqdm(total=total, initial=len(history), desc="training", unit="step")
     for epoch in range(start_epoch, cfg.epochs):
         for p in towers:  # frozen towers first let fresh heads align pretrained features without wrecking them
             p.requires_grad_(epoch >= cfg.freeze_epochs)
         if order is None:
-            order = torch.randperm(len(items), generator=gen)
-        for s in range(start_step, steps_per_epoch):
-            idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            x = pixels[idx].float()
+            order = torch.randperm(len(data), generator=gen)
+        index_lists = [order[s * cfg.batch_size:(s + 1) * cfg.batch_size].tolist()
+                       for s in range(start_step, steps_per_epoch)]
+        for s, x in zip(range(start_step, steps_per_epoch), data.batches(index_lists)):
+            idx = index_lists[s - start_step]
             flip = torch.rand(len(idx), generator=gen) < 0.5
             x[flip] = x[flip].flip(-1)
-            texts = [demo.captions(items[i], text_rng) for i in idx.tolist()]
+            texts = data.captions(idx, text_rng)
             tok = tokenizer(texts, padding=True, truncation=True, max_length=model.max_length,
                             return_tensors="pt").to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -219,6 +244,8 @@ def train_demo(cfg: TrainConfig) -> dict:
                 return {"stopped_at": step, "run_id": tracker.run_id}
         start_step, order = 0, None
         val = validate()
+        if val is None:
+            continue
         tracker.log_metrics({f"val_{k}": v for k, v in val.items() if k.startswith("R@")}, step=epoch)
         bar.write(f"epoch {epoch}: validation text->image R@1 {val['R@1']:.1%} R@10 {val['R@10']:.1%}")
         if cfg.patience:
@@ -230,24 +257,32 @@ def train_demo(cfg: TrainConfig) -> dict:
                 break
     bar.close()
     model.eval()
-    meta = {"recipe": "demo", "config": {k: str(v) for k, v in asdict(cfg).items()},
+    meta = {"recipe": cfg.dataset, "config": {k: str(v) for k, v in asdict(cfg).items()},
             "first_loss": history[0], "final_loss": float(np.mean(history[-20:])),
             "seconds": round(time.time() - t0, 1)}
     twotower.save(model, tokenizer, cfg.out, extra=meta)  # saved before judging, so a failed evaluation loses nothing
     encoder = TwoTowerEncoder("training", model, tokenizer, device, preprocess)
-    quality = attribute_precision(encoder, per_combo=cfg.eval_per_combo, workers=cfg.workers)
-    meta["heldout_attribute_precision_at_10"] = quality["precision_at_k"]
-    meta["heldout_per_attribute"] = quality["per_attribute"]
+    if cfg.dataset == "demo":
+        quality = attribute_precision(encoder, per_combo=cfg.eval_per_combo, workers=cfg.workers)
+        meta["heldout_attribute_precision_at_10"] = quality["precision_at_k"]
+        meta["heldout_per_attribute"] = quality["per_attribute"]
+        summary = f"held-out precision@10 {quality['precision_at_k']:.1%} {quality['per_attribute']}"
+        tracker.log_metrics({"heldout_attribute_precision_at_10": quality["precision_at_k"]}
+                            | {f"heldout_{k}": v for k, v in quality["per_attribute"].items()})
+    else:
+        val = validate()
+        meta["valid_text_to_image"] = val
+        summary = f"validation text->image {val}" if val else "no validation set given"
+        if val:
+            tracker.log_metrics({f"final_val_{k}": v for k, v in val.items() if k.startswith("R@")})
     twotower.save(model, tokenizer, cfg.out, extra=meta)
-    tracker.log_metrics({"heldout_attribute_precision_at_10": quality["precision_at_k"]}
-                        | {f"heldout_{k}": v for k, v in quality["per_attribute"].items()})
     tracker.log_dict(meta, "training.json")
     tracker.log_dir(Path(cfg.out), "model")
     tracker.finish()
     meta["run_id"] = tracker.run_id
     ckpt.unlink(missing_ok=True)  # the finished model supersedes it
     print(f"saved {cfg.out}: loss {meta['first_loss']:.3f} -> {meta['final_loss']:.3f} in {meta['seconds']}s; "
-          f"held-out precision@10 {quality['precision_at_k']:.1%} {quality['per_attribute']}")
+          f"{summary}")
     return meta
 
 
@@ -261,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parser.add_argument(flag, type=type(value), default=value)
     args = parser.parse_args(argv)
-    train_demo(TrainConfig(**vars(args)))
+    train(TrainConfig(**vars(args)))
     return 0
 
 

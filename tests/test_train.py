@@ -8,7 +8,7 @@ def test_tiny_training_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
     cfg = train.TrainConfig(out=tmp_path / "m", renders=640, epochs=3, batch_size=64, image_size=32, patch_size=8,
                             width=48, vision_layers=1, text_layers=1, heads=2, embed_dim=32, warmup_steps=5,
                             eval_per_combo=1, workers=1, data_dir=tmp_path / "data", log_every=5)
-    meta = train.train_demo(cfg)
+    meta = train.train(cfg)
     assert meta["final_loss"] < meta["first_loss"] - 0.3
     saved = json.loads((tmp_path / "m" / "twotower.json").read_text())["training"]
     assert saved["heldout_attribute_precision_at_10"] == meta["heldout_attribute_precision_at_10"]
@@ -37,11 +37,11 @@ def test_stopping_and_resuming_gives_the_same_weights_as_one_run(tmp_path):
     common = dict(renders=256, epochs=2, batch_size=32, image_size=32, patch_size=8, width=32, vision_layers=1,
                   text_layers=1, heads=2, embed_dim=16, warmup_steps=3, eval_per_combo=1, workers=1,
                   data_dir=tmp_path / "data", tracker="none")
-    train.train_demo(train.TrainConfig(out=tmp_path / "whole", checkpoint_every=0, **common))
+    train.train(train.TrainConfig(out=tmp_path / "whole", checkpoint_every=0, **common))
     cut = train.TrainConfig(out=tmp_path / "cut", checkpoint_every=5, stop_after=11, **common)
-    assert train.train_demo(cut)["stopped_at"] == 11  # 8 steps an epoch: stopped in the second epoch
+    assert train.train(cut)["stopped_at"] == 11  # 8 steps an epoch: stopped in the second epoch
     assert not (tmp_path / "cut").exists() and train.checkpoint_path(cut).exists()
-    train.train_demo(train.TrainConfig(out=tmp_path / "cut", checkpoint_every=5, resume=True, **common))
+    train.train(train.TrainConfig(out=tmp_path / "cut", checkpoint_every=5, resume=True, **common))
     whole, _ = twotower.load(tmp_path / "whole")
     resumed, _ = twotower.load(tmp_path / "cut")
     for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
@@ -60,7 +60,7 @@ def test_frozen_towers_stay_put_while_heads_learn(tmp_path):
 
     torch.manual_seed(0)
     initial, _ = train.build_model(train.TrainConfig(**TINY))
-    train.train_demo(train.TrainConfig(out=tmp_path / "m", epochs=1, freeze_epochs=1, **TINY))
+    train.train(train.TrainConfig(out=tmp_path / "m", epochs=1, freeze_epochs=1, **TINY))
     trained, _ = twotower.load(tmp_path / "m")
     before, after = initial.state_dict(), trained.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("vision.", "text.")))
@@ -69,7 +69,7 @@ def test_frozen_towers_stay_put_while_heads_learn(tmp_path):
 
 def test_early_stop_keeps_the_best_epoch(tmp_path, capsys):
     # With no learning at all, validation never improves after the first epoch: stop once patience runs out.
-    meta = train.train_demo(train.TrainConfig(out=tmp_path / "m", epochs=6, patience=2, lr=0.0, head_lr=0.0, **TINY))
+    meta = train.train(train.TrainConfig(out=tmp_path / "m", epochs=6, patience=2, lr=0.0, head_lr=0.0, **TINY))
     captured = capsys.readouterr()
     out = captured.out + captured.err
     # Epoch 0 is the best; epochs 1 and 2 do not improve on it, so epoch 2 is the last of the six.
@@ -78,9 +78,31 @@ def test_early_stop_keeps_the_best_epoch(tmp_path, capsys):
 
 
 def test_gradient_accumulation_and_both_towers_needed(tmp_path):
-    meta = train.train_demo(train.TrainConfig(out=tmp_path / "m", epochs=3, accumulate=2, **TINY))
+    meta = train.train(train.TrainConfig(out=tmp_path / "m", epochs=3, accumulate=2, **TINY))
     assert meta["final_loss"] < meta["first_loss"]
     import pytest
 
     with pytest.raises(ValueError, match="both --vision-model and --text-model"):
         train.build_model(train.TrainConfig(vision_model="google/vit-base-patch16-224-in21k", **TINY))
+
+
+def test_training_on_image_caption_pairs_with_validation(tmp_path):
+    import pandas as pd
+
+    from mmsearch import demo
+
+    rows = []
+    for split, seed, n in (("train", demo.TRAIN_SEED, 96), ("val", demo.VALID_SEED, 16)):
+        for it in demo.make_items(n, seed, prefix=split):
+            demo.render(it).save(tmp_path / f"{it.item_id}.jpg")
+            rows += [{"image": f"{it.item_id}.jpg", "caption": demo.query_for(it.kind, it.colour, it.pattern),
+                      "split": split}, {"image": f"{it.item_id}.jpg", "caption": it.title, "split": split}]
+    pd.DataFrame(rows).to_csv(tmp_path / "caps.csv", index=False)
+    caps = str(tmp_path / "caps.csv")
+    cfg = train.TrainConfig(out=tmp_path / "m", epochs=4, dataset=caps, where="split=train", valid_dataset=caps,
+                            valid_where="split=val", **TINY)
+    meta = train.train(cfg)
+    assert meta["final_loss"] < meta["first_loss"]
+    assert meta["valid_text_to_image"]["queries"] == 32  # 16 validation images, 2 captions each
+    enc = load_encoder(f"two-tower:{tmp_path / 'm'}", "cpu")
+    assert enc.tokenizer.convert_tokens_to_ids("striped") != enc.tokenizer.unk_token_id  # vocabulary from captions

@@ -1,0 +1,80 @@
+"""What the trainer learns from: demo renders held in memory, or image-caption pairs decoded in DataLoader workers.
+
+Both hand the loop the same things for a list of sample indices: pixels, one caption per sample (drawn with the
+loop's RNG, so a resumed run draws the same ones) and group ids (samples whose captions describe the same thing).
+"""
+from __future__ import annotations
+
+import random
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from . import demo
+from .catalog import load_image
+from .evaluate import render_pixels
+from .retrieval import Pairs
+
+
+class DemoData:
+    def __init__(self, renders: int, preprocess: Callable, image_size: int, workers: int):
+        self.items = demo.make_items(renders, demo.TRAIN_SEED, prefix="train")
+        self.pixels = render_pixels(self.items, preprocess, image_size, workers).to(torch.float16)
+        combo_id = {c: i for i, c in enumerate(demo.combos())}
+        self.groups = torch.tensor([combo_id[(it.kind, it.colour, it.pattern)] for it in self.items])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def batches(self, index_lists: list[list[int]]) -> Iterator[torch.Tensor]:
+        for idx in index_lists:
+            yield self.pixels[idx].float()
+
+    def captions(self, idx: list[int], rng: random.Random) -> list[str]:
+        return [demo.captions(self.items[i], rng) for i in idx]
+
+    def texts(self) -> list[str]:
+        return []
+
+
+class _Images(Dataset):
+    def __init__(self, images: list, preprocess: Callable):
+        self.images, self.preprocess = images, preprocess
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.preprocess(load_image(self.images[i]))
+
+
+class PairsData:
+    """One sample per image per epoch, with one of its captions; an image's captions are all positives."""
+
+    def __init__(self, pairs: Pairs, preprocess: Callable, workers: int):
+        self.pairs, self.workers = pairs, workers
+        self.dataset = _Images(pairs.images, preprocess)
+        self.by_image: list[list[str]] = [[] for _ in pairs.images]
+        for caption, owner in zip(pairs.captions, pairs.caption_image):
+            self.by_image[owner].append(caption)
+        self.groups = torch.arange(len(pairs.images))
+
+    def __len__(self) -> int:
+        return len(self.pairs.images)
+
+    def batches(self, index_lists: list[list[int]]) -> Iterator[torch.Tensor]:
+        # The batch sampler fixes the order, so workers only decode: the data order stays the loop's.
+        loader = DataLoader(self.dataset, batch_sampler=index_lists, num_workers=self.workers)
+        yield from loader
+
+    def captions(self, idx: list[int], rng: random.Random) -> list[str]:
+        return [rng.choice(self.by_image[i]) for i in idx]
+
+    def texts(self) -> list[str]:
+        return list(self.pairs.captions)
+
+
+def valid_arrays(pairs: Pairs) -> tuple[list, list[str], np.ndarray]:
+    return pairs.images, pairs.captions, pairs.caption_image
