@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ KS = (1, 5, 10)
 @dataclass
 class Pairs:
     """Images and their captions: ``caption_image[i]`` is the image (index into ``images``) of ``captions[i]``."""
-    images: list  # file paths or PIL images
+    images: Sequence  # file paths, PIL images, or a LazyImages column
     captions: list[str]
     caption_image: np.ndarray
 
@@ -60,7 +61,7 @@ def retrieval_metrics(sim: np.ndarray, caption_image: np.ndarray, ks=KS) -> dict
 
 def evaluate_pairs(encoder: Encoder, pairs: Pairs, batch_size: int = 64, workers: int = 2) -> dict:
     """Encodes both sides and scores them; images that cannot be decoded fail loudly (the figures would be wrong)."""
-    if pairs.images and isinstance(pairs.images[0], (str, Path)):
+    if len(pairs.images) and isinstance(pairs.images[0], (str, Path)):
         image_emb, failed = encode_image_files(encoder, [str(p) for p in pairs.images], batch_size, workers)
         if failed:
             raise CatalogError(f"{len(failed)} evaluation images cannot be decoded, e.g. {next(iter(failed.values()))}")
@@ -127,10 +128,24 @@ def _hf_pairs(source: str, image_column: str, caption_column: str, where: dict[s
         ds = ds.filter(lambda v, value=value: str(v) == value, input_columns=[col])
     if limit is not None:
         ds = ds.select(range(min(limit, len(ds))))
-    images, captions, owner = [], [], []
-    for rec in tqdm(ds, desc=f"reading {source}", unit="img"):
-        images.append(load_image(rec[image_column]))
-        for caption in _caption_list(rec[caption_column]):
+    captions, owner = [], []
+    for n, value in enumerate(ds[caption_column]):  # the caption column alone: no image is decoded here
+        for caption in _caption_list(value):
             captions.append(caption)
-            owner.append(len(images) - 1)
-    return Pairs(images, captions, np.asarray(owner))
+            owner.append(n)
+    return Pairs(LazyImages(ds, image_column), captions, np.asarray(owner))
+
+
+class LazyImages:
+    """A dataset's image column, decoded only when an image is asked for: Flickr30k's 31k images stay on disk."""
+
+    def __init__(self, ds, column: str):
+        self.ds, self.column = ds, column
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return load_image(self.ds[int(i)][self.column])
