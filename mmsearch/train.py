@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from . import demo, retrieval, twotower
 from .config import DEMO_MODEL_DIR, PROJECT_ROOT
 from .encoders import TwoTowerEncoder, image_transform, pick_device
-from .catalog import load_image
+from .catalog import CatalogError, load_image
 from .evaluate import attribute_precision, encode_pixel_tensor, render_pixels
 from .train_data import DemoData, PairsData
 from .tracking import open_tracker
@@ -128,6 +128,11 @@ def lr_lambda(warmup: int, total: int):
 
 
 def train(cfg: TrainConfig) -> dict:
+    # Argument mistakes surface before minutes of data preparation.
+    if cfg.resume and not checkpoint_path(cfg).exists():
+        raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path(cfg)}")
+    if cfg.patience and cfg.dataset != "demo" and not cfg.valid_dataset:
+        raise ValueError("--patience needs validation data: pass --valid-dataset")
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -152,6 +157,8 @@ def train(cfg: TrainConfig) -> dict:
     opt = torch.optim.AdamW([{"params": towers, "lr": cfg.lr}, {"params": heads, "lr": cfg.head_lr}],
                             weight_decay=cfg.weight_decay)
     steps_per_epoch = len(data) // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"{len(data)} training images make no batch of {cfg.batch_size}; lower --batch-size")
     total = steps_per_epoch * cfg.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.warmup_steps, max(1, total // cfg.accumulate)))
     # Validation pairs: for the demo, one render per combination, apart from training and test renders.
@@ -184,8 +191,6 @@ def train(cfg: TrainConfig) -> dict:
     start_epoch, start_step, order, run_id = 0, 0, None, None
     ckpt = checkpoint_path(cfg)
     if cfg.resume:
-        if not ckpt.exists():
-            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}")
         state = torch.load(ckpt, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -296,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parser.add_argument(flag, type=type(value), default=value)
     args = parser.parse_args(argv)
-    train(TrainConfig(**vars(args)))
+    try:
+        train(TrainConfig(**vars(args)))
+    except (ValueError, FileNotFoundError, CatalogError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 from typing import Callable, Iterator
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -34,9 +33,6 @@ class DemoData:
 
     def captions(self, idx: list[int], rng: random.Random) -> list[str]:
         return [demo.captions(self.items[i], rng) for i in idx]
-
-    def texts(self) -> list[str]:
-        return []
 
 
 class _Images(Dataset):
@@ -71,10 +67,3 @@ class PairsData:
 
     def captions(self, idx: list[int], rng: random.Random) -> list[str]:
         return [rng.choice(self.by_image[i]) for i in idx]
-
-    def texts(self) -> list[str]:
-        return list(self.pairs.captions)
-
-
-def valid_arrays(pairs: Pairs) -> tuple[list, list[str], np.ndarray]:
-    return pairs.images, pairs.captions, pairs.caption_image

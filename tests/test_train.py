@@ -106,3 +106,13 @@ def test_training_on_image_caption_pairs_with_validation(tmp_path):
     assert meta["valid_text_to_image"]["queries"] == 32  # 16 validation images, 2 captions each
     enc = load_encoder(f"two-tower:{tmp_path / 'm'}", "cpu")
     assert enc.tokenizer.convert_tokens_to_ids("striped") != enc.tokenizer.unk_token_id  # vocabulary from captions
+
+
+def test_command_line_errors_are_messages(tmp_path, capsys):
+    assert train.main(["--resume", "--out", str(tmp_path / "none"), "--tracker", "none"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    (tmp_path / "c.csv").write_text("image,caption\n")
+    assert train.main(["--dataset", str(tmp_path / "c.csv"), "--patience", "1", "--tracker", "none"]) == 2
+    assert "--patience needs validation data" in capsys.readouterr().err
+    assert train.main(["--dataset", str(tmp_path / "c.csv"), "--tracker", "none"]) == 2
+    assert "0 training images make no batch" in capsys.readouterr().err
