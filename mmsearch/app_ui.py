@@ -24,29 +24,37 @@ def ensure_index(config: Config, encoder: Encoder) -> Config:
     return replace(config, index=path)
 
 
-def _outputs(results: list[Result], what: str) -> tuple[list, list[dict], str]:
+def _outputs(results: list[Result], what: str, k: int) -> tuple[list, list[dict], str]:
     gallery = [(r.image, r.caption()) for r in results]
     status = f"{len(results)} results for {what}" if results else f"No results for {what}."
+    if len(results) < k:  # the rest of the top k fell below the minimum score
+        status += f" · {k - len(results)} of the top {k} hidden below the minimum score"
     return gallery, [r.to_dict() for r in results], status
 
 
-def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
-    def search_text(query: str, k: float) -> tuple[list, list[dict], str]:
-        try:
-            results = searcher.search_text(query, int(k))
-        except QueryError as exc:
-            raise gr.Error(str(exc), duration=None, title="Cannot search") from exc
-        return _outputs(results, f"“{query.strip()}”")
+def _run(search, what: str, k: float, min_score: float) -> tuple[list, list[dict], str]:
+    try:
+        return _outputs(search(int(k), float(min_score or 0.0) or None), what, int(k))
+    except QueryError as exc:
+        raise gr.Error(str(exc), duration=None, title="Cannot search") from exc
 
-    def search_image(image: dict | str | None, k: float) -> tuple[list, list[dict], str]:
+
+def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
+    def search_text(query: str, k: float, min_score: float = 0.0) -> tuple[list, list[dict], str]:
+        return _run(lambda n, m: searcher.search_text(query, n, m), f"“{(query or '').strip()}”", k, min_score)
+
+    def search_image(image: dict | str | None, k: float, min_score: float = 0.0) -> tuple[list, list[dict], str]:
         # Gradio's own preprocessing would fail on a non-image upload with an opaque error, so the event runs
         # with preprocess=False and the upload's file is decoded (and size-checked) by the searcher.
         path = image.get("path") if isinstance(image, dict) else image
-        try:
-            results = searcher.search_image(path, int(k))
-        except QueryError as exc:
-            raise gr.Error(str(exc), duration=None, title="Cannot search") from exc
-        return _outputs(results, "the uploaded image")
+        return _run(lambda n, m: searcher.search_image(path, n, m), "the uploaded image", k, min_score)
+
+    def more_like_this(item_id: str, k: float, min_score: float = 0.0) -> tuple[list, list[dict], str]:
+        return _run(lambda n, m: searcher.more_like_this(item_id, n, m), f"items like {item_id}", k, min_score)
+
+    def on_select(results: list[dict] | None, k: float, min_score: float, evt: gr.SelectData) -> tuple:
+        item_id = (results or [])[evt.index]["item_id"]
+        return (item_id, *more_like_this(item_id, k, min_score))
 
     manifest = searcher.index.manifest
     with gr.Blocks(title="mmsearch") as demo:
@@ -62,19 +70,28 @@ def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
                     with gr.Row():
                         text_button = gr.Button("Search", variant="primary")
                         k = gr.Slider(1, 48, value=searcher.config.top_k, step=1, label="Results (k)")
+                        min_score = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Minimum score")
                     gr.Examples(EXAMPLES, inputs=[query], label="Try")
                 with gr.Column(scale=2):
                     image = gr.Image(type="filepath", label="…or search with an image", height=190,
                                      sources=["upload", "clipboard"])
                     image_button = gr.Button("Search by image")
             status = gr.Markdown()
-            gallery = gr.Gallery(label="Results", columns=6, height="auto", object_fit="contain", allow_preview=True)
-            with gr.Accordion("Results as JSON", open=False):
+            gallery = gr.Gallery(label="Results · click one for more like it", columns=6, height="auto",
+                                 object_fit="contain", allow_preview=False)
+            with gr.Accordion("Results as JSON · more like an item id", open=False):
                 results = gr.JSON()
-            gr.on([text_button.click, query.submit], search_text, [query, k], [gallery, results, status],
+                with gr.Row():
+                    like_id = gr.Textbox(label="Item id", max_lines=1, scale=3)
+                    like_button = gr.Button("More like this", scale=1)
+            gr.on([text_button.click, query.submit], search_text, [query, k, min_score], [gallery, results, status],
                   api_name="search_text")
-            gr.on([image_button.click, image.upload], search_image, [image, k], [gallery, results, status],
-                  api_name="search_image", preprocess=False)
+            gr.on([image_button.click, image.upload], search_image, [image, k, min_score],
+                  [gallery, results, status], api_name="search_image", preprocess=False)
+            gr.on([like_button.click, like_id.submit], more_like_this, [like_id, k, min_score],
+                  [gallery, results, status], api_name="more_like_this")
+            gallery.select(on_select, [results, k, min_score], [like_id, gallery, results, status],
+                           api_visibility="private")
 
         def from_link(request: gr.Request) -> tuple:
             """Runs the query of a shared link (/?q=red+striped+t-shirt&k=12) when the page opens."""

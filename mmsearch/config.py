@@ -30,6 +30,7 @@ class Config:
     host: str = field(default="127.0.0.1", metadata={"help": "address the app listens on"})
     port: int = field(default=7860, metadata={"help": "port the app listens on"})
     top_k: int = field(default=12, metadata={"help": "results shown by default"})
+    query_cache: int = field(default=1024, metadata={"help": "text queries whose embeddings are kept (LRU)"})
     max_query_chars: int = field(default=500, metadata={"help": "longer text queries are refused"})
     max_upload_pixels: int = field(default=40_000_000, metadata={"help": "larger images are refused (decompression bombs)"})
     max_upload_mb: int = field(default=20, metadata={"help": "larger uploads are refused by the server"})

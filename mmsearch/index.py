@@ -41,6 +41,9 @@ class VectorIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._row
+
     @property
     def model_id(self) -> str:
         return self.manifest["model_id"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,8 @@ class Searcher:
         if index.model_id != encoder.model_id:
             raise vindex.IndexLoadError(f"index built with {index.model_id!r} but the model is {encoder.model_id!r}")
         self.encoder, self.index, self.store, self.config = encoder, index, store, config
+        # Repeated text queries skip the encoder; keyed by model id and normalised text (see _encode_query).
+        self._encode_query = lru_cache(maxsize=config.query_cache)(self._encode_query_uncached)
 
     @classmethod
     def open(cls, config: Config, encoder: Encoder | None = None) -> "Searcher":
@@ -68,21 +71,38 @@ class Searcher:
                              f"{self.config.max_query_chars}. Shorten it to the words that matter.")
         return query
 
-    def search_text(self, query: str, k: int | None = None) -> list[Result]:
-        query = self.check_text(query)
-        return self.search_vector(self.encoder.encode_text([query])[0], self._k(k))
+    def _encode_query_uncached(self, model_id: str, normalised: str) -> np.ndarray:
+        vector = self.encoder.encode_text([normalised])[0]
+        vector.setflags(write=False)  # shared by every later hit of the cache
+        return vector
 
-    def search_image(self, image: str | Path | Image.Image | None, k: int | None = None) -> list[Result]:
+    def search_text(self, query: str, k: int | None = None, min_score: float | None = None) -> list[Result]:
+        query = self.check_text(query)
+        vector = self._encode_query(self.encoder.model_id, " ".join(query.lower().split()))
+        return self.search_vector(vector, self._k(k), min_score)
+
+    def more_like_this(self, item_id: str, k: int | None = None, min_score: float | None = None) -> list[Result]:
+        """Searches with an indexed item's stored embedding: no image is decoded or encoded again."""
+        item_id = (item_id or "").strip()
+        if item_id not in self.index:
+            raise QueryError(f"No item {item_id!r} in this index.")
+        return self.search_vector(self.index.vector(item_id), self._k(k), min_score)
+
+    def search_image(self, image: str | Path | Image.Image | None, k: int | None = None,
+                     min_score: float | None = None) -> list[Result]:
         if image is None or image == "":
             raise QueryError("Upload an image to search with.")
         try:
             picture = load_image(image, self.config.max_upload_pixels)
         except ImageError as exc:
             raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
-        return self.search_vector(encode_images(self.encoder, [picture])[0], self._k(k))
+        return self.search_vector(encode_images(self.encoder, [picture])[0], self._k(k), min_score)
 
-    def search_vector(self, vector: np.ndarray, k: int) -> list[Result]:
+    def search_vector(self, vector: np.ndarray, k: int, min_score: float | None = None) -> list[Result]:
+        """Top-k by cosine; with ``min_score``, hits below it are dropped (callers report how many of k were)."""
         hits = self.index.search(vector, k)[0]
+        if min_score is not None:
+            hits = [(item_id, score) for item_id, score in hits if score >= min_score]
         meta = self.store.metadata([item_id for item_id, _ in hits])
         results = []
         for (item_id, score), rec in zip(hits, meta):

@@ -1,4 +1,5 @@
 """Starts the real app on a free loopback port and drives it through gradio_client, as a script would."""
+import math
 import os
 import socket
 import subprocess
@@ -103,3 +104,15 @@ def test_compare_runs_one_query_against_both_models(client, demo_manifest):
     assert all(results[0]["item_id"] == "demo-00005" for results in both.values())  # each index finds the item
     with pytest.raises(Exception, match="Type a query or upload an image"):
         client.predict("", None, 3, api_name="/compare")
+
+
+def test_more_like_this_and_minimum_score_through_the_api(client):
+    _, results, status = client.predict("demo-00007", 4, api_name="/more_like_this")
+    assert results[0]["item_id"] == "demo-00007" and "items like demo-00007" in status
+    _, everything, _ = client.predict("red mug", 10, 0.0, api_name="/search_text")
+    cut = math.floor(everything[2]["score"] * 100) / 100  # on the slider's 0.01 grid, so it is taken as is
+    _, kept, status = client.predict("red mug", 10, cut, api_name="/search_text")
+    assert [r["item_id"] for r in kept] == [r["item_id"] for r in everything if r["score"] >= cut]
+    assert f"{10 - len(kept)} of the top 10 hidden below the minimum score" in status
+    with pytest.raises(Exception, match="No item 'nope'"):
+        client.predict("nope", 4, api_name="/more_like_this")

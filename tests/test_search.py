@@ -47,3 +47,32 @@ def test_bad_uploads_and_k_are_refused(searcher, tmp_path):
 def test_image_search_accepts_odd_modes(searcher):
     results = searcher.search_image(Image.new("RGBA", (30, 30), (0, 0, 255, 128)), k=3)
     assert len(results) == 3
+
+
+def test_repeated_queries_skip_the_encoder(searcher, monkeypatch):
+    calls = []
+    real = searcher.encoder.encode_text
+    monkeypatch.setattr(searcher.encoder, "encode_text", lambda texts: calls.append(texts) or real(texts))
+    first = searcher.search_text("Blue   Checked mug", k=5)
+    again = searcher.search_text("  blue checked MUG ", k=5)
+    assert [r.item_id for r in first] == [r.item_id for r in again]
+    assert calls == [["blue checked mug"]]  # encoded once, under its normalised form
+    searcher.search_text("green cap", k=5)
+    assert len(calls) == 2
+
+
+def test_more_like_this_uses_the_stored_embedding(searcher, monkeypatch):
+    item = searcher.index.ids[17]
+    monkeypatch.setattr(searcher.encoder, "encode_pixels", lambda *_: pytest.fail("re-encoded an image"))
+    results = searcher.more_like_this(item, k=4)
+    assert results[0].item_id == item and results[0].score == pytest.approx(1.0, abs=1e-4)
+    with pytest.raises(QueryError, match="No item 'nope'"):
+        searcher.more_like_this("nope")
+
+
+def test_min_score_hides_weaker_results(searcher):
+    everything = searcher.search_text("red striped t-shirt", k=20)
+    cut = (everything[4].score + everything[5].score) / 2
+    kept = searcher.search_text("red striped t-shirt", k=20, min_score=cut)
+    assert [r.item_id for r in kept] == [r.item_id for r in everything[:5]]
+    assert all(r.score >= cut for r in kept)
