@@ -10,7 +10,7 @@ from .encoders import Encoder
 from .compare import COLUMNS, compare, report_rows
 from .search import QueryError, Result, Searcher
 
-EXAMPLES = ["red striped t-shirt", "blue dotted mug", "black sneaker", "yellow checked cap", "green striped bag",
+EXAMPLES = ["red striped t-shirt", "blue dotted mug", "sneaker -white", "yellow checked cap", "green striped bag",
             "white lamp", "pink dotted bottle", "brown checked chair"]
 
 
@@ -32,29 +32,36 @@ def _outputs(results: list[Result], what: str, k: int) -> tuple[list, list[dict]
     return gallery, [r.to_dict() for r in results], status
 
 
-def _run(search, what: str, k: float, min_score: float) -> tuple[list, list[dict], str]:
+def _run(search, what: str, k: float, min_score: float, filters: str | None) -> tuple[list, list[dict], str]:
+    if filters and filters.strip():
+        what += f" where {filters.strip()}"
     try:
-        return _outputs(search(int(k), float(min_score or 0.0) or None), what, int(k))
+        return _outputs(search(int(k), float(min_score or 0.0) or None, filters), what, int(k))
     except QueryError as exc:
         raise gr.Error(str(exc), duration=None, title="Cannot search") from exc
 
 
 def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
-    def search_text(query: str, k: float, min_score: float = 0.0) -> tuple[list, list[dict], str]:
-        return _run(lambda n, m: searcher.search_text(query, n, m), f"“{(query or '').strip()}”", k, min_score)
+    def search_text(query: str, k: float, min_score: float = 0.0, filters: str = "") -> tuple[list, list[dict], str]:
+        return _run(lambda n, m, f: searcher.search_text(query, n, m, f), f"“{(query or '').strip()}”", k,
+                    min_score, filters)
 
-    def search_image(image: dict | str | None, k: float, min_score: float = 0.0) -> tuple[list, list[dict], str]:
+    def search_image(image: dict | str | None, k: float, min_score: float = 0.0,
+                     filters: str = "") -> tuple[list, list[dict], str]:
         # Gradio's own preprocessing would fail on a non-image upload with an opaque error, so the event runs
         # with preprocess=False and the upload's file is decoded (and size-checked) by the searcher.
         path = image.get("path") if isinstance(image, dict) else image
-        return _run(lambda n, m: searcher.search_image(path, n, m), "the uploaded image", k, min_score)
+        return _run(lambda n, m, f: searcher.search_image(path, n, m, f), "the uploaded image", k, min_score, filters)
 
-    def more_like_this(item_id: str, k: float, min_score: float = 0.0) -> tuple[list, list[dict], str]:
-        return _run(lambda n, m: searcher.more_like_this(item_id, n, m), f"items like {item_id}", k, min_score)
+    def more_like_this(item_id: str, k: float, min_score: float = 0.0,
+                       filters: str = "") -> tuple[list, list[dict], str]:
+        return _run(lambda n, m, f: searcher.more_like_this(item_id, n, m, f), f"items like {item_id}", k,
+                    min_score, filters)
 
-    def on_select(results: list[dict] | None, k: float, min_score: float, evt: gr.SelectData) -> tuple:
+    def on_select(results: list[dict] | None, k: float, min_score: float, filters: str,
+                  evt: gr.SelectData) -> tuple:
         item_id = (results or [])[evt.index]["item_id"]
-        return (item_id, *more_like_this(item_id, k, min_score))
+        return (item_id, *more_like_this(item_id, k, min_score, filters))
 
     manifest = searcher.index.manifest
     with gr.Blocks(title="mmsearch") as demo:
@@ -71,6 +78,8 @@ def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
                         text_button = gr.Button("Search", variant="primary")
                         k = gr.Slider(1, 48, value=searcher.config.top_k, step=1, label="Results (k)")
                         min_score = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Minimum score")
+                    filters = gr.Textbox("", label="Filters", max_lines=1,
+                                         placeholder="category=mug; colour=blue|red; price<=20")
                     gr.Examples(EXAMPLES, inputs=[query], label="Try")
                 with gr.Column(scale=2):
                     image = gr.Image(type="filepath", label="…or search with an image", height=190,
@@ -84,13 +93,13 @@ def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
                 with gr.Row():
                     like_id = gr.Textbox(label="Item id", max_lines=1, scale=3)
                     like_button = gr.Button("More like this", scale=1)
-            gr.on([text_button.click, query.submit], search_text, [query, k, min_score], [gallery, results, status],
-                  api_name="search_text")
-            gr.on([image_button.click, image.upload], search_image, [image, k, min_score],
+            gr.on([text_button.click, query.submit], search_text, [query, k, min_score, filters],
+                  [gallery, results, status], api_name="search_text")
+            gr.on([image_button.click, image.upload], search_image, [image, k, min_score, filters],
                   [gallery, results, status], api_name="search_image", preprocess=False)
-            gr.on([like_button.click, like_id.submit], more_like_this, [like_id, k, min_score],
+            gr.on([like_button.click, like_id.submit], more_like_this, [like_id, k, min_score, filters],
                   [gallery, results, status], api_name="more_like_this")
-            gallery.select(on_select, [results, k, min_score], [like_id, gallery, results, status],
+            gallery.select(on_select, [results, k, min_score, filters], [like_id, gallery, results, status],
                            api_visibility="private")
 
         def from_link(request: gr.Request) -> tuple:

@@ -48,13 +48,16 @@ class VectorIndex:
     def model_id(self) -> str:
         return self.manifest["model_id"]
 
-    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-        """Top-k (item_id, cosine score) for each query row."""
+    def search(self, queries: np.ndarray, k: int, rows: np.ndarray | None = None) -> list[list[tuple[str, float]]]:
+        """Top-k (item_id, cosine score) for each query row; with ``rows``, among those index rows only."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        k = max(0, min(int(k), len(self.ids)))
+        k = max(0, min(int(k), len(self.ids) if rows is None else len(rows)))
         if k == 0:
             return [[] for _ in range(len(queries))]
-        scores, rows = self.faiss_index.search(queries, k)
+        params = None
+        if rows is not None:  # searched inside the allowed set, so k matches come back whenever k exist
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(rows, dtype=np.int64)))
+        scores, rows = self.faiss_index.search(queries, k, params=params)
         return [[(self.ids[r], float(s)) for r, s in zip(rr, ss) if r >= 0] for rr, ss in zip(rows, scores)]
 
     def vector(self, item_id: str) -> np.ndarray:

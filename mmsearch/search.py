@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from . import index as vindex
@@ -13,8 +14,10 @@ from .catalog import ImageError, load_image
 from .config import Config
 from .encoders import Encoder, encode_images, load_encoder
 from .features import FeatureStore
+from .filters import FilterError, matching_rows, parse_filters, split_terms
 
 MAX_K = 100
+NEGATIVE_WEIGHT = 0.7  # how far a '-term' pushes the query away from what it names
 
 
 class QueryError(ValueError):
@@ -47,6 +50,7 @@ class Searcher:
             raise vindex.IndexLoadError(f"index built with {index.model_id!r} but the model is {encoder.model_id!r}")
         self.encoder, self.index, self.store, self.config = encoder, index, store, config
         # Repeated text queries skip the encoder; keyed by model id and normalised text (see _encode_query).
+        self._table: pd.DataFrame | None = None
         self._encode_query = lru_cache(maxsize=config.query_cache)(self._encode_query_uncached)
 
     @classmethod
@@ -76,31 +80,56 @@ class Searcher:
         vector.setflags(write=False)  # shared by every later hit of the cache
         return vector
 
-    def search_text(self, query: str, k: int | None = None, min_score: float | None = None) -> list[Result]:
-        query = self.check_text(query)
-        vector = self._encode_query(self.encoder.model_id, " ".join(query.lower().split()))
-        return self.search_vector(vector, self._k(k), min_score)
+    def search_text(self, query: str, k: int | None = None, min_score: float | None = None,
+                    filters: str | None = None) -> list[Result]:
+        """Text search; words starting with '-' push results away from what they name ("sneaker -white")."""
+        positive, negative = split_terms(self.check_text(query))
+        if not positive:
+            raise QueryError("Say what you want as well as what you don't, e.g. 'sneaker -white'.")
+        vector = self._encode_query(self.encoder.model_id, " ".join(positive.lower().split()))
+        if negative:
+            away = np.mean([self._encode_query(self.encoder.model_id, w.lower()) for w in negative], axis=0)
+            vector = vector - NEGATIVE_WEIGHT * away
+            vector = vector / np.linalg.norm(vector)
+        return self.search_vector(vector, self._k(k), min_score, filters)
 
-    def more_like_this(self, item_id: str, k: int | None = None, min_score: float | None = None) -> list[Result]:
+    def more_like_this(self, item_id: str, k: int | None = None, min_score: float | None = None,
+                       filters: str | None = None) -> list[Result]:
         """Searches with an indexed item's stored embedding: no image is decoded or encoded again."""
         item_id = (item_id or "").strip()
         if item_id not in self.index:
             raise QueryError(f"No item {item_id!r} in this index.")
-        return self.search_vector(self.index.vector(item_id), self._k(k), min_score)
+        return self.search_vector(self.index.vector(item_id), self._k(k), min_score, filters)
 
     def search_image(self, image: str | Path | Image.Image | None, k: int | None = None,
-                     min_score: float | None = None) -> list[Result]:
+                     min_score: float | None = None, filters: str | None = None) -> list[Result]:
         if image is None or image == "":
             raise QueryError("Upload an image to search with.")
         try:
             picture = load_image(image, self.config.max_upload_pixels)
         except ImageError as exc:
             raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
-        return self.search_vector(encode_images(self.encoder, [picture])[0], self._k(k), min_score)
+        return self.search_vector(encode_images(self.encoder, [picture])[0], self._k(k), min_score, filters)
 
-    def search_vector(self, vector: np.ndarray, k: int, min_score: float | None = None) -> list[Result]:
-        """Top-k by cosine; with ``min_score``, hits below it are dropped (callers report how many of k were)."""
-        hits = self.index.search(vector, k)[0]
+    def metadata_table(self) -> pd.DataFrame:
+        """Every indexed item's metadata from the Feast online store, in index order; read once, on first need."""
+        if self._table is None:
+            ids = self.index.ids
+            rows = [rec for start in range(0, len(ids), 1000) for rec in self.store.metadata(ids[start:start + 1000])]
+            self._table = pd.DataFrame(rows)
+        return self._table
+
+    def search_vector(self, vector: np.ndarray, k: int, min_score: float | None = None,
+                      filters: str | None = None) -> list[Result]:
+        """Top-k by cosine; with ``min_score``, hits below it are dropped (callers report how many of k were);
+        with ``filters``, only matching items are searched."""
+        rows = None
+        if filters and filters.strip():
+            try:
+                rows = matching_rows(self.metadata_table(), parse_filters(filters))
+            except FilterError as exc:
+                raise QueryError(str(exc)) from exc
+        hits = self.index.search(vector, k, rows)[0]
         if min_score is not None:
             hits = [(item_id, score) for item_id, score in hits if score >= min_score]
         meta = self.store.metadata([item_id for item_id, _ in hits])

@@ -116,3 +116,12 @@ def test_more_like_this_and_minimum_score_through_the_api(client):
     assert f"{10 - len(kept)} of the top 10 hidden below the minimum score" in status
     with pytest.raises(Exception, match="No item 'nope'"):
         client.predict("nope", 4, api_name="/more_like_this")
+
+
+def test_filters_and_negative_terms_through_the_api(client):
+    _, results, status = client.predict("striped thing", 4, 0.0, "category=mug", api_name="/search_text")
+    assert len(results) == 4 and all(r["category"] == "mug" for r in results) and "where category=mug" in status
+    _, results, _ = client.predict("mug -red", 6, 0.0, "", api_name="/search_text")
+    assert len(results) == 6
+    with pytest.raises(Exception, match="cannot read the filter"):
+        client.predict("mug", 4, 0.0, "colour blue", api_name="/search_text")

@@ -76,3 +76,34 @@ def test_min_score_hides_weaker_results(searcher):
     kept = searcher.search_text("red striped t-shirt", k=20, min_score=cut)
     assert [r.item_id for r in kept] == [r.item_id for r in everything[:5]]
     assert all(r.score >= cut for r in kept)
+
+
+def test_filtered_search_returns_k_matching_items(searcher):
+    table = searcher.metadata_table()
+    wanted = set(table[table["category"].isin(["mug", "cap"]) & (table["pattern"] != "solid")]["item_id"])
+    assert 5 <= len(wanted) < 50
+    results = searcher.search_text("striped lamp", k=5, filters="category=mug|cap; pattern!=solid")
+    assert len(results) == 5 and {r.item_id for r in results} <= wanted
+    everything = searcher.search_text("striped lamp", k=50, filters="category=mug|cap; pattern!=solid")
+    assert {r.item_id for r in everything} == wanted  # fewer than k match: all of them, no others
+    with pytest.raises(QueryError, match="no column 'size'"):
+        searcher.search_text("mug", filters="size=3")
+
+
+def test_a_query_of_only_negative_terms_is_refused(searcher):
+    with pytest.raises(QueryError, match="as well as what you don't"):
+        searcher.search_text("-white -red")
+
+
+def test_negative_term_removes_what_it_names_with_the_demo_model(tmp_path_factory):
+    """With the real demo model: 'sneaker -white' keeps sneakers and drops the white ones."""
+    tmp = tmp_path_factory.mktemp("negative")
+    cfg = config.Config(data_dir=tmp / "data", catalog="demo", model="demo", index=tmp / "ix", demo_size=640,
+                        workers=1)
+    build_index(cfg)
+    demo_searcher = Searcher.open(cfg)
+    plain = demo_searcher.search_text("white sneaker", k=10)
+    assert sum(r.metadata["colour"] == "white" for r in plain) >= 2
+    minus = demo_searcher.search_text("sneaker -white", k=10)
+    assert all(r.metadata["colour"] != "white" for r in minus)
+    assert sum(r.category == "sneaker" for r in minus) >= 8
