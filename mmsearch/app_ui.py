@@ -24,21 +24,25 @@ def ensure_index(config: Config, encoder: Encoder) -> Config:
     return replace(config, index=path)
 
 
-def _outputs(results: list[Result], what: str, k: int) -> tuple[list, list[dict], str]:
+def _outputs(results: list[Result], what: str, hidden: int = 0) -> tuple[list, list[dict], str]:
     gallery = [(r.image, r.caption()) for r in results]
     status = f"{len(results)} results for {what}" if results else f"No results for {what}."
-    if len(results) < k:  # the rest of the top k fell below the minimum score
-        status += f" · {k - len(results)} of the top {k} hidden below the minimum score"
+    if hidden:
+        status += f" · {hidden} more below the minimum score hidden"
     return gallery, [r.to_dict() for r in results], status
 
 
 def _run(search, what: str, k: float, min_score: float, filters: str | None) -> tuple[list, list[dict], str]:
+    """Runs a search for the UI; the minimum score is applied here so the status can say how many it hid."""
     if filters and filters.strip():
         what += f" where {filters.strip()}"
     try:
-        return _outputs(search(int(k), float(min_score or 0.0) or None, filters), what, int(k))
+        results = search(int(k), None, filters)
     except QueryError as exc:
         raise gr.Error(str(exc), duration=None, title="Cannot search") from exc
+    floor = float(min_score or 0.0)
+    kept = [r for r in results if r.score >= floor] if floor else results
+    return _outputs(kept, what, hidden=len(results) - len(kept))
 
 
 def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:

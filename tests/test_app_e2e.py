@@ -113,7 +113,7 @@ def test_more_like_this_and_minimum_score_through_the_api(client):
     cut = math.floor(everything[2]["score"] * 100) / 100  # on the slider's 0.01 grid, so it is taken as is
     _, kept, status = client.predict("red mug", 10, cut, api_name="/search_text")
     assert [r["item_id"] for r in kept] == [r["item_id"] for r in everything if r["score"] >= cut]
-    assert f"{10 - len(kept)} of the top 10 hidden below the minimum score" in status
+    assert f"{10 - len(kept)} more below the minimum score hidden" in status
     with pytest.raises(Exception, match="No item 'nope'"):
         client.predict("nope", 4, api_name="/more_like_this")
 
@@ -121,6 +121,7 @@ def test_more_like_this_and_minimum_score_through_the_api(client):
 def test_filters_and_negative_terms_through_the_api(client):
     _, results, status = client.predict("striped thing", 4, 0.0, "category=mug", api_name="/search_text")
     assert len(results) == 4 and all(r["category"] == "mug" for r in results) and "where category=mug" in status
+    assert "hidden" not in status
     _, results, _ = client.predict("mug -red", 6, 0.0, "", api_name="/search_text")
     assert len(results) == 6
     with pytest.raises(Exception, match="cannot read the filter"):
