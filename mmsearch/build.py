@@ -8,6 +8,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Callable
 
+import pandas as pd
+
 from . import index as vindex
 from .catalog import load_catalog, write_report
 from .config import Config
@@ -75,8 +77,17 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
                 "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "build_seconds": None, "versions": _versions()}
     built = vindex.build(from_feast, ids, manifest, config.index_type)
+    say(0.97, "looking for near-duplicate images")
+    duplicates = built.near_duplicates(config.duplicate_threshold) if config.duplicate_threshold > 0 else []
+    built.manifest["near_duplicate_pairs"] = len(duplicates)
     built.manifest["build_seconds"] = round(time.time() - started, 1)
-    vindex.write(built, out, extra=lambda tmp: write_report(catalog, tmp))
+
+    def reports(tmp: Path) -> None:
+        write_report(catalog, tmp)
+        pd.DataFrame(duplicates, columns=["item_id", "duplicate_of", "score"]).to_csv(
+            tmp / vindex.DUPLICATES_FILE, index=False)
+
+    vindex.write(built, out, extra=reports)
     built.manifest["summary"] = catalog.summary()
     say(1.0, f"index ready at {out}: {catalog.summary()}")
     return built

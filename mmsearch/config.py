@@ -23,6 +23,10 @@ class Config:
     index: Path | None = field(default=None, metadata={"help": "index directory (default: <data-dir>/indexes/<catalog>-<model>)"})
     compare_model: str = field(default="", metadata={"help": "a second model for the Compare tab (same spec forms)"})
     compare_index: Path | None = field(default=None, metadata={"help": "the second model's index directory"})
+    # Strict by default: the demo model puts renders of one kind/colour/pattern at cosine 0.99+, so a looser cut
+    # would fold distinct products together; with CLIP, ~0.97 also catches resized or re-encoded copies.
+    duplicate_threshold: float = field(default=0.9999, metadata={
+        "help": "cosine at or above which two items are near-duplicates (reported, collapsed in results); 0: off"})
     index_type: str = field(default="flat", metadata={"help": "Faiss index kind: flat (exact inner product)"})
     batch_size: int = field(default=64, metadata={"help": "encoder batch size"})
     workers: int = field(default=2, metadata={"help": "DataLoader workers that decode and resize images"})
@@ -58,6 +62,8 @@ def _cast(kind: object, raw: str) -> object:
     kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
     if "int" in kind_name:
         return int(raw)
+    if "float" in kind_name:
+        return float(raw)
     if "Path" in kind_name:
         return Path(raw) if raw else None
     return raw
@@ -82,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser, names: list[str]) -> None:
     by_name = {f.name: f for f in fields(Config)}
     for name in names:
         f = by_name[name]
-        kind = int if "int" in str(f.type) else (Path if "Path" in str(f.type) else str)
+        kind = {"int": int, "float": float}.get(str(f.type), Path if "Path" in str(f.type) else str)
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=f.metadata.get("help"))
 
 

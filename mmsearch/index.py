@@ -15,6 +15,7 @@ import numpy as np
 from .atomic import atomic_dir
 
 FAISS_FILE, IDS_FILE, MANIFEST_FILE, REPORT_FILE = "faiss.index", "ids.json", "manifest.json", "skipped.csv"
+DUPLICATES_FILE = "near_duplicates.csv"
 INDEX_KINDS = {"flat": "exact inner-product search; fine up to about a million items on one machine"}
 
 
@@ -59,6 +60,17 @@ class VectorIndex:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(rows, dtype=np.int64)))
         scores, rows = self.faiss_index.search(queries, k, params=params)
         return [[(self.ids[r], float(s)) for r, s in zip(rr, ss) if r >= 0] for rr, ss in zip(rows, scores)]
+
+    def near_duplicates(self, threshold: float) -> list[tuple[str, str, float]]:
+        """Pairs of items whose embeddings are at least ``threshold`` alike (Faiss range search over the index)."""
+        vectors = self.faiss_index.reconstruct_n(0, len(self.ids))
+        lims, scores, rows = self.faiss_index.range_search(vectors, threshold)
+        pairs = []
+        for i in range(len(self.ids)):
+            for score, j in zip(scores[lims[i]:lims[i + 1]], rows[lims[i]:lims[i + 1]]):
+                if j > i:
+                    pairs.append((self.ids[i], self.ids[j], round(float(score), 4)))
+        return pairs
 
     def vector(self, item_id: str) -> np.ndarray:
         return self.faiss_index.reconstruct(self._row[item_id])

@@ -51,6 +51,7 @@ class Searcher:
         self.encoder, self.index, self.store, self.config = encoder, index, store, config
         # Repeated text queries skip the encoder; keyed by model id and normalised text (see _encode_query).
         self._table: pd.DataFrame | None = None
+        self._group = duplicate_groups(index.path)  # item -> the first item of its near-duplicate group
         self._encode_query = lru_cache(maxsize=config.query_cache)(self._encode_query_uncached)
 
     @classmethod
@@ -111,6 +112,17 @@ class Searcher:
             raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
         return self.search_vector(encode_images(self.encoder, [picture])[0], self._k(k), min_score, filters)
 
+    def _collapse(self, hits: list[tuple[str, float]], k: int) -> list[tuple[str, float]]:
+        seen, out = set(), []
+        for item_id, score in hits:
+            group = self._group.get(item_id, item_id)
+            if group not in seen:
+                seen.add(group)
+                out.append((item_id, score))
+                if len(out) == k:
+                    break
+        return out
+
     def metadata_table(self) -> pd.DataFrame:
         """Every indexed item's metadata from the Feast online store, in index order; read once, on first need."""
         if self._table is None:
@@ -120,9 +132,9 @@ class Searcher:
         return self._table
 
     def search_vector(self, vector: np.ndarray, k: int, min_score: float | None = None,
-                      filters: str | None = None) -> list[Result]:
+                      filters: str | None = None, collapse: bool = True) -> list[Result]:
         """Top-k by cosine; with ``min_score``, hits below it are dropped (callers report how many of k were);
-        with ``filters``, only matching items are searched."""
+        with ``filters``, only matching items are searched; near-duplicates count once unless ``collapse=False``."""
         rows = None
         if filters and filters.strip():
             try:
@@ -130,6 +142,15 @@ class Searcher:
             except FilterError as exc:
                 raise QueryError(str(exc)) from exc
         hits = self.index.search(vector, k, rows)[0]
+        available = len(self.index) if rows is None else len(rows)
+        fetch = k
+        while collapse and self._group:
+            unique = self._collapse(hits, k)
+            if len(unique) >= k or fetch >= available:
+                hits = unique
+                break
+            fetch = min(available, fetch * 2)  # duplicates used up places: look further down the list
+            hits = self.index.search(vector, fetch, rows)[0]
         if min_score is not None:
             hits = [(item_id, score) for item_id, score in hits if score >= min_score]
         meta = self.store.metadata([item_id for item_id, _ in hits])
@@ -141,3 +162,22 @@ class Searcher:
                                   image=core["image"] or "", price=core["price"], category=core["category"] or "",
                                   description=core["description"] or "", metadata=extra))
         return results
+
+
+def duplicate_groups(index_dir: Path | None) -> dict[str, str]:
+    """Near-duplicate pairs from the build, joined into groups (a ~ b, b ~ c: one group); item -> group id."""
+    path = Path(index_dir or ".") / vindex.DUPLICATES_FILE
+    if index_dir is None or not path.exists():
+        return {}
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
+    for a, b in pd.read_csv(path, dtype=str)[["item_id", "duplicate_of"]].itertuples(index=False):
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: root(x) for x in parent} | {root(x): root(x) for x in parent}

@@ -1,4 +1,8 @@
-"""Shared fixtures: tiny random-init encoders (no downloads) and a small demo catalog."""
+"""Shared fixtures: tiny random-init encoders (no downloads) and a small demo catalog.
+
+Random weights map distinct pictures to nearly the same vector, so tests that index with them switch near-duplicate
+detection off (duplicate_threshold=0); tests of that feature use the trained demo model.
+"""
 from __future__ import annotations
 
 import json

@@ -26,7 +26,8 @@ def app_url(tmp_path_factory, demo_manifest, tiny_two_tower_dir, other_two_tower
     env = os.environ | {"MMSEARCH_DATA_DIR": str(data), "MMSEARCH_CATALOG": str(demo_manifest),
                         "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}", "MMSEARCH_PORT": str(port),
                         "MMSEARCH_WORKERS": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-                        "MMSEARCH_COMPARE_MODEL": f"two-tower:{other_two_tower_dir}"}
+                        "MMSEARCH_COMPARE_MODEL": f"two-tower:{other_two_tower_dir}",
+                        "MMSEARCH_DUPLICATE_THRESHOLD": "0"}
     log = open(data / "app.log", "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)

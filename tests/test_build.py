@@ -30,7 +30,7 @@ def shop(tmp_path):
 
 def test_someone_elses_catalog_indexes_and_finds_its_own_images(shop, tmp_path, tiny_two_tower_dir):
     cfg = config.Config(data_dir=tmp_path / "data", catalog=str(shop), model=f"two-tower:{tiny_two_tower_dir}",
-                        index=tmp_path / "ix", workers=1, batch_size=5)
+                        index=tmp_path / "ix", workers=1, batch_size=5, duplicate_threshold=0)
     built = build_index(cfg)
     assert built.manifest["item_count"] == 12 and built.manifest["skipped"] == 3
     report = pd.read_csv(tmp_path / "ix" / "skipped.csv")
@@ -56,7 +56,7 @@ def test_build_refuses_a_catalog_with_no_usable_rows(tmp_path, tiny_two_tower_di
 def test_cli_exit_codes(tmp_path, tiny_two_tower_dir, demo_manifest, capsys):
     out = tmp_path / "ix"
     args = ["--catalog", str(demo_manifest), "--model", f"two-tower:{tiny_two_tower_dir}", "--out", str(out),
-            "--data-dir", str(tmp_path / "d"), "--workers", "1"]
+            "--data-dir", str(tmp_path / "d"), "--workers", "1", "--duplicate-threshold", "0"]
     assert index_build.main(args) == 0
     assert (out / "manifest.json").exists() and "built" in capsys.readouterr().out
     assert index_build.main(["--catalog", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "y"),
@@ -64,3 +64,26 @@ def test_cli_exit_codes(tmp_path, tiny_two_tower_dir, demo_manifest, capsys):
     assert "catalog not found" in capsys.readouterr().err
     assert index_build.main(["--catalog", str(demo_manifest), "--model", "clip:Nope/x", "--out", str(out)]) == 2
     assert (out / "manifest.json").exists()  # the earlier good index survives a failed rebuild
+
+
+def test_near_duplicates_are_reported_and_collapsed(tmp_path):
+    # The demo model, not a random one: random weights map distinct pictures to near-identical vectors.
+    from mmsearch import demo
+
+    rows = []
+    for i, item in enumerate(demo.make_items(8, demo.HELDOUT_SEED)):
+        demo.render(item).save(tmp_path / f"p{i}.png")
+        rows.append({"item_id": f"i{i}", "image": f"p{i}.png", "title": item.title})
+    rows.append({"item_id": "i0-copy", "image": "p0.png", "title": "the same photo again"})
+    pd.DataFrame(rows).to_csv(tmp_path / "c.csv", index=False)
+    cfg = config.Config(data_dir=tmp_path / "d", catalog=str(tmp_path / "c.csv"), index=tmp_path / "ix",
+                        model="demo", workers=1)
+    built = build_index(cfg)
+    pairs = pd.read_csv(tmp_path / "ix" / "near_duplicates.csv")
+    assert ("i0", "i0-copy") in set(zip(pairs["item_id"], pairs["duplicate_of"]))
+    assert built.manifest["near_duplicate_pairs"] == len(pairs)
+    searcher = Searcher.open(cfg)
+    collapsed = [r.item_id for r in searcher.search_image(tmp_path / "p0.png", k=3)]
+    assert len(collapsed) == 3 and len({"i0", "i0-copy"} & set(collapsed)) == 1
+    vector = searcher.index.vector("i0")
+    assert {"i0", "i0-copy"} <= {r.item_id for r in searcher.search_vector(vector, 3, collapse=False)}

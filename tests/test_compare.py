@@ -13,7 +13,7 @@ def pair(tmp_path_factory, demo_manifest, tiny_two_tower_dir, other_two_tower_di
     out = []
     for name, model in (("a", tiny_two_tower_dir), ("b", other_two_tower_dir)):
         cfg = config.Config(data_dir=tmp / "data", catalog=str(demo_manifest), model=f"two-tower:{model}",
-                            index=tmp / name, workers=1)
+                            index=tmp / name, workers=1, duplicate_threshold=0)
         build_index(cfg)
         out.append(Searcher.open(cfg))
     return out

@@ -10,7 +10,7 @@ from mmsearch.search import QueryError, Searcher
 def searcher(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
     tmp = tmp_path_factory.mktemp("search")
     cfg = config.Config(data_dir=tmp / "data", catalog=str(demo_manifest), model=f"two-tower:{tiny_two_tower_dir}",
-                        index=tmp / "ix", workers=1, max_query_chars=50, max_upload_pixels=1_000_000)
+                        index=tmp / "ix", workers=1, max_query_chars=50, duplicate_threshold=0, max_upload_pixels=1_000_000)
     build_index(cfg)
     return Searcher.open(cfg)
 
