@@ -116,3 +116,10 @@ def test_command_line_errors_are_messages(tmp_path, capsys):
     assert "--patience needs validation data" in capsys.readouterr().err
     assert train.main(["--dataset", str(tmp_path / "c.csv"), "--tracker", "none"]) == 2
     assert "0 training images make no batch" in capsys.readouterr().err
+
+
+def test_compiled_training_learns_and_saves_plain_weights(tmp_path):
+    meta = train.train(train.TrainConfig(out=tmp_path / "m", epochs=2, compile=True, **TINY))
+    assert meta["final_loss"] < meta["first_loss"]
+    enc = load_encoder(f"two-tower:{tmp_path / 'm'}", "cpu")  # no '_orig_mod.' keys to trip the loader
+    assert enc.encode_text(["blue mug"]).shape == (1, 16)
