@@ -113,15 +113,15 @@ class FeatureStore:
 
     def metadata(self, item_ids: list[str]) -> list[dict]:
         """Item metadata from the online store, in the order asked; unknown ids come back with empty fields."""
-        if not item_ids:
-            return []
-        res = self.store.get_online_features(features=[f"{METADATA_VIEW}:{f}" for f in METADATA_FIELDS],
-                                             entity_rows=[{"item_id": i} for i in item_ids]).to_dict()
         out = []
-        for n, item_id in enumerate(item_ids):
-            rec = {f: res[f][n] for f in METADATA_FIELDS}
-            extra = json.loads(rec.pop("extra_json") or "{}")
-            out.append({"item_id": item_id, **rec, **extra})
+        for start in range(0, len(item_ids), _READ_BATCH):
+            chunk = item_ids[start:start + _READ_BATCH]
+            res = self.store.get_online_features(features=[f"{METADATA_VIEW}:{f}" for f in METADATA_FIELDS],
+                                                 entity_rows=[{"item_id": i} for i in chunk]).to_dict()
+            for n, item_id in enumerate(chunk):
+                rec = {f: res[f][n] for f in METADATA_FIELDS}
+                extra = json.loads(rec.pop("extra_json") or "{}")
+                out.append({"item_id": item_id, **rec, **extra})
         return out
 
 

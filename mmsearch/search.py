@@ -49,9 +49,9 @@ class Searcher:
         if index.model_id != encoder.model_id:
             raise vindex.IndexLoadError(f"index built with {index.model_id!r} but the model is {encoder.model_id!r}")
         self.encoder, self.index, self.store, self.config = encoder, index, store, config
-        # Repeated text queries skip the encoder; keyed by model id and normalised text (see _encode_query).
         self._table: pd.DataFrame | None = None
         self._group = duplicate_groups(index.path)  # item -> the first item of its near-duplicate group
+        # Repeated text queries skip the encoder; keyed by model id and normalised text.
         self._encode_query = lru_cache(maxsize=config.query_cache)(self._encode_query_uncached)
 
     @classmethod
@@ -126,9 +126,7 @@ class Searcher:
     def metadata_table(self) -> pd.DataFrame:
         """Every indexed item's metadata from the Feast online store, in index order; read once, on first need."""
         if self._table is None:
-            ids = self.index.ids
-            rows = [rec for start in range(0, len(ids), 1000) for rec in self.store.metadata(ids[start:start + 1000])]
-            self._table = pd.DataFrame(rows)
+            self._table = pd.DataFrame(self.store.metadata(self.index.ids))
         return self._table
 
     def search_vector(self, vector: np.ndarray, k: int, min_score: float | None = None,
@@ -166,8 +164,7 @@ class Searcher:
 
 def duplicate_groups(index_dir: Path | None) -> dict[str, str]:
     """Near-duplicate pairs from the build, joined into groups (a ~ b, b ~ c: one group); item -> group id."""
-    path = Path(index_dir or ".") / vindex.DUPLICATES_FILE
-    if index_dir is None or not path.exists():
+    if index_dir is None or not (Path(index_dir) / vindex.DUPLICATES_FILE).exists():
         return {}
     parent: dict[str, str] = {}
 
@@ -176,8 +173,8 @@ def duplicate_groups(index_dir: Path | None) -> dict[str, str]:
             x = parent[x]
         return x
 
-    for a, b in pd.read_csv(path, dtype=str)[["item_id", "duplicate_of"]].itertuples(index=False):
+    for a, b in pd.read_csv(Path(index_dir) / vindex.DUPLICATES_FILE, dtype=str)[["item_id", "duplicate_of"]].itertuples(index=False):
         ra, rb = root(a), root(b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
-    return {x: root(x) for x in parent} | {root(x): root(x) for x in parent}
+    return {x: root(x) for x in parent}  # a group's root is absent and stands for itself (see _collapse)
