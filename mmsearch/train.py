@@ -43,6 +43,7 @@ class TrainConfig:
     vision_layers: int = 4
     text_layers: int = 2
     heads: int = 4
+    mlp_ratio: int = 2  # feed-forward width / width (4 in ViT-B/16 and BERT-base)
     embed_dim: int = 128
     seed: int = 0
     workers: int = 2
@@ -72,10 +73,10 @@ class TrainConfig:
 
 def tiny_configs(cfg: TrainConfig, vocab_size: int) -> tuple[dict, dict]:
     vision = dict(image_size=cfg.image_size, patch_size=cfg.patch_size, hidden_size=cfg.width,
-                  num_hidden_layers=cfg.vision_layers, num_attention_heads=cfg.heads, intermediate_size=cfg.width * 2,
-                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+                  num_hidden_layers=cfg.vision_layers, num_attention_heads=cfg.heads,
+                  intermediate_size=cfg.width * cfg.mlp_ratio, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     text = dict(vocab_size=vocab_size, hidden_size=cfg.width, num_hidden_layers=cfg.text_layers,
-                num_attention_heads=cfg.heads, intermediate_size=cfg.width * 2, max_position_embeddings=64,
+                num_attention_heads=cfg.heads, intermediate_size=cfg.width * cfg.mlp_ratio, max_position_embeddings=64,
                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     return vision, text
 
@@ -203,6 +204,7 @@ def train(cfg: TrainConfig) -> dict:
         text_rng.setstate(state["text_rng"])
         history, start_epoch, start_step = state["history"], state["epoch"], state["step_in_epoch"]
         order, run_id = state["order"], state.get("run_id")
+        best = state.get("best", best)
         print(f"resuming from {ckpt} at step {len(history)} (epoch {start_epoch}, batch {start_step})")
 
     tracker = open_tracker(cfg.tracker, cfg.data_dir, "mmsearch-train", run_name=f"demo-{Path(cfg.out).name}",
@@ -210,6 +212,7 @@ def train(cfg: TrainConfig) -> dict:
     if run_id is None:
         tracker.log_params(asdict(cfg) | {"vocab_size": len(tokenizer), "train_images": len(data)})
     model.train()
+    epoch_rates: list[float] = []  # training images/s per epoch, data loading included, validation not
     bar = tqdm(total=total, initial=len(history), desc="training", unit="step")
     for epoch in range(start_epoch, cfg.epochs):
         for p in towers:  # frozen towers first let fresh heads align pretrained features without wrecking them
@@ -218,6 +221,7 @@ def train(cfg: TrainConfig) -> dict:
             order = torch.randperm(len(data), generator=gen)
         index_lists = [order[s * cfg.batch_size:(s + 1) * cfg.batch_size].tolist()
                        for s in range(start_step, steps_per_epoch)]
+        epoch_start = time.perf_counter()
         for s, x in zip(range(start_step, steps_per_epoch), data.batches(index_lists)):
             idx = index_lists[s - start_step]
             flip = torch.rand(len(idx), generator=gen) < 0.5
@@ -246,11 +250,13 @@ def train(cfg: TrainConfig) -> dict:
                 save_checkpoint(ckpt, {
                     "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                     "generator": gen.get_state(), "text_rng": text_rng.getstate(), "history": history,
-                    "epoch": epoch, "step_in_epoch": s + 1, "order": order, "run_id": tracker.run_id or None})
+                    "epoch": epoch, "step_in_epoch": s + 1, "order": order, "run_id": tracker.run_id or None,
+                    "best": best})
             if cfg.stop_after and step >= cfg.stop_after:
                 bar.close()
                 print(f"stopped after step {step} as asked; continue with --resume (checkpoint {ckpt})")
                 return {"stopped_at": step, "run_id": tracker.run_id}
+        epoch_rates.append(len(index_lists) * cfg.batch_size / (time.perf_counter() - epoch_start))
         start_step, order = 0, None
         val = validate()
         if val is None:
@@ -268,7 +274,12 @@ def train(cfg: TrainConfig) -> dict:
     model.eval()
     meta = {"recipe": cfg.dataset, "config": {k: str(v) for k, v in asdict(cfg).items()},
             "first_loss": history[0], "final_loss": float(np.mean(history[-20:])),
-            "seconds": round(time.time() - t0, 1)}
+            "seconds": round(time.time() - t0, 1),
+            # The median epoch: the first pays for torch.compile and warm-up.
+            "train_images_per_second": round(float(np.median(epoch_rates)), 1) if epoch_rates else None}
+    if device.type == "cuda":
+        meta["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+    meta["parameters_millions"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 1)
     twotower.save(model, tokenizer, cfg.out, extra=meta)  # saved before judging, so a failed evaluation loses nothing
     encoder = TwoTowerEncoder("training", model, tokenizer, device, preprocess)
     if cfg.dataset == "demo":
@@ -290,8 +301,10 @@ def train(cfg: TrainConfig) -> dict:
     tracker.finish()
     meta["run_id"] = tracker.run_id
     ckpt.unlink(missing_ok=True)  # the finished model supersedes it
-    print(f"saved {cfg.out}: loss {meta['first_loss']:.3f} -> {meta['final_loss']:.3f} in {meta['seconds']}s; "
-          f"{summary}")
+    speed = f"{meta['train_images_per_second']} images/s" + (
+        f", peak GPU memory {meta['peak_gpu_memory_gib']} GiB" if "peak_gpu_memory_gib" in meta else "")
+    print(f"saved {cfg.out} ({meta['parameters_millions']}M parameters): loss {meta['first_loss']:.3f} -> "
+          f"{meta['final_loss']:.3f} in {meta['seconds']}s, {speed}; {summary}")
     return meta
 
 

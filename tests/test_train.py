@@ -10,6 +10,7 @@ def test_tiny_training_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
                             eval_per_combo=1, workers=1, data_dir=tmp_path / "data", log_every=5)
     meta = train.train(cfg)
     assert meta["final_loss"] < meta["first_loss"] - 0.3
+    assert meta["train_images_per_second"] > 0 and 0 < meta["parameters_millions"] < 1
     saved = json.loads((tmp_path / "m" / "twotower.json").read_text())["training"]
     assert saved["heldout_attribute_precision_at_10"] == meta["heldout_attribute_precision_at_10"]
     enc = load_encoder(f"two-tower:{tmp_path / 'm'}", "cpu")
@@ -75,6 +76,17 @@ def test_early_stop_keeps_the_best_epoch(tmp_path, capsys):
     # Epoch 0 is the best; epochs 1 and 2 do not improve on it, so epoch 2 is the last of the six.
     assert out.count("validation text->image") == 3 and "last improved at epoch 0" in out
     assert meta["final_loss"] > 0
+
+
+def test_resuming_keeps_the_early_stop_record(tmp_path, capsys):
+    # The best epoch so far travels in the checkpoint: a resumed run stops where an uninterrupted one would.
+    cfg = dict(out=tmp_path / "m", epochs=6, patience=2, lr=0.0, head_lr=0.0, **(TINY | {"checkpoint_every": 5}))
+    assert train.train(train.TrainConfig(stop_after=10, **cfg))["stopped_at"] == 10  # 4 steps an epoch: in epoch 2
+    capsys.readouterr()
+    train.train(train.TrainConfig(resume=True, **cfg))
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert out.count("validation text->image") == 1 and "last improved at epoch 0" in out
 
 
 def test_gradient_accumulation_and_both_towers_needed(tmp_path):
