@@ -224,13 +224,15 @@ def train(cfg: TrainConfig) -> dict:
         epoch_start = time.perf_counter()
         for s, x in zip(range(start_step, steps_per_epoch), data.batches(index_lists)):
             idx = index_lists[s - start_step]
-            flip = torch.rand(len(idx), generator=gen) < 0.5
+            # Half-precision renders cross to the device as they are: half the bytes, converted and flipped there.
+            x = x.to(device, non_blocking=True).float()
+            flip = (torch.rand(len(idx), generator=gen) < 0.5).to(device)
             x[flip] = x[flip].flip(-1)
             texts = data.captions(idx, text_rng)
             tok = tokenizer(texts, padding=True, truncation=True, max_length=model.max_length,
                             return_tensors="pt").to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = model.contrastive_loss(encode_image(x.to(device)),
+                loss = model.contrastive_loss(encode_image(x),
                                               encode_text(tok["input_ids"], tok["attention_mask"]),
                                               groups[idx].to(device))
             (loss / cfg.accumulate).backward()
