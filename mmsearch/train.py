@@ -207,7 +207,8 @@ def train(cfg: TrainConfig) -> dict:
         best = state.get("best", best)
         print(f"resuming from {ckpt} at step {len(history)} (epoch {start_epoch}, batch {start_step})")
 
-    tracker = open_tracker(cfg.tracker, cfg.data_dir, "mmsearch-train", run_name=f"demo-{Path(cfg.out).name}",
+    recipe = "demo" if cfg.dataset == "demo" else "pairs"
+    tracker = open_tracker(cfg.tracker, cfg.data_dir, "mmsearch-train", run_name=f"{recipe}-{Path(cfg.out).name}",
                            run_id=run_id)
     if run_id is None:
         tracker.log_params(asdict(cfg) | {"vocab_size": len(tokenizer), "train_images": len(data)})
@@ -263,7 +264,9 @@ def train(cfg: TrainConfig) -> dict:
         val = validate()
         if val is None:
             continue
-        tracker.log_metrics({f"val_{k}": v for k, v in val.items() if k.startswith("R@")}, step=epoch)
+        # At the global step, like the loss: W&B drops metrics logged at a step lower than one already seen.
+        tracker.log_metrics({f"val_{k}": v for k, v in val.items() if k.startswith("R@")} | {"epoch": epoch},
+                            step=len(history))
         bar.write(f"epoch {epoch}: validation text->image R@1 {val['R@1']:.1%} R@10 {val['R@10']:.1%}")
         if cfg.patience:
             if val["R@10"] > best[0]:
