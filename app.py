@@ -8,8 +8,8 @@ import sys
 import gradio as gr
 
 from mmsearch import config as cfgmod
-from mmsearch.app_ui import build_ui, ensure_index
-from mmsearch.build import BuildError
+from mmsearch.app_ui import build_ui
+from mmsearch.build import BuildError, ensure_index
 from mmsearch.catalog import CatalogError
 from mmsearch.encoders import EncoderError, load_encoder
 from mmsearch.index import IndexLoadError
@@ -19,6 +19,7 @@ from mmsearch.search import Searcher
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     cfgmod.add_arguments(parser, ["index", "model", "catalog", "data_dir", "host", "port", "device", "top_k",
+                                  "search_mode", "keyword_weight", "rrf_k", "image_weight", "keyword_fields",
                                   "compare_model", "compare_index"])
     config = cfgmod.from_args(parser.parse_args(argv))
     try:

@@ -20,7 +20,8 @@ from mmsearch.encoders import EncoderError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cfgmod.add_arguments(parser, ["catalog", "model", "data_dir", "batch_size", "workers", "device", "demo_size",
-                                  "hf_image_column", "hf_text_column", "hf_id_column", "duplicate_threshold"])
+                                  "hf_image_column", "hf_text_column", "hf_id_column", "duplicate_threshold",
+                                  "keyword_fields"])
     parser.add_argument("--out", dest="index", type=Path, help="index directory to write")
     parser.add_argument("--index", dest="index_type", choices=["flat"], help="Faiss index kind (default flat)")
     config = cfgmod.from_args(parser.parse_args(argv))

@@ -3,25 +3,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import index as vindex
-from .build import build_index, print_progress
-from .config import Config, replace
-from .encoders import Encoder
 from .compare import COLUMNS, compare, report_rows
 from .search import QueryError, Result, Searcher
 
 EXAMPLES = ["red striped t-shirt", "blue dotted mug", "sneaker -white", "yellow checked cap", "green striped bag",
             "white lamp", "pink dotted bottle", "brown checked chair"]
-
-
-def ensure_index(config: Config, encoder: Encoder) -> Config:
-    """Builds the default index on first start (the demo on a fresh machine); an explicit --index must exist."""
-    path = config.resolved_index(encoder.model_id)
-    if (path / vindex.MANIFEST_FILE).exists() or config.index is not None:
-        return config
-    print(f"No index at {path} yet: building it from {config.catalog} with {encoder.model_id} (first start only).")
-    build_index(config, encoder, progress=print_progress)
-    return replace(config, index=path)
 
 
 def _outputs(results: list[Result], what: str, hidden: int = 0) -> tuple[list, list[dict], str]:

@@ -12,12 +12,13 @@ import pandas as pd
 
 from . import index as vindex
 from .catalog import load_catalog, write_report
-from .config import Config
+from .config import Config, replace
 from .encoders import Encoder, encode_image_files, load_encoder
 from .features import FeatureStore
+from .keyword import KEYWORD_DIR, KeywordIndex, item_texts
 
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
-LIBRARIES = ["torch", "open_clip_torch", "transformers", "faiss-cpu", "feast", "gradio", "numpy"]
+LIBRARIES = ["torch", "open_clip_torch", "transformers", "faiss-cpu", "feast", "bm25s", "gradio", "numpy"]
 
 
 class BuildError(RuntimeError):
@@ -82,7 +83,13 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
     built.manifest["near_duplicate_pairs"] = len(duplicates)
     built.manifest["build_seconds"] = round(time.time() - started, 1)
 
+    say(0.98, "building the keyword (BM25) index")
+    fields = config.keyword_field_list()
+    keywords = KeywordIndex.build(item_texts(catalog.items.to_dict("records"), fields))
+    built.manifest["keyword_fields"] = fields
+
     def reports(tmp: Path) -> None:
+        keywords.save(tmp / KEYWORD_DIR)
         write_report(catalog, tmp)
         pd.DataFrame(duplicates, columns=["item_id", "duplicate_of", "score"]).to_csv(
             tmp / vindex.DUPLICATES_FILE, index=False)
@@ -91,6 +98,16 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
     built.manifest["summary"] = catalog.summary()
     say(1.0, f"index ready at {out}: {catalog.summary()}")
     return built
+
+
+def ensure_index(config: Config, encoder: Encoder) -> Config:
+    """Builds the default index on first start (the demo on a fresh machine); an explicit --index must exist."""
+    path = config.resolved_index(encoder.model_id)
+    if (path / vindex.MANIFEST_FILE).exists() or config.index is not None:
+        return config
+    print(f"No index at {path} yet: building it from {config.catalog} with {encoder.model_id} (first start only).")
+    build_index(config, encoder, progress=print_progress)
+    return replace(config, index=path)
 
 
 def print_progress(fraction: float, message: str) -> None:

@@ -34,6 +34,15 @@ class Config:
     host: str = field(default="127.0.0.1", metadata={"help": "address the app listens on"})
     port: int = field(default=7860, metadata={"help": "port the app listens on"})
     top_k: int = field(default=12, metadata={"help": "results shown by default"})
+    search_mode: str = field(default="hybrid", metadata={"help": "text search: vector, keyword (BM25) or hybrid"})
+    # Both chosen on the dev half of the demo's labelled queries (python -m mmsearch.evaluate --queries demo): a
+    # small RRF constant lets the top places of each list count, where the classic 60 flattens them.
+    keyword_weight: float = field(default=0.6, metadata={
+        "help": "hybrid mode: the keyword list's share of reciprocal rank fusion, 0..1"})
+    rrf_k: int = field(default=1, metadata={"help": "hybrid mode: the rank constant of reciprocal rank fusion"})
+    image_weight: float = field(default=0.5, metadata={"help": "text + image queries: the image's share, 0..1"})
+    keyword_fields: str = field(default="title,description", metadata={
+        "help": "catalog columns the keyword (BM25) index reads, comma-separated"})
     query_cache: int = field(default=1024, metadata={"help": "text queries whose embeddings are kept (LRU)"})
     max_query_chars: int = field(default=500, metadata={"help": "longer text queries are refused"})
     max_upload_pixels: int = field(default=40_000_000, metadata={"help": "larger images are refused (decompression bombs)"})
@@ -42,6 +51,9 @@ class Config:
     hf_image_column: str = field(default="image", metadata={"help": "image column of a Hugging Face dataset"})
     hf_text_column: str = field(default="caption", metadata={"help": "title/caption column of a Hugging Face dataset"})
     hf_id_column: str = field(default="", metadata={"help": "id column of a Hugging Face dataset (default: row number)"})
+
+    def keyword_field_list(self) -> list[str]:
+        return [f.strip().lower() for f in self.keyword_fields.split(",") if f.strip()]
 
     def resolved_index(self, model_id: str | None = None) -> Path:
         """The index directory: --index if given, else one per catalog and model under the data directory.

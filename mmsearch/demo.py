@@ -24,6 +24,16 @@ PATTERN_WORDS = {"solid": "plain", "striped": "stripes", "dotted": "dots", "chec
 BASE_PRICE = {"t-shirt": 19, "mug": 9, "sneaker": 69, "cap": 15, "bag": 39, "lamp": 45, "bottle": 12, "chair": 89}
 MATERIAL = {"t-shirt": "cotton", "mug": "ceramic", "sneaker": "canvas", "cap": "twill", "bag": "canvas", "lamp": "metal",
             "bottle": "steel", "chair": "wooden"}
+# How shops name things in their listings, beside the plain words shoppers type: the catalog's text is written with
+# these now and then (see listing()), so keyword search meets the gaps it meets in real catalogs.
+SHOP_COLOURS = {"red": ["crimson", "scarlet"], "orange": ["tangerine", "amber"], "yellow": ["mustard", "lemon"],
+                "green": ["olive", "emerald"], "blue": ["navy", "cobalt"], "purple": ["violet", "plum"],
+                "pink": ["rose", "blush"], "brown": ["chocolate", "tan"], "black": ["charcoal", "onyx"],
+                "white": ["ivory", "snow"]}
+SHOP_KINDS = {"t-shirt": "tee", "mug": "cup", "sneaker": "trainer", "cap": "baseball hat", "bag": "tote",
+              "lamp": "light", "bottle": "flask", "chair": "seat"}
+TAGS = {"Everyday essential.": "essential", "A customer favourite.": "favourite", "New this season.": "new",
+        "Made to last.": "durable"}  # what only the text knows about an item
 RENDER_SIZE = 192
 # Seeds of the disjoint render sets; the model is trained on one and judged on another it never saw.
 CATALOG_SEED, TRAIN_SEED, HELDOUT_SEED, VALID_SEED = 0, 1, 2, 3
@@ -55,6 +65,27 @@ def describe(kind: str, colour: str, pattern: str, rng: random.Random) -> tuple[
     finish = "in plain " + colour if pattern == "solid" else f"in {colour} with {PATTERN_WORDS[pattern]}"
     extra = rng.choice(["Everyday essential.", "A customer favourite.", "New this season.", "Made to last."])
     return title, f"A {MATERIAL[kind]} {kind} {finish}. {extra}"
+
+
+def tag(item: DemoItem) -> str:
+    """The item's non-visual tag (essential, favourite, new, durable), from the closing sentence of its description."""
+    return TAGS[item.description.split(". ", 1)[1]]
+
+
+def listing(item: DemoItem) -> tuple[str, str]:
+    """The catalog's title and description for an item, as a shop writes them: a shop colour name in 40% of
+    listings, a shop word for the kind in 25%, and the pattern left unsaid in 30% of patterned items.
+    The item's true attributes stay in the catalog's category, colour and pattern columns."""
+    rng = random.Random(item.variant * 7 + 1)
+    colour = item.colour if rng.random() < 0.6 else rng.choice(SHOP_COLOURS[item.colour])
+    kind = item.kind if rng.random() < 0.75 else SHOP_KINDS[item.kind]
+    where = rng.random()
+    in_title = item.pattern != "solid" and where < 0.4
+    in_text = item.pattern != "solid" and 0.4 <= where < 0.7
+    title = f"{colour.capitalize()} {item.pattern + ' ' if in_title else ''}{MATERIAL[item.kind]} {kind}"
+    finish = f" with {PATTERN_WORDS[item.pattern]}" if in_text else ""
+    extra = item.description.split(". ", 1)[1]
+    return title, f"A {MATERIAL[item.kind]} {kind} in {colour}{finish}. {extra}"
 
 
 def make_items(n: int, seed: int, prefix: str = "demo") -> list[DemoItem]:
@@ -206,10 +237,10 @@ def write_catalog(out_dir: Path, n: int = 2048, seed: int = CATALOG_SEED, worker
     tmp = manifest.with_suffix(".csv.tmp")
     with tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["item_id", "image", "title", "description", "category", "colour", "pattern", "price"])
+        writer.writerow(["item_id", "image", "title", "description", "category", "colour", "pattern", "tag", "price"])
         for it in items:
-            writer.writerow([it.item_id, f"images/{it.item_id}.jpg", it.title, it.description, it.category,
-                             it.colour, it.pattern, f"{it.price:.2f}"])
+            writer.writerow([it.item_id, f"images/{it.item_id}.jpg", *listing(it), it.category,
+                             it.colour, it.pattern, tag(it), f"{it.price:.2f}"])
     tmp.replace(manifest)
     return manifest
 

@@ -94,7 +94,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracker", default="mlflow", choices=["mlflow", "wandb", "none"],
                         help="where the run is logged (mlflow: a sqlite file in the data directory)")
     parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data")
+    parser.add_argument("--queries", help="judge search instead: 'demo' (the labelled demo queries in assets/) or a "
+                        "queries file (qid, query[, filters, split, form]) with --qrels; nDCG@10, Recall@10 and MRR "
+                        "for vector, keyword and hybrid search, written with a plot into the index directory")
+    parser.add_argument("--qrels", type=Path, help="graded judgements for --queries: qid, item_id, grade")
+    parser.add_argument("--catalog", default="demo", help="with --queries: the catalog searched")
+    parser.add_argument("--index", type=Path, help="with --queries: the index directory (default: the model's)")
+    parser.add_argument("--keyword-weight", type=float, help="with --queries: hybrid weight (default: the app's)")
+    parser.add_argument("--rrf-k", type=int, help="with --queries: hybrid RRF constant (default: the app's)")
     args = parser.parse_args(argv)
+    if args.queries:
+        return judge_search(args)
     try:
         encoder = load_encoder(args.model, args.device)
         if args.dataset == "demo":
@@ -121,6 +131,49 @@ def main(argv: list[str] | None = None) -> int:
     tracker.log_params({"model": encoder.model_id, "dataset": args.dataset, "where": args.where, "limit": args.limit})
     tracker.log_metrics(flat_metrics(result))
     tracker.log_dict(result, "report.json")
+    tracker.finish()
+    return 0
+
+
+def judge_search(args: argparse.Namespace) -> int:
+    """--queries: runs a labelled query set through the index in every mode and reports/plots the figures."""
+    from . import quality
+    from .build import BuildError, ensure_index
+    from .config import from_env
+    from .index import IndexLoadError
+    from .search import Searcher
+
+    try:
+        if args.queries == "demo":
+            queries, judged = quality.load_set()
+        elif args.qrels is None:
+            raise ValueError("--queries FILE needs --qrels FILE (qid, item_id, grade)")
+        else:
+            queries, judged = quality.load_set(Path(args.queries), args.qrels)
+        config = from_env(data_dir=args.data_dir, catalog=args.catalog, model=args.model, index=args.index,
+                          device=args.device, keyword_weight=args.keyword_weight, rrf_k=args.rrf_k)
+        encoder = load_encoder(args.model, args.device)
+        searcher = Searcher.open(ensure_index(config, encoder), encoder)
+        missing = {i for items in judged.values() for i in items} - set(searcher.index.ids)
+        if missing:
+            raise ValueError(f"{len(missing)} judged items are not in the index at {searcher.index.path} "
+                             f"(e.g. {sorted(missing)[:3]}); the judgements were made for another catalog")
+    except (EncoderError, CatalogError, ValueError, BuildError, IndexLoadError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = quality.evaluate(searcher, queries, judged, progress=lambda f, m: print(f"[{f:4.0%}] {m}", flush=True))
+    report |= {"model": encoder.model_id, "catalog": args.catalog, "queries": args.queries}
+    quality.print_report(report)
+    saved = quality.write(report, searcher.index.path, f"{encoder.model_id} on {args.catalog}")
+    print(f"wrote {saved[0]} and {saved[1]} (the app's Evaluation tab shows them)")
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=2))
+    tracker = open_tracker(args.tracker, args.data_dir, "mmsearch-evaluate", run_name=f"search {encoder.model_id}")
+    tracker.log_params({"model": encoder.model_id, "queries": args.queries, "catalog": args.catalog,
+                        "keyword_weight": report["keyword_weight"], "rrf_k": report["rrf_k"]})
+    tracker.log_metrics({f"{mode}.{m}": v for mode, subsets in report["table"].items()
+                         for m, v in subsets["all"].items() if m != "queries"})
+    tracker.log_dict(report, "search_quality.json")
     tracker.finish()
     return 0
 

@@ -72,6 +72,9 @@ class VectorIndex:
                     pairs.append((self.ids[i], self.ids[j], round(float(score), 4)))
         return pairs
 
+    def row(self, item_id: str) -> int:
+        return self._row[item_id]
+
     def vector(self, item_id: str) -> np.ndarray:
         return self.faiss_index.reconstruct(self._row[item_id])
 

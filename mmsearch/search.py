@@ -10,6 +10,7 @@ import pandas as pd
 from PIL import Image
 
 from . import index as vindex
+from . import keyword as kw
 from .catalog import ImageError, load_image
 from .config import Config
 from .encoders import Encoder, encode_images, load_encoder
@@ -18,6 +19,8 @@ from .filters import FilterError, matching_rows, parse_filters, split_terms
 
 MAX_K = 100
 NEGATIVE_WEIGHT = 0.7  # how far a '-term' pushes the query away from what it names
+MODES = ("vector", "keyword", "hybrid")
+FUSION_DEPTH = 100  # candidates taken from each list before fusing; deeper ranks add almost nothing under RRF
 
 
 class QueryError(ValueError):
@@ -34,6 +37,8 @@ class Result:
     category: str = ""
     description: str = ""
     metadata: dict = field(default_factory=dict)
+    similarity: float | None = None  # cosine similarity to the query, in every mode
+    keyword_score: float | None = None  # BM25, when the item came up in the keyword search
 
     def caption(self) -> str:
         # Score first: the gallery cuts long captions at the end, and the score is what a judge compares.
@@ -50,6 +55,7 @@ class Searcher:
             raise vindex.IndexLoadError(f"index built with {index.model_id!r} but the model is {encoder.model_id!r}")
         self.encoder, self.index, self.store, self.config = encoder, index, store, config
         self._table: pd.DataFrame | None = None
+        self._keyword: kw.KeywordIndex | None = None
         self._group = duplicate_groups(index.path)  # item -> the first item of its near-duplicate group
         # Repeated text queries skip the encoder; keyed by model id and normalised text.
         self._encode_query = lru_cache(maxsize=config.query_cache)(self._encode_query_uncached)
@@ -81,18 +87,62 @@ class Searcher:
         vector.setflags(write=False)  # shared by every later hit of the cache
         return vector
 
+    def query_vector(self, query: str | None = None, image: str | Path | Image.Image | None = None,
+                     image_weight: float = 0.5) -> tuple[np.ndarray, str, list[str]]:
+        """The query's embedding, its positive words and its negated words. Text and image together blend as
+        (1 - image_weight) * text + image_weight * image; words starting with '-' push away from what they name."""
+        has_text, has_image = bool((query or "").strip()), image is not None and image != ""
+        if not has_text and not has_image:
+            raise QueryError("Type something to search for, e.g. 'red striped t-shirt', or upload an image.")
+        positive, negative, vector = "", [], None
+        if has_text:
+            positive, negative = split_terms(self.check_text(query))
+            if not positive:
+                raise QueryError("Say what you want as well as what you don't, e.g. 'sneaker -white'.")
+            vector = self._encode_query(self.encoder.model_id, " ".join(positive.lower().split()))
+            if negative:
+                away = np.mean([self._encode_query(self.encoder.model_id, w.lower()) for w in negative], axis=0)
+                vector = vector - NEGATIVE_WEIGHT * away
+        if has_image:
+            if not 0.0 <= float(image_weight) <= 1.0:
+                raise QueryError(f"The image weight must be between 0 and 1, not {image_weight}.")
+            try:
+                picture = load_image(image, self.config.max_upload_pixels)
+            except ImageError as exc:
+                raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
+            pixels = encode_images(self.encoder, [picture])[0]
+            vector = pixels if vector is None else (1 - image_weight) * vector / np.linalg.norm(vector) \
+                + image_weight * pixels
+        return vector / np.linalg.norm(vector), positive, negative
+
+    def search(self, query: str | None = None, image: str | Path | Image.Image | None = None, k: int | None = None,
+               min_score: float | None = None, filters: str | None = None, mode: str | None = None,
+               keyword_weight: float | None = None, image_weight: float | None = None) -> list[Result]:
+        """Text, image, or both; ``mode`` vector, keyword (BM25 over the catalog's text) or hybrid (both fused by
+        reciprocal rank fusion, ``keyword_weight`` of 0..1 for the keyword side). Keyword needs words: an image-only
+        query is a vector search in any mode."""
+        mode = (mode or self.config.search_mode).strip().lower()
+        if mode not in MODES:
+            raise QueryError(f"Unknown search mode {mode!r}; use one of {', '.join(MODES)}.")
+        weight = self.config.keyword_weight if keyword_weight is None else float(keyword_weight)
+        if not 0.0 <= weight <= 1.0:
+            raise QueryError(f"The keyword weight must be between 0 and 1, not {weight}.")
+        k = self._k(k)
+        vector, words, negative = self.query_vector(
+            query, image, self.config.image_weight if image_weight is None else float(image_weight))
+        if not words or mode == "vector":
+            if mode == "keyword":
+                raise QueryError("Keyword search needs words: type some, or switch the mode to vector or hybrid.")
+            return self.search_vector(vector, k, min_score, filters)
+        return self._search_words(vector, words, negative, k, min_score, filters, mode, weight)
+
     def search_text(self, query: str, k: int | None = None, min_score: float | None = None,
-                    filters: str | None = None) -> list[Result]:
-        """Text search; words starting with '-' push results away from what they name ("sneaker -white")."""
-        positive, negative = split_terms(self.check_text(query))
-        if not positive:
-            raise QueryError("Say what you want as well as what you don't, e.g. 'sneaker -white'.")
-        vector = self._encode_query(self.encoder.model_id, " ".join(positive.lower().split()))
-        if negative:
-            away = np.mean([self._encode_query(self.encoder.model_id, w.lower()) for w in negative], axis=0)
-            vector = vector - NEGATIVE_WEIGHT * away
-            vector = vector / np.linalg.norm(vector)
-        return self.search_vector(vector, self._k(k), min_score, filters)
+                    filters: str | None = None, mode: str | None = None,
+                    keyword_weight: float | None = None) -> list[Result]:
+        """Text search in the configured mode unless ``mode`` names another."""
+        if not (query or "").strip():
+            self.check_text(query)
+        return self.search(query, None, k, min_score, filters, mode, keyword_weight)
 
     def more_like_this(self, item_id: str, k: int | None = None, min_score: float | None = None,
                        filters: str | None = None) -> list[Result]:
@@ -106,11 +156,7 @@ class Searcher:
                      min_score: float | None = None, filters: str | None = None) -> list[Result]:
         if image is None or image == "":
             raise QueryError("Upload an image to search with.")
-        try:
-            picture = load_image(image, self.config.max_upload_pixels)
-        except ImageError as exc:
-            raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
-        return self.search_vector(encode_images(self.encoder, [picture])[0], self._k(k), min_score, filters)
+        return self.search(None, image, k, min_score, filters, mode="vector")
 
     def _collapse(self, hits: list[tuple[str, float]], k: int) -> list[tuple[str, float]]:
         seen, out = set(), []
@@ -123,6 +169,69 @@ class Searcher:
                     break
         return out
 
+    def keyword_index(self) -> kw.KeywordIndex:
+        """The BM25 index saved with the vector index; an index built before keyword search gets one from the
+        metadata in Feast on first need."""
+        if self._keyword is None:
+            saved = self.index.path / kw.KEYWORD_DIR if self.index.path else None
+            if saved is not None and saved.exists():
+                self._keyword = kw.KeywordIndex.load(saved, len(self.index))
+            else:
+                fields = self.index.manifest.get("keyword_fields") or self.config.keyword_field_list()
+                self._keyword = kw.KeywordIndex.build(
+                    kw.item_texts(self.metadata_table().to_dict("records"), fields))
+        return self._keyword
+
+    def _filter_rows(self, filters: str | None) -> np.ndarray | None:
+        if not (filters and filters.strip()):
+            return None
+        try:
+            return matching_rows(self.metadata_table(), parse_filters(filters))
+        except FilterError as exc:
+            raise QueryError(str(exc)) from exc
+
+    def _word_rows(self, filters: str | None, negative: list[str]) -> np.ndarray | None:
+        """The rows a word query may return: the filter's, less every item whose text says a negated word."""
+        rows = self._filter_rows(filters)
+        if negative:
+            rows = np.setdiff1d(np.arange(len(self.index)) if rows is None else rows,
+                                self.keyword_index().rows_with(negative))
+        return rows
+
+    def candidates(self, query: str, filters: str | None = None,
+                   depth: int = FUSION_DEPTH) -> tuple[list[int], list[tuple[int, float]]]:
+        """The two lists hybrid search fuses, as index rows: by embedding, and (row, BM25) by keywords."""
+        vector, words, negative = self.query_vector(query)
+        rows = self._word_rows(filters, negative)
+        return ([self.index.row(i) for i, _ in self.index.search(vector, depth, rows)[0]],
+                self.keyword_index().search(words, depth, rows))
+
+    def _search_words(self, vector: np.ndarray, words: str, negative: list[str], k: int, min_score: float | None,
+                      filters: str | None, mode: str, weight: float) -> list[Result]:
+        rows = self._word_rows(filters, negative)
+        available = len(self.index) if rows is None else len(rows)
+        depth = min(available, max(FUSION_DEPTH, 2 * k))
+        rrf_k = self.config.rrf_k
+        while True:
+            by_keyword = self.keyword_index().search(words, depth, rows)
+            if mode == "keyword":
+                ranked = by_keyword
+            else:
+                by_vector = [self.index.row(item_id) for item_id, _ in self.index.search(vector, depth, rows)[0]]
+                ranked = kw.reciprocal_rank_fusion(by_vector, [r for r, _ in by_keyword], weight, rrf_k)
+            picked = self._collapse([(self.index.ids[r], s) for r, s in ranked], k)
+            if len(picked) >= k or depth >= available or (mode == "keyword" and len(by_keyword) < depth):
+                break
+            depth = min(available, depth * 2)  # near-duplicates took places: look further down
+        if mode == "hybrid":  # scaled so that 1.0 is first place in both lists
+            picked = [(item_id, score * (rrf_k + 1)) for item_id, score in picked]
+        results = self._results(picked, min_score)
+        bm25 = {self.index.ids[r]: s for r, s in by_keyword}
+        for r in results:
+            r.similarity = round(float(self.index.vector(r.item_id) @ vector), 4)
+            r.keyword_score = round(bm25[r.item_id], 4) if r.item_id in bm25 else None
+        return results
+
     def metadata_table(self) -> pd.DataFrame:
         """Every indexed item's metadata from the Feast online store, in index order; read once, on first need."""
         if self._table is None:
@@ -133,12 +242,7 @@ class Searcher:
                       filters: str | None = None, collapse: bool = True) -> list[Result]:
         """Top-k by cosine; with ``min_score``, hits below it are dropped (callers report how many of k were);
         with ``filters``, only matching items are searched; near-duplicates count once unless ``collapse=False``."""
-        rows = None
-        if filters and filters.strip():
-            try:
-                rows = matching_rows(self.metadata_table(), parse_filters(filters))
-            except FilterError as exc:
-                raise QueryError(str(exc)) from exc
+        rows = self._filter_rows(filters)
         hits = self.index.search(vector, k, rows)[0]
         available = len(self.index) if rows is None else len(rows)
         fetch = k
@@ -149,6 +253,13 @@ class Searcher:
                 break
             fetch = min(available, fetch * 2)  # duplicates used up places: look further down the list
             hits = self.index.search(vector, fetch, rows)[0]
+        results = self._results(hits, min_score)
+        for r in results:
+            r.similarity = r.score
+        return results
+
+    def _results(self, hits: list[tuple[str, float]], min_score: float | None) -> list[Result]:
+        """Hits dressed with their metadata from the Feast online store; those below ``min_score`` dropped."""
         if min_score is not None:
             hits = [(item_id, score) for item_id, score in hits if score >= min_score]
         meta = self.store.metadata([item_id for item_id, _ in hits])
