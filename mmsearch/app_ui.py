@@ -1,24 +1,30 @@
 """The Gradio interface. Every event has an ``api_name``, so the same searches work from gradio_client and curl."""
 from __future__ import annotations
 
+import json
+from datetime import datetime, timezone
+
 import gradio as gr
 
 from .compare import COLUMNS, compare, report_rows
-from .search import QueryError, Result, Searcher
+from .search import MODES, QueryError, Result, Searcher
 
 EXAMPLES = ["red striped t-shirt", "blue dotted mug", "sneaker -white", "yellow checked cap", "green striped bag",
             "white lamp", "pink dotted bottle", "brown checked chair"]
 
 
-def _outputs(results: list[Result], what: str, hidden: int = 0) -> tuple[list, list[dict], str]:
+def _outputs(results: list[Result], what: str, hidden: int = 0, note: str = "") -> tuple[list, list[dict], str]:
     gallery = [(r.image, r.caption()) for r in results]
     status = f"{len(results)} results for {what}" if results else f"No results for {what}."
     if hidden:
         status += f" · {hidden} more below the minimum score hidden"
+    if note:
+        status += f" · {note}"
     return gallery, [r.to_dict() for r in results], status
 
 
-def _run(search, what: str, k: float, min_score: float, filters: str | None) -> tuple[list, list[dict], str]:
+def _run(search, what: str, k: float, min_score: float, filters: str | None,
+         note: str = "") -> tuple[list, list[dict], str]:
     """Runs a search for the UI; the minimum score is applied here so the status can say how many it hid."""
     if filters and filters.strip():
         what += f" where {filters.strip()}"
@@ -28,13 +34,31 @@ def _run(search, what: str, k: float, min_score: float, filters: str | None) -> 
         raise gr.Error(str(exc), duration=None, title="Cannot search") from exc
     floor = float(min_score or 0.0)
     kept = [r for r in results if r.score >= floor] if floor else results
-    return _outputs(kept, what, hidden=len(results) - len(kept))
+    return _outputs(kept, what, hidden=len(results) - len(kept), note=note)
+
+
+SCORE_NOTE = {"vector": "scores: cosine similarity", "keyword": "scores: BM25",
+              "hybrid": "scores: rank fusion, 1 = first by both keywords and embedding"}
 
 
 def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
-    def search_text(query: str, k: float, min_score: float = 0.0, filters: str = "") -> tuple[list, list[dict], str]:
-        return _run(lambda n, m, f: searcher.search_text(query, n, m, f), f"“{(query or '').strip()}”", k,
-                    min_score, filters)
+    cfg = searcher.config
+
+    def search_text(query: str, k: float, min_score: float = 0.0, filters: str = "", mode: str | None = None,
+                    keyword_weight: float | None = None, image: dict | str | None = None,
+                    image_weight: float | None = None) -> tuple[list, list[dict], str]:
+        """Text search in a mode (vector, keyword or hybrid); with an image too, both blend by image_weight."""
+        mode = mode or cfg.search_mode
+        path = image.get("path") if isinstance(image, dict) else image
+        has_text = bool((query or "").strip())
+        used = mode if has_text else "vector"  # an image alone has no words for keyword search
+        parts = [f"“{query.strip()}”"] if has_text else []
+        if path:
+            share = cfg.image_weight if image_weight is None else float(image_weight)
+            parts.append(f"the uploaded image (image weight {share:.2f})" if has_text else "the uploaded image")
+        return _run(lambda n, m, f: searcher.search(query, path or None, n, m, f, mode, keyword_weight,
+                                                    image_weight), " + ".join(parts), k, min_score, filters,
+                    note=f"{used} · {SCORE_NOTE.get(used, '')}")
 
     def search_image(image: dict | str | None, k: float, min_score: float = 0.0,
                      filters: str = "") -> tuple[list, list[dict], str]:
@@ -60,20 +84,27 @@ def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
                     f"`{manifest.get('catalog_name', manifest.get('catalog'))}` · "
                     f"{manifest.get('skipped', 0)} catalog rows skipped at build")
         with gr.Tab("Search"):
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
                     query = gr.Textbox(label="Describe what you are looking for", placeholder="red striped t-shirt",
                                        max_lines=1, max_length=searcher.config.max_query_chars * 2)
                     with gr.Row():
                         text_button = gr.Button("Search", variant="primary")
-                        k = gr.Slider(1, 48, value=searcher.config.top_k, step=1, label="Results (k)")
+                        k = gr.Slider(1, 48, value=cfg.top_k, step=1, label="Results (k)")
                         min_score = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Minimum score")
+                    with gr.Row():
+                        mode = gr.Radio(list(MODES), value=cfg.search_mode, label="Mode", scale=2,
+                                        info="embedding, BM25 keywords, or both fused")
+                        keyword_weight = gr.Slider(0.0, 1.0, value=cfg.keyword_weight, step=0.05, scale=1,
+                                                   label="Keyword weight (hybrid)")
                     filters = gr.Textbox("", label="Filters", max_lines=1,
                                          placeholder="category=mug; colour=blue|red; price<=20")
                     gr.Examples(EXAMPLES, inputs=[query], label="Try")
                 with gr.Column(scale=2):
                     image = gr.Image(type="filepath", label="…or search with an image", height=190,
                                      sources=["upload", "clipboard"])
+                    image_weight = gr.Slider(0.0, 1.0, value=cfg.image_weight, step=0.05,
+                                             label="Image weight when searching text + image")
                     image_button = gr.Button("Search by image")
             status = gr.Markdown()
             gallery = gr.Gallery(label="Results · click one for more like it", columns=6, height="auto",
@@ -83,8 +114,9 @@ def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
                 with gr.Row():
                     like_id = gr.Textbox(label="Item id", max_lines=1, scale=3)
                     like_button = gr.Button("More like this", scale=1)
-            gr.on([text_button.click, query.submit], search_text, [query, k, min_score, filters],
-                  [gallery, results, status], api_name="search_text")
+            gr.on([text_button.click, query.submit], search_text,
+                  [query, k, min_score, filters, mode, keyword_weight, image, image_weight],
+                  [gallery, results, status], api_name="search_text", preprocess=False)
             gr.on([image_button.click, image.upload], search_image, [image, k, min_score, filters],
                   [gallery, results, status], api_name="search_image", preprocess=False)
             gr.on([like_button.click, like_id.submit], more_like_this, [like_id, k, min_score, filters],
@@ -106,9 +138,56 @@ def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
         # The browser's own page load, not an API call: the same search is /search_text for scripts.
         demo.load(from_link, None, [query, gallery, results, status], api_name="open_link",
                   api_visibility="private")
+        evaluation_tab(searcher)
         if other is not None:
             compare_tab(searcher, other)
     return demo
+
+
+def evaluation_tab(searcher: Searcher) -> None:
+    """Search quality on labelled queries: the table and plot of the last run, and a button to run it again."""
+    from . import quality
+
+    index_dir = searcher.index.path
+
+    def view(report: dict | None) -> tuple[list[list], str | None, str]:
+        if report is None:
+            return [], None, ("No evaluation of this index yet: run it with the button below, or from a shell with "
+                              "`python -m mmsearch.evaluate --queries demo`.")
+        best = report.get("best_on_dev") or {}
+        return (quality.table_rows(report), str(index_dir / quality.PLOT_FILE),
+                f"**{report['test_queries']} test queries** ({report['filtered_test_queries']} with filters) · "
+                f"hybrid with keyword weight {report['keyword_weight']} and RRF k {report['rrf_k']} vs the better "
+                f"single mode: **{report['hybrid_gain_ndcg']:+.3f} nDCG@10** · best on the "
+                f"{report['dev_queries']} dev queries: weight {best.get('keyword_weight')}, k {best.get('rrf_k')} "
+                f"· {report.get('model', '')} · {report.get('generated', '')}")
+
+    def saved() -> dict | None:
+        path = index_dir / quality.REPORT_FILE if index_dir else None
+        return json.loads(path.read_text()) if path is not None and path.exists() else None
+
+    def run(progress: gr.Progress = gr.Progress()) -> tuple[list[list], str | None, str]:
+        queries, judged = quality.load_set()
+        judged_items = {i for items in judged.values() for i in items}
+        if index_dir is None or not judged_items <= set(searcher.index.ids):
+            raise gr.Error("The labelled queries judge the demo catalog, and this index holds another. Judge it "
+                           "from a shell: python -m mmsearch.evaluate --queries FILE --qrels FILE", duration=None)
+        report = quality.evaluate(searcher, queries, judged, progress=lambda f, m: progress(f, desc=m))
+        report |= {"model": searcher.encoder.model_id, "catalog": searcher.config.catalog, "queries": "demo",
+                   "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+        quality.write(report, index_dir, f"{searcher.encoder.model_id} on {searcher.config.catalog}")
+        return view(report)
+
+    rows, plot_path, summary_text = view(saved())
+    with gr.Tab("Evaluation"):
+        gr.Markdown("Labelled queries with graded relevance (`assets/demo-queries.csv`, `assets/demo-qrels.csv`: "
+                    "2 = every named attribute, 1 = right kind with one attribute wrong), searched in each mode. "
+                    "The hybrid settings are chosen on the dev half; the table is the test half.")
+        summary = gr.Markdown(summary_text)
+        table = gr.Dataframe(rows, headers=["mode", "queries", *quality.METRICS], interactive=False)
+        plot = gr.Image(plot_path, type="filepath", show_label=False, interactive=False)
+        button = gr.Button("Run the evaluation again (seconds with the demo model)")
+        button.click(run, None, [table, plot, summary], api_name="evaluate")
 
 
 def compare_tab(first: Searcher, second: Searcher) -> None:

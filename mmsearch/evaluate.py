@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +163,8 @@ def judge_search(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report = quality.evaluate(searcher, queries, judged, progress=lambda f, m: print(f"[{f:4.0%}] {m}", flush=True))
-    report |= {"model": encoder.model_id, "catalog": args.catalog, "queries": args.queries}
+    report |= {"model": encoder.model_id, "catalog": args.catalog, "queries": args.queries,
+               "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     quality.print_report(report)
     saved = quality.write(report, searcher.index.path, f"{encoder.model_id} on {args.catalog}")
     print(f"wrote {saved[0]} and {saved[1]} (the app's Evaluation tab shows them)")

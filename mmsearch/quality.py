@@ -37,7 +37,7 @@ RRF_KS = (1, 5, 20, 60)
 
 # --- the demo's labelled queries ----------------------------------------------------------------------------------
 
-def demo_queries(seed: int = 0) -> pd.DataFrame:
+def demo_queries(seed: int = 0, truth: pd.DataFrame | None = None) -> pd.DataFrame:
     """Queries of five forms, two fifths of them again with a filter; alternate ones form the dev split (for choosing
     the hybrid weight) and the rest the test split (for the reported figures)."""
     rng = random.Random(seed)
@@ -67,6 +67,9 @@ def demo_queries(seed: int = 0) -> pd.DataFrame:
                            "pattern=striped|checked" if c else "colour=red|blue"
                            for i, (k, c, p) in enumerate(zip(filtered["kind"], filtered["colour"], filtered["pattern"]))]
     table = pd.concat([table, filtered], ignore_index=True)
+    truth = demo_truth() if truth is None else truth
+    answerable = [bool((grades(q, truth) == 2).any()) for _, q in table.iterrows()]
+    table = table[answerable].reset_index(drop=True)  # a filter can rule out every fully relevant item
     table.insert(0, "qid", [f"q{i:03d}" for i in range(len(table))])
     table["split"] = ["dev" if i % 2 == 0 else "test" for i in range(len(table))]
     return table
@@ -103,9 +106,10 @@ def qrels_for(queries: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
 def write_demo_set() -> None:
     """Regenerates the files in assets/ (tests/test_quality.py checks that they match this code)."""
-    queries = demo_queries()
+    truth = demo_truth()
+    queries = demo_queries(truth=truth)
     queries.to_csv(QUERIES_FILE, index=False)
-    qrels_for(queries, demo_truth()).to_csv(QRELS_FILE, index=False)
+    qrels_for(queries, truth).to_csv(QRELS_FILE, index=False)
 
 
 def load_set(queries: Path = QUERIES_FILE, qrels: Path = QRELS_FILE) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:

@@ -119,8 +119,8 @@ class Searcher:
                min_score: float | None = None, filters: str | None = None, mode: str | None = None,
                keyword_weight: float | None = None, image_weight: float | None = None) -> list[Result]:
         """Text, image, or both; ``mode`` vector, keyword (BM25 over the catalog's text) or hybrid (both fused by
-        reciprocal rank fusion, ``keyword_weight`` of 0..1 for the keyword side). Keyword needs words: an image-only
-        query is a vector search in any mode."""
+        reciprocal rank fusion, ``keyword_weight`` of 0..1 for the keyword side, scaled by the text's share when an
+        image comes too). Keyword needs words: an image-only query is a vector search in any mode."""
         mode = (mode or self.config.search_mode).strip().lower()
         if mode not in MODES:
             raise QueryError(f"Unknown search mode {mode!r}; use one of {', '.join(MODES)}.")
@@ -128,8 +128,10 @@ class Searcher:
         if not 0.0 <= weight <= 1.0:
             raise QueryError(f"The keyword weight must be between 0 and 1, not {weight}.")
         k = self._k(k)
-        vector, words, negative = self.query_vector(
-            query, image, self.config.image_weight if image_weight is None else float(image_weight))
+        share = self.config.image_weight if image_weight is None else float(image_weight)
+        vector, words, negative = self.query_vector(query, image, share)
+        if image is not None and image != "":
+            weight *= 1.0 - share  # the words' side of the fusion shrinks with the image's share of the query
         if not words or mode == "vector":
             if mode == "keyword":
                 raise QueryError("Keyword search needs words: type some, or switch the mode to vector or hybrid.")

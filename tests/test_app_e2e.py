@@ -59,7 +59,7 @@ def client(app_url):
 
 def test_api_lists_both_searches(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/search_text", "/search_image", "/compare"} <= set(endpoints)
+    assert {"/search_text", "/search_image", "/more_like_this", "/compare", "/evaluate"} <= set(endpoints)
 
 
 def test_text_search_through_the_api(client):
@@ -127,3 +127,27 @@ def test_filters_and_negative_terms_through_the_api(client):
     assert len(results) == 6
     with pytest.raises(Exception, match="cannot read the filter"):
         client.predict("mug", 4, 0.0, "colour blue", api_name="/search_text")
+
+
+def test_search_modes_and_text_with_an_image_through_the_api(client, demo_manifest):
+    from gradio_client import handle_file
+
+    for mode, note in (("vector", "cosine similarity"), ("keyword", "BM25"), ("hybrid", "rank fusion")):
+        _, results, status = client.predict("red striped mug", 5, 0.0, "", mode, 0.6, api_name="/search_text")
+        assert results and f"· {mode} · scores: {note}" in status
+    _, keyword, _ = client.predict("striped mug", 5, 0.0, "", "keyword", api_name="/search_text")
+    assert all(r["keyword_score"] for r in keyword)
+    image = handle_file(str(demo_manifest.parent / "images" / "demo-00003.jpg"))
+    _, alone, _ = client.predict(image, 5, api_name="/search_image")
+    _, both, status = client.predict("", 5, 0.0, "", "hybrid", 0.6, image, 1.0, api_name="/search_text")
+    assert [r["item_id"] for r in both] == [r["item_id"] for r in alone] and "the uploaded image" in status
+    _, mixed, status = client.predict("blue mug", 5, 0.0, "", "hybrid", 0.6, image, 0.5, api_name="/search_text")
+    assert len(mixed) == 5 and "“blue mug” + the uploaded image (image weight 0.50)" in status
+    with pytest.raises(Exception, match="Unknown search mode"):
+        client.predict("mug", 5, 0.0, "", "fuzzy", api_name="/search_text")
+
+
+def test_evaluation_needs_judgements_for_the_catalog_it_searches(client):
+    # This app serves a 96-item catalog; the shipped judgements are for the 2,048-item demo catalog.
+    with pytest.raises(Exception, match="labelled queries judge the demo catalog"):
+        client.predict(api_name="/evaluate")

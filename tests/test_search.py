@@ -3,6 +3,7 @@ from PIL import Image
 
 from mmsearch import config
 from mmsearch.build import build_index
+from mmsearch.keyword import tokenize
 from mmsearch.search import QueryError, Searcher
 
 
@@ -107,3 +108,70 @@ def test_negative_term_removes_what_it_names_with_the_demo_model(tmp_path_factor
     minus = demo_searcher.search_text("sneaker -white", k=10)
     assert all(r.metadata["colour"] != "white" for r in minus)
     assert sum(r.category == "sneaker" for r in minus) >= 8
+
+
+def test_keyword_mode_finds_the_words_and_a_negated_word_removes_every_item_saying_it(searcher):
+    results = searcher.search("striped mug", k=5, mode="keyword")
+    assert results and all(r.keyword_score > 0 for r in results)
+    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)  # BM25 order
+    assert all("mug" in f"{r.title} {r.description}".lower() or "stripe" in f"{r.title} {r.description}".lower()
+               for r in results)
+    for mode in ("keyword", "hybrid"):
+        kept = searcher.search("mug -red", k=10, mode=mode)
+        assert kept and not any("red" in tokenize([f"{r.title} {r.description}"])[0] for r in kept), mode
+        assert sum(r.category == "mug" for r in kept) >= 3  # "crimson" mugs stay: the listing does not say red
+
+
+def test_filtered_hybrid_search_returns_k_matching_items(searcher):
+    results = searcher.search("red striped t-shirt", k=6, filters="category=mug|cap; price<=14", mode="hybrid")
+    assert len(results) == 6
+    assert all(r.category in ("mug", "cap") and r.price <= 14 for r in results)
+    assert results[0].score <= 1.0 and all(r.similarity is not None for r in results)
+
+
+def test_hybrid_weight_zero_is_vector_order_and_one_puts_keyword_matches_first(searcher):
+    vector = [r.item_id for r in searcher.search("blue dotted mug", k=8, mode="vector")]
+    assert [r.item_id for r in searcher.search("blue dotted mug", k=8, mode="hybrid", keyword_weight=0.0)] == vector
+    keyword = [r.item_id for r in searcher.search("blue dotted mug", k=8, mode="keyword")]
+    hybrid = [r.item_id for r in searcher.search("blue dotted mug", k=8, mode="hybrid", keyword_weight=1.0)]
+    assert hybrid[:len(keyword)] == keyword
+
+
+def test_text_and_image_together(searcher, demo_manifest):
+    image = demo_manifest.parent / "images" / "demo-00003.jpg"
+    alone = [r.item_id for r in searcher.search_image(image, k=5)]
+    assert [r.item_id for r in searcher.search("blue mug", image, k=5, image_weight=1.0, mode="vector")] == alone
+    text = [r.item_id for r in searcher.search("blue mug", k=5, mode="vector")]
+    assert [r.item_id for r in searcher.search("blue mug", image, k=5, image_weight=0.0, mode="vector")] == text
+    blended = searcher.search("blue mug", image, k=5, image_weight=0.5, mode="hybrid")
+    assert len(blended) == 5
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"query": "mug", "mode": "fuzzy"}, "Unknown search mode"),
+    ({"query": "mug", "keyword_weight": 2}, "keyword weight must be between 0 and 1"),
+    ({"query": None, "image": None}, "or upload an image"),
+])
+def test_bad_search_settings_are_refused(searcher, kwargs, message):
+    with pytest.raises(QueryError, match=message):
+        searcher.search(**kwargs)
+
+
+def test_keyword_search_needs_words(searcher, demo_manifest):
+    with pytest.raises(QueryError, match="Keyword search needs words"):
+        searcher.search(None, demo_manifest.parent / "images" / "demo-00003.jpg", mode="keyword")
+
+
+def test_an_index_without_a_saved_keyword_index_builds_one_from_feast(searcher):
+    import shutil
+
+    from mmsearch.keyword import KEYWORD_DIR
+
+    before = [r.item_id for r in searcher.search("red striped mug", k=5, mode="keyword")]
+    saved = searcher.index.path / KEYWORD_DIR
+    shutil.move(saved, saved.with_name("kw-away"))
+    try:
+        fresh = Searcher(searcher.encoder, searcher.index, searcher.store, searcher.config)
+        assert [r.item_id for r in fresh.search("red striped mug", k=5, mode="keyword")] == before
+    finally:
+        shutil.move(saved.with_name("kw-away"), saved)

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from mmsearch.keyword import KeywordIndex, reciprocal_rank_fusion, tokenize
+
+TEXTS = ["Red striped cotton t-shirt", "A blue ceramic mug with stripes", "", "White canvas sneakers",
+         "Red ceramic mug"]
+
+
+def test_tokens_are_stemmed_lower_case_words_without_stop_words():
+    assert tokenize(["The Striped T-Shirts, with STRIPES"]) == [["stripe", "shirt", "stripe"]]
+
+
+def test_bm25_finds_words_in_any_form_and_ranks_the_fuller_match_first():
+    index = KeywordIndex.build(TEXTS)
+    rows = [r for r, _ in index.search("red mugs", 5)]
+    assert rows[0] == 4 and set(rows) == {0, 1, 4}  # both words first; then one of them; nothing else
+    assert [r for r, _ in index.search("striped", 5)] and {r for r, _ in index.search("striped", 5)} == {0, 1}
+    assert index.search("velvet", 5) == [] and index.search("the and", 5) == []
+
+
+def test_search_stays_inside_the_allowed_rows():
+    index = KeywordIndex.build(TEXTS)
+    assert [r for r, _ in index.search("red", 5, rows=np.array([1, 4]))] == [4]
+    assert index.search("red", 5, rows=np.array([], dtype=np.int64)) == []
+
+
+def test_rows_with_a_word_and_a_saved_index_round_trip(tmp_path):
+    index = KeywordIndex.build(TEXTS)
+    assert index.rows_with(["stripes"]).tolist() == [0, 1] and index.rows_with(["nothing"]).size == 0
+    index.save(tmp_path / "kw")
+    again = KeywordIndex.load(tmp_path / "kw", len(TEXTS))
+    assert again.search("sneaker", 3) == index.search("sneaker", 3)
+
+
+def test_reciprocal_rank_fusion_by_hand():
+    # k = 60, weight 0.5: row 3 is 3rd by vector and 1st by keyword: 0.5/63 + 0.5/61.
+    fused = dict(reciprocal_rank_fusion([1, 2, 3], [3, 4], 0.5))
+    assert fused[3] == pytest.approx(0.5 / 63 + 0.5 / 61) and fused[1] == pytest.approx(0.5 / 61)
+    # Rows 2 and 4 tie (both second in one list): the vector list's comes first.
+    assert [r for r, _ in reciprocal_rank_fusion([1, 2, 3], [3, 4], 0.5)] == [3, 1, 2, 4]
+    # The extremes are the single lists (keyword-only rows then vector-only rows, in their order).
+    assert [r for r, _ in reciprocal_rank_fusion([1, 2, 3], [3, 4], 0.0)][:3] == [1, 2, 3]
+    assert [r for r, _ in reciprocal_rank_fusion([1, 2, 3], [3, 4], 1.0)][:2] == [3, 4]
+    # A small constant lets the first places count more: agreement at rank 2 beats a lone first place.
+    assert reciprocal_rank_fusion([1, 2], [3, 2], 0.5, k=1)[0][0] == 2
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        reciprocal_rank_fusion([1], [1], 1.5)
