@@ -6,6 +6,7 @@ serves both searches.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import bm25s
@@ -15,6 +16,7 @@ import Stemmer
 KEYWORD_DIR = "keyword"
 RRF_K = 60  # the constant of Cormack et al. (2009); mmsearch's default (Config.rrf_k) is smaller, see there
 _STEMMER = Stemmer.Stemmer("english")
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # its per-build debug lines are noise in a CLI
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
