@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import gradio as gr
 
@@ -168,14 +167,12 @@ def evaluation_tab(searcher: Searcher) -> None:
 
     def run(progress: gr.Progress = gr.Progress()) -> tuple[list[list], str | None, str]:
         queries, judged = quality.load_set()
-        judged_items = {i for items in judged.values() for i in items}
-        if index_dir is None or not judged_items <= set(searcher.index.ids):
+        try:
+            report = quality.judge(searcher, queries, judged, "demo", progress=lambda f, m: progress(f, desc=m))
+        except ValueError as exc:
             raise gr.Error("The labelled queries judge the demo catalog, and this index holds another. Judge it "
-                           "from a shell: python -m mmsearch.evaluate --queries FILE --qrels FILE", duration=None)
-        report = quality.evaluate(searcher, queries, judged, progress=lambda f, m: progress(f, desc=m))
-        report |= {"model": searcher.encoder.model_id, "catalog": searcher.config.catalog, "queries": "demo",
-                   "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-        quality.write(report, index_dir, f"{searcher.encoder.model_id} on {searcher.config.catalog}")
+                           "from a shell: python -m mmsearch.evaluate --queries FILE --qrels FILE",
+                           duration=None) from exc
         return view(report)
 
     rows, plot_path, summary_text = view(saved())

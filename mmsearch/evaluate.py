@@ -13,7 +13,6 @@ import argparse
 import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -155,19 +154,14 @@ def judge_search(args: argparse.Namespace) -> int:
                           device=args.device, keyword_weight=args.keyword_weight, rrf_k=args.rrf_k)
         encoder = load_encoder(args.model, args.device)
         searcher = Searcher.open(ensure_index(config, encoder), encoder)
-        missing = {i for items in judged.values() for i in items} - set(searcher.index.ids)
-        if missing:
-            raise ValueError(f"{len(missing)} judged items are not in the index at {searcher.index.path} "
-                             f"(e.g. {sorted(missing)[:3]}); the judgements were made for another catalog")
+        report = quality.judge(searcher, queries, judged, args.queries,
+                               progress=lambda f, m: print(f"[{f:4.0%}] {m}", flush=True))
     except (EncoderError, CatalogError, ValueError, BuildError, IndexLoadError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = quality.evaluate(searcher, queries, judged, progress=lambda f, m: print(f"[{f:4.0%}] {m}", flush=True))
-    report |= {"model": encoder.model_id, "catalog": args.catalog, "queries": args.queries,
-               "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     quality.print_report(report)
-    saved = quality.write(report, searcher.index.path, f"{encoder.model_id} on {args.catalog}")
-    print(f"wrote {saved[0]} and {saved[1]} (the app's Evaluation tab shows them)")
+    where = searcher.index.path
+    print(f"wrote {where / quality.REPORT_FILE} and {where / quality.PLOT_FILE} (the app's Evaluation tab shows them)")
     if args.report:
         args.report.write_text(json.dumps(report, indent=2))
     tracker = open_tracker(args.tracker, args.data_dir, "mmsearch-evaluate", run_name=f"search {encoder.model_id}")

@@ -61,8 +61,10 @@ class KeywordIndex:
         stems = [s for s in tokenize([query])[0] if s in self.retriever.vocab_dict]
         if not stems or k <= 0:
             return []
-        mask = np.zeros(self.size, dtype=np.float32)
-        mask[np.arange(self.size) if rows is None else np.asarray(rows, dtype=np.int64)] = 1.0
+        mask = np.ones(self.size, dtype=np.float32)
+        if rows is not None:
+            mask[:] = 0.0
+            mask[np.asarray(rows, dtype=np.int64)] = 1.0
         candidates = int(mask.sum())
         if candidates == 0:
             return []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -195,6 +196,21 @@ def evaluate(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]],
             "best_on_dev": best_dev, "test_queries": len(test), "dev_queries": len(dev),
             "filtered_test_queries": int(test["filters"].astype(bool).sum()), "table": table, "by_form": by_form,
             "sweep": swept, "hybrid_gain_ndcg": round(table["hybrid"]["all"]["nDCG@10"] - best_single, 4)}
+
+
+def judge(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]], name: str,
+          progress: Callable[[float, str], None] | None = None) -> dict:
+    """Evaluates a searcher on a judged query set and writes the report and plot into its index directory; refuses
+    judgements made for another catalog."""
+    missing = {i for items in judged.values() for i in items} - set(searcher.index.ids)
+    if missing or searcher.index.path is None:
+        raise ValueError(f"{len(missing)} judged items are not in the index at {searcher.index.path} "
+                         f"(e.g. {sorted(missing)[:3]}); the judgements were made for another catalog")
+    report = evaluate(searcher, queries, judged, progress)
+    report |= {"model": searcher.encoder.model_id, "catalog": searcher.config.catalog, "queries": name,
+               "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    write(report, searcher.index.path, f"{searcher.encoder.model_id} on {searcher.config.catalog}")
+    return report
 
 
 def _means(rows: pd.DataFrame) -> dict[str, float]:

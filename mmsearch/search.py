@@ -204,9 +204,13 @@ class Searcher:
                    depth: int = FUSION_DEPTH) -> tuple[list[int], list[tuple[int, float]]]:
         """The two lists hybrid search fuses, as index rows: by embedding, and (row, BM25) by keywords."""
         vector, words, negative = self.query_vector(query)
-        rows = self._word_rows(filters, negative)
-        return ([self.index.row(i) for i, _ in self.index.search(vector, depth, rows)[0]],
-                self.keyword_index().search(words, depth, rows))
+        return self._lists(vector, words, self._word_rows(filters, negative), depth)
+
+    def _lists(self, vector: np.ndarray | None, words: str, rows: np.ndarray | None,
+               depth: int) -> tuple[list[int], list[tuple[int, float]]]:
+        """Top-``depth`` rows by embedding (none when ``vector`` is None) and (row, BM25) by keywords."""
+        by_vector = [] if vector is None else [self.index.row(i) for i, _ in self.index.search(vector, depth, rows)[0]]
+        return by_vector, self.keyword_index().search(words, depth, rows)
 
     def _search_words(self, vector: np.ndarray, words: str, negative: list[str], k: int, min_score: float | None,
                       filters: str | None, mode: str, weight: float) -> list[Result]:
@@ -215,12 +219,9 @@ class Searcher:
         depth = min(available, max(FUSION_DEPTH, 2 * k))
         rrf_k = self.config.rrf_k
         while True:
-            by_keyword = self.keyword_index().search(words, depth, rows)
-            if mode == "keyword":
-                ranked = by_keyword
-            else:
-                by_vector = [self.index.row(item_id) for item_id, _ in self.index.search(vector, depth, rows)[0]]
-                ranked = kw.reciprocal_rank_fusion(by_vector, [r for r, _ in by_keyword], weight, rrf_k)
+            by_vector, by_keyword = self._lists(None if mode == "keyword" else vector, words, rows, depth)
+            ranked = by_keyword if mode == "keyword" else kw.reciprocal_rank_fusion(
+                by_vector, [r for r, _ in by_keyword], weight, rrf_k)
             picked = self._collapse([(self.index.ids[r], s) for r, s in ranked], k)
             if len(picked) >= k or depth >= available or (mode == "keyword" and len(by_keyword) < depth):
                 break
