@@ -19,7 +19,7 @@ from mmsearch.search import Searcher
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     cfgmod.add_arguments(parser, ["index", "model", "catalog", "data_dir", "host", "port", "device", "top_k",
-                                  "search_mode", "keyword_weight", "rrf_k", "image_weight", "keyword_fields",
+                                  "search_mode", "online_store", "reload_interval", "keyword_weight", "rrf_k", "image_weight", "keyword_fields",
                                   "compare_model", "compare_index"])
     config = cfgmod.from_args(parser.parse_args(argv))
     try:
@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except (EncoderError, IndexLoadError, BuildError, CatalogError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for s in (searcher, other):  # a rebuilt or updated index is swapped in without a restart
+        if s is not None:
+            s.watch()
     demo = build_ui(searcher, other)
     print(json.dumps({"model": searcher.encoder.model_id, "items": len(searcher.index),
                       "url": f"http://{config.host}:{config.port}"}))

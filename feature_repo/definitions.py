@@ -11,4 +11,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mmsearch.features import definitions  # noqa: E402
 
 _data_dir = Path(os.environ.get("MMSEARCH_DATA_DIR", Path(__file__).resolve().parent.parent / "data"))
-item, model, item_metadata, item_embeddings = definitions(_data_dir)
+catalog, item, revision, model, picture, catalog_items, catalog_embeddings = definitions(_data_dir)

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 CORE_COLUMNS = ["item_id", "image", "title", "description", "category", "price"]
+EMBEDDING_COLUMN = "embedding"
 
 
 class ImageError(ValueError):
@@ -231,6 +232,7 @@ def validate(table: pd.DataFrame, base: Path, name: str, max_pixels: int) -> Cat
     skipped: list[Skipped] = []
     warnings: list[Skipped] = []
     seen: dict[str, int] = {}
+    checked: dict[Path, str | None] = {}
     keep: list[dict] = []
     records = table.to_dict("records")
     for row_no, rec in enumerate(tqdm(records, desc=f"checking {name}", unit="row", leave=False), start=1):
@@ -250,13 +252,17 @@ def validate(table: pd.DataFrame, base: Path, name: str, max_pixels: int) -> Cat
             continue
         path = Path(image).expanduser()
         path = path if path.is_absolute() else (base / path)
-        try:
-            check_header(path, max_pixels)
-        except ImageError as exc:
-            skipped.append(Skipped(row_no, item_id, str(exc)))
+        if path not in checked:  # many rows may share one picture file
+            try:
+                check_header(path, max_pixels)
+                checked[path] = None
+            except ImageError as exc:
+                checked[path] = str(exc)
+        if checked[path] is not None:
+            skipped.append(Skipped(row_no, item_id, checked[path]))
             continue
         seen[item_id] = row_no
-        clean = {k: v for k, v in rec.items() if k != "__error__"}
+        clean = {k: v for k, v in rec.items() if k not in ("__error__", EMBEDDING_COLUMN)}
         clean |= {"item_id": item_id, "image": str(path.resolve()),
                   "title": _text(rec.get("title")) or Path(image).stem.replace("_", " "),
                   "description": _text(rec.get("description")), "category": _text(rec.get("category"))}
@@ -271,7 +277,8 @@ def validate(table: pd.DataFrame, base: Path, name: str, max_pixels: int) -> Cat
 
 
 def _columns(columns) -> list[str]:
-    return CORE_COLUMNS + [c for c in columns if c not in CORE_COLUMNS and c != "__error__"]
+    # A precomputed embedding is read by mmsearch.byo, not kept as a metadata column.
+    return CORE_COLUMNS + [c for c in columns if c not in CORE_COLUMNS and c not in ("__error__", EMBEDDING_COLUMN)]
 
 
 def _text(value: object) -> str:
@@ -300,3 +307,14 @@ def write_report(catalog: Catalog, out_dir: Path) -> Path:
     rows += [{"row": s.row, "item_id": s.item_id, "kind": "warning", "reason": s.reason} for s in catalog.warnings]
     pd.DataFrame(rows, columns=["row", "item_id", "kind", "reason"]).to_csv(path, index=False)
     return path
+
+
+def catalog_key(source: str) -> str:
+    """The catalog's part of every Feast key: its name and a hash of where it lives, so two catalogs whose item ids
+    overlap (ids like 1, 2, 3 are common) keep separate rows in one data directory."""
+    from .config import slug
+
+    if source == "demo" or source.startswith("hf:"):
+        return slug(source)
+    path = Path(source).expanduser().resolve()
+    return f"{slug(path.stem)}-{hashlib.blake2b(str(path).encode(), digest_size=4).hexdigest()}"

@@ -27,7 +27,20 @@ class Config:
     # would fold distinct products together; with CLIP, ~0.97 also catches resized or re-encoded copies.
     duplicate_threshold: float = field(default=0.9999, metadata={
         "help": "cosine at or above which two items are near-duplicates (reported, collapsed in results); 0: off"})
-    index_type: str = field(default="flat", metadata={"help": "Faiss index kind: flat (exact inner product)"})
+    index_type: str = field(default="auto", metadata={
+        "help": "Faiss index kind: auto (chosen by size and memory), flat (exact), hnsw, or ivfpq (OPQ + IVF-PQ with "
+                "exact re-ranking, memory-mapped)"})
+    full: bool = field(default=False, metadata={"help": "rebuild from scratch instead of updating the index at --out"})
+    online_store: str = field(default="sqlite", metadata={
+        "help": "Feast online store: sqlite (a file in the data directory) or redis://host:port[/db]"})
+    embeddings: Path | None = field(default=None, metadata={
+        "help": "precomputed embeddings (parquet: item_id, embedding) to index without encoding"})
+    embeddings_model: str = field(default="", metadata={
+        "help": "the model id the precomputed embeddings were made with (must be the index's model)"})
+    ray: str = field(default="", metadata={
+        "help": "encode with Ray Data: 'local' for a local cluster, or a cluster address (ray://host:10001, auto)"})
+    reload_interval: float = field(default=2.0, metadata={
+        "help": "seconds between the app's checks for a rebuilt index (swapped in without a restart); 0: off"})
     batch_size: int = field(default=64, metadata={"help": "encoder batch size"})
     workers: int = field(default=2, metadata={"help": "DataLoader workers that decode and resize images"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:N]"})
@@ -72,6 +85,8 @@ def slug(text: str) -> str:
 
 def _cast(kind: object, raw: str) -> object:
     kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    if "bool" in kind_name:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
     if "int" in kind_name:
         return int(raw)
     if "float" in kind_name:
@@ -100,8 +115,12 @@ def add_arguments(parser: argparse.ArgumentParser, names: list[str]) -> None:
     by_name = {f.name: f for f in fields(Config)}
     for name in names:
         f = by_name[name]
+        flag = "--" + name.replace("_", "-")
+        if str(f.type) == "bool":
+            parser.add_argument(flag, dest=name, action="store_true", default=None, help=f.metadata.get("help"))
+            continue
         kind = {"int": int, "float": float}.get(str(f.type), Path if "Path" in str(f.type) else str)
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=f.metadata.get("help"))
+        parser.add_argument(flag, dest=name, type=kind, default=None, help=f.metadata.get("help"))
 
 
 def from_args(args: argparse.Namespace) -> Config:

@@ -1,13 +1,23 @@
-"""The Feast feature store: item metadata and item embeddings, keyed by catalog item.
+"""Item features in Feast: the ``feature_repo/`` definitions, incremental writes, materialization and online reads.
 
-Two feature views over parquet sources in the data directory: ``item_metadata`` (entity: item) and
-``item_embeddings`` (entities: item and model), so several models' embeddings sit side by side. The index is built from
-embeddings read back through Feast after materialization, and the app reads metadata from the online store.
+Two feature views, both keyed by content so that a write never changes a row an index already serves:
+
+- ``catalog_items`` — what a person sees of an item, keyed by (catalog, item, revision); the revision is a hash of the
+  row's fields, so a changed title is a new row and the index still serving the old title keeps reading it.
+- ``catalog_embeddings`` — one vector per (catalog, item, model, picture); the picture is a fingerprint of the image's
+  bytes (or of a precomputed vector), so an unchanged picture is never encoded twice.
+
+The catalog is part of both keys: two catalogs whose item ids overlap never see each other's rows. Each build appends
+only its new rows to the offline store (one parquet part per build and view) and materializes only the window of time
+they were written in, so the online store receives changed rows alone.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,18 +25,24 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .catalog import Catalog
 from .config import FEATURE_REPO_DIR
 
-METADATA_VIEW = "item_metadata"
-EMBEDDINGS_VIEW = "item_embeddings"
+ITEMS_VIEW = "catalog_items"
+EMBEDDINGS_VIEW = "catalog_embeddings"
 METADATA_FIELDS = ["title", "description", "category", "price", "image", "extra_json"]
+ITEM_KEYS = ["catalog_id", "item_id", "revision"]
+EMBEDDING_KEYS = ["catalog_id", "item_id", "model_id", "picture"]
 _READ_BATCH = 1000  # rows per online read; keeps each sqlite query and protobuf response small
+LEGACY_FILES = ["item_metadata.parquet", "item_embeddings.parquet"]  # the layout before catalogs had their own keys
 
 
-def source_paths(data_dir: Path) -> tuple[Path, Path]:
+class FeatureStoreError(RuntimeError):
+    """The feature store cannot be opened or written (bad online-store setting, unreachable Redis, ...)."""
+
+
+def source_dirs(data_dir: Path) -> tuple[Path, Path]:
     base = Path(data_dir).resolve() / "feast"
-    return base / "item_metadata.parquet", base / "item_embeddings.parquet"
+    return base / ITEMS_VIEW, base / EMBEDDINGS_VIEW
 
 
 def definitions(data_dir: Path):
@@ -34,109 +50,192 @@ def definitions(data_dir: Path):
     from feast import Entity, FeatureView, Field, FileSource, ValueType
     from feast.types import Array, Float32, Float64, String
 
-    metadata_path, embeddings_path = source_paths(data_dir)
+    items_dir, embeddings_dir = source_dirs(data_dir)
+    catalog = Entity(name="catalog", join_keys=["catalog_id"], value_type=ValueType.STRING,
+                     description="one indexed catalog; item ids are unique within it only")
     item = Entity(name="item", join_keys=["item_id"], value_type=ValueType.STRING, description="a catalog item")
+    revision = Entity(name="revision", join_keys=["revision"], value_type=ValueType.STRING,
+                      description="a hash of an item's listing fields")
     model = Entity(name="model", join_keys=["model_id"], value_type=ValueType.STRING,
                    description="the encoder that produced an embedding")
-    metadata = FeatureView(
-        name=METADATA_VIEW, entities=[item], ttl=timedelta(0), online=True,
+    picture = Entity(name="picture", join_keys=["picture"], value_type=ValueType.STRING,
+                     description="a fingerprint of the picture's bytes (or of a precomputed vector)")
+    items = FeatureView(
+        name=ITEMS_VIEW, entities=[catalog, item, revision], ttl=timedelta(0), online=True,
         schema=[Field(name="title", dtype=String), Field(name="description", dtype=String),
                 Field(name="category", dtype=String), Field(name="price", dtype=Float64),
                 Field(name="image", dtype=String), Field(name="extra_json", dtype=String)],
-        source=FileSource(name="item_metadata_source", path=str(metadata_path), timestamp_field="event_timestamp"),
+        source=FileSource(name="catalog_items_source", path=str(items_dir), timestamp_field="event_timestamp"),
         description="what a person sees of an item; extra_json holds the catalog's own columns")
     embeddings = FeatureView(
-        name=EMBEDDINGS_VIEW, entities=[item, model], ttl=timedelta(0), online=True,
+        name=EMBEDDINGS_VIEW, entities=[catalog, item, model, picture], ttl=timedelta(0), online=True,
         schema=[Field(name="embedding", dtype=Array(Float32))],
-        source=FileSource(name="item_embeddings_source", path=str(embeddings_path), timestamp_field="event_timestamp"),
-        description="L2-normalised image embeddings, one row per (item, model)")
-    return item, model, metadata, embeddings
+        source=FileSource(name="catalog_embeddings_source", path=str(embeddings_dir),
+                          timestamp_field="event_timestamp"),
+        description="L2-normalised image embeddings, one row per (catalog, item, model, picture)")
+    return catalog, item, revision, model, picture, items, embeddings
+
+
+def online_store_config(spec: str, data_dir: Path) -> dict:
+    """``sqlite`` (a file in the data directory) or ``redis://[:password@]host:port[/db]`` for several replicas."""
+    spec = (spec or "sqlite").strip()
+    if spec == "sqlite":
+        return {"type": "sqlite", "path": str(Path(data_dir).resolve() / "feast" / "online_store.db")}
+    if spec.startswith(("redis://", "rediss://")):
+        from urllib.parse import urlparse
+
+        url = urlparse(spec)
+        parts = [f"{url.hostname or 'localhost'}:{url.port or 6379}"]
+        if url.path.strip("/"):
+            parts.append(f"db={url.path.strip('/')}")
+        if url.password:
+            parts.append(f"password={url.password}")
+        if url.scheme == "rediss":
+            parts.append("ssl=true")
+        return {"type": "redis", "connection_string": ",".join(parts)}
+    raise FeatureStoreError(f"unknown online store {spec!r}: use sqlite or redis://host:port[/db]")
+
+
+def revision(row: dict) -> str:
+    """The listing's identity: any change to a shown or filterable field gives a new revision."""
+    return hashlib.blake2b(json.dumps(row, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
 
 
 class FeatureStore:
     """mmsearch's view of the Feast repository in ``feature_repo/`` with its data under ``data_dir``."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, online_store: str = "sqlite"):
         import feast
+        from feast.repo_config import RepoConfig
 
         self.data_dir = Path(data_dir).resolve()
         (self.data_dir / "feast").mkdir(parents=True, exist_ok=True)
-        # feature_store.yaml names its paths through this variable; Feast expands it when the store opens.
+        self.migrated = migrate_legacy(self.data_dir)
+        # feature_repo/definitions.py reads this when the Feast CLI is pointed at the repository.
         os.environ["MMSEARCH_DATA_DIR"] = str(self.data_dir)
-        self.store = feast.FeatureStore(repo_path=str(FEATURE_REPO_DIR))
-        self.metadata_path, self.embeddings_path = source_paths(self.data_dir)
+        config = RepoConfig(project="mmsearch", provider="local", registry=str(self.data_dir / "feast" / "registry.db"),
+                            online_store=online_store_config(online_store, self.data_dir),
+                            offline_store={"type": "file"}, entity_key_serialization_version=3,
+                            repo_path=str(FEATURE_REPO_DIR))
+        self.store = feast.FeatureStore(config=config)
+        self.items_dir, self.embeddings_dir = source_dirs(self.data_dir)
+        self._written: list[Path] = []
 
-    # --- offline writes --------------------------------------------------------------------------------------
+    # --- offline writes: one new part per build and view ---------------------------------------------------------
 
-    def write_items(self, catalog: Catalog, when: datetime | None = None) -> None:
-        items = catalog.items
-        extra_cols = catalog.extra_columns()
-        frame = pd.DataFrame({
-            "item_id": items["item_id"].astype(str),
-            "title": items["title"].astype(str), "description": items["description"].astype(str),
-            "category": items["category"].astype(str), "price": pd.to_numeric(items["price"]).astype("float64"),
-            "image": items["image"].astype(str),
-            "extra_json": [json.dumps({c: row[c] for c in extra_cols}, default=str)
-                           for row in items[extra_cols].to_dict("records")] if extra_cols else ["{}"] * len(items),
-            "event_timestamp": when or _now()})
-        _upsert_parquet(self.metadata_path, frame, ["item_id"])
+    def write_items(self, catalog_id: str, frame: pd.DataFrame, when: datetime) -> int:
+        """Appends listing rows (item_id, revision and METADATA_FIELDS) to the offline store."""
+        rows = frame[["item_id", "revision", *METADATA_FIELDS]].assign(catalog_id=catalog_id, event_timestamp=when)
+        return self._append(self.items_dir, rows)
 
-    def write_embeddings(self, model_id: str, item_ids: list[str], vectors: np.ndarray,
-                         when: datetime | None = None) -> None:
-        frame = pd.DataFrame({"item_id": list(map(str, item_ids)), "model_id": model_id,
-                              "embedding": [v.astype(np.float32) for v in vectors], "event_timestamp": when or _now()})
-        _upsert_parquet(self.embeddings_path, frame, ["item_id", "model_id"])
+    def write_embeddings(self, catalog_id: str, model_id: str, item_ids: list[str], pictures: list[str],
+                         vectors: np.ndarray, when: datetime) -> int:
+        rows = pd.DataFrame({"catalog_id": catalog_id, "item_id": list(map(str, item_ids)), "model_id": model_id,
+                             "picture": list(pictures), "embedding": [v.astype(np.float32) for v in vectors],
+                             "event_timestamp": when})
+        return self._append(self.embeddings_dir, rows)
+
+    def _append(self, directory: Path, rows: pd.DataFrame) -> int:
+        if rows.empty:
+            return 0
+        directory.mkdir(parents=True, exist_ok=True)
+        part = directory / f"part-{rows['event_timestamp'].iloc[0]:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = part.with_name("." + part.name + ".tmp")  # dot-files are invisible to the parquet dataset reader
+        rows.to_parquet(tmp, index=False)
+        tmp.replace(part)
+        self._written.append(part)
+        return len(rows)
 
     # --- Feast -----------------------------------------------------------------------------------------------
 
     def apply(self) -> None:
         self.store.apply(list(definitions(self.data_dir)))
 
-    def materialize(self) -> None:
-        end = _now() + timedelta(seconds=1)
-        self.store.materialize(start_date=datetime(2000, 1, 1, tzinfo=timezone.utc), end_date=end)
+    def materialize(self, since: datetime) -> None:
+        """Pushes the rows this build wrote (at or after ``since``) to the online store, and nothing older; a view
+        this build did not write to is not read at all."""
+        written = {part.parent for part in self._written}
+        views = [v for v, d in ((ITEMS_VIEW, self.items_dir), (EMBEDDINGS_VIEW, self.embeddings_dir)) if d in written]
+        if views:
+            self.store.materialize(start_date=since - timedelta(seconds=1), end_date=_now() + timedelta(seconds=1),
+                                   feature_views=views)
 
-    def embeddings(self, model_id: str, item_ids: list[str], progress: bool = True) -> np.ndarray:
-        """Reads embeddings back from the online store; raises if any item has none for this model."""
-        rows = []
+    def embeddings(self, catalog_id: str, model_id: str, item_ids: list[str], pictures: list[str],
+                   progress: bool = True, required: bool = True) -> np.ndarray | list:
+        """Vectors from the online store in the order asked. ``required``: raise if any is missing; otherwise return
+        a list with None where Feast has no vector for that key."""
+        rows: list = []
         for start in tqdm(range(0, len(item_ids), _READ_BATCH), desc="reading embeddings from Feast",
-                          unit="batch", disable=not progress):
-            chunk = item_ids[start:start + _READ_BATCH]
+                          unit="batch", disable=not progress or len(item_ids) <= _READ_BATCH):
+            keys = zip(item_ids[start:start + _READ_BATCH], pictures[start:start + _READ_BATCH])
             res = self.store.get_online_features(
                 features=[f"{EMBEDDINGS_VIEW}:embedding"],
-                entity_rows=[{"item_id": i, "model_id": model_id} for i in chunk]).to_dict()
+                entity_rows=[{"catalog_id": catalog_id, "item_id": i, "model_id": model_id, "picture": p}
+                             for i, p in keys]).to_dict()
             rows.extend(res["embedding"])
+        if not required:
+            return rows
         missing = [i for i, v in zip(item_ids, rows) if v is None]
         if missing:
             raise LookupError(f"Feast has no {model_id} embedding for {len(missing)} items, e.g. {missing[:3]}")
-        return np.asarray(rows, dtype=np.float32)
+        return np.asarray(rows, dtype=np.float32).reshape(len(item_ids), -1)
 
-    def metadata(self, item_ids: list[str]) -> list[dict]:
-        """Item metadata from the online store, in the order asked; unknown ids come back with empty fields."""
+    def metadata(self, catalog_id: str, item_ids: list[str], revisions: list[str]) -> list[dict]:
+        """Listings from the online store, in the order asked; a key with no row comes back with empty fields."""
         out = []
         for start in range(0, len(item_ids), _READ_BATCH):
-            chunk = item_ids[start:start + _READ_BATCH]
-            res = self.store.get_online_features(features=[f"{METADATA_VIEW}:{f}" for f in METADATA_FIELDS],
-                                                 entity_rows=[{"item_id": i} for i in chunk]).to_dict()
-            for n, item_id in enumerate(chunk):
+            chunk = list(zip(item_ids[start:start + _READ_BATCH], revisions[start:start + _READ_BATCH]))
+            res = self.store.get_online_features(
+                features=[f"{ITEMS_VIEW}:{f}" for f in METADATA_FIELDS],
+                entity_rows=[{"catalog_id": catalog_id, "item_id": i, "revision": r} for i, r in chunk]).to_dict()
+            for n, (item_id, _) in enumerate(chunk):
                 rec = {f: res[f][n] for f in METADATA_FIELDS}
                 extra = json.loads(rec.pop("extra_json") or "{}")
                 out.append({"item_id": item_id, **rec, **extra})
         return out
 
+    def readable(self) -> bool:
+        """The online store answers a read (used by health checks and after a Redis restart)."""
+        try:
+            self.metadata("-", ["-"], ["-"])
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not readable"; the caller reports it
+            return False
+
+
+def listing_frame(items: pd.DataFrame, extra_cols: list[str]) -> pd.DataFrame:
+    """The catalog as Feast listing rows: METADATA_FIELDS plus each row's revision."""
+    frame = pd.DataFrame({
+        "item_id": items["item_id"].astype(str).to_numpy(),
+        "title": items["title"].astype(str).to_numpy(), "description": items["description"].astype(str).to_numpy(),
+        "category": items["category"].astype(str).to_numpy(),
+        "price": pd.to_numeric(items["price"]).astype("float64").to_numpy(),
+        "image": items["image"].astype(str).to_numpy(),
+        "extra_json": [json.dumps({c: row[c] for c in extra_cols}, default=str, sort_keys=True)
+                       for row in items[extra_cols].to_dict("records")] if extra_cols else ["{}"] * len(items)})
+    fields = frame[METADATA_FIELDS].astype(str).to_numpy()
+    frame["revision"] = [revision(list(row)) for row in fields]
+    return frame
+
+
+def migrate_legacy(data_dir: Path) -> bool:
+    """Moves a data directory of the old layout (one listing per item id for every catalog, the cause of overlapping
+    catalogs overwriting each other) aside into ``feast/legacy-v1/``. Nothing is deleted; indexes built on it must be
+    rebuilt, which their loader says."""
+    base = Path(data_dir) / "feast"
+    old = [base / name for name in LEGACY_FILES if (base / name).exists()]
+    if not old:
+        return False
+    aside = base / "legacy-v1"
+    aside.mkdir(exist_ok=True)
+    for path in [*old, base / "registry.db", base / "online_store.db"]:
+        if path.exists():
+            shutil.move(str(path), aside / path.name)
+    print(f"mmsearch: {data_dir} held features in the old layout, in which catalogs with the same item ids "
+          f"overwrote each other; they were moved to {aside}. Indexes built on them are rebuilt on their next "
+          "index_build.py run (the app says which).", flush=True)
+    return True
+
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _upsert_parquet(path: Path, new: pd.DataFrame, keys: list[str]) -> None:
-    """Replaces rows with the same keys and keeps the rest; written to a temp file and renamed into place."""
-    if path.exists():
-        old = pd.read_parquet(path)
-        merged = old.merge(new[keys], on=keys, how="left", indicator=True)
-        old = old[(merged["_merge"] == "left_only").to_numpy()]
-        new = pd.concat([old, new], ignore_index=True)
-    tmp = path.with_suffix(".parquet.tmp")
-    new.to_parquet(tmp, index=False)
-    tmp.replace(path)
-

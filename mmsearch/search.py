@@ -1,6 +1,9 @@
 """Query time: encode the query, search Faiss, and dress each hit with its metadata from the Feast online store."""
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +24,7 @@ MAX_K = 100
 NEGATIVE_WEIGHT = 0.7  # how far a '-term' pushes the query away from what it names
 MODES = ("vector", "keyword", "hybrid")
 FUSION_DEPTH = 100  # candidates taken from each list before fusing; deeper ranks add almost nothing under RRF
+log = logging.getLogger("mmsearch.search")
 
 
 class QueryError(ValueError):
@@ -49,14 +53,46 @@ class Result:
         return asdict(self)
 
 
+INTERNAL_COLUMNS = ("slot", "picture", "revision", "_size", "_mtime")
+
+
+@dataclass
+class Live:
+    """Everything a query reads from one index directory. A query takes one Live at its start and uses it to the end,
+    so swapping in a rebuilt index never mixes two indexes inside one answer."""
+    index: vindex.VectorIndex
+    table: pd.DataFrame  # every item's catalog columns in index row order: what filters read
+    keyword: kw.KeywordIndex
+    groups: dict[str, str]  # item -> the first item of its near-duplicate group
+    stamp: tuple
+
+    @classmethod
+    def open(cls, path: Path, model_id: str, config: Config) -> "Live":
+        stamp = _stamp(path)
+        index = vindex.load(path, expect_model_id=model_id)
+        table = index.items.drop(columns=[c for c in INTERNAL_COLUMNS if c in index.items.columns])
+        saved = Path(path) / kw.KEYWORD_DIR
+        keyword = kw.KeywordIndex.load(saved, len(index)) if saved.exists() else kw.KeywordIndex.build(
+            kw.item_texts(table.to_dict("records"), index.manifest.get("keyword_fields") or
+                          config.keyword_field_list()))
+        return cls(index, table, keyword, duplicate_groups(path), stamp)
+
+
+def _stamp(path: Path) -> tuple:
+    """Changes whenever a build swaps a new directory in (the manifest is written last, in a new inode)."""
+    st = (Path(path) / vindex.MANIFEST_FILE).stat()
+    return st.st_ino, st.st_mtime_ns
+
+
 class Searcher:
     def __init__(self, encoder: Encoder, index: vindex.VectorIndex, store: FeatureStore, config: Config):
         if index.model_id != encoder.model_id:
             raise vindex.IndexLoadError(f"index built with {index.model_id!r} but the model is {encoder.model_id!r}")
-        self.encoder, self.index, self.store, self.config = encoder, index, store, config
-        self._table: pd.DataFrame | None = None
-        self._keyword: kw.KeywordIndex | None = None
-        self._group = duplicate_groups(index.path)  # item -> the first item of its near-duplicate group
+        self.encoder, self.store, self.config = encoder, store, config
+        self.live = Live.open(index.path, encoder.model_id, config)
+        self.reloads = 0
+        self._reload_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
         # Repeated text queries skip the encoder; keyed by model id and normalised text.
         self._encode_query = lru_cache(maxsize=config.query_cache)(self._encode_query_uncached)
 
@@ -65,7 +101,43 @@ class Searcher:
         encoder = encoder or load_encoder(config.model, config.device)
         index = vindex.load(config.resolved_index(encoder.model_id), expect_model_id=encoder.model_id)
         data_dir = Path(index.manifest.get("data_dir", config.data_dir))
-        return cls(encoder, index, FeatureStore(data_dir), config)
+        return cls(encoder, index, FeatureStore(data_dir, index.manifest.get("online_store", config.online_store)),
+                   config)
+
+    @property
+    def index(self) -> vindex.VectorIndex:
+        return self.live.index
+
+    def reload_if_changed(self) -> bool:
+        """Swaps in the index directory's newer build, if there is one; queries in flight finish on the old one.
+        A directory that cannot be read (a build swapping it this instant, a damaged one) keeps the old index."""
+        path = self.live.index.path
+        with self._reload_lock:
+            try:
+                if _stamp(path) == self.live.stamp:
+                    return False
+                fresh = Live.open(path, self.encoder.model_id, self.config)
+            except (OSError, vindex.IndexLoadError) as exc:
+                log.warning("keeping the loaded index: %s", exc)
+                return False
+            self.live = fresh  # one reference assignment: atomic for every reader
+            self.reloads += 1
+            log.info("swapped in the index built at %s (%d items)", fresh.index.manifest.get("built_at"), len(fresh.index))
+            return True
+
+    def watch(self, interval: float | None = None) -> None:
+        """Checks the index directory every ``interval`` seconds in a daemon thread (the app's hot reload)."""
+        interval = self.config.reload_interval if interval is None else interval
+        if interval <= 0 or self._watcher is not None:
+            return
+
+        def loop() -> None:
+            while True:
+                time.sleep(interval)
+                self.reload_if_changed()
+
+        self._watcher = threading.Thread(target=loop, name="mmsearch-index-watch", daemon=True)
+        self._watcher.start()
 
     def _k(self, k: int | float | None) -> int:
         k = self.config.top_k if k is None else int(k)
@@ -132,11 +204,12 @@ class Searcher:
         vector, words, negative = self.query_vector(query, image, share)
         if image is not None and image != "":
             weight *= 1.0 - share  # the words' side of the fusion shrinks with the image's share of the query
+        live = self.live
         if not words or mode == "vector":
             if mode == "keyword":
                 raise QueryError("Keyword search needs words: type some, or switch the mode to vector or hybrid.")
-            return self.search_vector(vector, k, min_score, filters)
-        return self._search_words(vector, words, negative, k, min_score, filters, mode, weight)
+            return self._search_vector(live, vector, k, min_score, filters)
+        return self._search_words(live, vector, words, negative, k, min_score, filters, mode, weight)
 
     def search_text(self, query: str, k: int | None = None, min_score: float | None = None,
                     filters: str | None = None, mode: str | None = None,
@@ -150,9 +223,10 @@ class Searcher:
                        filters: str | None = None) -> list[Result]:
         """Searches with an indexed item's stored embedding: no image is decoded or encoded again."""
         item_id = (item_id or "").strip()
-        if item_id not in self.index:
+        live = self.live
+        if item_id not in live.index:
             raise QueryError(f"No item {item_id!r} in this index.")
-        return self.search_vector(self.index.vector(item_id), self._k(k), min_score, filters)
+        return self._search_vector(live, live.index.vector(item_id), self._k(k), min_score, filters)
 
     def search_image(self, image: str | Path | Image.Image | None, k: int | None = None,
                      min_score: float | None = None, filters: str | None = None) -> list[Result]:
@@ -160,10 +234,11 @@ class Searcher:
             raise QueryError("Upload an image to search with.")
         return self.search(None, image, k, min_score, filters, mode="vector")
 
-    def _collapse(self, hits: list[tuple[str, float]], k: int) -> list[tuple[str, float]]:
+    @staticmethod
+    def _collapse(live: Live, hits: list[tuple[str, float]], k: int) -> list[tuple[str, float]]:
         seen, out = set(), []
         for item_id, score in hits:
-            group = self._group.get(item_id, item_id)
+            group = live.groups.get(item_id, item_id)
             if group not in seen:
                 seen.add(group)
                 out.append((item_id, score))
@@ -172,100 +247,97 @@ class Searcher:
         return out
 
     def keyword_index(self) -> kw.KeywordIndex:
-        """The BM25 index saved with the vector index; an index built before keyword search gets one from the
-        metadata in Feast on first need."""
-        if self._keyword is None:
-            saved = self.index.path / kw.KEYWORD_DIR if self.index.path else None
-            if saved is not None and saved.exists():
-                self._keyword = kw.KeywordIndex.load(saved, len(self.index))
-            else:
-                fields = self.index.manifest.get("keyword_fields") or self.config.keyword_field_list()
-                self._keyword = kw.KeywordIndex.build(
-                    kw.item_texts(self.metadata_table().to_dict("records"), fields))
-        return self._keyword
+        """The BM25 index saved with the vector index, in its row order."""
+        return self.live.keyword
 
-    def _filter_rows(self, filters: str | None) -> np.ndarray | None:
+    def metadata_table(self) -> pd.DataFrame:
+        """Every indexed item's catalog columns in index order, from the index's columnar file."""
+        return self.live.table
+
+    @staticmethod
+    def _filter_rows(live: Live, filters: str | None) -> np.ndarray | None:
         if not (filters and filters.strip()):
             return None
         try:
-            return matching_rows(self.metadata_table(), parse_filters(filters))
+            return matching_rows(live.table, parse_filters(filters))
         except FilterError as exc:
             raise QueryError(str(exc)) from exc
 
-    def _word_rows(self, filters: str | None, negative: list[str]) -> np.ndarray | None:
+    def _word_rows(self, live: Live, filters: str | None, negative: list[str]) -> np.ndarray | None:
         """The rows a word query may return: the filter's, less every item whose text says a negated word."""
-        rows = self._filter_rows(filters)
+        rows = self._filter_rows(live, filters)
         if negative:
-            rows = np.setdiff1d(np.arange(len(self.index)) if rows is None else rows,
-                                self.keyword_index().rows_with(negative))
+            rows = np.setdiff1d(np.arange(len(live.index)) if rows is None else rows, live.keyword.rows_with(negative))
         return rows
 
     def candidates(self, query: str, filters: str | None = None,
                    depth: int = FUSION_DEPTH) -> tuple[list[int], list[tuple[int, float]]]:
         """The two lists hybrid search fuses, as index rows: by embedding, and (row, BM25) by keywords."""
         vector, words, negative = self.query_vector(query)
-        return self._lists(vector, words, self._word_rows(filters, negative), depth)
+        live = self.live
+        return self._lists(live, vector, words, self._word_rows(live, filters, negative), depth)
 
-    def _lists(self, vector: np.ndarray | None, words: str, rows: np.ndarray | None,
+    @staticmethod
+    def _lists(live: Live, vector: np.ndarray | None, words: str, rows: np.ndarray | None,
                depth: int) -> tuple[list[int], list[tuple[int, float]]]:
         """Top-``depth`` rows by embedding (none when ``vector`` is None) and (row, BM25) by keywords."""
-        by_vector = [] if vector is None else [self.index.row(i) for i, _ in self.index.search(vector, depth, rows)[0]]
-        return by_vector, self.keyword_index().search(words, depth, rows)
+        by_vector = [] if vector is None else [live.index.row(i) for i, _ in live.index.search(vector, depth, rows)[0]]
+        return by_vector, live.keyword.search(words, depth, rows)
 
-    def _search_words(self, vector: np.ndarray, words: str, negative: list[str], k: int, min_score: float | None,
-                      filters: str | None, mode: str, weight: float) -> list[Result]:
-        rows = self._word_rows(filters, negative)
-        available = len(self.index) if rows is None else len(rows)
+    def _search_words(self, live: Live, vector: np.ndarray, words: str, negative: list[str], k: int,
+                      min_score: float | None, filters: str | None, mode: str, weight: float) -> list[Result]:
+        rows = self._word_rows(live, filters, negative)
+        available = len(live.index) if rows is None else len(rows)
         depth = min(available, max(FUSION_DEPTH, 2 * k))
         rrf_k = self.config.rrf_k
         while True:
-            by_vector, by_keyword = self._lists(None if mode == "keyword" else vector, words, rows, depth)
+            by_vector, by_keyword = self._lists(live, None if mode == "keyword" else vector, words, rows, depth)
             ranked = by_keyword if mode == "keyword" else kw.reciprocal_rank_fusion(
                 by_vector, [r for r, _ in by_keyword], weight, rrf_k)
-            picked = self._collapse([(self.index.ids[r], s) for r, s in ranked], k)
+            picked = self._collapse(live, [(live.index.ids[r], s) for r, s in ranked], k)
             if len(picked) >= k or depth >= available or (mode == "keyword" and len(by_keyword) < depth):
                 break
             depth = min(available, depth * 2)  # near-duplicates took places: look further down
         if mode == "hybrid":  # scaled so that 1.0 is first place in both lists
             picked = [(item_id, score * (rrf_k + 1)) for item_id, score in picked]
-        results = self._results(picked, min_score)
-        bm25 = {self.index.ids[r]: s for r, s in by_keyword}
+        results = self._results(live, picked, min_score)
+        bm25 = {live.index.ids[r]: s for r, s in by_keyword}
         for r in results:
-            r.similarity = round(float(self.index.vector(r.item_id) @ vector), 4)
+            r.similarity = round(float(live.index.vector(r.item_id) @ vector), 4)
             r.keyword_score = round(bm25[r.item_id], 4) if r.item_id in bm25 else None
         return results
-
-    def metadata_table(self) -> pd.DataFrame:
-        """Every indexed item's metadata from the Feast online store, in index order; read once, on first need."""
-        if self._table is None:
-            self._table = pd.DataFrame(self.store.metadata(self.index.ids))
-        return self._table
 
     def search_vector(self, vector: np.ndarray, k: int, min_score: float | None = None,
                       filters: str | None = None, collapse: bool = True) -> list[Result]:
         """Top-k by cosine; with ``min_score``, hits below it are dropped (callers report how many of k were);
         with ``filters``, only matching items are searched; near-duplicates count once unless ``collapse=False``."""
-        rows = self._filter_rows(filters)
-        hits = self.index.search(vector, k, rows)[0]
-        available = len(self.index) if rows is None else len(rows)
+        return self._search_vector(self.live, vector, k, min_score, filters, collapse)
+
+    def _search_vector(self, live: Live, vector: np.ndarray, k: int, min_score: float | None = None,
+                       filters: str | None = None, collapse: bool = True) -> list[Result]:
+        rows = self._filter_rows(live, filters)
+        hits = live.index.search(vector, k, rows)[0]
+        available = len(live.index) if rows is None else len(rows)
         fetch = k
-        while collapse and self._group:
-            unique = self._collapse(hits, k)
+        while collapse and live.groups:
+            unique = self._collapse(live, hits, k)
             if len(unique) >= k or fetch >= available:
                 hits = unique
                 break
             fetch = min(available, fetch * 2)  # duplicates used up places: look further down the list
-            hits = self.index.search(vector, fetch, rows)[0]
-        results = self._results(hits, min_score)
+            hits = live.index.search(vector, fetch, rows)[0]
+        results = self._results(live, hits, min_score)
         for r in results:
             r.similarity = r.score
         return results
 
-    def _results(self, hits: list[tuple[str, float]], min_score: float | None) -> list[Result]:
-        """Hits dressed with their metadata from the Feast online store; those below ``min_score`` dropped."""
+    def _results(self, live: Live, hits: list[tuple[str, float]], min_score: float | None) -> list[Result]:
+        """Hits dressed with their listings from the Feast online store; those below ``min_score`` dropped."""
         if min_score is not None:
             hits = [(item_id, score) for item_id, score in hits if score >= min_score]
-        meta = self.store.metadata([item_id for item_id, _ in hits])
+        ids = [item_id for item_id, _ in hits]
+        revisions = live.index.items["revision"].to_numpy()[[live.index.row(i) for i in ids]].tolist() if ids else []
+        meta = self.store.metadata(live.index.catalog_id, ids, revisions)
         results = []
         for (item_id, score), rec in zip(hits, meta):
             core = {f: rec.get(f) for f in ("title", "image", "price", "category", "description")}

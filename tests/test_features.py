@@ -1,3 +1,5 @@
+from datetime import datetime, timezone
+
 import numpy as np
 import pytest
 
@@ -8,45 +10,78 @@ from mmsearch import catalog, features
 def store_with_items(tmp_path, demo_manifest):
     cat = catalog.load_catalog(str(demo_manifest), tmp_path)
     store = features.FeatureStore(tmp_path / "data")
-    store.write_items(cat)
-    return store, cat
+    store.apply()
+    listing = features.listing_frame(cat.items, cat.extra_columns())
+    store.write_items("cat-a", listing, datetime.now(timezone.utc))
+    return store, cat, listing
+
+
+def _write(store, when=None, **kw):
+    when = when or datetime.now(timezone.utc)
+    store.write_embeddings(when=when, **kw)
+    store.materialize(when)
 
 
 def test_embeddings_of_two_models_round_trip_through_feast(store_with_items):
-    store, cat = store_with_items
+    store, cat, _ = store_with_items
     ids = cat.items["item_id"].tolist()
+    pics = [f"img:{i}" for i in ids]
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(len(ids), 8)).astype(np.float32), rng.normal(size=(len(ids), 4)).astype(np.float32)
-    store.write_embeddings("model-a", ids, a)
-    store.write_embeddings("model-b", ids, b)
-    store.apply()
-    store.materialize()
-    np.testing.assert_allclose(store.embeddings("model-a", ids[::-1]), a[::-1], rtol=1e-6)
-    np.testing.assert_allclose(store.embeddings("model-b", ids), b, rtol=1e-6)
+    when = datetime.now(timezone.utc)
+    store.write_embeddings("cat-a", "model-a", ids, pics, a, when)
+    store.write_embeddings("cat-a", "model-b", ids, pics, b, when)
+    store.materialize(when)
+    np.testing.assert_allclose(store.embeddings("cat-a", "model-a", ids[::-1], pics[::-1]), a[::-1], rtol=1e-6)
+    np.testing.assert_allclose(store.embeddings("cat-a", "model-b", ids, pics), b, rtol=1e-6)
     with pytest.raises(LookupError, match="no model-c embedding"):
-        store.embeddings("model-c", ids[:2])
+        store.embeddings("cat-a", "model-c", ids[:2], pics[:2])
+    # Another picture of the same item is another key: a changed picture never reads the old vector.
+    assert store.embeddings("cat-a", "model-a", ids[:1], ["img:other"], required=False) == [None]
 
 
-def test_metadata_comes_from_the_online_store_in_the_order_asked(store_with_items):
-    store, cat = store_with_items
-    ids = cat.items["item_id"].tolist()
-    store.write_embeddings("m", ids, np.zeros((len(ids), 2), np.float32))
-    store.apply()
-    store.materialize()
-    meta = store.metadata([ids[3], ids[0], "no-such-item"])
+def test_listings_come_from_the_online_store_by_catalog_item_and_revision(store_with_items):
+    store, cat, listing = store_with_items
+    store.materialize(datetime(2000, 1, 1, tzinfo=timezone.utc))
+    ids, revs = listing["item_id"].tolist(), listing["revision"].tolist()
+    meta = store.metadata("cat-a", [ids[3], ids[0], "no-such-item"], [revs[3], revs[0], "x"])
     row = cat.items.set_index("item_id").loc[ids[3]]
     assert meta[0]["item_id"] == ids[3] and meta[0]["title"] == row["title"]
     assert meta[0]["colour"] == row["colour"] and meta[0]["price"] == pytest.approx(float(row["price"]))
     assert meta[1]["item_id"] == ids[0]
     assert meta[2]["title"] is None
+    # The same item id in another catalog is another row.
+    assert store.metadata("cat-b", [ids[3]], [revs[3]])[0]["title"] is None
 
 
-def test_rewriting_embeddings_replaces_the_old_rows(store_with_items):
-    store, cat = store_with_items
-    ids = cat.items["item_id"].tolist()[:5]
-    store.write_embeddings("m", ids, np.ones((5, 3), np.float32))
-    store.write_embeddings("m", ids[:2], np.full((2, 3), 2.0, np.float32))
-    store.apply()
-    store.materialize()
-    got = store.embeddings("m", ids)
-    assert got[:2].tolist() == [[2.0] * 3] * 2 and got[2:].tolist() == [[1.0] * 3] * 3
+def test_a_changed_listing_is_a_new_row_and_the_old_one_still_reads(store_with_items):
+    store, cat, listing = store_with_items
+    changed = cat.items.copy()
+    changed.loc[0, "title"] = "renamed"
+    new = features.listing_frame(changed, cat.extra_columns())
+    assert new["revision"][0] != listing["revision"][0] and (new["revision"][1:] == listing["revision"][1:]).all()
+    when = datetime.now(timezone.utc)
+    store.write_items("cat-a", new.iloc[:1], when)
+    store.materialize(datetime(2000, 1, 1, tzinfo=timezone.utc))
+    item = listing["item_id"][0]
+    old_meta, new_meta = store.metadata("cat-a", [item, item], [listing["revision"][0], new["revision"][0]])
+    assert old_meta["title"] == cat.items["title"][0] and new_meta["title"] == "renamed"
+
+
+def test_a_data_directory_of_the_old_layout_is_moved_aside(tmp_path, capsys):
+    feast_dir = tmp_path / "data" / "feast"
+    feast_dir.mkdir(parents=True)
+    (feast_dir / "item_metadata.parquet").write_bytes(b"old")
+    (feast_dir / "online_store.db").write_bytes(b"old")
+    store = features.FeatureStore(tmp_path / "data")
+    assert store.migrated and (feast_dir / "legacy-v1" / "item_metadata.parquet").read_bytes() == b"old"
+    assert not (feast_dir / "online_store.db").exists() or (feast_dir / "online_store.db").read_bytes() != b"old"
+    assert "old layout" in capsys.readouterr().out
+
+
+def test_online_store_settings():
+    assert features.online_store_config("redis://:pw@cache:6380/2", "/d") == {
+        "type": "redis", "connection_string": "cache:6380,db=2,password=pw"}
+    assert features.online_store_config("sqlite", "/d")["type"] == "sqlite"
+    with pytest.raises(features.FeatureStoreError, match="unknown online store"):
+        features.online_store_config("mongodb://x", "/d")
