@@ -205,7 +205,8 @@ def _encode(config: Config, encoder: Encoder, paths: list[str], say: Progress) -
     if config.ray:
         from .ray_encode import encode_with_ray
 
-        return encode_with_ray(config, paths)
+        say(0.12, f"encoding {len(paths):,} pictures with Ray Data ({config.ray})")
+        return encode_with_ray(config, paths, encoder.preprocess, encoder.dim)
     return encode_image_files(encoder, paths, config.batch_size, config.workers, config.max_upload_pixels,
                               progress=lambda done, total: say(0.12 + 0.7 * done / total,
                                                                f"encoding images {done}/{total}"))

@@ -1,0 +1,83 @@
+"""Past one machine on existing engines: encoding with Ray Data, and Redis as Feast's online store."""
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from mmsearch import build, config
+from mmsearch.encoders import encode_image_files, load_encoder
+from mmsearch.search import Searcher
+
+
+def _needed(binary_or_module: str) -> None:
+    """In CI a missing engine is a failure, not a skip: .ci/run installs both."""
+    message = f"{binary_or_module} is not installed (.ci/run installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def test_ray_data_encoding_equals_the_single_process_path(demo_manifest, tiny_two_tower_dir, tmp_path):
+    ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
+    from mmsearch import catalog
+    from mmsearch.ray_encode import encode_with_ray
+
+    items = catalog.load_catalog(str(demo_manifest), tmp_path).items
+    paths = items["image"].tolist()[:40] + [str(tmp_path / "missing.png")]
+    (tmp_path / "missing.png").write_bytes(b"not a picture")
+    cfg = config.Config(model=f"two-tower:{tiny_two_tower_dir}", ray="local", batch_size=16)
+    encoder = load_encoder(cfg.model, "cpu")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        got, failed = encode_with_ray(cfg, paths, actors=2)
+    finally:
+        ray.shutdown()
+    want, want_failed = encode_image_files(encoder, paths, batch_size=16, workers=0)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert set(failed) == set(want_failed) == {40}
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    server = shutil.which("redis-server")
+    if server is None:
+        _needed("redis-server")
+    pytest.importorskip("redis") if not os.environ.get("CI") else None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0", client
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_redis_serves_as_the_online_store(redis_url, demo_manifest, tiny_two_tower_dir, tmp_path):
+    url, client = redis_url
+    cfg = config.Config(data_dir=tmp_path / "data", catalog=str(demo_manifest), model=f"two-tower:{tiny_two_tower_dir}",
+                        index=tmp_path / "ix", online_store=url, workers=0, duplicate_threshold=0, reload_interval=0)
+    built = build.build_index(cfg)
+    assert built.manifest["online_store"] == url and client.dbsize() > 0
+    assert not (tmp_path / "data" / "feast" / "online_store.db").exists()
+    searcher = Searcher.open(config.Config(data_dir=tmp_path / "data", model=cfg.model, index=tmp_path / "ix"))
+    results = searcher.search("red striped t-shirt", k=5, mode="keyword")
+    truth = dict(zip(built.items["item_id"], built.items["title"]))
+    assert len(results) == 5 and all(r.title == truth[r.item_id] for r in results)
+    assert searcher.store.readable()
+    client.flushall()  # the online store lost its rows: listings come back empty, and the index still answers
+    assert [r.title for r in searcher.search("red striped t-shirt", k=2, mode="keyword")] == \
+        [r.item_id for r in searcher.search("red striped t-shirt", k=2, mode="keyword")]
