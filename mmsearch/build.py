@@ -86,6 +86,7 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
 
     say(0.08, "comparing the catalog with the index")
     plan = update.plan(catalog.items, catalog.extra_columns(), None if prev is None else prev.items, byo)
+    say(0.09, "opening the feature store")
     store = FeatureStore(config.data_dir, config.online_store)
     store.apply()  # before the first read: a fresh data directory has no views yet
     when = datetime.now(timezone.utc)

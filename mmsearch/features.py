@@ -130,18 +130,33 @@ class FeatureStore:
 
     def write_embeddings(self, catalog_id: str, model_id: str, item_ids: list[str], pictures: list[str],
                          vectors: np.ndarray, when: datetime) -> int:
-        rows = pd.DataFrame({"catalog_id": catalog_id, "item_id": list(map(str, item_ids)), "model_id": model_id,
-                             "picture": list(pictures), "embedding": [v.astype(np.float32) for v in vectors],
-                             "event_timestamp": when})
+        import pyarrow as pa
+
+        if len(item_ids) == 0:
+            return 0
+        flat = np.ascontiguousarray(vectors, dtype=np.float32)
+        offsets = pa.array(np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32))
+        rows = pa.table({"catalog_id": pa.array([catalog_id] * len(item_ids)),
+                         "item_id": pa.array(list(map(str, item_ids))), "model_id": pa.array([model_id] * len(item_ids)),
+                         "picture": pa.array(list(pictures)),
+                         # One flat buffer with offsets: no Python object per vector, whatever the catalog's size.
+                         "embedding": pa.ListArray.from_arrays(offsets, pa.array(flat.ravel())),
+                         "event_timestamp": pa.array([when] * len(item_ids), pa.timestamp("us", tz="UTC"))})
         return self._append(self.embeddings_dir, rows)
 
-    def _append(self, directory: Path, rows: pd.DataFrame) -> int:
-        if rows.empty:
+    def _append(self, directory: Path, rows) -> int:
+        """Writes one new part (a DataFrame or an Arrow table), atomically."""
+        import pyarrow.parquet as pq
+
+        if len(rows) == 0:
             return 0
         directory.mkdir(parents=True, exist_ok=True)
-        part = directory / f"part-{rows['event_timestamp'].iloc[0]:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
+        part = directory / f"part-{_now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = part.with_name("." + part.name + ".tmp")  # dot-files are invisible to the parquet dataset reader
-        rows.to_parquet(tmp, index=False)
+        if isinstance(rows, pd.DataFrame):
+            rows.to_parquet(tmp, index=False)
+        else:
+            pq.write_table(rows, tmp)
         tmp.replace(part)
         self._written.append(part)
         return len(rows)
@@ -164,7 +179,8 @@ class FeatureStore:
                    progress: bool = True, required: bool = True) -> np.ndarray | list:
         """Vectors from the online store in the order asked. ``required``: raise if any is missing; otherwise return
         a list with None where Feast has no vector for that key."""
-        rows: list = []
+        out: np.ndarray | None = None  # filled batch by batch: never a Python float per value for the whole catalog
+        found = np.zeros(len(item_ids), dtype=bool)
         for start in tqdm(range(0, len(item_ids), _READ_BATCH), desc="reading embeddings from Feast",
                           unit="batch", disable=not progress or len(item_ids) <= _READ_BATCH):
             keys = zip(item_ids[start:start + _READ_BATCH], pictures[start:start + _READ_BATCH])
@@ -172,13 +188,17 @@ class FeatureStore:
                 features=[f"{EMBEDDINGS_VIEW}:embedding"],
                 entity_rows=[{"catalog_id": catalog_id, "item_id": i, "model_id": model_id, "picture": p}
                              for i, p in keys]).to_dict()
-            rows.extend(res["embedding"])
+            for n, vec in enumerate(res["embedding"]):
+                if vec is not None:
+                    if out is None:
+                        out = np.zeros((len(item_ids), len(vec)), dtype=np.float32)
+                    out[start + n], found[start + n] = vec, True
         if not required:
-            return rows
-        missing = [i for i, v in zip(item_ids, rows) if v is None]
-        if missing:
-            raise LookupError(f"Feast has no {model_id} embedding for {len(missing)} items, e.g. {missing[:3]}")
-        return np.asarray(rows, dtype=np.float32).reshape(len(item_ids), -1)
+            return [out[n] if ok else None for n, ok in enumerate(found)]
+        if not found.all():
+            missing = [item_ids[n] for n in np.flatnonzero(~found)[:3]]
+            raise LookupError(f"Feast has no {model_id} embedding for {int((~found).sum())} items, e.g. {missing}")
+        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
     def metadata(self, catalog_id: str, item_ids: list[str], revisions: list[str]) -> list[dict]:
         """Listings from the online store, in the order asked; a key with no row comes back with empty fields."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .catalog import EMBEDDING_COLUMN, CatalogError
@@ -42,17 +44,20 @@ def load(config, model_id: str, dim: int) -> dict[str, np.ndarray]:
         raise CatalogError(f"the embeddings in {source} were made with {declared!r}, but this index's model is "
                            f"{model_id!r} ({config.model}); queries would be encoded by another model than the items."
                            " Build with that model (--model), or supply its embeddings")
-    ids = [str(i) for i in table.column("item_id").to_pylist()]
-    out: dict[str, np.ndarray] = {}
-    for item_id, vec in zip(ids, table.column(EMBEDDING_COLUMN).to_pylist()):
-        if vec is None:
-            continue  # this item's picture is encoded as usual
-        v = np.asarray(vec, dtype=np.float32)
-        if v.ndim != 1 or len(v) != dim:
-            raise CatalogError(f"item {item_id!r}: its embedding has {v.size} values, but {model_id} makes "
-                               f"{dim}-dimensional ones")
-        norm = float(np.linalg.norm(v))
-        if not np.isfinite(norm) or norm == 0:
-            raise CatalogError(f"item {item_id!r}: its embedding is zero or not finite")
-        out[item_id] = v / norm
-    return out
+    ids = np.asarray([str(i) for i in table.column("item_id").to_pylist()], dtype=object)
+    column = table.column(EMBEDDING_COLUMN).combine_chunks()
+    present = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    wrong = np.flatnonzero(present & (np.nan_to_num(lengths, nan=-1) != dim))
+    if len(wrong):
+        raise CatalogError(f"item {ids[wrong[0]]!r}: its embedding has {int(lengths[wrong[0]])} values, but "
+                           f"{model_id} makes {dim}-dimensional ones ({len(wrong)} items like it)")
+    # One flat float32 buffer, not a Python list per item: a million 512-d vectors stay ~2 GB.
+    vectors = pc.list_flatten(column.filter(pa.array(present))).to_numpy(zero_copy_only=False)
+    vectors = vectors.astype(np.float32).reshape(-1, dim)  # a writable copy: arrow buffers are read-only
+    norms = np.linalg.norm(vectors, axis=1)
+    bad = np.flatnonzero(~np.isfinite(norms) | (norms == 0))
+    if len(bad):
+        raise CatalogError(f"item {ids[present][bad[0]]!r}: its embedding is zero or not finite")
+    vectors /= norms[:, None]
+    return dict(zip(ids[present].tolist(), vectors))  # rows are views into the one buffer
