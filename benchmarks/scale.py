@@ -139,12 +139,15 @@ def query_phase(args) -> None:
         "filtered_1pct_ms": timed(lambda i: searcher._search_vector(live, queries[i], 12, filters=f"category=c{i % 100}")),
     }
     assert len(searcher._search_vector(live, queries[0], 12, filters="category=c3")) == 12
+    import resource
+
+    figures["serving_peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     got = index.search(queries, 10)
     live_vectors = index.vectors  # exact answers from the same vectors, in chunks of the memory-mapped file
     best = np.full((len(queries), 10), -np.inf, np.float32)
     best_rows = np.zeros((len(queries), 10), np.int64)
-    for start in range(0, len(index.slots), 100_000):
-        slots = index.slots[start:start + 100_000]
+    for start in range(0, len(index.slots), 20_000):
+        slots = index.slots[start:start + 20_000]
         scores = queries @ np.asarray(live_vectors[slots], np.float32).T
         both = np.concatenate([best, scores], axis=1)
         rows = np.concatenate([best_rows, np.arange(start, start + len(slots))[None].repeat(len(queries), 0)], 1)
@@ -152,9 +155,6 @@ def query_phase(args) -> None:
         best, best_rows = np.take_along_axis(both, top, 1), np.take_along_axis(rows, top, 1)
     hits = sum(len({index.ids[r] for r in want} & {h[0] for h in have}) for want, have in zip(best_rows, got))
     figures["recall_at_10"] = round(hits / (10 * len(queries)), 4)
-    import resource
-
-    figures["query_peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     print(json.dumps(figures), flush=True)
 
 
@@ -236,7 +236,7 @@ def main() -> None:
     seconds, rss, lines = run_timed([sys.executable, __file__, "--phase", "query", "--items", str(args.items), "--dim",
                                      str(args.dim), "--model", model, "--index-dir", str(work / "index"),
                                      "--data-dir", str(work / "data")])
-    report |= json.loads(lines[-1][1]) | {"query_process_peak_rss_gb": round(rss, 2)}
+    report |= json.loads(lines[-1][1])  # its serving_peak_rss_gb is taken before the exact-search recall check
     if not args.skip_app:
         report["app_start_s"] = app_start(model, work / "index", work / "data")
     report |= {"index_on_disk_gb": du(work / "index"), "feast_on_disk_gb": du(work / "data" / "feast")}

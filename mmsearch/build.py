@@ -73,7 +73,8 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
     started = time.time()
     say(0.0, f"reading catalog {config.catalog}")
     catalog = load_catalog(config.catalog, config.data_dir, config.max_upload_pixels, config.demo_size,
-                           config.hf_image_column, config.hf_text_column, config.hf_id_column)
+                           config.hf_image_column, config.hf_text_column, config.hf_id_column,
+                           known=None if config.full else update.known_pictures(config.index))
     if len(catalog.items) == 0:
         raise BuildError(f"no usable items in {config.catalog}: {catalog.summary()}; "
                          + "; ".join(f"row {s.row}: {s.reason}" for s in catalog.skipped[:5]))

@@ -207,25 +207,28 @@ def _is_scalar(value: object) -> bool:
 
 
 def load_catalog(source: str, data_dir: Path, max_pixels: int = 40_000_000, demo_size: int = 2048,
-                 hf_image_column: str = "image", hf_text_column: str = "caption", hf_id_column: str = "") -> Catalog:
-    """Reads any supported source and validates every row."""
+                 hf_image_column: str = "image", hf_text_column: str = "caption", hf_id_column: str = "",
+                 known: set[tuple[str, int, int]] | None = None) -> Catalog:
+    """Reads any supported source and validates every row. ``known``: (path, size, mtime_ns) of pictures a previous
+    build already read, whose headers need no second look."""
     if source == "demo":
         from . import demo
 
         manifest = demo.write_catalog(Path(data_dir) / "demo", n=demo_size)
-        return validate(read_manifest(manifest), manifest.parent, "demo", max_pixels)
+        return validate(read_manifest(manifest), manifest.parent, "demo", max_pixels, known)
     if source.startswith("hf:"):
         table = hf_table(source, data_dir, hf_image_column, hf_text_column, hf_id_column)
-        return validate(table, Path("/"), source, max_pixels)
+        return validate(table, Path("/"), source, max_pixels, known)
     path = Path(source).expanduser()
     if path.is_dir():
-        return validate(folder_table(path), path, path.name, max_pixels)
+        return validate(folder_table(path), path, path.name, max_pixels, known)
     if not path.exists():
         raise CatalogError(f"catalog not found: {source} (a manifest file, an image folder, hf:<dataset> or demo)")
-    return validate(read_manifest(path), path.parent, path.stem, max_pixels)
+    return validate(read_manifest(path), path.parent, path.stem, max_pixels, known)
 
 
-def validate(table: pd.DataFrame, base: Path, name: str, max_pixels: int) -> Catalog:
+def validate(table: pd.DataFrame, base: Path, name: str, max_pixels: int,
+             known: set[tuple[str, int, int]] | None = None) -> Catalog:
     for col in ("item_id", "image"):
         if col not in table.columns:
             raise CatalogError(f"{name}: the manifest has no {col!r} column (columns: {list(table.columns)})")
@@ -252,6 +255,8 @@ def validate(table: pd.DataFrame, base: Path, name: str, max_pixels: int) -> Cat
             continue
         path = Path(image).expanduser()
         path = path if path.is_absolute() else (base / path)
+        if path not in checked and known and _unchanged(path, known):
+            checked[path] = None
         if path not in checked:  # many rows may share one picture file
             try:
                 check_header(path, max_pixels)
@@ -274,6 +279,14 @@ def validate(table: pd.DataFrame, base: Path, name: str, max_pixels: int) -> Cat
     extra = [c for c in items.columns if c not in CORE_COLUMNS]
     items[extra] = items[extra].astype(object).where(items[extra].notna(), "").astype(str)
     return Catalog(name, items.reset_index(drop=True), skipped, warnings, total_rows=len(records))
+
+
+def _unchanged(path: Path, known: set[tuple[str, int, int]]) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns) in known
 
 
 def _columns(columns) -> list[str]:

@@ -38,25 +38,51 @@ def parse_filters(text: str | None) -> list[Clause]:
     return clauses
 
 
-def matching_rows(table: pd.DataFrame, clauses: list[Clause]) -> np.ndarray:
+class Columns:
+    """A table's columns prepared once for filtering: text as categorical codes of its normalised values, numbers
+    as floats. A filter then costs a pass over integer codes, not a string operation per row per query."""
+
+    def __init__(self, table: pd.DataFrame):
+        self.table, self.size = table, len(table)
+        self.names = {c.lower(): c for c in table.columns}
+        self._text: dict[str, pd.Categorical] = {}
+        self._numbers: dict[str, np.ndarray] = {}
+
+    def column(self, name: str) -> str:
+        if name not in self.names:
+            raise FilterError(f"no column {name!r} to filter on; columns: "
+                              f"{', '.join(sorted(c for c in self.names if c not in ('image', 'item_id')))}")
+        return self.names[name]
+
+    def text(self, name: str) -> pd.Categorical:
+        if name not in self._text:
+            self._text[name] = pd.Categorical(self.table[name].astype(str).str.strip().str.lower())
+        return self._text[name]
+
+    def numbers(self, name: str) -> np.ndarray:
+        if name not in self._numbers:
+            self._numbers[name] = pd.to_numeric(self.table[name], errors="coerce").to_numpy(dtype=float)
+        return self._numbers[name]
+
+
+def matching_rows(table: pd.DataFrame | Columns, clauses: list[Clause]) -> np.ndarray:
     """Row numbers of ``table`` (one row per indexed item, in index order) that satisfy every clause."""
-    keep = np.ones(len(table), dtype=bool)
-    columns = {c.lower(): c for c in table.columns}
+    columns = table if isinstance(table, Columns) else Columns(table)
+    keep = np.ones(columns.size, dtype=bool)
     for clause in clauses:
-        if clause.column not in columns:
-            raise FilterError(f"no column {clause.column!r} to filter on; columns: "
-                              f"{', '.join(sorted(c for c in columns if c not in ('image', 'item_id')))}")
-        values = table[columns[clause.column]]
+        name = columns.column(clause.column)
         if clause.op in ("=", "!="):
             wanted = {v.strip().lower() for v in clause.value.split("|")}
-            hit = values.astype(str).str.strip().str.lower().isin(wanted).to_numpy()
+            values = columns.text(name)
+            codes = np.flatnonzero(values.categories.isin(list(wanted)))
+            hit = np.isin(values.codes, codes)
             keep &= hit if clause.op == "=" else ~hit
             continue
         try:
             bound = float(clause.value)
         except ValueError as exc:
             raise FilterError(f"{clause.column}{clause.op}{clause.value}: {clause.value!r} is not a number") from exc
-        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        numbers = columns.numbers(name)
         with np.errstate(invalid="ignore"):  # items without a number never match a range
             keep &= {"<": numbers < bound, "<=": numbers <= bound, ">": numbers > bound,
                      ">=": numbers >= bound}[clause.op]

@@ -18,7 +18,7 @@ from .catalog import ImageError, load_image
 from .config import Config
 from .encoders import Encoder, encode_images, load_encoder
 from .features import FeatureStore
-from .filters import FilterError, matching_rows, parse_filters, split_terms
+from .filters import Columns, FilterError, matching_rows, parse_filters, split_terms
 
 MAX_K = 100
 NEGATIVE_WEIGHT = 0.7  # how far a '-term' pushes the query away from what it names
@@ -65,6 +65,10 @@ class Live:
     keyword: kw.KeywordIndex
     groups: dict[str, str]  # item -> the first item of its near-duplicate group
     stamp: tuple
+    columns: Columns = None  # the table prepared for filters, column by column on first use
+
+    def __post_init__(self) -> None:
+        self.columns = Columns(self.table)
 
     @classmethod
     def open(cls, path: Path, model_id: str, config: Config) -> "Live":
@@ -259,7 +263,7 @@ class Searcher:
         if not (filters and filters.strip()):
             return None
         try:
-            return matching_rows(live.table, parse_filters(filters))
+            return matching_rows(live.columns, parse_filters(filters))
         except FilterError as exc:
             raise QueryError(str(exc)) from exc
 

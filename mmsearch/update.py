@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -51,6 +52,19 @@ def _hash_file(path: str) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return "img:" + digest.hexdigest()
+
+
+def known_pictures(index_dir: Path | None) -> set[tuple[str, int, int]]:
+    """(path, size, mtime_ns) of every picture the index at ``index_dir`` was built from: an update need not open
+    them again to check they are images."""
+    path = Path(index_dir) / "items.parquet" if index_dir else None
+    if path is None or not path.exists():
+        return set()
+    try:
+        table = pd.read_parquet(path, columns=["image", "_size", "_mtime"])
+    except (OSError, ValueError, KeyError):
+        return set()
+    return set(zip(table["image"], table["_size"].astype(int), table["_mtime"].astype(int)))
 
 
 def vector_fingerprint(vector: np.ndarray) -> str:

@@ -22,7 +22,9 @@ def _write(store, when=None, **kw):
     store.materialize(when)
 
 
-def test_embeddings_of_two_models_round_trip_through_feast(store_with_items):
+@pytest.mark.parametrize("push_max", [features.PUSH_MAX, 0], ids=["pushed", "materialized"])
+def test_embeddings_of_two_models_round_trip_through_feast(store_with_items, push_max, monkeypatch):
+    monkeypatch.setattr(features, "PUSH_MAX", push_max)
     store, cat, _ = store_with_items
     ids = cat.items["item_id"].tolist()
     pics = [f"img:{i}" for i in ids]

@@ -222,3 +222,59 @@ def test_the_searcher_swaps_in_an_updated_index_while_queries_run(tmp_path, mode
         t.join()
     assert searcher.reloads == 1 and not errors and len(answers) > 20 and set(answers) == {5}
     assert "3" not in searcher.index and searcher.more_like_this("1", k=1)[0].title == "swapped title"
+
+
+def test_embeddings_from_a_side_file(tmp_path, model):
+    from mmsearch.encoders import load_encoder
+
+    encoder = load_encoder(model, "cpu")
+    shop = _shop(tmp_path / "shop", n=6)
+    vectors = np.random.default_rng(1).normal(size=(6, encoder.dim)).astype(np.float32)
+    side = pa.table({"item_id": [str(i) for i in range(6)], "embedding": list(vectors)})
+    pq.write_table(side, tmp_path / "vectors.parquet")
+    cfg = _cfg(tmp_path, shop, model, embeddings=tmp_path / "vectors.parquet", embeddings_model=model)
+    assert build.build_index(cfg, encoder).manifest["encoded"] == 0
+    top = Searcher.open(cfg, encoder).search_vector(vectors[4] / np.linalg.norm(vectors[4]), 1)[0]
+    assert top.item_id == "4" and top.score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_an_index_of_the_old_layout_is_refused_with_a_way_out_and_rebuilt(tmp_path, model, capsys):
+    shop = _shop(tmp_path / "shop", n=6)
+    cfg = _cfg(tmp_path, shop, model)
+    build.build_index(cfg)
+    manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
+    del manifest["layout"]
+    (tmp_path / "ix" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(Exception, match="older mmsearch.*python index_build.py"):
+        Searcher.open(cfg)
+    rebuilt = build.build_index(cfg, progress=build.print_progress)
+    assert rebuilt.manifest["mode"] == "full" and "older mmsearch" in capsys.readouterr().out
+    assert len(Searcher.open(cfg).index) == 6
+
+
+def test_a_build_killed_with_sigkill_leaves_the_served_index_and_its_rows(tmp_path, model):
+    import signal
+    import subprocess
+    import sys
+
+    shop = _shop(tmp_path / "shop")
+    cfg = _cfg(tmp_path, shop, model)
+    build.build_index(cfg)
+    table = pd.read_csv(shop, dtype=str)
+    table["title"] = "killed before it landed"
+    table.to_csv(shop, index=False)
+    proc = subprocess.Popen([sys.executable, "index_build.py", "--catalog", str(shop), "--model", model, "--out",
+                             str(tmp_path / "ix"), "--data-dir", str(tmp_path / "data"), "--workers", "0",
+                             "--duplicate-threshold", "0"], cwd=build.Path(__file__).parent.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:  # killed once the new rows are in Feast, before the index swap
+        if "reading the new embeddings back" in line or "updating the" in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(60)
+    assert proc.returncode == -signal.SIGKILL
+    searcher = Searcher.open(cfg)
+    assert {r.title for r in searcher.more_like_this("0", k=20)} == {f"plain item {i}" for i in range(20)}
+    done = build.build_index(cfg)  # the next build lands, reusing what the killed one wrote
+    assert done.manifest["changed"] == 20 and done.manifest["encoded"] == 0
+    assert Searcher.open(cfg).more_like_this("0", k=1)[0].title == "killed before it landed"
