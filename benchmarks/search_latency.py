@@ -59,7 +59,9 @@ def main() -> int:
         ("encode text", timed(lambda i: encoder.encode_text([QUERIES[i % 10]]), args.runs)),
         ("encode image", timed(lambda i: encode_images(encoder, [images[i % len(images)]]), args.runs)),
         ("faiss top-12", timed(lambda i: searcher.index.search(vec, 12), args.runs)),
-        ("feast metadata x12", timed(lambda i: searcher.store.metadata(searcher.index.ids[i:i + 12]), args.runs)),
+        ("feast metadata x12", timed(lambda i: searcher.store.metadata(
+            searcher.index.catalog_id, searcher.index.ids[i:i + 12],
+            searcher.index.items["revision"].tolist()[i:i + 12]), args.runs)),
         ("bm25 top-100", timed(lambda i: searcher.keyword_index().search(QUERIES[i % 10], 100), args.runs)),
     ]
     for mode in ("vector", "keyword", "hybrid"):

@@ -51,7 +51,8 @@ def main() -> None:
 
     table = pd.read_csv(manifest, dtype=str)
     step = max(1, round(1 / args.change))
-    others = demo.make_items(args.items, demo.CATALOG_SEED + 1, prefix="other")
+    # A seed of this run's own, so the pictures written really differ from what the last run left there.
+    others = demo.make_items(args.items, demo.CATALOG_SEED + 1 + int(time.time()) % 100_000, prefix="other")
     for n in range(0, args.items, step):  # a new picture
         demo.render(others[n]).save(work / "catalog" / table["image"][n], quality=90)
     for n in range(step // 2, args.items, step):  # a new title

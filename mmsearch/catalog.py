@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -235,8 +236,9 @@ def validate(table: pd.DataFrame, base: Path, name: str, max_pixels: int,
     skipped: list[Skipped] = []
     warnings: list[Skipped] = []
     seen: dict[str, int] = {}
-    checked: dict[Path, str | None] = {}
+    checked: dict[str, str | None] = {}
     keep: list[dict] = []
+    base_dir, resolve = str(base), _resolver()
     records = table.to_dict("records")
     for row_no, rec in enumerate(tqdm(records, desc=f"checking {name}", unit="row", leave=False), start=1):
         item_id = _text(rec.get("item_id"))
@@ -253,8 +255,7 @@ def validate(table: pd.DataFrame, base: Path, name: str, max_pixels: int,
         if not image:
             skipped.append(Skipped(row_no, item_id, "empty image path"))
             continue
-        path = Path(image).expanduser()
-        path = path if path.is_absolute() else (base / path)
+        path = resolve(os.path.join(base_dir, os.path.expanduser(image)))  # an absolute image path stays as given
         if path not in checked and known and _unchanged(path, known):
             checked[path] = None
         if path not in checked:  # many rows may share one picture file
@@ -268,7 +269,7 @@ def validate(table: pd.DataFrame, base: Path, name: str, max_pixels: int,
             continue
         seen[item_id] = row_no
         clean = {k: v for k, v in rec.items() if k not in ("__error__", EMBEDDING_COLUMN)}
-        clean |= {"item_id": item_id, "image": str(path.resolve()),
+        clean |= {"item_id": item_id, "image": path,
                   "title": _text(rec.get("title")) or Path(image).stem.replace("_", " "),
                   "description": _text(rec.get("description")), "category": _text(rec.get("category"))}
         clean["price"], problem = _price(rec.get("price"))
@@ -281,12 +282,27 @@ def validate(table: pd.DataFrame, base: Path, name: str, max_pixels: int,
     return Catalog(name, items.reset_index(drop=True), skipped, warnings, total_rows=len(records))
 
 
-def _unchanged(path: Path, known: set[tuple[str, int, int]]) -> bool:
+def _resolver():
+    """Like Path.resolve, but each folder is resolved once: a catalog's pictures share a few folders, and resolving
+    every path anew costs more than reading it. A picture that is itself a symbolic link is still followed."""
+    folders: dict[str, str] = {}
+
+    def resolve(path: str) -> str:
+        folder, name = os.path.split(os.path.normpath(path))
+        if folder not in folders:
+            folders[folder] = os.path.realpath(folder)
+        full = os.path.join(folders[folder], name)
+        return os.path.realpath(full) if os.path.islink(full) else full
+
+    return resolve
+
+
+def _unchanged(path: str, known: set[tuple[str, int, int]]) -> bool:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return False
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns) in known
+    return (path, st.st_size, st.st_mtime_ns) in known
 
 
 def _columns(columns) -> list[str]:

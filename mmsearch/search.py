@@ -72,8 +72,13 @@ class Live:
 
     @classmethod
     def open(cls, path: Path, model_id: str, config: Config) -> "Live":
-        stamp = _stamp(path)
-        index = vindex.load(path, expect_model_id=model_id)
+        stamp = _stamp(path)  # before loading: a build landing meanwhile is seen by the next check
+        return cls.of(vindex.load(path, expect_model_id=model_id), config, stamp)
+
+    @classmethod
+    def of(cls, index: vindex.VectorIndex, config: Config, stamp: tuple | None = None) -> "Live":
+        path = index.path
+        stamp = stamp or _stamp(path)
         table = index.items.drop(columns=[c for c in INTERNAL_COLUMNS if c in index.items.columns])
         saved = Path(path) / kw.KEYWORD_DIR
         keyword = kw.KeywordIndex.load(saved, len(index)) if saved.exists() else kw.KeywordIndex.build(
@@ -93,7 +98,7 @@ class Searcher:
         if index.model_id != encoder.model_id:
             raise vindex.IndexLoadError(f"index built with {index.model_id!r} but the model is {encoder.model_id!r}")
         self.encoder, self.store, self.config = encoder, store, config
-        self.live = Live.open(index.path, encoder.model_id, config)
+        self.live = Live.of(index, config)
         self.reloads = 0
         self._reload_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
