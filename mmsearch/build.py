@@ -127,7 +127,7 @@ def _vectors_and_index(config: Config, encoder: Encoder, catalog_id: str, plan: 
                        prev: vindex.VectorIndex | None, byo: dict, store: FeatureStore, when: datetime,
                        say: Progress):
     """Finds a vector for every row (kept, precomputed, already in Feast, or encoded), writes what is new to Feast,
-    and builds or updates the Faiss index from what Feast materialized."""
+    and builds or updates the Faiss index from the vectors Feast gives back."""
     items, need = plan.items, np.flatnonzero(plan.reused < 0)
     ids, pictures = items["item_id"].tolist(), items["picture"].tolist()
     fresh = np.zeros((len(need), encoder.dim), dtype=np.float32)
@@ -138,6 +138,7 @@ def _vectors_and_index(config: Config, encoder: Encoder, catalog_id: str, plan: 
             fresh[j], to_write[j] = byo[ids[row]], True
         else:
             pending.append(j)
+    byo.clear()  # copied into ``fresh``: at a million 512-d items each copy is 2 GB
     if pending and not config.full:  # vectors another build of this catalog already put in Feast
         say(0.1, f"looking up {len(pending):,} embeddings in Feast")
         found = store.embeddings(catalog_id, encoder.model_id, [ids[need[j]] for j in pending],
@@ -181,8 +182,9 @@ def _vectors_and_index(config: Config, encoder: Encoder, catalog_id: str, plan: 
     store.write_items(catalog_id, listing[plan.new_revisions], when)
     store.write_embeddings(catalog_id, encoder.model_id, [ids[r] for r in need[to_write]],
                            [pictures[r] for r in need[to_write]], fresh[to_write], when)
-    say(0.86, "materializing the new rows to the online store")
-    store.materialize(when)
+    del fresh  # the index is built from what Feast gives back
+    say(0.86, "writing the new rows to the online store")
+    store.write_online()
     say(0.88, "reading the new embeddings back from Feast")
     from_feast = store.embeddings(catalog_id, encoder.model_id, [ids[r] for r in need],
                                   [pictures[r] for r in need]) if len(need) else np.zeros((0, encoder.dim), np.float32)
@@ -192,10 +194,12 @@ def _vectors_and_index(config: Config, encoder: Encoder, catalog_id: str, plan: 
         say(0.9, f"updating the {prev.kind} index: {len(need):,} vectors in, "
                  f"{len(prev.slots) - int((plan.reused >= 0).sum()):,} out")
         return vindex.updated(prev, items, plan.reused, from_feast, manifest), plan, encoded
-    vectors = np.empty((len(items), encoder.dim), dtype=np.float32)
-    vectors[need] = from_feast
     kept = plan.reused >= 0
-    if kept.any():
+    if not kept.any():  # a full build: Feast's answer is the whole matrix already
+        vectors = from_feast
+    else:
+        vectors = np.empty((len(items), encoder.dim), dtype=np.float32)
+        vectors[need] = from_feast
         vectors[kept] = np.asarray(prev.vectors[plan.reused[kept]], dtype=np.float32)
     kind, rule = index_kinds.choose(len(items), encoder.dim, config.index_type)
     say(0.9, f"building a {kind} index of {len(items):,} vectors ({rule})")

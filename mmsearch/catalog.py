@@ -137,8 +137,11 @@ def read_manifest(path: Path) -> pd.DataFrame:
             return pd.read_csv(path, dtype=str, keep_default_na=False)
         if suffix in (".jsonl", ".ndjson"):
             return _read_jsonl(path)
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
+        if suffix == ".parquet":  # precomputed embeddings are read apart, as one buffer (mmsearch.precomputed)
+            import pyarrow.parquet as pq
+
+            names = [c for c in pq.read_schema(path).names if c != EMBEDDING_COLUMN]
+            return pd.read_parquet(path, columns=names)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise CatalogError(f"cannot read manifest {path}: {exc}") from exc
     raise CatalogError(f"unsupported manifest type {suffix!r} (use .csv, .jsonl or .parquet)")

@@ -8,8 +8,8 @@ Two feature views, both keyed by content so that a write never changes a row an 
   bytes (or of a precomputed vector), so an unchanged picture is never encoded twice.
 
 The catalog is part of both keys: two catalogs whose item ids overlap never see each other's rows. Each build appends
-only its new rows to the offline store (one parquet part per build and view) and materializes only the window of time
-they were written in, so the online store receives changed rows alone.
+only its new rows to the offline store (one parquet part per build and view) and writes the same rows, and no others,
+to the online store.
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ METADATA_FIELDS = ["title", "description", "category", "price", "image", "extra_
 ITEM_KEYS = ["catalog_id", "item_id", "revision"]
 EMBEDDING_KEYS = ["catalog_id", "item_id", "model_id", "picture"]
 _READ_BATCH = 1000  # rows per online read; keeps each sqlite query and protobuf response small
-_WRITE_BATCH = 10_000  # rows per online write while materializing
-PUSH_MAX = 50_000  # up to this many new rows go online directly; more are materialized from the offline store
+_WRITE_BATCH = 10_000  # rows per online write when the Feast CLI materializes
+ONLINE_CHUNK = 20_000  # rows per online write of a build: bounds its memory whatever the catalog's size
 LEGACY_FILES = ["item_metadata.parquet", "item_embeddings.parquet"]  # the layout before catalogs had their own keys
 
 
@@ -172,23 +172,18 @@ class FeatureStore:
     def apply(self) -> None:
         self.store.apply(list(definitions(self.data_dir)))
 
-    def materialize(self, since: datetime) -> None:
-        """Brings the rows this build appended (at or after ``since``) to the online store, and nothing older.
+    def write_online(self) -> None:
+        """Brings the rows this build appended to the offline store to the online store, and nothing older.
 
-        Feast's file offline store reads every part of a view to find a window, so a small update (fewer than
-        PUSH_MAX rows) hands its rows to Feast's ``write_to_online_store`` instead: the same rows, the same online
-        store, without rereading a million earlier ones. A view this build did not write to is not touched."""
-        views = {}
+        Through Feast's ``write_to_online_store``, in chunks of ONLINE_CHUNK rows from the rows in hand: Feast's own
+        ``materialize`` would reread every offline part of a view to find this build's window, and holds the whole
+        window in memory (over 10 GB for a million 512-d vectors). The offline parts stay the record: ``feast
+        materialize`` rebuilds an online store (a new Redis, say) from them."""
         for view, rows in self._pending:
-            views.setdefault(view, []).append(rows)
-        for view, parts in views.items():
-            if sum(len(p) for p in parts) <= PUSH_MAX:
-                for rows in parts:
-                    frame = rows if isinstance(rows, pd.DataFrame) else rows.to_pandas()
-                    self.store.write_to_online_store(view, frame)
-            else:
-                self.store.materialize(start_date=since - timedelta(seconds=1),
-                                       end_date=_now() + timedelta(seconds=1), feature_views=[view])
+            for start in range(0, len(rows), ONLINE_CHUNK):
+                chunk = rows.iloc[start:start + ONLINE_CHUNK] if isinstance(rows, pd.DataFrame) else \
+                    rows.slice(start, ONLINE_CHUNK).to_pandas()
+                self.store.write_to_online_store(view, chunk)
         self._pending.clear()
 
     def embeddings(self, catalog_id: str, model_id: str, item_ids: list[str], pictures: list[str],

@@ -19,12 +19,12 @@ def store_with_items(tmp_path, demo_manifest):
 def _write(store, when=None, **kw):
     when = when or datetime.now(timezone.utc)
     store.write_embeddings(when=when, **kw)
-    store.materialize(when)
+    store.write_online()
 
 
-@pytest.mark.parametrize("push_max", [features.PUSH_MAX, 0], ids=["pushed", "materialized"])
-def test_embeddings_of_two_models_round_trip_through_feast(store_with_items, push_max, monkeypatch):
-    monkeypatch.setattr(features, "PUSH_MAX", push_max)
+@pytest.mark.parametrize("chunk", [features.ONLINE_CHUNK, 7], ids=["one-chunk", "many-chunks"])
+def test_embeddings_of_two_models_round_trip_through_feast(store_with_items, chunk, monkeypatch):
+    monkeypatch.setattr(features, "ONLINE_CHUNK", chunk)
     store, cat, _ = store_with_items
     ids = cat.items["item_id"].tolist()
     pics = [f"img:{i}" for i in ids]
@@ -33,7 +33,7 @@ def test_embeddings_of_two_models_round_trip_through_feast(store_with_items, pus
     when = datetime.now(timezone.utc)
     store.write_embeddings("cat-a", "model-a", ids, pics, a, when)
     store.write_embeddings("cat-a", "model-b", ids, pics, b, when)
-    store.materialize(when)
+    store.write_online()
     np.testing.assert_allclose(store.embeddings("cat-a", "model-a", ids[::-1], pics[::-1]), a[::-1], rtol=1e-6)
     np.testing.assert_allclose(store.embeddings("cat-a", "model-b", ids, pics), b, rtol=1e-6)
     with pytest.raises(LookupError, match="no model-c embedding"):
@@ -44,7 +44,7 @@ def test_embeddings_of_two_models_round_trip_through_feast(store_with_items, pus
 
 def test_listings_come_from_the_online_store_by_catalog_item_and_revision(store_with_items):
     store, cat, listing = store_with_items
-    store.materialize(datetime(2000, 1, 1, tzinfo=timezone.utc))
+    store.write_online()
     ids, revs = listing["item_id"].tolist(), listing["revision"].tolist()
     meta = store.metadata("cat-a", [ids[3], ids[0], "no-such-item"], [revs[3], revs[0], "x"])
     row = cat.items.set_index("item_id").loc[ids[3]]
@@ -64,7 +64,7 @@ def test_a_changed_listing_is_a_new_row_and_the_old_one_still_reads(store_with_i
     assert new["revision"][0] != listing["revision"][0] and (new["revision"][1:] == listing["revision"][1:]).all()
     when = datetime.now(timezone.utc)
     store.write_items("cat-a", new.iloc[:1], when)
-    store.materialize(datetime(2000, 1, 1, tzinfo=timezone.utc))
+    store.write_online()
     item = listing["item_id"][0]
     old_meta, new_meta = store.metadata("cat-a", [item, item], [listing["revision"][0], new["revision"][0]])
     assert old_meta["title"] == cat.items["title"][0] and new_meta["title"] == "renamed"
@@ -87,3 +87,18 @@ def test_online_store_settings():
     assert features.online_store_config("sqlite", "/d")["type"] == "sqlite"
     with pytest.raises(features.FeatureStoreError, match="unknown online store"):
         features.online_store_config("mongodb://x", "/d")
+
+
+def test_feast_materialize_rebuilds_a_lost_online_store_from_the_offline_parts(store_with_items, tmp_path):
+    store, cat, listing = store_with_items
+    ids = cat.items["item_id"].tolist()
+    vectors = np.random.default_rng(2).normal(size=(len(ids), 4)).astype(np.float32)
+    store.write_embeddings("cat-a", "m", ids, ["p"] * len(ids), vectors, datetime.now(timezone.utc))
+    store.write_online()
+    (tmp_path / "data" / "feast" / "online_store.db").unlink()  # the online store is gone (a new Redis, say)
+    fresh = features.FeatureStore(tmp_path / "data")
+    fresh.apply()
+    assert fresh.embeddings("cat-a", "m", ids[:1], ["p"], required=False) == [None]
+    fresh.store.materialize(start_date=datetime(2000, 1, 1, tzinfo=timezone.utc), end_date=datetime.now(timezone.utc))
+    np.testing.assert_allclose(fresh.embeddings("cat-a", "m", ids, ["p"] * len(ids)), vectors, rtol=1e-6)
+    assert fresh.metadata("cat-a", ids[:1], listing["revision"][:1].tolist())[0]["title"] == cat.items["title"][0]

@@ -108,7 +108,7 @@ def test_a_failed_update_changes_nothing_served(tmp_path, model, monkeypatch):
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(build.KeywordIndex, "save", disk_full)  # fails after Feast was written and materialized
+    monkeypatch.setattr(build.KeywordIndex, "save", disk_full)  # fails after Feast was written, offline and online
     with pytest.raises(OSError, match="No space"):
         build.build_index(_cfg(tmp_path, shop, model))
     monkeypatch.undo()
