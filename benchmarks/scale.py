@@ -193,6 +193,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/mmsearch-scale"), help="scratch directory")
     parser.add_argument("--report", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--skip-app", action="store_true", help="do not time app.py's start")
+    parser.add_argument("--build-only", action="store_true", help="the build and the update, no query timings")
     parser.add_argument("--phase", choices=["query"], help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--index-dir", help=argparse.SUPPRESS)
@@ -233,6 +234,9 @@ def main() -> None:
                "update_counts": {k: manifest[k] for k in ("added", "changed", "removed", "unchanged", "encoded")},
                "update_stages_s": stages(lines)}
 
+    if args.build_only:
+        print(json.dumps(report, indent=1))
+        return args.report and args.report.write_text(json.dumps(report, indent=1))
     seconds, rss, lines = run_timed([sys.executable, __file__, "--phase", "query", "--items", str(args.items), "--dim",
                                      str(args.dim), "--model", model, "--index-dir", str(work / "index"),
                                      "--data-dir", str(work / "data")])

@@ -91,6 +91,15 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
     store = FeatureStore(config.data_dir, config.online_store)
     store.apply()  # before the first read: a fresh data directory has no views yet
     when = datetime.now(timezone.utc)
+    try:
+        return _index_and_write(config, encoder, catalog, catalog_id, plan, prev, byo, store, when, out, say, started)
+    finally:
+        vindex.scratch_vectors(out).unlink(missing_ok=True)  # a scratch file the write did not take
+
+
+def _index_and_write(config: Config, encoder: Encoder, catalog, catalog_id: str, plan: update.Plan,
+                     prev: vindex.VectorIndex | None, byo: dict, store: FeatureStore, when: datetime, out: Path,
+                     say: Progress, started: float) -> vindex.VectorIndex:
     built, plan, encoded = _vectors_and_index(config, encoder, catalog_id, plan, prev, byo, store, when, say)
     catalog = catalog.skip(*plan.skipped)
     counts = plan.counts | {"encoded": encoded}
@@ -102,12 +111,14 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
                        "built_at": when.isoformat(timespec="seconds"), "mode": "update" if prev else "full",
                        **counts, "versions": _versions()}
 
+    if not isinstance(built.vectors, np.memmap):  # to a file now: later stages read a few rows, the write moves it
+        built.vectors = vindex.stream_npy(vindex.scratch_vectors(out), [built.vectors], encoder.dim)
     say(0.92, "looking for near-duplicate images")
     duplicates = _near_duplicates(built, prev, plan, config.duplicate_threshold)
     built.manifest["near_duplicate_pairs"] = len(duplicates)
     say(0.95, "building the keyword (BM25) index")
     fields = config.keyword_field_list()
-    keywords = KeywordIndex.build(item_texts(built.items.to_dict("records"), fields))
+    keywords = KeywordIndex.build(item_texts(built.items, fields))
     built.manifest["keyword_fields"] = fields
     built.manifest["build_seconds"] = round(time.time() - started, 1)
 
@@ -193,7 +204,8 @@ def _vectors_and_index(config: Config, encoder: Encoder, catalog_id: str, plan: 
     if prev is not None and not vindex.compaction_due(len(prev.vectors) + len(need), len(items)):
         say(0.9, f"updating the {prev.kind} index: {len(need):,} vectors in, "
                  f"{len(prev.slots) - int((plan.reused >= 0).sum()):,} out")
-        return vindex.updated(prev, items, plan.reused, from_feast, manifest), plan, encoded
+        scratch = vindex.scratch_vectors(config.resolved_index(encoder.model_id))
+        return vindex.updated(prev, items, plan.reused, from_feast, manifest, scratch), plan, encoded
     kept = plan.reused >= 0
     if not kept.any():  # a full build: Feast's answer is the whole matrix already
         vectors = from_feast

@@ -9,6 +9,7 @@ listing revision and every catalog column, so filters and keyword search read on
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -41,6 +42,8 @@ class VectorIndex:
         self.ids = self.items["item_id"].astype(str).tolist()
         self._row = {item_id: n for n, item_id in enumerate(self.ids)}
         self.slots = self.items["slot"].to_numpy(dtype=np.int64)
+        # Looked up for every result: one array, not a column of a million-row frame per query.
+        self.revisions = self.items["revision"].to_numpy() if "revision" in self.items else None
         self.row_of_slot = np.full(len(self.vectors), -1, dtype=np.int64)
         self.row_of_slot[self.slots] = np.arange(len(self.slots))
         self.kind = self.manifest.get("index_kind", "flat")
@@ -157,17 +160,23 @@ def build(vectors: np.ndarray, items: pd.DataFrame, manifest: dict, kind: str = 
 
 
 def updated(prev: VectorIndex, items: pd.DataFrame, reused: np.ndarray, fresh: np.ndarray,
-            manifest: dict) -> VectorIndex:
-    """``prev`` changed in place of a rebuild: ``items`` (new row order) whose rows with ``reused`` >= 0 keep that
-    slot of ``prev`` and whose other rows take ``fresh`` vectors, in order, in new slots."""
-    index = faiss.clone_index(prev.faiss_index)  # the served index stays untouched until the swap
+            manifest: dict, scratch: Path | None = None) -> VectorIndex:
+    """``prev`` changed instead of rebuilt: ``items`` (new row order) whose rows with ``reused`` >= 0 keep that slot
+    of ``prev`` and whose other rows take ``fresh`` vectors, in order, in new slots.
+
+    ``prev``'s Faiss index is changed in place (load it privately, as a build does: the served one is another copy).
+    With ``scratch``, the vectors file is written there chunk by chunk and mapped, never held whole in memory."""
+    index = prev.faiss_index
     keep = reused[reused >= 0]
     gone = np.setdiff1d(prev.slots, keep)
     if len(gone) and kinds.can_remove(prev.kind):
         index.remove_ids(faiss.IDSelectorBatch(gone))
     new_slots = np.arange(len(prev.vectors), len(prev.vectors) + len(fresh), dtype=np.int64)
-    vectors = np.concatenate([np.asarray(prev.vectors, dtype=np.float32), fresh.astype(np.float32)]) \
-        if len(fresh) else np.asarray(prev.vectors, dtype=np.float32)
+    fresh = np.ascontiguousarray(fresh, dtype=np.float32)
+    if scratch is not None:
+        vectors = stream_npy(scratch, [prev.vectors, fresh], prev.vectors.shape[1])
+    else:
+        vectors = np.concatenate([np.asarray(prev.vectors, dtype=np.float32), fresh])
     if len(fresh):
         _add(index, np.ascontiguousarray(fresh, dtype=np.float32), new_slots)
     slots = reused.astype(np.int64).copy()
@@ -175,6 +184,23 @@ def updated(prev: VectorIndex, items: pd.DataFrame, reused: np.ndarray, fresh: n
     return VectorIndex(index, vectors, items.assign(slot=slots).reset_index(drop=True),
                        _described(manifest | {"index_rule": prev.manifest.get("index_rule")}, prev.kind, prev.params,
                                   vectors, len(items)))
+
+
+def scratch_vectors(out_dir: Path) -> Path:
+    """Where a build of ``out_dir`` streams its vectors before the write moves them in (same filesystem)."""
+    return Path(out_dir).parent / f".{Path(out_dir).name}.vectors.npy"
+
+
+def stream_npy(path: Path, parts: list[np.ndarray], dim: int, chunk: int = 65_536) -> np.ndarray:
+    """Writes the rows of ``parts`` one after another as a .npy file with plain writes (a memory map being written
+    would count every page in the process's resident memory), then maps it read-only."""
+    rows = sum(len(p) for p in parts)
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)})
+        for part in parts:
+            for start in range(0, len(part), chunk):
+                fh.write(np.ascontiguousarray(part[start:start + chunk], dtype="<f4").tobytes())
+    return np.load(path, mmap_mode="r")
 
 
 def compaction_due(slots: int, live: int) -> bool:
@@ -196,7 +222,10 @@ def write(index: VectorIndex, out_dir: Path, extra: Callable[[Path], None] | Non
     """Writes the index directory atomically; ``extra`` may add files (reports, keyword index) before the swap."""
     with atomic_dir(Path(out_dir)) as tmp:
         faiss.write_index(index.faiss_index, str(tmp / FAISS_FILE))
-        np.save(tmp / VECTORS_FILE, np.asarray(index.vectors, dtype=np.float32))
+        if isinstance(index.vectors, np.memmap) and Path(index.vectors.filename) == scratch_vectors(out_dir):
+            os.replace(index.vectors.filename, tmp / VECTORS_FILE)  # a scratch file of this build: moved, not copied
+        else:
+            np.save(tmp / VECTORS_FILE, np.asarray(index.vectors, dtype=np.float32))
         index.items.to_parquet(tmp / ITEMS_FILE, index=False)
         if extra is not None:
             extra(tmp)

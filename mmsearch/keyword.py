@@ -11,6 +11,7 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
+import pandas as pd
 import Stemmer
 
 KEYWORD_DIR = "keyword"
@@ -24,8 +25,13 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
 
 
-def item_texts(rows: list[dict], fields: list[str]) -> list[str]:
-    """One text per item: the named fields that it has, joined."""
+def item_texts(rows: list[dict] | pd.DataFrame, fields: list[str]) -> list[str]:
+    """One text per item: the named fields that it has, joined. A DataFrame is read column by column (a dict per
+    row of a million-item catalog would cost a gigabyte)."""
+    if isinstance(rows, pd.DataFrame):
+        columns = [rows[f].tolist() for f in fields if f in rows.columns]
+        return [" ".join(str(v) for v in values if v not in (None, "") and v == v) for values in zip(*columns)] \
+            if columns else [""] * len(rows)
     return [" ".join(str(r[f]) for f in fields if r.get(f) not in (None, "") and r.get(f) == r.get(f))
             for r in rows]
 

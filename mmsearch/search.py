@@ -82,7 +82,7 @@ class Live:
         table = index.items.drop(columns=[c for c in INTERNAL_COLUMNS if c in index.items.columns])
         saved = Path(path) / kw.KEYWORD_DIR
         keyword = kw.KeywordIndex.load(saved, len(index)) if saved.exists() else kw.KeywordIndex.build(
-            kw.item_texts(table.to_dict("records"), index.manifest.get("keyword_fields") or
+            kw.item_texts(table, index.manifest.get("keyword_fields") or
                           config.keyword_field_list()))
         return cls(index, table, keyword, duplicate_groups(path), stamp)
 
@@ -345,7 +345,7 @@ class Searcher:
         if min_score is not None:
             hits = [(item_id, score) for item_id, score in hits if score >= min_score]
         ids = [item_id for item_id, _ in hits]
-        revisions = live.index.items["revision"].to_numpy()[[live.index.row(i) for i in ids]].tolist() if ids else []
+        revisions = [live.index.revisions[live.index.row(i)] for i in ids]
         meta = self.store.metadata(live.index.catalog_id, ids, revisions)
         results = []
         for (item_id, score), rec in zip(hits, meta):
