@@ -67,11 +67,11 @@ class KeywordIndex:
         stems = [s for s in tokenize([query])[0] if s in self.retriever.vocab_dict]
         if not stems or k <= 0:
             return []
-        mask = np.ones(self.size, dtype=np.float32)
+        mask, candidates = None, self.size  # no mask without a filter: a million-long array per query is not free
         if rows is not None:
-            mask[:] = 0.0
+            mask = np.zeros(self.size, dtype=np.float32)
             mask[np.asarray(rows, dtype=np.int64)] = 1.0
-        candidates = int(mask.sum())
+            candidates = int(mask.sum())
         if candidates == 0:
             return []
         found, scores = self.retriever.retrieve([stems], k=min(k, candidates), weight_mask=mask,
