@@ -20,7 +20,7 @@ from . import index_kinds, precomputed, update
 from .catalog import catalog_key, load_catalog, write_report
 from .config import Config, replace
 from .encoders import Encoder, encode_image_files, load_encoder
-from .features import METADATA_FIELDS, FeatureStore, listing_frame
+from .features import FeatureStore
 from .keyword import KEYWORD_DIR, KeywordIndex, item_texts
 
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
@@ -176,9 +176,7 @@ def _vectors_and_index(config: Config, encoder: Encoder, catalog_id: str, plan: 
         drop = np.isin(items["item_id"].to_numpy(), list(bad))
         keep_need = ~np.isin(need, np.flatnonzero(drop))
         fresh, to_write, need = fresh[keep_need], to_write[keep_need], need[keep_need]
-        plan = update.Plan(items[~drop].reset_index(drop=True), plan.reused[~drop],
-                           plan.counts | {"added": plan.counts["added"] - int(drop.sum())}, plan.new_revisions[~drop],
-                           skipped=(list(bad), list(bad.values())))
+        plan = plan.without(drop, (list(bad), list(bad.values())))
         need = np.flatnonzero(plan.reused < 0)
         items, ids, pictures = plan.items, plan.items["item_id"].tolist(), plan.items["picture"].tolist()
     if len(items) == 0:
@@ -187,10 +185,7 @@ def _vectors_and_index(config: Config, encoder: Encoder, catalog_id: str, plan: 
     # New rows only, under keys no served index uses: a build that fails or is killed after this leaves rows that
     # change nothing served, and the next build finds its vectors here instead of encoding them again.
     say(0.82, "writing new rows to Feast")
-    extra = [c for c in items.columns if c not in ("item_id", "picture", "revision", "_size", "_mtime",
-                                                   *METADATA_FIELDS, "slot")]
-    listing = listing_frame(items, extra)
-    store.write_items(catalog_id, listing[plan.new_revisions], when)
+    store.write_items(catalog_id, plan.listing[plan.new_revisions], when)
     store.write_embeddings(catalog_id, encoder.model_id, [ids[r] for r in need[to_write]],
                            [pictures[r] for r in need[to_write]], fresh[to_write], when)
     del fresh  # the index is built from what Feast gives back
@@ -199,7 +194,6 @@ def _vectors_and_index(config: Config, encoder: Encoder, catalog_id: str, plan: 
     say(0.88, "reading the new embeddings back from Feast")
     from_feast = store.embeddings(catalog_id, encoder.model_id, [ids[r] for r in need],
                                   [pictures[r] for r in need]) if len(need) else np.zeros((0, encoder.dim), np.float32)
-    items = items.assign(revision=listing["revision"].to_numpy())
     manifest = {"index_rule": None}
     if prev is not None and not vindex.compaction_due(len(prev.vectors) + len(need), len(items)):
         say(0.9, f"updating the {prev.kind} index: {len(need):,} vectors in, "

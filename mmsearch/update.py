@@ -25,6 +25,13 @@ class Plan:
     counts: dict = field(default_factory=dict)
     new_revisions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # rows Feast has not seen
     skipped: tuple[list, list] = ([], [])  # (item ids, reasons) of pictures that failed to decode while encoding
+    listing: pd.DataFrame | None = None  # the rows Feast's listing view holds, in row order (features.listing_frame)
+
+    def without(self, drop: np.ndarray, skipped: tuple[list, list]) -> "Plan":
+        """The plan less the rows in ``drop`` (pictures found undecodable while encoding)."""
+        return Plan(self.items[~drop].reset_index(drop=True), self.reused[~drop],
+                    self.counts | {"added": self.counts["added"] - int(drop.sum())}, self.new_revisions[~drop],
+                    skipped, self.listing[~drop].reset_index(drop=True))
 
 
 def picture_fingerprints(paths: list[str], previous: pd.DataFrame | None = None) -> tuple[list[str], list, list]:
@@ -88,7 +95,7 @@ def plan(catalog_items: pd.DataFrame, extra_cols: list[str], previous: pd.DataFr
     new_revisions = np.ones(n, dtype=bool)
     if previous is None or previous.empty:
         counts = {"added": n, "changed": 0, "removed": 0, "unchanged": 0}
-        return Plan(items, reused, counts, new_revisions)
+        return Plan(items, reused, counts, new_revisions, listing=listing)
     prev = previous.set_index(previous["item_id"].astype(str))
     known = items["item_id"].isin(prev.index).to_numpy()
     old = prev.reindex(items["item_id"])
@@ -98,4 +105,4 @@ def plan(catalog_items: pd.DataFrame, extra_cols: list[str], previous: pd.DataFr
     new_revisions = ~same_listing
     counts = {"added": int((~known).sum()), "changed": int((known & ~(same_picture & same_listing)).sum()),
               "removed": int(len(prev) - known.sum()), "unchanged": int((same_picture & same_listing).sum())}
-    return Plan(items, reused, counts, new_revisions)
+    return Plan(items, reused, counts, new_revisions, listing=listing)

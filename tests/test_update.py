@@ -278,3 +278,26 @@ def test_a_build_killed_with_sigkill_leaves_the_served_index_and_its_rows(tmp_pa
     done = build.build_index(cfg)  # the next build lands, reusing what the killed one wrote
     assert done.manifest["changed"] == 20 and done.manifest["encoded"] == 0
     assert Searcher.open(cfg).more_like_this("0", k=1)[0].title == "killed before it landed"
+
+
+def test_a_picture_that_fails_to_decode_is_skipped_in_a_build_and_in_an_update(tmp_path, model):
+    shop = _shop(tmp_path / "shop", n=8)
+    Image.open(tmp_path / "shop" / "p5.png").save(tmp_path / "shop" / "p5.jpg")
+    data = (tmp_path / "shop" / "p5.jpg").read_bytes()
+    (tmp_path / "shop" / "p5.jpg").write_bytes(data[: len(data) // 2])  # the header reads; the pixels do not
+    table = pd.read_csv(shop, dtype=str)
+    table.loc[table.item_id == "5", "image"] = "p5.jpg"
+    table.to_csv(shop, index=False)
+    first = build.build_index(_cfg(tmp_path, shop, model))
+    assert first.manifest["item_count"] == 7 and first.manifest["added"] == 7 and "5" not in first.ids
+    report = pd.read_csv(tmp_path / "ix" / "skipped.csv", dtype=str)
+    assert report.set_index("item_id").loc["5", "reason"].startswith("corrupt or truncated")
+    (tmp_path / "shop" / "p5.jpg").write_bytes(data)        # mended: it arrives as a new item
+    (tmp_path / "shop" / "p2.png").write_bytes(data[:len(data) // 2])  # and another picture breaks
+    table.loc[table.item_id == "2", "image"] = "p2.png"
+    table.to_csv(shop, index=False)
+    second = build.build_index(_cfg(tmp_path, shop, model))
+    assert "5" in second.ids and "2" not in second.ids and second.manifest["item_count"] == 7
+    assert second.manifest["encoded"] == 1
+    searcher = Searcher.open(_cfg(tmp_path, shop, model))
+    assert searcher.more_like_this("5", k=1)[0].item_id == "5"
