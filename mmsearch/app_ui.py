@@ -76,12 +76,18 @@ def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
         item_id = (results or [])[evt.index]["item_id"]
         return (item_id, *more_like_this(item_id, k, min_score, filters))
 
-    manifest = searcher.index.manifest
+    def header() -> str:
+        """Read at every page load: the index may have been swapped for a newer build since the app started."""
+        index = searcher.index
+        m = index.manifest
+        return (f"## mmsearch — multimodal product search\n"
+                f"Model `{searcher.encoder.model_id}` · {len(index):,} items from "
+                f"`{m.get('catalog_name', m.get('catalog'))}` · built {m.get('built_at', '?')} · "
+                f"{m.get('skipped', 0)} catalog rows skipped at build")
+
     with gr.Blocks(title="mmsearch") as demo:
-        gr.Markdown(f"## mmsearch — multimodal product search\n"
-                    f"Model `{searcher.encoder.model_id}` · {len(searcher.index):,} items from "
-                    f"`{manifest.get('catalog_name', manifest.get('catalog'))}` · "
-                    f"{manifest.get('skipped', 0)} catalog rows skipped at build")
+        heading = gr.Markdown(header())
+        demo.load(header, None, heading, api_visibility="private")
         with gr.Tab("Search"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
