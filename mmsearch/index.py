@@ -195,6 +195,7 @@ def stream_npy(path: Path, parts: list[np.ndarray], dim: int, chunk: int = 65_53
     """Writes the rows of ``parts`` one after another as a .npy file with plain writes (a memory map being written
     would count every page in the process's resident memory), then maps it read-only."""
     rows = sum(len(p) for p in parts)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)  # a first build's folder may not exist yet
     with open(path, "wb") as fh:
         np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)})
         for part in parts:

@@ -127,3 +127,9 @@ def test_ivfpq_recall_against_exact_search():
     hit = sum(len({h[0] for h in a} & {h[0] for h in e}) for a, e in
               zip(approx.search(queries, 10), exact.search(queries, 10)))
     assert hit / 2000 >= 0.95
+
+
+def test_streamed_vectors_land_in_a_folder_that_did_not_exist(tmp_path):
+    v = _vectors(10)
+    mapped = vindex.stream_npy(tmp_path / "new" / "folder" / ".x.vectors.npy", [v[:4], v[4:]], 8, chunk=3)
+    np.testing.assert_array_equal(np.asarray(mapped), v)
