@@ -192,7 +192,8 @@ def _vectors_and_index(config: Config, encoder: Encoder, catalog_id: str, plan: 
     say(0.82, "writing new rows to Feast")
     store.write_items(catalog_id, plan.listing[plan.new_revisions], when)
     store.write_embeddings(catalog_id, encoder.model_id, [ids[r] for r in need[to_write]],
-                           [pictures[r] for r in need[to_write]], fresh[to_write], when)
+                           [pictures[r] for r in need[to_write]],
+                           fresh if to_write.all() else fresh[to_write], when)  # no 2 GB copy on a full build
     del fresh  # the index is built from what Feast gives back
     say(0.86, "writing the new rows to the online store")
     store.write_online()
