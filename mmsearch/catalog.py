@@ -48,15 +48,6 @@ class Catalog:
     def extra_columns(self) -> list[str]:
         return [c for c in self.items.columns if c not in CORE_COLUMNS]
 
-    def fingerprint(self) -> str:
-        """Changes when any item, its text or its image file changes."""
-        digest = hashlib.sha256()
-        for row in self.items.itertuples(index=False):
-            stat = Path(row.image).stat()
-            digest.update(f"{row.item_id}\0{row.image}\0{stat.st_size}\0{stat.st_mtime_ns}\0{row.title}\0".encode())
-        digest.update(json.dumps(list(self.items.columns)).encode())
-        return digest.hexdigest()[:16]
-
     def skip(self, item_ids: list[str], reasons: list[str]) -> "Catalog":
         """Drops items found bad later (e.g. truncated images found while encoding), keeping them in the report."""
         if not item_ids:
