@@ -1,11 +1,10 @@
-"""mmsearch: multimodal product search in a Gradio app. ``python app.py`` serves the demo at http://127.0.0.1:7860."""
+"""mmsearch: multimodal product search. ``python app.py`` serves the demo at http://127.0.0.1:7860: the Gradio app at
+``/``, the REST API at ``/api`` (docs at ``/docs``), ``/metrics``, ``/healthz`` and ``/readyz``."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-
-import gradio as gr
 
 from mmsearch import config as cfgmod
 from mmsearch.app_ui import build_ui
@@ -14,13 +13,15 @@ from mmsearch.catalog import CatalogError
 from mmsearch.encoders import EncoderError, load_encoder
 from mmsearch.index import IndexLoadError
 from mmsearch.search import Searcher
+from mmsearch.server import create_app, serve
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     cfgmod.add_arguments(parser, ["index", "model", "catalog", "data_dir", "host", "port", "device", "top_k",
                                   "search_mode", "online_store", "reload_interval", "keyword_weight", "rrf_k", "image_weight", "keyword_fields",
-                                  "compare_model", "compare_index"])
+                                  "compare_model", "compare_index",
+                                  "concurrency", "max_queue", "rate_limit", "rate_burst", "auth", "log_queries"])
     config = cfgmod.from_args(parser.parse_args(argv))
     try:
         encoder = load_encoder(config.model, config.device)
@@ -38,12 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     for s in (searcher, other):  # a rebuilt or updated index is swapped in without a restart
         if s is not None:
             s.watch()
-    demo = build_ui(searcher, other)
+    try:
+        app = create_app(searcher, build_ui(searcher, other), other)
+    except ValueError as exc:  # a malformed MMSEARCH_AUTH
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps({"model": searcher.encoder.model_id, "items": len(searcher.index),
-                      "url": f"http://{config.host}:{config.port}"}))
-    demo.queue(default_concurrency_limit=4).launch(
-        server_name=config.host, server_port=config.port, allowed_paths=searcher.index.manifest.get("image_roots", []),
-        max_file_size=f"{config.max_upload_mb}mb", footer_links=["api"], theme=gr.themes.Soft())
+                      "url": f"http://{config.host}:{config.port}", "api_docs": f"http://{config.host}:{config.port}/docs",
+                      "auth": bool(config.auth)}), flush=True)
+    serve(app, config.host, config.port)
     return 0
 
 

@@ -2,28 +2,80 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
+from . import monitoring
 from .compare import COLUMNS, compare, report_rows
+from .features import StoreUnavailable
+from .guard import Busy, Forbidden, TokenBuckets, uploaded_file
 from .search import MODES, QueryError, Result, Searcher
+from .served import ServedPictures
 
 EXAMPLES = ["red striped t-shirt", "blue dotted mug", "sneaker -white", "yellow checked cap", "green striped bag",
             "white lamp", "pink dotted bottle", "brown checked chair"]
 
 
-def _outputs(results: list[Result], what: str, hidden: int = 0, note: str = "") -> tuple[list, list[dict], str]:
-    gallery = [(r.image, r.caption()) for r in results]
+class Events:
+    """What every search event shares: the rate limit, the upload rule, the served pictures, metrics and the log."""
+
+    def __init__(self, searcher: Searcher):
+        cfg = searcher.config
+        self.buckets = TokenBuckets(cfg.rate_limit, cfg.rate_burst)
+        self.log_queries = cfg.log_queries
+        self.pictures = ServedPictures(Path(get_upload_folder()) / "mmsearch-pictures")
+
+    def upload(self, image) -> str | None:
+        try:
+            return uploaded_file(image, get_upload_folder())
+        except Forbidden as exc:
+            raise QueryError(str(exc)) from exc
+
+    def gallery(self, results: list[Result]) -> list[tuple[str, str]]:
+        return [(self.pictures.path(r.image), r.caption()) for r in results]
+
+    def run(self, endpoint: str, kind: str, mode: str, query: str | None, request: gr.Request | None, work):
+        """Runs one search event: its refusals become the UI's error box, its figures the metrics and the log."""
+        started = time.perf_counter()
+        client = request.client.host if request is not None and request.client else "local"
+        failure, count = "", None
+        try:
+            self.buckets.take(client)
+            out = work()
+            count = len(out[1])
+            return out
+        except Busy as exc:
+            failure = "busy"
+            monitoring.REJECTED.labels(exc.reason).inc()
+            raise gr.Error(str(exc), title="Busy") from exc
+        except StoreUnavailable as exc:
+            failure = "StoreUnavailable"
+            raise gr.Error(f"Search is unavailable: {exc}", duration=None, title="Cannot search") from exc
+        except gr.Error:
+            failure = "QueryError"
+            raise
+        finally:
+            monitoring.observe(endpoint, time.perf_counter() - started, status=200 if not failure else 400,
+                               results=count, mode=mode, kind="" if failure else kind, error=failure,
+                               query=query if self.log_queries else None, client=client)
+
+
+def _outputs(results: list[Result], what: str, hidden: int = 0, note: str = "",
+             gallery=None) -> tuple[list, list[dict], str]:
+    gallery = gallery(results) if gallery else [(r.image, r.caption()) for r in results]
     status = f"{len(results)} results for {what}" if results else f"No results for {what}."
     if hidden:
         status += f" · {hidden} more below the minimum score hidden"
     if note:
         status += f" · {note}"
-    return gallery, [r.to_dict() for r in results], status
+    return gallery, [r.public() for r in results], status
 
 
 def _run(search, what: str, k: float, min_score: float, filters: str | None,
-         note: str = "") -> tuple[list, list[dict], str]:
+         note: str = "", gallery=None) -> tuple[list, list[dict], str]:
     """Runs a search for the UI; the minimum score is applied here so the status can say how many it hid."""
     if filters and filters.strip():
         what += f" where {filters.strip()}"
@@ -33,7 +85,7 @@ def _run(search, what: str, k: float, min_score: float, filters: str | None,
         raise gr.Error(str(exc), duration=None, title="Cannot search") from exc
     floor = float(min_score or 0.0)
     kept = [r for r in results if r.score >= floor] if floor else results
-    return _outputs(kept, what, hidden=len(results) - len(kept), note=note)
+    return _outputs(kept, what, hidden=len(results) - len(kept), note=note, gallery=gallery)
 
 
 SCORE_NOTE = {"vector": "scores: cosine similarity", "keyword": "scores: BM25",
@@ -42,39 +94,50 @@ SCORE_NOTE = {"vector": "scores: cosine similarity", "keyword": "scores: BM25",
 
 def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
     cfg = searcher.config
+    events = Events(searcher)
 
     def search_text(query: str, k: float, min_score: float = 0.0, filters: str = "", mode: str | None = None,
                     keyword_weight: float | None = None, image: dict | str | None = None,
-                    image_weight: float | None = None) -> tuple[list, list[dict], str]:
+                    image_weight: float | None = None, request: gr.Request = None) -> tuple[list, list[dict], str]:
         """Text search in a mode (vector, keyword or hybrid); with an image too, both blend by image_weight."""
         mode = mode or cfg.search_mode
-        path = image.get("path") if isinstance(image, dict) else image
         has_text = bool((query or "").strip())
         used = mode if has_text else "vector"  # an image alone has no words for keyword search
-        parts = [f"“{query.strip()}”"] if has_text else []
-        if path:
-            share = cfg.image_weight if image_weight is None else float(image_weight)
-            parts.append(f"the uploaded image (image weight {share:.2f})" if has_text else "the uploaded image")
-        return _run(lambda n, m, f: searcher.search(query, path or None, n, m, f, mode, keyword_weight,
-                                                    image_weight), " + ".join(parts), k, min_score, filters,
-                    note=f"{used} · {SCORE_NOTE.get(used, '')}")
+
+        def work():
+            path = events.upload(image)
+            parts = [f"“{query.strip()}”"] if has_text else []
+            if path:
+                share = cfg.image_weight if image_weight is None else float(image_weight)
+                parts.append(f"the uploaded image (image weight {share:.2f})" if has_text else "the uploaded image")
+            return _run(lambda n, m, f: searcher.search(query, path, n, m, f, mode, keyword_weight, image_weight),
+                        " + ".join(parts), k, min_score, filters, note=f"{used} · {SCORE_NOTE.get(used, '')}",
+                        gallery=events.gallery)
+
+        kind = "text+image" if has_text and image else ("text" if has_text else "image")
+        return events.run("search_text", kind, used, query, request, lambda: _guarded(work))
 
     def search_image(image: dict | str | None, k: float, min_score: float = 0.0,
-                     filters: str = "") -> tuple[list, list[dict], str]:
+                     filters: str = "", request: gr.Request = None) -> tuple[list, list[dict], str]:
         # Gradio's own preprocessing would fail on a non-image upload with an opaque error, so the event runs
         # with preprocess=False and the upload's file is decoded (and size-checked) by the searcher.
-        path = image.get("path") if isinstance(image, dict) else image
-        return _run(lambda n, m, f: searcher.search_image(path, n, m, f), "the uploaded image", k, min_score, filters)
+        def work():
+            path = events.upload(image)
+            return _run(lambda n, m, f: searcher.search_image(path, n, m, f), "the uploaded image", k, min_score,
+                        filters, gallery=events.gallery)
+
+        return events.run("search_image", "image", "vector", None, request, lambda: _guarded(work))
 
     def more_like_this(item_id: str, k: float, min_score: float = 0.0,
-                       filters: str = "") -> tuple[list, list[dict], str]:
-        return _run(lambda n, m, f: searcher.more_like_this(item_id, n, m, f), f"items like {item_id}", k,
-                    min_score, filters)
+                       filters: str = "", request: gr.Request = None) -> tuple[list, list[dict], str]:
+        return events.run("more_like_this", "similar", "vector", None, request, lambda: _run(
+            lambda n, m, f: searcher.more_like_this(item_id, n, m, f), f"items like {item_id}", k, min_score,
+            filters, gallery=events.gallery))
 
     def on_select(results: list[dict] | None, k: float, min_score: float, filters: str,
-                  evt: gr.SelectData) -> tuple:
+                  evt: gr.SelectData, request: gr.Request) -> tuple:
         item_id = (results or [])[evt.index]["item_id"]
-        return (item_id, *more_like_this(item_id, k, min_score, filters))
+        return (item_id, *more_like_this(item_id, k, min_score, filters, request))
 
     def header() -> str:
         """Read at every page load: the index may have been swapped for a newer build since the app started."""
@@ -136,7 +199,7 @@ def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
                 return gr.update(), gr.update(), gr.update(), gr.update()
             try:
                 count = int(request.query_params.get("k") or searcher.config.top_k)
-                return (q, *search_text(q, count))
+                return (q, *search_text(q, count, request=request))
             except (ValueError, gr.Error) as exc:
                 return q, [], [], f"The link's query could not run: {exc}"
 
@@ -145,8 +208,16 @@ def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
                   api_visibility="private")
         evaluation_tab(searcher)
         if other is not None:
-            compare_tab(searcher, other)
+            compare_tab(searcher, other, events)
     return demo
+
+
+def _guarded(work):
+    """An upload that names a file the server never received reads as any other refused query."""
+    try:
+        return work()
+    except QueryError as exc:
+        raise gr.Error(str(exc), duration=None, title="Cannot search") from exc
 
 
 def evaluation_tab(searcher: Searcher) -> None:
@@ -193,16 +264,18 @@ def evaluation_tab(searcher: Searcher) -> None:
         button.click(run, None, [table, plot, summary], api_name="evaluate")
 
 
-def compare_tab(first: Searcher, second: Searcher) -> None:
+def compare_tab(first: Searcher, second: Searcher, events: Events) -> None:
     """The same query against two models, each with its own index, and both models' evaluation reports."""
-    def run(query: str, image: dict | str | None, k: float) -> tuple[list, list, dict]:
-        path = image.get("path") if isinstance(image, dict) else image
-        try:
-            a, b = compare([first, second], query, path, int(k))
-        except QueryError as exc:
-            raise gr.Error(str(exc), duration=None, title="Cannot compare") from exc
-        return ([(r.image, r.caption()) for r in a], [(r.image, r.caption()) for r in b],
-                {first.encoder.model_id: [r.to_dict() for r in a], second.encoder.model_id: [r.to_dict() for r in b]})
+    def run(query: str, image: dict | str | None, k: float, request: gr.Request = None) -> tuple[list, list, dict]:
+        def work():
+            try:
+                a, b = compare([first, second], query, events.upload(image), int(k))
+            except QueryError as exc:
+                raise gr.Error(str(exc), duration=None, title="Cannot compare") from exc
+            return (events.gallery(a), events.gallery(b),
+                    {first.encoder.model_id: [r.public() for r in a], second.encoder.model_id: [r.public() for r in b]})
+
+        return events.run("compare", "image" if image else "text", "", query, request, work)
 
     with gr.Tab("Compare"):
         with gr.Row(equal_height=True):

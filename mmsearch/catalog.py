@@ -109,6 +109,8 @@ def load_image(source: str | Path | Image.Image, max_pixels: int = 40_000_000) -
             raise ImageError(f"image is too large ({source.width}x{source.height} pixels, limit {max_pixels:,})")
         return to_rgb(source)
     check_header(source, max_pixels)
+    if hasattr(source, "seek"):  # an in-memory upload: check_header read its start
+        source.seek(0)
     try:
         with Image.open(source) as img:
             img.load()

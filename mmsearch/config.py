@@ -60,6 +60,18 @@ class Config:
     max_query_chars: int = field(default=500, metadata={"help": "longer text queries are refused"})
     max_upload_pixels: int = field(default=40_000_000, metadata={"help": "larger images are refused (decompression bombs)"})
     max_upload_mb: int = field(default=20, metadata={"help": "larger uploads are refused by the server"})
+    concurrency: int = field(default=4, metadata={"help": "searches served at once; more wait in the queue"})
+    max_queue: int = field(default=64, metadata={
+        "help": "searches allowed to wait; beyond that a caller is told the server is busy (HTTP 429 on REST)"})
+    rate_limit: float = field(default=0.0, metadata={
+        "help": "searches per second allowed to each client (token bucket, by address or token); 0: no limit"})
+    rate_burst: int = field(default=0, metadata={"help": "a client's bucket size: searches it may make at once "
+                                                         "(default: twice the rate, at least 1)"})
+    auth: str = field(default="", metadata={
+        "help": "user:password to lock the app: Gradio's login for the UI, 'Authorization: Bearer <password>' "
+                "(or HTTP basic) for REST and /metrics; empty: open, for public demos"})
+    log_queries: bool = field(default=False, metadata={
+        "help": "write each query's text into the JSON request log (off: only latency, counts and settings)"})
     demo_size: int = field(default=2048, metadata={"help": "images in the generated demo catalog"})
     hf_image_column: str = field(default="image", metadata={"help": "image column of a Hugging Face dataset"})
     hf_text_column: str = field(default="caption", metadata={"help": "title/caption column of a Hugging Face dataset"})

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -40,6 +41,11 @@ LEGACY_FILES = ["item_metadata.parquet", "item_embeddings.parquet"]  # the layou
 
 class FeatureStoreError(RuntimeError):
     """The feature store cannot be opened or written (bad online-store setting, unreachable Redis, ...)."""
+
+
+class StoreUnavailable(FeatureStoreError):
+    """The online store did not answer a read: locked, missing, damaged or unreachable. Searches cannot show listings
+    until it does; the service stays up and says so (``/readyz``)."""
 
 
 def source_dirs(data_dir: Path) -> tuple[Path, Path]:
@@ -111,6 +117,7 @@ class FeatureStore:
         from feast.repo_config import RepoConfig
 
         self.data_dir = Path(data_dir).resolve()
+        self.online_store = re.sub(r"//[^@/]*@", "//", online_store or "sqlite")  # said in errors: no password
         (self.data_dir / "feast").mkdir(parents=True, exist_ok=True)
         self.migrated = migrate_legacy(self.data_dir)
         # feature_repo/definitions.py reads this when the Feast CLI is pointed at the repository.
@@ -216,9 +223,13 @@ class FeatureStore:
         out = []
         for start in range(0, len(item_ids), _READ_BATCH):
             chunk = list(zip(item_ids[start:start + _READ_BATCH], revisions[start:start + _READ_BATCH]))
-            res = self.store.get_online_features(
-                features=[f"{ITEMS_VIEW}:{f}" for f in METADATA_FIELDS],
-                entity_rows=[{"catalog_id": catalog_id, "item_id": i, "revision": r} for i, r in chunk]).to_dict()
+            try:
+                res = self.store.get_online_features(
+                    features=[f"{ITEMS_VIEW}:{f}" for f in METADATA_FIELDS],
+                    entity_rows=[{"catalog_id": catalog_id, "item_id": i, "revision": r} for i, r in chunk]).to_dict()
+            except Exception as exc:  # sqlite, Redis and Feast each raise their own kinds; all mean the same here
+                raise StoreUnavailable(f"the item listings cannot be read from the Feast online store "
+                                       f"({self.online_store}): {type(exc).__name__}: {exc}") from exc
             for n, (item_id, _) in enumerate(chunk):
                 rec = {f: res[f][n] for f in METADATA_FIELDS}
                 extra = json.loads(rec.pop("extra_json") or "{}")
@@ -230,7 +241,7 @@ class FeatureStore:
         try:
             self.metadata("-", ["-"], ["-"])
             return True
-        except Exception:  # noqa: BLE001 - any failure means "not readable"; the caller reports it
+        except StoreUnavailable:
             return False
 
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,7 @@ from .config import Config
 from .encoders import Encoder, encode_images, load_encoder
 from .features import FeatureStore
 from .filters import Columns, FilterError, matching_rows, parse_filters, split_terms
+from .monitoring import stage
 
 MAX_K = 100
 NEGATIVE_WEIGHT = 0.7  # how far a '-term' pushes the query away from what it names
@@ -51,6 +54,16 @@ class Result:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def public(self) -> dict:
+        """What callers outside the server see: the picture as a URL served by item id, never a server path."""
+        out = {k: v for k, v in asdict(self).items() if k != "image"}
+        return out | {"image_url": picture_url(self.item_id)}
+
+
+def picture_url(item_id: str) -> str:
+    """The REST route that serves an indexed item's picture (relative to the server's root)."""
+    return f"/api/items/{quote(str(item_id), safe='')}/image"
 
 
 INTERNAL_COLUMNS = ("slot", "picture", "revision", "_size", "_mtime")
@@ -117,6 +130,10 @@ class Searcher:
     def index(self) -> vindex.VectorIndex:
         return self.live.index
 
+    def query_cache_info(self):
+        """Hits and misses of the text-query embedding cache (for /metrics)."""
+        return self._encode_query.cache_info()
+
     def reload_if_changed(self) -> bool:
         """Swaps in the index directory's newer build, if there is one; queries in flight finish on the old one.
         A directory that cannot be read (a build swapping it this instant, a damaged one) keeps the old index."""
@@ -180,10 +197,11 @@ class Searcher:
             positive, negative = split_terms(self.check_text(query))
             if not positive:
                 raise QueryError("Say what you want as well as what you don't, e.g. 'sneaker -white'.")
-            vector = self._encode_query(self.encoder.model_id, " ".join(positive.lower().split()))
-            if negative:
-                away = np.mean([self._encode_query(self.encoder.model_id, w.lower()) for w in negative], axis=0)
-                vector = vector - NEGATIVE_WEIGHT * away
+            with stage("encode"):
+                vector = self._encode_query(self.encoder.model_id, " ".join(positive.lower().split()))
+                if negative:
+                    away = np.mean([self._encode_query(self.encoder.model_id, w.lower()) for w in negative], axis=0)
+                    vector = vector - NEGATIVE_WEIGHT * away
         if has_image:
             if not 0.0 <= float(image_weight) <= 1.0:
                 raise QueryError(f"The image weight must be between 0 and 1, not {image_weight}.")
@@ -191,7 +209,8 @@ class Searcher:
                 picture = load_image(image, self.config.max_upload_pixels)
             except ImageError as exc:
                 raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
-            pixels = encode_images(self.encoder, [picture])[0]
+            with stage("encode"):
+                pixels = encode_images(self.encoder, [picture])[0]
             vector = pixels if vector is None else (1 - image_weight) * vector / np.linalg.norm(vector) \
                 + image_weight * pixels
         return vector / np.linalg.norm(vector), positive, negative
@@ -290,8 +309,12 @@ class Searcher:
     def _lists(live: Live, vector: np.ndarray | None, words: str, rows: np.ndarray | None,
                depth: int) -> tuple[list[int], list[tuple[int, float]]]:
         """Top-``depth`` rows by embedding (none when ``vector`` is None) and (row, BM25) by keywords."""
-        by_vector = [] if vector is None else [live.index.row(i) for i, _ in live.index.search(vector, depth, rows)[0]]
-        return by_vector, live.keyword.search(words, depth, rows)
+        by_vector = []
+        if vector is not None:
+            with stage("vector_search"):
+                by_vector = [live.index.row(i) for i, _ in live.index.search(vector, depth, rows)[0]]
+        with stage("keyword"):
+            return by_vector, live.keyword.search(words, depth, rows)
 
     def _search_words(self, live: Live, vector: np.ndarray, words: str, negative: list[str], k: int,
                       min_score: float | None, filters: str | None, mode: str, weight: float) -> list[Result]:
@@ -301,9 +324,10 @@ class Searcher:
         rrf_k = self.config.rrf_k
         while True:
             by_vector, by_keyword = self._lists(live, None if mode == "keyword" else vector, words, rows, depth)
-            ranked = by_keyword if mode == "keyword" else kw.reciprocal_rank_fusion(
-                by_vector, [r for r, _ in by_keyword], weight, rrf_k)
-            picked = self._collapse(live, [(live.index.ids[r], s) for r, s in ranked], k)
+            with stage("fusion"):
+                ranked = by_keyword if mode == "keyword" else kw.reciprocal_rank_fusion(
+                    by_vector, [r for r, _ in by_keyword], weight, rrf_k)
+                picked = self._collapse(live, [(live.index.ids[r], s) for r, s in ranked], k)
             if len(picked) >= k or depth >= available or (mode == "keyword" and len(by_keyword) < depth):
                 break
             depth = min(available, depth * 2)  # near-duplicates took places: look further down
@@ -325,7 +349,8 @@ class Searcher:
     def _search_vector(self, live: Live, vector: np.ndarray, k: int, min_score: float | None = None,
                        filters: str | None = None, collapse: bool = True) -> list[Result]:
         rows = self._filter_rows(live, filters)
-        hits = live.index.search(vector, k, rows)[0]
+        with stage("vector_search"):
+            hits = live.index.search(vector, k, rows)[0]
         available = len(live.index) if rows is None else len(rows)
         fetch = k
         while collapse and live.groups:
@@ -343,10 +368,13 @@ class Searcher:
     def _results(self, live: Live, hits: list[tuple[str, float]], min_score: float | None) -> list[Result]:
         """Hits dressed with their listings from the Feast online store; those below ``min_score`` dropped."""
         if min_score is not None:
+            if not math.isfinite(min_score):
+                raise QueryError(f"The minimum score must be a number, not {min_score}.")
             hits = [(item_id, score) for item_id, score in hits if score >= min_score]
         ids = [item_id for item_id, _ in hits]
         revisions = [live.index.revisions[live.index.row(i)] for i in ids]
-        meta = self.store.metadata(live.index.catalog_id, ids, revisions)
+        with stage("feast_read"):
+            meta = self.store.metadata(live.index.catalog_id, ids, revisions)
         results = []
         for (item_id, score), rec in zip(hits, meta):
             core = {f: rec.get(f) for f in ("title", "image", "price", "category", "description")}

@@ -68,3 +68,54 @@ def demo_manifest(tmp_path_factory) -> Path:
     from mmsearch import demo
 
     return demo.write_catalog(tmp_path_factory.mktemp("democat"), n=96)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunningApp:
+    """``python app.py`` in a child process on a free loopback port, as a user starts it."""
+
+    def __init__(self, data: Path, env: dict[str, str], timeout: float = 180):
+        import subprocess
+        import time
+
+        import httpx
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = data / f"app-{self.port}.log"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, stdout=self._log,
+                                     stderr=subprocess.STDOUT,
+                                     env=os.environ | {"MMSEARCH_DATA_DIR": str(data), "MMSEARCH_PORT": str(self.port),
+                                                       "MMSEARCH_WORKERS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+                                     | env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"app exited early:\n{self.log()[-3000:]}")
+            try:
+                if httpx.get(self.url + "healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"app did not start:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except Exception:  # noqa: BLE001 - a stuck child is killed
+            self.proc.kill()
+        self._log.close()

@@ -13,41 +13,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory, demo_manifest, tiny_two_tower_dir, other_two_tower_dir):
-    port = _free_port()
-    data = tmp_path_factory.mktemp("appdata")
-    env = os.environ | {"MMSEARCH_DATA_DIR": str(data), "MMSEARCH_CATALOG": str(demo_manifest),
-                        "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}", "MMSEARCH_PORT": str(port),
-                        "MMSEARCH_WORKERS": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-                        "MMSEARCH_COMPARE_MODEL": f"two-tower:{other_two_tower_dir}",
-                        "MMSEARCH_DUPLICATE_THRESHOLD": "0"}
-    log = open(data / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app exited early:\n{(data / 'app.log').read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(1)
-    else:
-        proc.kill()
-        raise RuntimeError(f"app did not start:\n{(data / 'app.log').read_text()[-3000:]}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    from conftest import RunningApp
+
+    app = RunningApp(tmp_path_factory.mktemp("appdata"), {
+        "MMSEARCH_CATALOG": str(demo_manifest), "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
+        "MMSEARCH_COMPARE_MODEL": f"two-tower:{other_two_tower_dir}", "MMSEARCH_DUPLICATE_THRESHOLD": "0"})
+    yield app.url
+    app.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,107 @@
+"""What the running service reports about itself: Prometheus metrics and one JSON log line per request.
+
+Stage histograms are filled from inside the searcher (encode, vector search, keyword, fusion, Feast read), request
+histograms by the REST routes and the Gradio events, so a dashboard can tell a slow encoder from a slow store.
+Query text is logged only when asked for (``--log-queries``): queries can say more about a person than they meant to.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+
+# From 0.5 ms (a cached query's index search) to 10 s (an image upload on a loaded CPU).
+_BUCKETS = (.0005, .001, .0025, .005, .0075, .01, .015, .025, .05, .075, .1, .25, .5, 1.0, 2.5, 5.0, 10.0)
+
+STAGE_SECONDS = Histogram("mmsearch_stage_seconds", "Time in one stage of a search", ["stage"], buckets=_BUCKETS)
+REQUEST_SECONDS = Histogram("mmsearch_request_seconds", "Whole requests, by endpoint", ["endpoint"],
+                            buckets=_BUCKETS)
+QUERIES = Counter("mmsearch_queries", "Searches answered, by mode and kind of query", ["mode", "kind"])
+ERRORS = Counter("mmsearch_errors", "Requests that failed, by the kind of failure", ["type"])
+REJECTED = Counter("mmsearch_rate_limited", "Calls turned away: over a client's rate, or the queue was full",
+                   ["reason"])
+
+request_log = logging.getLogger("mmsearch.requests")
+
+
+class _JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+                           **getattr(record, "fields", {})}, ensure_ascii=False, default=str)
+
+
+def setup_request_log(stream=None) -> None:
+    """Request lines go to stderr as JSON, one per line, whatever the root logger does."""
+    if any(isinstance(h.formatter, _JsonLines) for h in request_log.handlers):
+        return
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(_JsonLines())
+    request_log.addHandler(handler)
+    request_log.setLevel(logging.INFO)
+    request_log.propagate = False
+
+
+@contextmanager
+def stage(name: str):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        STAGE_SECONDS.labels(name).observe(time.perf_counter() - start)
+
+
+def observe(endpoint: str, seconds: float, *, status: int = 200, results: int | None = None, mode: str = "",
+            kind: str = "", error: str = "", query: str | None = None, client: str = "") -> None:
+    """One finished request: its histogram, its counters and its log line."""
+    REQUEST_SECONDS.labels(endpoint).observe(seconds)
+    if error:
+        ERRORS.labels(error).inc()
+    elif kind:
+        QUERIES.labels(mode or "vector", kind).inc()
+    fields = {"endpoint": endpoint, "status": status, "ms": round(seconds * 1000, 2)}
+    fields |= {k: v for k, v in (("results", results), ("mode", mode), ("kind", kind), ("error", error),
+                                 ("client", client)) if v not in (None, "")}
+    if query is not None:
+        fields["query"] = query
+    request_log.info("request", extra={"fields": fields})
+
+
+class ServiceCollector:
+    """Read at each scrape: the loaded index (it may have been swapped since) and the query cache's counts."""
+
+    def __init__(self) -> None:
+        self.searcher = None
+
+    def collect(self):
+        searcher = self.searcher
+        if searcher is None:
+            return
+        index = searcher.index
+        items = GaugeMetricFamily("mmsearch_index_items", "Items in the loaded index")
+        items.add_metric([], len(index))
+        yield items
+        age = GaugeMetricFamily("mmsearch_index_age_seconds", "Seconds since the loaded index was built")
+        built = index.manifest.get("built_at")
+        if built:
+            age.add_metric([], max(0.0, time.time() - datetime.fromisoformat(built).timestamp()))
+            yield age
+        info = InfoMetricFamily("mmsearch_model", "The model and index being served")
+        info.add_metric([], {"model_id": searcher.encoder.model_id, "index_kind": index.kind,
+                             "catalog": str(index.manifest.get("catalog_name", ""))})
+        yield info
+        cache = searcher.query_cache_info()
+        for name, value, text in (("hits", cache.hits, "Text queries answered from the embedding cache"),
+                                  ("misses", cache.misses, "Text queries that ran the text encoder")):
+            counter = CounterMetricFamily(f"mmsearch_query_cache_{name}", text)
+            counter.add_metric([], value)
+            yield counter
+
+
+SERVICE = ServiceCollector()
+REGISTRY.register(SERVICE)

@@ -1,0 +1,82 @@
+"""One process, one port: the REST API, the health and metrics routes, and the Gradio app mounted at ``/``.
+
+    /api/...   REST (api.py), OpenAPI docs at /docs
+    /metrics   Prometheus
+    /healthz   the process answers
+    /readyz    the index is loaded and the Feast online store answers a read
+    /          the Gradio UI and its own API (gradio_client)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from . import api, monitoring
+from .config import DEMO_MODEL_DIR, PROJECT_ROOT, Config
+from .guard import Gate, TokenBuckets, UploadsOnly, authorized, parse_auth
+from .search import Searcher
+
+
+def private_paths(config: Config, searchers: list[Searcher]) -> list[str]:
+    """What Gradio must never serve, even if a path to it is guessed: the data directory (Feast stores, indexes),
+    the indexes and models wherever they are, and the project's sources."""
+    paths = {Path(config.data_dir), PROJECT_ROOT, DEMO_MODEL_DIR}
+    for s in searchers:
+        paths.add(Path(s.index.path))
+        paths.add(Path(s.store.data_dir))
+        model_dir = getattr(s.encoder, "path", None)
+        if model_dir:
+            paths.add(Path(model_dir))
+    return sorted(str(p.resolve()) for p in paths)
+
+
+def create_app(searcher: Searcher, demo: gr.Blocks, other: Searcher | None = None) -> FastAPI:
+    config = searcher.config
+    credentials = parse_auth(config.auth)
+    buckets = TokenBuckets(config.rate_limit, config.rate_burst)
+    monitoring.setup_request_log()
+    monitoring.SERVICE.searcher = searcher
+    app = FastAPI(title="mmsearch", summary="Multimodal product search: text, image, and more-like-this",
+                  description="REST routes beside the Gradio app. Errors are `{\"error\": message}`.")
+    app.include_router(api.router(searcher, buckets, Gate(config.concurrency, config.max_queue),
+                                  config.max_upload_mb * 2**20, credentials, config.log_queries))
+
+    @app.get("/healthz", summary="The process is up")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="The index is loaded and the feature store answers")
+    def readyz() -> JSONResponse:
+        checks = {"index": len(searcher.index) > 0, "feature_store": searcher.store.readable()}
+        ready = all(checks.values())
+        return JSONResponse({"ready": ready, "checks": checks, "items": len(searcher.index)},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    def metrics(request: Request) -> Response:
+        if not authorized(request.headers.get("authorization"), credentials):
+            return JSONResponse({"error": "This server needs a token: send 'Authorization: Bearer <token>'."},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    # Gradio's own queue bounds its events as Gate bounds the REST routes.
+    demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
+    searchers = [s for s in (searcher, other) if s is not None]
+    # Gradio copies any file an event's input names into its cache before the event runs (its own check is off
+    # when it is mounted rather than launched): the middleware refuses such inputs at the door.
+    app.add_middleware(UploadsOnly, upload_dir=get_upload_folder())
+    return gr.mount_gradio_app(
+        app, demo, path="/", auth=credentials, allowed_paths=[], blocked_paths=private_paths(config, searchers),
+        max_file_size=f"{config.max_upload_mb}mb", footer_links=["api"], theme=gr.themes.Soft())
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    import uvicorn
+
+    # One worker process: the searcher, its caches and the hot-reload watcher live in this process.
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True, timeout_keep_alive=30)
