@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -74,16 +75,31 @@ def _outputs(results: list[Result], what: str, hidden: int = 0, note: str = "",
     return gallery, [r.public() for r in results], status
 
 
+def _number(value, name: str, whole: bool = False) -> float | int | None:
+    """A number from a raw API call, where anything may come: null keeps the default, the rest is refused plainly."""
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+        if not math.isfinite(number) or isinstance(value, bool):
+            raise ValueError
+        return int(number) if whole else number
+    except (TypeError, ValueError, OverflowError):
+        raise QueryError(f"{name} must be a number, not {value!r}.") from None
+
+
 def _run(search, what: str, k: float, min_score: float, filters: str | None,
          note: str = "", gallery=None) -> tuple[list, list[dict], str]:
     """Runs a search for the UI; the minimum score is applied here so the status can say how many it hid."""
-    if filters and filters.strip():
-        what += f" where {filters.strip()}"
     try:
-        results = search(int(k), None, filters)
+        if filters is not None and not isinstance(filters, str):
+            raise QueryError(f"The filters must be text such as 'category=mug; price<=20', not {filters!r}.")
+        if filters and filters.strip():
+            what += f" where {filters.strip()}"
+        floor = _number(min_score, "The minimum score") or 0.0
+        results = search(_number(k, "k", whole=True), None, filters)  # None: the server's default k
     except QueryError as exc:
         raise gr.Error(str(exc), duration=None, title="Cannot search") from exc
-    floor = float(min_score or 0.0)
     kept = [r for r in results if r.score >= floor] if floor else results
     return _outputs(kept, what, hidden=len(results) - len(kept), note=note, gallery=gallery)
 

@@ -150,17 +150,20 @@ def _named_paths(value: object):
             yield from _named_paths(v)
 
 
-class UploadsOnly:
-    """ASGI middleware in front of Gradio's event routes: an event whose inputs name a server file that was not
-    uploaded (anything outside the upload folder, or a path that does not resolve) is refused before Gradio copies
-    it anywhere, with NOT_UPLOADED whatever the path. http(s) URLs pass: Gradio fetches those itself, through its
-    public-address-only client."""
+class GradioDoor:
+    """ASGI middleware in front of Gradio's event routes.
+
+    - An event whose inputs name a server file that was not uploaded (anything outside the upload folder, or a path
+      that does not resolve) is refused before Gradio copies it anywhere, with NOT_UPLOADED whatever the path.
+      http(s) URLs pass: Gradio fetches those itself, through its public-address-only client.
+    - A raw HTTP call (``/gradio_api/call/<name>``) with too few inputs is told which are missing, by name, instead
+      of Gradio's message about component objects."""
 
     EVENT_PATHS = ("/gradio_api/queue/join", "/gradio_api/call/", "/gradio_api/run/", "/gradio_api/api/")
     MAX_BODY = 4 << 20  # an event's JSON: files travel separately, through /gradio_api/upload
 
-    def __init__(self, app, upload_dir: str | Path):
-        self.app, self.upload_dir = app, upload_dir
+    def __init__(self, app, upload_dir: str | Path, inputs: dict[str, list[str]] | None = None):
+        self.app, self.upload_dir, self.inputs = app, upload_dir, inputs or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(self.EVENT_PATHS):
@@ -172,8 +175,12 @@ class UploadsOnly:
             more = message.get("more_body", False)
             if len(body) > self.MAX_BODY:
                 return await _json(send, 413, {"error": "The request is too large."})
-        if not self._acceptable(body):
+        payload = _parse(body)
+        if not self._acceptable(payload):
             return await _json(send, 400, {"error": NOT_UPLOADED})
+        missing = self._missing(scope["path"], payload)
+        if missing:
+            return await _json(send, 400, {"error": missing})
         replayed = False
 
         async def replay():
@@ -185,13 +192,21 @@ class UploadsOnly:
 
         return await self.app(scope, replay, send)
 
-    def _acceptable(self, body: bytes) -> bool:
-        import json
+    def _missing(self, path: str, payload: object) -> str:
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        wanted = self.inputs.get(name)
+        if not path.startswith("/gradio_api/call/") or wanted is None or not isinstance(payload, dict):
+            return ""
+        data = payload.get("data")
+        if not isinstance(data, list):
+            return (f"/{name} takes its inputs as a JSON list under \"data\", in this order: {', '.join(wanted)}.")
+        if len(data) < len(wanted):
+            return (f"/{name} needs {len(wanted)} inputs in this order: {', '.join(wanted)}; got {len(data)}, so "
+                    f"{', '.join(wanted[len(data):])} {'is' if len(wanted) - len(data) == 1 else 'are'} missing "
+                    f"(send null for a default).")
+        return ""
 
-        try:
-            payload = json.loads(body or b"null")
-        except ValueError:
-            return True  # not JSON: Gradio answers it with its own error
+    def _acceptable(self, payload: object) -> bool:
         for path in _named_paths(payload):
             if path.startswith(("http://", "https://")):
                 continue
@@ -200,6 +215,15 @@ class UploadsOnly:
             except Forbidden:
                 return False
         return True
+
+
+def _parse(body: bytes) -> object:
+    import json
+
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        return None  # not JSON: Gradio answers it with its own error
 
 
 async def _json(send, status: int, body: dict) -> None:

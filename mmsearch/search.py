@@ -166,13 +166,18 @@ class Searcher:
         self._watcher.start()
 
     def _k(self, k: int | float | None) -> int:
-        k = self.config.top_k if k is None else int(k)
-        if not 1 <= k <= MAX_K:
-            raise QueryError(f"k must be between 1 and {MAX_K}, not {k}")
-        return k
+        if k is None:
+            return self.config.top_k
+        try:
+            whole = int(k)
+        except (TypeError, ValueError, OverflowError):
+            whole = 0
+        if isinstance(k, bool) or whole != k or not 1 <= whole <= MAX_K:
+            raise QueryError(f"k must be between 1 and {MAX_K}, not {k!r}")
+        return whole
 
     def check_text(self, query: str | None) -> str:
-        query = (query or "").strip()
+        query = _text(query, "The query").strip()
         if not query:
             raise QueryError("Type something to search for, e.g. 'red striped t-shirt'.")
         if len(query) > self.config.max_query_chars:
@@ -189,7 +194,7 @@ class Searcher:
                      image_weight: float = 0.5) -> tuple[np.ndarray, str, list[str]]:
         """The query's embedding, its positive words and its negated words. Text and image together blend as
         (1 - image_weight) * text + image_weight * image; words starting with '-' push away from what they name."""
-        has_text, has_image = bool((query or "").strip()), image is not None and image != ""
+        has_text, has_image = bool(_text(query, "The query").strip()), image is not None and image != ""
         if not has_text and not has_image:
             raise QueryError("Type something to search for, e.g. 'red striped t-shirt', or upload an image.")
         positive, negative, vector = "", [], None
@@ -203,8 +208,7 @@ class Searcher:
                     away = np.mean([self._encode_query(self.encoder.model_id, w.lower()) for w in negative], axis=0)
                     vector = vector - NEGATIVE_WEIGHT * away
         if has_image:
-            if not 0.0 <= float(image_weight) <= 1.0:
-                raise QueryError(f"The image weight must be between 0 and 1, not {image_weight}.")
+            image_weight = _fraction(image_weight, "image weight")
             try:
                 picture = load_image(image, self.config.max_upload_pixels)
             except ImageError as exc:
@@ -221,14 +225,12 @@ class Searcher:
         """Text, image, or both; ``mode`` vector, keyword (BM25 over the catalog's text) or hybrid (both fused by
         reciprocal rank fusion, ``keyword_weight`` of 0..1 for the keyword side, scaled by the text's share when an
         image comes too). Keyword needs words: an image-only query is a vector search in any mode."""
-        mode = (mode or self.config.search_mode).strip().lower()
+        mode = _text(mode or self.config.search_mode, "The mode").strip().lower()
         if mode not in MODES:
             raise QueryError(f"Unknown search mode {mode!r}; use one of {', '.join(MODES)}.")
-        weight = self.config.keyword_weight if keyword_weight is None else float(keyword_weight)
-        if not 0.0 <= weight <= 1.0:
-            raise QueryError(f"The keyword weight must be between 0 and 1, not {weight}.")
+        weight = _fraction(self.config.keyword_weight if keyword_weight is None else keyword_weight, "keyword weight")
         k = self._k(k)
-        share = self.config.image_weight if image_weight is None else float(image_weight)
+        share = _fraction(self.config.image_weight if image_weight is None else image_weight, "image weight")
         vector, words, negative = self.query_vector(query, image, share)
         if image is not None and image != "":
             weight *= 1.0 - share  # the words' side of the fusion shrinks with the image's share of the query
@@ -243,14 +245,14 @@ class Searcher:
                     filters: str | None = None, mode: str | None = None,
                     keyword_weight: float | None = None) -> list[Result]:
         """Text search in the configured mode unless ``mode`` names another."""
-        if not (query or "").strip():
+        if not _text(query, "The query").strip():
             self.check_text(query)
         return self.search(query, None, k, min_score, filters, mode, keyword_weight)
 
     def more_like_this(self, item_id: str, k: int | None = None, min_score: float | None = None,
                        filters: str | None = None) -> list[Result]:
         """Searches with an indexed item's stored embedding: no image is decoded or encoded again."""
-        item_id = (item_id or "").strip()
+        item_id = _text(item_id, "The item id").strip()
         live = self.live
         if item_id not in live.index:
             raise QueryError(f"No item {item_id!r} in this index.")
@@ -383,6 +385,26 @@ class Searcher:
                                   image=core["image"] or "", price=core["price"], category=core["category"] or "",
                                   description=core["description"] or "", metadata=extra))
         return results
+
+
+def _text(value, name: str) -> str:
+    """Text from a caller (None is empty); a number, list or object where text belongs is refused plainly."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise QueryError(f"{name} must be text, not {type(value).__name__}.")
+    return value
+
+
+def _fraction(value, name: str) -> float:
+    """A weight between 0 and 1 from a caller; NaN, infinities and non-numbers are refused."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not 0.0 <= number <= 1.0:
+        raise QueryError(f"The {name} must be between 0 and 1, not {value!r}.")
+    return number
 
 
 def duplicate_groups(index_dir: Path | None) -> dict[str, str]:

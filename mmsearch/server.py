@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import gradio as gr
@@ -18,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import api, monitoring
 from .config import DEMO_MODEL_DIR, PROJECT_ROOT, Config
-from .guard import Gate, TokenBuckets, UploadsOnly, authorized, parse_auth
+from .guard import Gate, TokenBuckets, GradioDoor, authorized, parse_auth
 from .search import Searcher
 
 
@@ -33,6 +34,16 @@ def private_paths(config: Config, searchers: list[Searcher]) -> list[str]:
         if model_dir:
             paths.add(Path(model_dir))
     return sorted(str(p.resolve()) for p in paths)
+
+
+def event_inputs(demo: gr.Blocks) -> dict[str, list[str]]:
+    """Each public event's input names, in order (its function's parameters): what a raw HTTP call must send."""
+    out = {}
+    for fn in demo.fns.values():
+        if fn.api_name and fn.fn is not None and fn.inputs:
+            names = [p for p in inspect.signature(fn.fn).parameters if p not in ("request", "evt", "progress")]
+            out[str(fn.api_name)] = names[:len(fn.inputs)]
+    return out
 
 
 def create_app(searcher: Searcher, demo: gr.Blocks, other: Searcher | None = None) -> FastAPI:
@@ -69,7 +80,7 @@ def create_app(searcher: Searcher, demo: gr.Blocks, other: Searcher | None = Non
     searchers = [s for s in (searcher, other) if s is not None]
     # Gradio copies any file an event's input names into its cache before the event runs (its own check is off
     # when it is mounted rather than launched): the middleware refuses such inputs at the door.
-    app.add_middleware(UploadsOnly, upload_dir=get_upload_folder())
+    app.add_middleware(GradioDoor, upload_dir=get_upload_folder(), inputs=event_inputs(demo))
     return gr.mount_gradio_app(
         app, demo, path="/", auth=credentials, allowed_paths=[], blocked_paths=private_paths(config, searchers),
         max_file_size=f"{config.max_upload_mb}mb", footer_links=["api"], theme=gr.themes.Soft())

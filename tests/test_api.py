@@ -168,3 +168,63 @@ def test_only_the_indexed_pictures_are_served(http, app, demo_manifest, tiny_two
                     demo_manifest.parent / "images" / "demo-00001.jpg"):
         assert private.exists()
         assert http.get(f"/gradio_api/file={private}").status_code == 403, private
+
+
+# --- property tests: whatever a caller sends, a JSON answer with a 2xx/4xx code, never a 500 or a traceback -------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_values = st.one_of(st.none(), st.text(max_size=40), st.integers(-10**12, 10**12),
+                    st.floats(allow_nan=True, allow_infinity=True).map(repr), st.sampled_from(
+                        ["nan", "inf", "-inf", "1e309", "0", "5", "-1", "0.5", "true", "[]", "{}", "x" * 10_000,
+                         "vector", "keyword", "hybrid", "category=mug", "price<=20;;", "colour=blue|"]))
+_PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _answers_plainly(r: httpx.Response) -> None:
+    assert r.status_code < 500, r.text
+    body = r.json()
+    assert ("results" in body) if r.status_code == 200 else isinstance(body.get("error"), str) and body["error"]
+    assert "Traceback" not in r.text and 'File "' not in r.text
+
+
+@_PROPERTY
+@given(q=_values, k=_values, mode=_values, filters=_values, min_score=_values, keyword_weight=_values)
+def test_search_parameters_never_break_the_server(http, q, k, mode, filters, min_score, keyword_weight):
+    params = {name: value for name, value in (("q", q), ("k", k), ("mode", mode), ("filters", filters),
+                                              ("min_score", min_score), ("keyword_weight", keyword_weight))
+              if value is not None}
+    _answers_plainly(http.get("/api/search", params=params))
+
+
+_json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+                                      st.text(max_size=30)),
+                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                       max_size=3), max_leaves=6)
+
+
+@_PROPERTY
+@given(data=st.lists(_json_values, min_size=8, max_size=8))
+def test_wrong_json_types_through_the_gradio_api_get_a_message(http, data):
+    """The raw Gradio API with every input of /search_text, of any JSON type: an error event with a message for
+    people, or results."""
+    r = http.post("/gradio_api/call/search_text", json={"data": data})
+    if r.status_code == 400:  # the door refused it (an input naming a file)
+        assert r.json()["error"] == NOT_UPLOADED
+        return
+    stream = http.get(f"/gradio_api/call/search_text/{r.json()['event_id']}").text
+    assert "event: complete" in stream or "event: error" in stream, stream
+    if "event: error" in stream:
+        message = json.loads(stream.split("data:", 1)[1])
+        assert message and "Traceback" not in str(message), stream
+
+
+def test_an_incomplete_raw_call_says_what_is_missing(http):
+    r = http.post("/gradio_api/call/search_text", json={"data": ["blue dotted mug", 5]})
+    assert r.status_code == 400
+    assert r.json()["error"].startswith("/search_text needs 8 inputs in this order: query, k, min_score, filters, mode")
+    assert "min_score, filters, mode, keyword_weight, image, image_weight are missing" in r.json()["error"]
+    complete = http.post("/gradio_api/call/search_text",
+                         json={"data": ["blue dotted mug", 5, None, None, None, None, None, None]})
+    stream = http.get(f"/gradio_api/call/search_text/{complete.json()['event_id']}").text
+    assert "event: complete" in stream and "5 results for" in stream

@@ -1,0 +1,180 @@
+"""The service's guards in-process: rate limits, the queue bound, access control, faults of the feature store and
+the index, and concurrent searches. The real-server checks of the same routes are in test_api.py."""
+import asyncio
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from mmsearch import config, guard
+from mmsearch.app_ui import build_ui
+from mmsearch.build import build_index
+from mmsearch.search import Searcher
+from mmsearch.server import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
+    tmp = tmp_path_factory.mktemp("service")
+    cfg = config.Config(data_dir=tmp / "data", catalog=str(demo_manifest), model=f"two-tower:{tiny_two_tower_dir}",
+                        index=tmp / "ix", workers=1, duplicate_threshold=0, reload_interval=0)
+    build_index(cfg)
+    return cfg
+
+
+def _client(cfg: config.Config, **changes) -> tuple[TestClient, Searcher]:
+    searcher = Searcher.open(config.replace(cfg, **changes))
+    return TestClient(create_app(searcher, build_ui(searcher))), searcher
+
+
+def test_token_buckets_allow_a_burst_then_the_rate():
+    buckets = guard.TokenBuckets(rate=5, burst=3)
+    for _ in range(3):
+        buckets.take("a")
+    with pytest.raises(guard.Busy) as refused:
+        buckets.take("a")
+    assert refused.value.reason == "rate" and 0 < refused.value.retry_after <= 0.2
+    buckets.take("b")  # another client has its own bucket
+    time.sleep(0.25)
+    buckets.take("a")  # refilled at 5 a second
+    guard.TokenBuckets(rate=0).take("a")  # 0: no limit
+
+
+def test_the_gate_refuses_past_its_queue_instead_of_waiting():
+    async def scenario():
+        gate = guard.Gate(concurrency=1, max_queue=1)
+        release = asyncio.Event()
+
+        async def hold():
+            async with gate:
+                await release.wait()
+
+        first = asyncio.create_task(hold())
+        await asyncio.sleep(0)
+        second = asyncio.create_task(hold())  # waits: the queue has room for one
+        await asyncio.sleep(0)
+        with pytest.raises(guard.Busy, match="busy"):
+            async with gate:
+                pass
+        release.set()
+        await asyncio.gather(first, second)
+        async with gate:  # free again
+            pass
+
+    asyncio.run(scenario())
+
+
+def test_auth_parsing_and_checks():
+    assert guard.parse_auth("") is None
+    with pytest.raises(ValueError, match="user:password"):
+        guard.parse_auth("justapassword")
+    creds = guard.parse_auth("alice:s3:cret")
+    assert creds == ("alice", "s3:cret")
+    assert guard.authorized("Bearer s3:cret", creds) and guard.authorized("Basic YWxpY2U6czM6Y3JldA==", creds)
+    assert not guard.authorized("Bearer wrong", creds) and not guard.authorized(None, creds)
+    assert not guard.authorized("Basic !!!", creds) and guard.authorized(None, None)
+
+
+def test_a_locked_deployment_asks_for_its_token(built):
+    client, _ = _client(built, auth="alice:s3cret")
+    with client:
+        r = client.get("/api/search", params={"q": "mug"})
+        assert r.status_code == 401 and "Bearer" in r.json()["error"]
+        assert client.get("/api/search", params={"q": "mug"}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert client.get("/api/info", auth=("alice", "s3cret")).status_code == 200
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert client.get("/healthz").status_code == 200  # probes need no secret and learn nothing
+        assert client.get("/gradio_api/info").status_code == 401  # Gradio's own login guards the UI and its API
+        assert client.post("/login", data={"username": "alice", "password": "s3cret"}).status_code == 200
+        assert client.get("/gradio_api/info").status_code == 200
+
+
+def test_a_client_over_its_rate_is_told_to_retry(built):
+    client, _ = _client(built, rate_limit=1, rate_burst=2)
+    with client:
+        codes = [client.get("/api/search", params={"q": "red mug", "k": 2}) for _ in range(4)]
+        assert [r.status_code for r in codes] == [200, 200, 429, 429]
+        assert "Too many searches" in codes[2].json()["error"] and int(codes[2].headers["Retry-After"]) >= 1
+        other = client.get("/api/search", params={"q": "red mug", "k": 2}, headers={"Authorization": "Bearer x"})
+        assert other.status_code == 200  # a token holder is another client
+        assert 'mmsearch_rate_limited_total{reason="rate"}' in client.get("/metrics").text
+
+
+@pytest.mark.parametrize("fault", ["corrupted", "locked", "missing"])
+def test_a_broken_feature_store_gives_503_and_readyz_false_without_a_crash(built, tmp_path, fault):
+    cfg = config.replace(built, data_dir=tmp_path / "data", index=tmp_path / "ix")
+    build_index(cfg)  # its own data directory: the index's manifest names the one it serves from
+    data = cfg.data_dir
+    db = data / "feast" / "online_store.db"
+    holder = None
+    if fault == "missing":
+        db.unlink()
+    elif fault == "corrupted":
+        db.write_bytes(b"this is not a database" * 500)
+    else:  # another process holds a write lock (sqlite waits 5 s for it, then gives up)
+        holder = sqlite3.connect(db, timeout=0)
+        holder.execute("BEGIN EXCLUSIVE")
+    client, searcher = _client(cfg)
+    with client:
+        r = client.get("/api/search", params={"q": "red mug"})
+        assert r.status_code == 503 and "Feast online store" in r.json()["error"], r.text
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["feature_store"] is False
+        assert client.get("/healthz").status_code == 200
+        if holder is None:
+            assert client.get("/api/items/demo-00001").status_code == 503
+    if holder is not None:
+        holder.rollback()
+        with client:
+            assert client.get("/api/search", params={"q": "red mug"}).status_code == 200  # back once the lock goes
+            assert client.get("/readyz").status_code == 200
+
+
+def test_a_truncated_index_stops_the_app_with_a_message(built, tmp_path):
+    index = tmp_path / "ix"
+    shutil.copytree(built.index, index)
+    faiss_file = index / "faiss.index"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:100])
+    run = subprocess.run([sys.executable, "app.py", "--index", str(index), "--model", built.model, "--data-dir",
+                          str(built.data_dir), "--catalog", built.catalog], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 2 and "damaged" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_searches_from_many_threads_answer_as_one_at_a_time(built, demo_manifest):
+    """Encoders, Feast reads, Faiss, BM25 and the query cache shared by threads: every answer equals the serial one."""
+    searcher = Searcher.open(built)
+    photo = str(demo_manifest.parent / "images" / "demo-00004.jpg")
+    calls = [lambda q=q: searcher.search_text(q, 5) for q in ("red mug", "blue striped shirt", "green cap", "lamp")]
+    calls += [lambda: searcher.search_image(photo, 4), lambda: searcher.more_like_this("demo-00009", 4),
+              lambda: searcher.search_text("dotted", 6, filters="category=mug", mode="vector")]
+    expected = [[(r.item_id, r.score, r.title) for r in call()] for call in calls]
+    errors, mismatches = [], []
+
+    def worker(seed: int) -> None:
+        order = np.random.default_rng(seed).permutation(len(calls) * 6) % len(calls)
+        for i in order:
+            try:
+                got = [(r.item_id, r.score, r.title) for r in calls[i]()]
+                if got != expected[i]:
+                    mismatches.append((i, got))
+            except Exception as exc:  # noqa: BLE001 - collected and reported below
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and not mismatches, (errors[:3], mismatches[:3])
+    assert searcher.query_cache_info().hits > 0
