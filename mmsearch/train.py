@@ -196,7 +196,7 @@ def train(cfg: TrainConfig) -> dict:
     start_epoch, start_step, order, run_id = 0, 0, None, None
     ckpt = checkpoint_path(cfg)
     if cfg.resume:
-        state = torch.load(ckpt, weights_only=False)
+        state = torch.load(ckpt, weights_only=True)  # tensors and plain values only: never arbitrary pickles
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])

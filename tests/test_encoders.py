@@ -54,3 +54,32 @@ def test_unobtainable_weights_fail_with_a_clear_message():
     # conftest sets HF_HUB_OFFLINE, as on a machine without network; nothing is cached for this tag.
     with pytest.raises(EncoderError, match="could not load weights .*Without network"):
         load_encoder("clip:ViT-B-32/laion2b_s34b_b79k", "cpu")
+
+
+class _Payload:
+    """Unpickling this runs code: what a malicious checkpoint carries."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_pickled_checkpoints_with_code_are_refused(tiny_clip_spec, tmp_path):
+    import torch
+
+    from mmsearch import train
+
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "x": _Payload(marker)}, evil)
+    with pytest.raises(EncoderError, match="could not load weights"):
+        load_encoder(f"clip:mmsearch-tiny-clip/{evil}", "cpu")
+    resume = tmp_path / "run.checkpoint.pt"
+    torch.save({"model": {}, "x": _Payload(marker)}, resume)
+    with pytest.raises(Exception, match="Weights only load failed|Unsupported global"):
+        train.train(train.TrainConfig(out=tmp_path / "run", resume=True, renders=64, epochs=1, batch_size=16,
+                                      image_size=32, patch_size=8, width=32, vision_layers=1, text_layers=1, heads=2,
+                                      embed_dim=16, workers=1, data_dir=tmp_path / "data", tracker="none"))
+    assert not marker.exists()  # neither load ran the payload
