@@ -57,6 +57,8 @@ class Config:
     keyword_fields: str = field(default="title,description", metadata={
         "help": "catalog columns the keyword (BM25) index reads, comma-separated"})
     query_cache: int = field(default=1024, metadata={"help": "text queries whose embeddings are kept (LRU)"})
+    listing_cache: int = field(default=100_000, metadata={
+        "help": "item listings kept in memory (LRU); Feast rows are keyed by content, so a kept one is never stale"})
     max_query_chars: int = field(default=500, metadata={"help": "longer text queries are refused"})
     max_upload_pixels: int = field(default=40_000_000, metadata={"help": "larger images are refused (decompression bombs)"})
     max_upload_mb: int = field(default=20, metadata={"help": "larger uploads are refused by the server"})

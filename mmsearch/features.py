@@ -18,12 +18,14 @@ import json
 import os
 import re
 import shutil
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from cachetools import LRUCache
 from tqdm.auto import tqdm
 
 from .config import FEATURE_REPO_DIR
@@ -112,7 +114,7 @@ def revision(row: dict) -> str:
 class FeatureStore:
     """mmsearch's view of the Feast repository in ``feature_repo/`` with its data under ``data_dir``."""
 
-    def __init__(self, data_dir: Path, online_store: str = "sqlite"):
+    def __init__(self, data_dir: Path, online_store: str = "sqlite", listing_cache: int = 0):
         import feast
         from feast.repo_config import RepoConfig
 
@@ -132,6 +134,11 @@ class FeatureStore:
         self.store = feast.FeatureStore(config=config)
         self.items_dir, self.embeddings_dir = source_dirs(self.data_dir)
         self._pending: list[tuple[str, object]] = []  # (view, rows) appended and not yet online
+        # Listings are keyed by content (catalog, item, revision), so a row once read never changes: a kept copy is
+        # never stale, and popular items skip Feast's per-call cost (about a millisecond of Python per read).
+        self._listings: LRUCache | None = LRUCache(listing_cache) if listing_cache > 0 else None
+        self._listings_lock = threading.Lock()
+        self.listing_hits = self.listing_misses = 0
 
     # --- offline writes: one new part per build and view ---------------------------------------------------------
 
@@ -219,7 +226,26 @@ class FeatureStore:
         return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
     def metadata(self, catalog_id: str, item_ids: list[str], revisions: list[str]) -> list[dict]:
-        """Listings from the online store, in the order asked; a key with no row comes back with empty fields."""
+        """Listings in the order asked, from the listing cache or the online store; a key with no row comes back
+        with empty fields."""
+        keys = [(catalog_id, i, r) for i, r in zip(item_ids, revisions)]
+        kept: dict[tuple, dict] = {}
+        if self._listings is not None:
+            with self._listings_lock:
+                kept = {k: rec for k in keys if (rec := self._listings.get(k)) is not None}
+                self.listing_hits += len(kept)
+                self.listing_misses += len(keys) - len(kept)
+        wanted = [k for k in dict.fromkeys(keys) if k not in kept]
+        read = self._read_listings(catalog_id, [k[1] for k in wanted], [k[2] for k in wanted])
+        fresh = {k: rec for k, rec in zip(wanted, read)}
+        if self._listings is not None and fresh:
+            with self._listings_lock:
+                for k, rec in fresh.items():
+                    if rec.get("title") is not None:  # a key Feast has no row for is not kept
+                        self._listings[k] = rec
+        return [dict(kept.get(k) or fresh[k]) for k in keys]
+
+    def _read_listings(self, catalog_id: str, item_ids: list[str], revisions: list[str]) -> list[dict]:
         out = []
         for start in range(0, len(item_ids), _READ_BATCH):
             chunk = list(zip(item_ids[start:start + _READ_BATCH], revisions[start:start + _READ_BATCH]))
@@ -239,7 +265,7 @@ class FeatureStore:
     def readable(self) -> bool:
         """The online store answers a read (used by health checks and after a Redis restart)."""
         try:
-            self.metadata("-", ["-"], ["-"])
+            self._read_listings("-", ["-"], ["-"])  # never from the cache
             return True
         except StoreUnavailable:
             return False

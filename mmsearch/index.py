@@ -199,9 +199,30 @@ def stream_npy(path: Path, parts: list[np.ndarray], dim: int, chunk: int = 65_53
     with open(path, "wb") as fh:
         np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)})
         for part in parts:
+            if _copy_mapped(part, fh):
+                continue
             for start in range(0, len(part), chunk):
                 fh.write(np.ascontiguousarray(part[start:start + chunk], dtype="<f4").tobytes())
     return np.load(path, mmap_mode="r")
+
+
+def _copy_mapped(part: np.ndarray, out) -> bool:
+    """Copies a whole memory-mapped .npy array file to file inside the kernel: reading it through the map would
+    make every page of it resident in this process (2 GB for a million 512-d vectors)."""
+    if not (isinstance(part, np.memmap) and part.filename and part.dtype == np.dtype("<f4")
+            and part.flags.c_contiguous and part.base is not None and part.size * 4 == part.nbytes):
+        return False
+    out.flush()
+    with open(part.filename, "rb") as src:
+        offset, left = part.offset, part.nbytes
+        if os.fstat(src.fileno()).st_size != offset + left:  # a slice of the map keeps the whole file's offset
+            return False
+        while left:
+            sent = os.copy_file_range(src.fileno(), out.fileno(), min(left, 1 << 30), offset)
+            if sent <= 0:
+                raise OSError(f"copying the vectors of {part.filename} stopped with {left:,} bytes to go")
+            offset, left = offset + sent, left - sent
+    return True
 
 
 def compaction_due(slots: int, live: int) -> bool:

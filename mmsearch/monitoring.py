@@ -32,8 +32,8 @@ request_log = logging.getLogger("mmsearch.requests")
 
 class _JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-                           **getattr(record, "fields", {})}, ensure_ascii=False, default=str)
+        ts = datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+        return json.dumps({"ts": ts, **getattr(record, "fields", {})}, ensure_ascii=False, default=str)
 
 
 def setup_request_log(stream=None) -> None:
@@ -95,10 +95,13 @@ class ServiceCollector:
         info.add_metric([], {"model_id": searcher.encoder.model_id, "index_kind": index.kind,
                              "catalog": str(index.manifest.get("catalog_name", ""))})
         yield info
-        cache = searcher.query_cache_info()
-        for name, value, text in (("hits", cache.hits, "Text queries answered from the embedding cache"),
-                                  ("misses", cache.misses, "Text queries that ran the text encoder")):
-            counter = CounterMetricFamily(f"mmsearch_query_cache_{name}", text)
+        cache, store = searcher.query_cache_info(), searcher.store
+        for name, value, text in (
+                ("query_cache_hits", cache.hits, "Text queries answered from the embedding cache"),
+                ("query_cache_misses", cache.misses, "Text queries that ran the text encoder"),
+                ("listing_cache_hits", store.listing_hits, "Listings answered from memory"),
+                ("listing_cache_misses", store.listing_misses, "Listings read from the Feast online store")):
+            counter = CounterMetricFamily(f"mmsearch_{name}", text)
             counter.add_metric([], value)
             yield counter
 

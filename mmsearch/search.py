@@ -123,8 +123,8 @@ class Searcher:
         encoder = encoder or load_encoder(config.model, config.device)
         index = vindex.load(config.resolved_index(encoder.model_id), expect_model_id=encoder.model_id)
         data_dir = Path(index.manifest.get("data_dir", config.data_dir))
-        return cls(encoder, index, FeatureStore(data_dir, index.manifest.get("online_store", config.online_store)),
-                   config)
+        return cls(encoder, index, FeatureStore(data_dir, index.manifest.get("online_store", config.online_store),
+                                                config.listing_cache), config)
 
     @property
     def index(self) -> vindex.VectorIndex:

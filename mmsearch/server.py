@@ -12,14 +12,14 @@ import inspect
 from pathlib import Path
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from gradio.utils import get_upload_folder
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import api, monitoring
 from .config import DEMO_MODEL_DIR, PROJECT_ROOT, Config
-from .guard import Gate, TokenBuckets, GradioDoor, authorized, parse_auth
+from .guard import Gate, GradioDoor, TokenBuckets, authorized, parse_auth
 from .search import Searcher
 
 

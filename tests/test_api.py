@@ -2,7 +2,6 @@
 import json
 import re
 import time
-
 from pathlib import Path
 
 import httpx
@@ -197,8 +196,9 @@ def test_search_parameters_never_break_the_server(http, q, k, mode, filters, min
     _answers_plainly(http.get("/api/search", params=params))
 
 
-_json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                                      st.text(max_size=30)),
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+                    st.text(max_size=30))
+_json_values = st.recursive(_scalars,
                             lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
                                                                                        max_size=3), max_leaves=6)
 

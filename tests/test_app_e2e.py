@@ -1,10 +1,5 @@
 """Starts the real app on a free loopback port and drives it through gradio_client, as a script would."""
 import math
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx

@@ -133,3 +133,13 @@ def test_streamed_vectors_land_in_a_folder_that_did_not_exist(tmp_path):
     v = _vectors(10)
     mapped = vindex.stream_npy(tmp_path / "new" / "folder" / ".x.vectors.npy", [v[:4], v[4:]], 8, chunk=3)
     np.testing.assert_array_equal(np.asarray(mapped), v)
+
+
+def test_a_mapped_vectors_file_is_copied_whole_and_its_slices_row_by_row(tmp_path):
+    v, fresh = _vectors(1000), _vectors(7, seed=3)
+    np.save(tmp_path / "old.npy", v)
+    old = np.load(tmp_path / "old.npy", mmap_mode="r")
+    for name, part, want in (("whole", old, v), ("head", old[:300], v[:300]), ("tail", old[700:], v[700:]),
+                             ("strided", old[::3], v[::3])):
+        got = vindex.stream_npy(tmp_path / f"{name}.npy", [part, fresh], 8, chunk=64)
+        np.testing.assert_array_equal(np.asarray(got), np.concatenate([want, fresh]), err_msg=name)

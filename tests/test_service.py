@@ -89,7 +89,8 @@ def test_a_locked_deployment_asks_for_its_token(built):
     with client:
         r = client.get("/api/search", params={"q": "mug"})
         assert r.status_code == 401 and "Bearer" in r.json()["error"]
-        assert client.get("/api/search", params={"q": "mug"}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        token = {"Authorization": "Bearer s3cret"}
+        assert client.get("/api/search", params={"q": "mug"}, headers=token).status_code == 200
         assert client.get("/api/info", auth=("alice", "s3cret")).status_code == 200
         assert client.get("/metrics").status_code == 401
         assert client.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
@@ -178,3 +179,18 @@ def test_searches_from_many_threads_answer_as_one_at_a_time(built, demo_manifest
         t.join()
     assert not errors and not mismatches, (errors[:3], mismatches[:3])
     assert searcher.query_cache_info().hits > 0
+
+
+def test_listings_once_read_come_from_memory_and_new_revisions_from_feast(built):
+    searcher = Searcher.open(built)
+    first = searcher.search_text("red mug", 5)
+    hits, misses = searcher.store.listing_hits, searcher.store.listing_misses
+    assert misses >= 5
+    again = searcher.search_text("red mug", 5)
+    assert [r.to_dict() for r in again] == [r.to_dict() for r in first]
+    assert searcher.store.listing_hits == hits + 5 and searcher.store.listing_misses == misses
+    live = searcher.live
+    ids = [r.item_id for r in first]
+    stale = [live.index.revisions[live.index.row(i)] for i in ids]
+    assert searcher.store.metadata(live.index.catalog_id, ids, ["other-revision"] * 5)[0]["title"] is None
+    assert searcher.store.metadata(live.index.catalog_id, ids, stale)[0]["title"] == first[0].title

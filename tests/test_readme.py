@@ -1,0 +1,51 @@
+"""Every example of the README's API section runs as written against ``python app.py`` with the demo: curl lines in
+bash, Python blocks in a fresh interpreter, in a folder holding a ``photo.jpg``. Only the address is changed."""
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+API = README[README.index("\n## API\n"):]
+API = API[:API.index("\n## ", 1)]
+BLOCKS = re.findall(r"```(bash|python)\n(.*?)```", API, re.S)
+
+
+@pytest.fixture(scope="module")
+def demo_app(tmp_path_factory):
+    from conftest import RunningApp
+
+    app = RunningApp(tmp_path_factory.mktemp("readme-data"), {}, timeout=600)  # the demo catalog and model
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, demo_app):
+    work = tmp_path_factory.mktemp("readme-examples")
+    pictures = sorted((demo_app.log_path.parent / "demo").rglob("*.jpg"))
+    shutil.copy(pictures[7], work / "photo.jpg")
+    return work
+
+
+def test_the_api_section_has_examples_of_each_kind():
+    kinds = [kind for kind, _ in BLOCKS]
+    assert kinds.count("bash") >= 2 and kinds.count("python") >= 2
+    assert any("/api/search/image" in code for _, code in BLOCKS)
+    assert any("download_files=False" in code for _, code in BLOCKS)
+
+
+@pytest.mark.parametrize("n", range(len(BLOCKS)), ids=[f"{k}-{i}" for i, (k, _) in enumerate(BLOCKS)])
+def test_readme_example_runs_as_written(n, demo_app, workdir):
+    kind, code = BLOCKS[n]
+    code = code.replace("http://127.0.0.1:7860", demo_app.url.rstrip("/"))
+    cmd = ["bash", "-euo", "pipefail", "-c", code] if kind == "bash" else [sys.executable, "-c", code]
+    run = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    if kind == "bash":
+        assert run.stdout.strip() and '"error"' not in run.stdout and "event: error" not in run.stdout, run.stdout
+        assert '"results"' in run.stdout or "event: complete" in run.stdout or '"items"' in run.stdout
