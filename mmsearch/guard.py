@@ -76,11 +76,13 @@ class Gate:
     async def __aenter__(self) -> "Gate":
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
-        if self._slots.locked() and self.waiting >= self.max_queue:
-            raise Busy(f"The server is busy: {self.concurrency} searches running and {self.waiting} waiting. "
-                       "Retry in a moment.", 1.0, "busy")
+        if self.waiting >= self.max_queue:
+            raise Busy(f"The server is busy: {self.waiting} searches are waiting. Retry in a moment.", 1.0, "busy")
         self.waiting += 1
         try:
+            # One turn of the event loop first, so that every request already received takes its place in line:
+            # searches that run on the loop without awaiting would otherwise never see one another waiting.
+            await asyncio.sleep(0)
             await self._slots.acquire()
         finally:
             self.waiting -= 1
@@ -156,7 +158,7 @@ class GradioDoor:
     - An event whose inputs name a server file that was not uploaded (anything outside the upload folder, or a path
       that does not resolve) is refused before Gradio copies it anywhere, with NOT_UPLOADED whatever the path.
       http(s) URLs pass: Gradio fetches those itself, through its public-address-only client.
-    - A raw HTTP call (``/gradio_api/call/<name>``) with too few inputs is told which are missing, by name, instead
+    - A raw HTTP call (``/gradio_api/call/<name>`` or ``/run/<name>``) with too few inputs is told which are missing, by name, instead
       of Gradio's message about component objects."""
 
     EVENT_PATHS = ("/gradio_api/queue/join", "/gradio_api/call/", "/gradio_api/run/", "/gradio_api/api/")
@@ -195,7 +197,8 @@ class GradioDoor:
     def _missing(self, path: str, payload: object) -> str:
         name = path.rstrip("/").rsplit("/", 1)[-1]
         wanted = self.inputs.get(name)
-        if not path.startswith("/gradio_api/call/") or wanted is None or not isinstance(payload, dict):
+        if not path.startswith(("/gradio_api/call/", "/gradio_api/run/")) or wanted is None \
+                or not isinstance(payload, dict):
             return ""
         data = payload.get("data")
         if not isinstance(data, list):

@@ -194,3 +194,19 @@ def test_listings_once_read_come_from_memory_and_new_revisions_from_feast(built)
     stale = [live.index.revisions[live.index.row(i)] for i in ids]
     assert searcher.store.metadata(live.index.catalog_id, ids, ["other-revision"] * 5)[0]["title"] is None
     assert searcher.store.metadata(live.index.catalog_id, ids, stale)[0]["title"] == first[0].title
+
+
+def test_a_flood_of_requests_past_the_queue_is_turned_away_at_once(built):
+    """Searches run on the event loop; the requests received meanwhile line up, and past --max-queue get 429."""
+    import httpx
+
+    async def flood() -> list[int]:
+        searcher = Searcher.open(config.replace(built, max_queue=4))
+        transport = httpx.ASGITransport(app=create_app(searcher, build_ui(searcher)))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            answers = await asyncio.gather(*(client.get("/api/search", params={"q": f"red mug {i}", "k": 3})
+                                              for i in range(30)))
+        return [r.status_code for r in answers]
+
+    codes = asyncio.run(flood())
+    assert codes.count(200) >= 4 and codes.count(429) >= 10 and set(codes) <= {200, 429}, codes
