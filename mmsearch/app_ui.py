@@ -58,6 +58,9 @@ class Events:
         except gr.Error:
             failure = "QueryError"
             raise
+        except Exception as exc:
+            failure = type(exc).__name__
+            raise
         finally:
             monitoring.observe(endpoint, time.perf_counter() - started, status=200 if not failure else 400,
                                results=count, mode=mode, kind="" if failure else kind, error=failure,

@@ -20,7 +20,8 @@ from .catalog import ImageError, load_image
 from .config import Config
 from .encoders import Encoder, encode_images, load_encoder
 from .features import FeatureStore
-from .filters import Columns, FilterError, matching_rows, parse_filters, split_terms
+from .filters import FilterError, matching_rows, parse_filters, split_terms
+from .live import Live, stamp_of
 from .monitoring import stage
 
 MAX_K = 100
@@ -66,46 +67,6 @@ def picture_url(item_id: str) -> str:
     return f"/api/items/{quote(str(item_id), safe='')}/image"
 
 
-INTERNAL_COLUMNS = ("slot", "picture", "revision", "_size", "_mtime")
-
-
-@dataclass
-class Live:
-    """Everything a query reads from one index directory. A query takes one Live at its start and uses it to the end,
-    so swapping in a rebuilt index never mixes two indexes inside one answer."""
-    index: vindex.VectorIndex
-    table: pd.DataFrame  # every item's catalog columns in index row order: what filters read
-    keyword: kw.KeywordIndex
-    groups: dict[str, str]  # item -> the first item of its near-duplicate group
-    stamp: tuple
-    columns: Columns = None  # the table prepared for filters, column by column on first use
-
-    def __post_init__(self) -> None:
-        self.columns = Columns(self.table)
-
-    @classmethod
-    def open(cls, path: Path, model_id: str, config: Config) -> "Live":
-        stamp = _stamp(path)  # before loading: a build landing meanwhile is seen by the next check
-        return cls.of(vindex.load(path, expect_model_id=model_id), config, stamp)
-
-    @classmethod
-    def of(cls, index: vindex.VectorIndex, config: Config, stamp: tuple | None = None) -> "Live":
-        path = index.path
-        stamp = stamp or _stamp(path)
-        table = index.items.drop(columns=[c for c in INTERNAL_COLUMNS if c in index.items.columns])
-        saved = Path(path) / kw.KEYWORD_DIR
-        keyword = kw.KeywordIndex.load(saved, len(index)) if saved.exists() else kw.KeywordIndex.build(
-            kw.item_texts(table, index.manifest.get("keyword_fields") or
-                          config.keyword_field_list()))
-        return cls(index, table, keyword, duplicate_groups(path), stamp)
-
-
-def _stamp(path: Path) -> tuple:
-    """Changes whenever a build swaps a new directory in (the manifest is written last, in a new inode)."""
-    st = (Path(path) / vindex.MANIFEST_FILE).stat()
-    return st.st_ino, st.st_mtime_ns
-
-
 class Searcher:
     def __init__(self, encoder: Encoder, index: vindex.VectorIndex, store: FeatureStore, config: Config):
         if index.model_id != encoder.model_id:
@@ -140,7 +101,7 @@ class Searcher:
         path = self.live.index.path
         with self._reload_lock:
             try:
-                if _stamp(path) == self.live.stamp:
+                if stamp_of(path) == self.live.stamp:
                     return False
                 fresh = Live.open(path, self.encoder.model_id, self.config)
             except (OSError, vindex.IndexLoadError) as exc:
@@ -148,7 +109,8 @@ class Searcher:
                 return False
             self.live = fresh  # one reference assignment: atomic for every reader
             self.reloads += 1
-            log.info("swapped in the index built at %s (%d items)", fresh.index.manifest.get("built_at"), len(fresh.index))
+            log.info("swapped in the index built at %s (%d items)", fresh.index.manifest.get("built_at"),
+                     len(fresh.index))
             return True
 
     def watch(self, interval: float | None = None) -> None:
@@ -405,21 +367,3 @@ def _fraction(value, name: str) -> float:
     if isinstance(value, bool) or not 0.0 <= number <= 1.0:
         raise QueryError(f"The {name} must be between 0 and 1, not {value!r}.")
     return number
-
-
-def duplicate_groups(index_dir: Path | None) -> dict[str, str]:
-    """Near-duplicate pairs from the build, joined into groups (a ~ b, b ~ c: one group); item -> group id."""
-    if index_dir is None or not (Path(index_dir) / vindex.DUPLICATES_FILE).exists():
-        return {}
-    parent: dict[str, str] = {}
-
-    def root(x: str) -> str:
-        while parent.get(x, x) != x:
-            x = parent[x]
-        return x
-
-    for a, b in pd.read_csv(Path(index_dir) / vindex.DUPLICATES_FILE, dtype=str)[["item_id", "duplicate_of"]].itertuples(index=False):
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return {x: root(x) for x in parent}  # a group's root is absent and stands for itself (see _collapse)
