@@ -47,6 +47,7 @@ class VectorIndex:
         self.row_of_slot = np.full(len(self.vectors), -1, dtype=np.int64)
         self.row_of_slot[self.slots] = np.arange(len(self.slots))
         self.kind = self.manifest.get("index_kind", "flat")
+        self._resident = kinds.resident_vectors(self.faiss_index, len(self.vectors))  # a view: keeps no copy
         self.params = self.manifest.get("index_params", {})
         masked = len(self.vectors) - len(self.slots)
         # Only HNSW keeps vectors of removed items in its graph; they are excluded by a bitmap of live slots.
@@ -86,7 +87,8 @@ class VectorIndex:
         if k == 0:
             return [[] for _ in range(len(queries))]
         if allowed is not None and (len(allowed) <= kinds.EXACT_FILTER_MAX or self.kind == "flat"):
-            scores, slots = kinds.exact_top(self.vectors, allowed, queries, k)
+            scores, slots = kinds.exact_top(self.vectors if self._resident is None else self._resident, allowed,
+                                            queries, k)
         else:
             scores, slots = self._ann(queries, k, allowed)
         return [[(self.ids[self.row_of_slot[s]], float(v)) for s, v in zip(ss, vv) if s >= 0]
@@ -167,6 +169,7 @@ def updated(prev: VectorIndex, items: pd.DataFrame, reused: np.ndarray, fresh: n
     ``prev``'s Faiss index is changed in place (load it privately, as a build does: the served one is another copy).
     With ``scratch``, the vectors file is written there chunk by chunk and mapped, never held whole in memory."""
     index = prev.faiss_index
+    prev._resident = None  # a view into storage that the adds below may move: prev must not search from it again
     keep = reused[reused >= 0]
     gone = np.setdiff1d(prev.slots, keep)
     if len(gone) and kinds.can_remove(prev.kind):

@@ -90,6 +90,24 @@ def make(kind: str, dim: int, p: dict, train: np.ndarray | None = None) -> faiss
     raise ValueError(f"unknown index kind {kind!r}")
 
 
+def resident_vectors(index: faiss.Index, slots: int) -> np.ndarray | None:
+    """The vectors a flat or HNSW index already holds in memory, as a [slots, dim] view indexed by slot, or None.
+
+    Exact search over a filter's rows reads them from here rather than from the memory-mapped file, whose pages come
+    from disk after a build or under memory pressure (at a million items with the page cache dropped, a 1% filter's
+    exact search: 8.9 ms p50 / 27 ms p95 from the file, 7.4 / 9.3 ms from here). Only when the index's ids are its
+    insertion order, as builds and updates of these kinds make them; else None."""
+    if not isinstance(index, faiss.IndexIDMap2) or index.ntotal != slots or slots == 0:
+        return None
+    inner = faiss.downcast_index(index.index)
+    flat = faiss.downcast_index(inner.storage) if isinstance(inner, faiss.IndexHNSWFlat) else inner
+    if not isinstance(flat, faiss.IndexFlat) or flat.metric_type != faiss.METRIC_INNER_PRODUCT:
+        return None
+    if not np.array_equal(faiss.vector_to_array(index.id_map), np.arange(slots)):
+        return None
+    return faiss.rev_swig_ptr(flat.get_xb(), slots * flat.d).reshape(slots, flat.d)
+
+
 def search_params(kind: str, p: dict, selector: faiss.IDSelector | None, k: int):
     if kind == "hnsw":
         return faiss.SearchParametersHNSW(sel=selector, efSearch=max(p["efSearch"], 2 * k))

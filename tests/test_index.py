@@ -1,5 +1,6 @@
 import json
 
+import faiss
 import numpy as np
 import pandas as pd
 import pytest
@@ -143,3 +144,21 @@ def test_a_mapped_vectors_file_is_copied_whole_and_its_slices_row_by_row(tmp_pat
                              ("strided", old[::3], v[::3])):
         got = vindex.stream_npy(tmp_path / f"{name}.npy", [part, fresh], 8, chunk=64)
         np.testing.assert_array_equal(np.asarray(got), np.concatenate([want, fresh]), err_msg=name)
+
+
+def test_filtered_exact_search_reads_the_vectors_flat_and_hnsw_hold_in_memory(tmp_path):
+    n, d = 3000, 8
+    v = _vectors(n, d)
+    for kind in ("flat", "hnsw"):
+        built = vindex.build(v, _items(n), {"model_id": "m"}, kind)
+        vindex.write(built, tmp_path / kind)
+        loaded = vindex.load(tmp_path / kind)
+        assert loaded._resident is not None
+        np.testing.assert_array_equal(loaded._resident, v)
+        rows = np.arange(0, n, 7)
+        from_memory = loaded.search(v[:5], 6, rows)
+        loaded._resident = None  # the memory-mapped file instead
+        assert loaded.search(v[:5], 6, rows) == from_memory
+    flat = vindex.build(v, _items(n), {"model_id": "m"}, "flat")
+    flat.faiss_index.remove_ids(faiss.IDSelectorBatch(np.array([3], dtype=np.int64)))  # ids no longer the order
+    assert index_kinds.resident_vectors(flat.faiss_index, n) is None
