@@ -175,3 +175,16 @@ def test_an_index_without_a_saved_keyword_index_builds_one_from_feast(searcher):
         assert [r.item_id for r in fresh.search("red striped mug", k=5, mode="keyword")] == before
     finally:
         shutil.move(saved.with_name("kw-away"), saved)
+
+
+def test_the_public_form_of_a_result_has_every_field_but_the_server_path():
+    from dataclasses import fields
+
+    from mmsearch.search import Result
+
+    r = Result(item_id="a/b c", score=0.5, title="t", image="/srv/pictures/a.jpg", metadata={"colour": "red"})
+    public = r.public()
+    assert set(public) == {f.name for f in fields(Result)} - {"image"} | {"image_url"}
+    assert public["image_url"] == "/api/items/a%2Fb%20c/image" and "/srv" not in str(public)
+    public["metadata"]["colour"] = "blue"
+    assert r.metadata == {"colour": "red"}  # a copy: callers cannot change the result
