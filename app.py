@@ -19,8 +19,8 @@ from mmsearch.server import create_app, serve
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     cfgmod.add_arguments(parser, ["index", "model", "catalog", "data_dir", "host", "port", "device", "top_k",
-                                  "search_mode", "online_store", "reload_interval", "keyword_weight", "rrf_k", "image_weight", "keyword_fields",
-                                  "compare_model", "compare_index",
+                                  "search_mode", "online_store", "reload_interval", "keyword_weight", "rrf_k",
+                                  "image_weight", "keyword_fields", "compare_model", "compare_index",
                                   "concurrency", "max_queue", "rate_limit", "rate_burst", "auth", "log_queries",
                                   "query_cache", "listing_cache"])
     config = cfgmod.from_args(parser.parse_args(argv))

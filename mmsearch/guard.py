@@ -158,8 +158,8 @@ class GradioDoor:
     - An event whose inputs name a server file that was not uploaded (anything outside the upload folder, or a path
       that does not resolve) is refused before Gradio copies it anywhere, with NOT_UPLOADED whatever the path.
       http(s) URLs pass: Gradio fetches those itself, through its public-address-only client.
-    - A raw HTTP call (``/gradio_api/call/<name>`` or ``/run/<name>``) with too few inputs is told which are missing, by name, instead
-      of Gradio's message about component objects."""
+    - A raw HTTP call (``/gradio_api/call/<name>`` or ``/run/<name>``) with too few inputs is told which are missing,
+      by name, instead of Gradio's message about component objects."""
 
     EVENT_PATHS = ("/gradio_api/queue/join", "/gradio_api/call/", "/gradio_api/run/", "/gradio_api/api/")
     MAX_BODY = 4 << 20  # an event's JSON: files travel separately, through /gradio_api/upload
