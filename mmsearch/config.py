@@ -62,7 +62,8 @@ class Config:
     max_query_chars: int = field(default=500, metadata={"help": "longer text queries are refused"})
     max_upload_pixels: int = field(default=40_000_000, metadata={"help": "larger images are refused (decompression bombs)"})
     max_upload_mb: int = field(default=20, metadata={"help": "larger uploads are refused by the server"})
-    concurrency: int = field(default=4, metadata={"help": "searches served at once; more wait in the queue"})
+    concurrency: int = field(default=4, metadata={
+        "help": "UI and Gradio-API searches run at once (REST searches take turns on the server's event loop)"})
     max_queue: int = field(default=64, metadata={
         "help": "searches allowed to wait; beyond that a caller is told the server is busy (HTTP 429 on REST)"})
     rate_limit: float = field(default=0.0, metadata={
