@@ -14,6 +14,7 @@ from pathlib import Path
 import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from gradio.utils import get_upload_folder
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -52,8 +53,10 @@ def create_app(searcher: Searcher, demo: gr.Blocks, other: Searcher | None = Non
     buckets = TokenBuckets(config.rate_limit, config.rate_burst)
     monitoring.setup_request_log()
     monitoring.SERVICE.searcher = searcher
-    app = FastAPI(title="mmsearch", summary="Multimodal product search: text, image, and more-like-this",
-                  description="REST routes beside the Gradio app. Errors are `{\"error\": message}`.")
+    # FastAPIOffline serves Swagger UI's files itself: FastAPI's default /docs loads them from a CDN, which leaves the
+    # page blank on a machine without the internet.
+    app = FastAPIOffline(title="mmsearch", summary="Multimodal product search: text, image, and more-like-this",
+                         description="REST routes beside the Gradio app. Errors are `{\"error\": message}`.")
     app.include_router(api.router(searcher, buckets, Gate(config.concurrency, config.max_queue),
                                   config.max_upload_mb * 2**20, credentials, config.log_queries))
 
