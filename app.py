@@ -7,7 +7,6 @@ import json
 import sys
 
 from mmsearch import config as cfgmod
-from mmsearch.app_ui import build_ui
 from mmsearch.build import BuildError, ensure_index
 from mmsearch.catalog import CatalogError
 from mmsearch.encoders import EncoderError, load_encoder
@@ -41,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         if s is not None:
             s.watch()
     try:
-        app = create_app(searcher, build_ui(searcher, other), other)
+        app = create_app(searcher, other)
     except ValueError as exc:  # a malformed MMSEARCH_AUTH
         print(f"error: {exc}", file=sys.stderr)
         return 2

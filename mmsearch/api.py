@@ -11,13 +11,11 @@ import io
 import logging
 import math
 import time
-from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import orjson
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -26,8 +24,8 @@ from pydantic import BaseModel, Field
 from . import monitoring
 from .catalog import ImageError, load_image
 from .features import StoreUnavailable
-from .guard import Busy, Gate, TokenBuckets, authorized
-from .search import MAX_K, QueryError, Searcher, picture_url
+from .guard import NEEDS_TOKEN, Busy, Gate, TokenBuckets, authorized
+from .search import MAX_K, ItemNotFound, QueryError, Searcher
 
 UPLOAD_CHUNK = 1 << 20
 log = logging.getLogger("mmsearch.api")
@@ -108,14 +106,15 @@ class LoggedRoute(APIRoute):
             request.state.outcome = {}
             try:
                 if not authorized(request.headers.get("authorization"), self.credentials):
-                    raise Refused(401, "This server needs a token: send 'Authorization: Bearer <token>'.",
-                                  "unauthorized", {"WWW-Authenticate": "Bearer"})
+                    raise Refused(401, NEEDS_TOKEN, "unauthorized", {"WWW-Authenticate": "Bearer"})
                 response = await handler(request)
             except Refused as exc:
                 response = _refusal(exc.status, str(exc), exc.kind, exc.headers)
             except Busy as exc:
                 monitoring.REJECTED.labels(exc.reason).inc()
                 response = _refusal(429, str(exc), "busy", {"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
+            except ItemNotFound as exc:
+                response = _refusal(404, str(exc), "not_found")
             except (QueryError, ImageError) as exc:
                 response = _refusal(400, str(exc), type(exc).__name__)
             except RequestValidationError as exc:
@@ -228,24 +227,10 @@ def router(searcher: Searcher, buckets: TokenBuckets, gate: Gate, max_upload_byt
 
         return await run(request, "text+image" if has_text else "image", used, q, work)
 
-    def _item_or_404(item_id: str):
-        live = searcher.live
-        if item_id not in live.index:
-            return live, None
-        return live, live.index.row(item_id)
-
     @api.get("/items/{item_id}", response_model=Item, summary="One indexed item's listing")
     async def item(request: Request, item_id: str):
-        live, row = _item_or_404(item_id)
-        if row is None:
-            raise Refused(404, f"No item {item_id!r} in this index.", "not_found")
-        rec = (await run_in_threadpool(searcher.store.metadata, live.index.catalog_id, [item_id],
-                                       [live.index.revisions[row]]))[0]
-        core = {f: rec.get(f) for f in ("title", "price", "category", "description")}
-        extra = {k: v for k, v in rec.items() if k not in core and k not in ("item_id", "image")}
-        return Item(item_id=item_id, title=core["title"] or item_id, image_url=picture_url(item_id),
-                    price=core["price"], category=core["category"] or "", description=core["description"] or "",
-                    metadata=extra)
+        listing = searcher.item(item_id).public()
+        return Item(**{k: v for k, v in listing.items() if k in Item.model_fields})
 
     @api.get("/items/{item_id}/similar", response_model=SearchResponse, summary="Items that look like this one")
     async def similar(request: Request, item_id: str, k: int = Query(None, description=f"results, 1..{MAX_K}"),
@@ -256,10 +241,10 @@ def router(searcher: Searcher, buckets: TokenBuckets, gate: Gate, max_upload_byt
     @api.get("/items/{item_id}/image", summary="The item's picture", response_class=FileResponse,
              responses={200: {"content": {"image/*": {}}}})
     async def picture(item_id: str):
-        live, row = _item_or_404(item_id)
-        if row is None:
-            raise Refused(404, f"No item {item_id!r} in this index.", "not_found")
-        path = Path(str(live.index.items["image"].iat[row]))
+        live = searcher.live
+        if item_id not in live.index:
+            raise ItemNotFound(f"No item {item_id!r} in this index.")
+        path = Path(str(live.index.items["image"].iat[live.index.row(item_id)]))
         if not path.is_file():
             raise Refused(404, f"The picture of item {item_id!r} is no longer on the server.", "not_found")
         return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
@@ -268,12 +253,10 @@ def router(searcher: Searcher, buckets: TokenBuckets, gate: Gate, max_upload_byt
     async def info():
         index = searcher.index
         m = index.manifest
-        built = m.get("built_at")
-        age = None
-        if built:
-            age = round(time.time() - datetime.fromisoformat(built).timestamp(), 1)
+        age = monitoring.index_age_s(m)
         return Info(model=searcher.encoder.model_id, index_kind=index.kind, items=len(index),
-                    catalog=str(m.get("catalog_name", m.get("catalog", ""))), built_at=built, index_age_s=age,
+                    catalog=str(m.get("catalog_name", m.get("catalog", ""))), built_at=m.get("built_at"),
+                    index_age_s=None if age is None else round(age, 1),
                     near_duplicate_pairs=m.get("near_duplicate_pairs"), search_mode=searcher.config.search_mode,
                     versions=versions)
 

@@ -23,9 +23,9 @@ EXAMPLES = ["red striped t-shirt", "blue dotted mug", "sneaker -white", "yellow 
 class Events:
     """What every search event shares: the rate limit, the upload rule, the served pictures, metrics and the log."""
 
-    def __init__(self, searcher: Searcher):
+    def __init__(self, searcher: Searcher, buckets: TokenBuckets):
         cfg = searcher.config
-        self.buckets = TokenBuckets(cfg.rate_limit, cfg.rate_burst)
+        self.buckets = buckets  # shared with the REST routes (server.create_app)
         self.log_queries = cfg.log_queries
         self.pictures = ServedPictures(Path(get_upload_folder()) / "mmsearch-pictures")
 
@@ -111,9 +111,9 @@ SCORE_NOTE = {"vector": "scores: cosine similarity", "keyword": "scores: BM25",
               "hybrid": "scores: rank fusion, 1 = first by both keywords and embedding"}
 
 
-def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
+def build_ui(searcher: Searcher, other: Searcher | None, buckets: TokenBuckets) -> gr.Blocks:
     cfg = searcher.config
-    events = Events(searcher)
+    events = Events(searcher, buckets)
 
     def search_text(query: str, k: float, min_score: float = 0.0, filters: str = "", mode: str | None = None,
                     keyword_weight: float | None = None, image: dict | str | None = None,
@@ -127,7 +127,8 @@ def build_ui(searcher: Searcher, other: Searcher | None = None) -> gr.Blocks:
             path = events.upload(image)
             parts = [f"“{query.strip()}”"] if has_text else []
             if path:
-                share = cfg.image_weight if image_weight is None else float(image_weight)
+                share = _number(image_weight, "The image weight")
+                share = cfg.image_weight if share is None else share
                 parts.append(f"the uploaded image (image weight {share:.2f})" if has_text else "the uploaded image")
             return _run(lambda n, m, f: searcher.search(query, path, n, m, f, mode, keyword_weight, image_weight),
                         " + ".join(parts), k, min_score, filters, note=f"{used} · {SCORE_NOTE.get(used, '')}",

@@ -20,6 +20,9 @@ NOT_UPLOADED = ("That image was not uploaded to this server. Send the file itsel
                 "to search by an indexed item, use more-like-this with its id.")
 
 
+NEEDS_TOKEN = "This server needs a token: send 'Authorization: Bearer <token>'."
+
+
 class Busy(RuntimeError):
     """Too many searches waiting, or this client is over its rate; the caller should retry after ``retry_after``."""
 

@@ -72,6 +72,12 @@ def observe(endpoint: str, seconds: float, *, status: int = 200, results: int | 
     request_log.info("request", extra={"fields": fields})
 
 
+def index_age_s(manifest: dict) -> float | None:
+    """Seconds since the index of this manifest was built, or None when it does not say."""
+    built = manifest.get("built_at")
+    return None if not built else max(0.0, time.time() - datetime.fromisoformat(built).timestamp())
+
+
 class ServiceCollector:
     """Read at each scrape: the loaded index (it may have been swapped since) and the query cache's counts."""
 
@@ -86,11 +92,11 @@ class ServiceCollector:
         items = GaugeMetricFamily("mmsearch_index_items", "Items in the loaded index")
         items.add_metric([], len(index))
         yield items
-        age = GaugeMetricFamily("mmsearch_index_age_seconds", "Seconds since the loaded index was built")
-        built = index.manifest.get("built_at")
-        if built:
-            age.add_metric([], max(0.0, time.time() - datetime.fromisoformat(built).timestamp()))
-            yield age
+        age = index_age_s(index.manifest)
+        if age is not None:
+            gauge = GaugeMetricFamily("mmsearch_index_age_seconds", "Seconds since the loaded index was built")
+            gauge.add_metric([], age)
+            yield gauge
         info = InfoMetricFamily("mmsearch_model", "The model and index being served")
         info.add_metric([], {"model_id": searcher.encoder.model_id, "index_kind": index.kind,
                              "catalog": str(index.manifest.get("catalog_name", ""))})

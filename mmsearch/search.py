@@ -35,6 +35,10 @@ class QueryError(ValueError):
     """A query the searcher refuses; the message is meant for the person who typed or uploaded it."""
 
 
+class ItemNotFound(QueryError):
+    """An item id the loaded index does not hold (REST answers 404)."""
+
+
 @dataclass
 class Result:
     item_id: str
@@ -220,8 +224,16 @@ class Searcher:
         item_id = _text(item_id, "The item id").strip()
         live = self.live
         if item_id not in live.index:
-            raise QueryError(f"No item {item_id!r} in this index.")
+            raise ItemNotFound(f"No item {item_id!r} in this index.")
         return self._search_vector(live, live.index.vector(item_id), self._k(k), min_score, filters)
+
+    def item(self, item_id: str) -> Result:
+        """An indexed item's listing (its score is 1: it is itself)."""
+        item_id = _text(item_id, "The item id").strip()
+        live = self.live
+        if item_id not in live.index:
+            raise ItemNotFound(f"No item {item_id!r} in this index.")
+        return self._results(live, [(item_id, 1.0)], None)[0]
 
     def search_image(self, image: str | Path | Image.Image | None, k: int | None = None,
                      min_score: float | None = None, filters: str | None = None) -> list[Result]:

@@ -19,8 +19,9 @@ from gradio.utils import get_upload_folder
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import api, monitoring
+from .app_ui import build_ui
 from .config import DEMO_MODEL_DIR, PROJECT_ROOT, Config
-from .guard import Gate, GradioDoor, TokenBuckets, authorized, parse_auth
+from .guard import NEEDS_TOKEN, Gate, GradioDoor, TokenBuckets, authorized, parse_auth
 from .search import Searcher
 
 
@@ -47,10 +48,13 @@ def event_inputs(demo: gr.Blocks) -> dict[str, list[str]]:
     return out
 
 
-def create_app(searcher: Searcher, demo: gr.Blocks, other: Searcher | None = None) -> FastAPI:
+def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
+    """The whole service; the UI is built here so that its events and the REST routes spend one client's tokens from
+    the same bucket."""
     config = searcher.config
     credentials = parse_auth(config.auth)
     buckets = TokenBuckets(config.rate_limit, config.rate_burst)
+    demo = build_ui(searcher, other, buckets)
     monitoring.setup_request_log()
     monitoring.SERVICE.searcher = searcher
     # FastAPIOffline serves Swagger UI's files itself: FastAPI's default /docs loads them from a CDN, which leaves the
@@ -74,8 +78,7 @@ def create_app(searcher: Searcher, demo: gr.Blocks, other: Searcher | None = Non
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     def metrics(request: Request) -> Response:
         if not authorized(request.headers.get("authorization"), credentials):
-            return JSONResponse({"error": "This server needs a token: send 'Authorization: Bearer <token>'."},
-                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            return JSONResponse({"error": NEEDS_TOKEN}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # Gradio's own queue bounds its events as Gate bounds the REST routes.

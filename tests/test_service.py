@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mmsearch import config, guard
-from mmsearch.app_ui import build_ui
 from mmsearch.build import build_index
 from mmsearch.search import Searcher
 from mmsearch.server import create_app
@@ -33,7 +32,7 @@ def built(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
 
 def _client(cfg: config.Config, **changes) -> tuple[TestClient, Searcher]:
     searcher = Searcher.open(config.replace(cfg, **changes))
-    return TestClient(create_app(searcher, build_ui(searcher))), searcher
+    return TestClient(create_app(searcher)), searcher
 
 
 def test_token_buckets_allow_a_burst_then_the_rate():
@@ -106,6 +105,8 @@ def test_a_client_over_its_rate_is_told_to_retry(built):
         codes = [client.get("/api/search", params={"q": "red mug", "k": 2}) for _ in range(4)]
         assert [r.status_code for r in codes] == [200, 200, 429, 429]
         assert "Too many searches" in codes[2].json()["error"] and int(codes[2].headers["Retry-After"]) >= 1
+        ui = client.post("/gradio_api/run/search_text", json={"data": ["red mug", 2, None, None, None, None, None, None]})
+        assert "Too many searches" in ui.text  # the UI's events spend the same client's tokens as REST
         other = client.get("/api/search", params={"q": "red mug", "k": 2}, headers={"Authorization": "Bearer x"})
         assert other.status_code == 200  # a token holder is another client
         assert 'mmsearch_rate_limited_total{reason="rate"}' in client.get("/metrics").text
@@ -202,7 +203,7 @@ def test_a_flood_of_requests_past_the_queue_is_turned_away_at_once(built):
 
     async def flood() -> list[int]:
         searcher = Searcher.open(config.replace(built, max_queue=4))
-        transport = httpx.ASGITransport(app=create_app(searcher, build_ui(searcher)))
+        transport = httpx.ASGITransport(app=create_app(searcher))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             answers = await asyncio.gather(*(client.get("/api/search", params={"q": f"red mug {i}", "k": 3})
                                               for i in range(30)))
