@@ -1,7 +1,6 @@
 """The Gradio interface. Every event has an ``api_name``, so the same searches work from gradio_client and curl."""
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -10,11 +9,27 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from . import monitoring
-from .compare import COLUMNS, compare, report_rows
+from .app_tabs import compare_tab, evaluation_tab
 from .features import StoreUnavailable
 from .guard import Busy, Forbidden, TokenBuckets, uploaded_file
 from .search import MODES, QueryError, Result, Searcher
 from .served import ServedPictures
+
+# Gradio's gallery has a fixed column count: this lets the columns follow the screen (about 170 px a picture, at
+# least two on a phone), keeps the example queries to one scrolling line, and trims the space above the results.
+CSS = """
+#mm-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(min(170px, 45%), 1fr)) !important; }
+#mm-examples .gallery, #mm-examples [class*="gallery"] { flex-wrap: nowrap !important; overflow-x: auto; }
+#mm-examples button { white-space: nowrap; flex-shrink: 0; }
+@media (max-width: 640px) {
+  #mm-heading h2 { font-size: 1.05rem; }
+  #mm-heading p { display: none; }
+  #mm-status p { font-size: 0.8rem; }
+}
+#mm-heading h2 { margin: 0 0 2px 0; font-size: 1.25rem; }
+#mm-heading p { margin: 0; font-size: 0.8rem; opacity: 0.8; }
+#mm-status p { margin: 0; }
+"""
 
 EXAMPLES = ["red striped t-shirt", "blue dotted mug", "sneaker -white", "yellow checked cap", "green striped bag",
             "white lamp", "pink dotted bottle", "brown checked chair"]
@@ -70,7 +85,8 @@ class Events:
 def _outputs(results: list[Result], what: str, hidden: int = 0, note: str = "",
              gallery=None) -> tuple[list, list[dict], str]:
     gallery = gallery(results) if gallery else [(r.image, r.caption()) for r in results]
-    status = f"{len(results)} results for {what}" if results else f"No results for {what}."
+    status = (f"{len(results)} results for {what} · click one for more like it" if results
+              else f"No results for {what}.")
     if hidden:
         status += f" · {hidden} more below the minimum score hidden"
     if note:
@@ -169,34 +185,41 @@ def build_ui(searcher: Searcher, other: Searcher | None, buckets: TokenBuckets) 
                 f"{m.get('skipped', 0)} catalog rows skipped at build")
 
     with gr.Blocks(title="mmsearch") as demo:
-        heading = gr.Markdown(header())
+        heading = gr.Markdown(header(), elem_id="mm-heading")
         demo.load(header, None, heading, api_visibility="private")
+        advanced_open = gr.BrowserState(False, storage_key="mmsearch-advanced-open")
         with gr.Tab("Search"):
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=3):
-                    query = gr.Textbox(label="Describe what you are looking for", placeholder="red striped t-shirt",
-                                       max_lines=1, max_length=searcher.config.max_query_chars * 2)
-                    with gr.Row():
-                        text_button = gr.Button("Search", variant="primary")
-                        k = gr.Slider(1, 48, value=cfg.top_k, step=1, label="Results (k)")
-                        min_score = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Minimum score")
-                    with gr.Row():
-                        mode = gr.Radio(list(MODES), value=cfg.search_mode, label="Mode", scale=2,
-                                        info="embedding, BM25 keywords, or both fused")
-                        keyword_weight = gr.Slider(0.0, 1.0, value=cfg.keyword_weight, step=0.05, scale=1,
-                                                   label="Keyword weight (hybrid)")
-                    filters = gr.Textbox("", label="Filters", max_lines=1,
-                                         placeholder="category=mug; colour=blue|red; price<=20")
-                    gr.Examples(EXAMPLES, inputs=[query], label="Try")
-                with gr.Column(scale=2):
-                    image = gr.Image(type="filepath", label="…or search with an image", height=190,
-                                     sources=["upload", "clipboard"])
-                    image_weight = gr.Slider(0.0, 1.0, value=cfg.image_weight, step=0.05,
-                                             label="Image weight when searching text + image")
-                    image_button = gr.Button("Search by image")
-            status = gr.Markdown()
-            gallery = gr.Gallery(label="Results · click one for more like it", columns=6, height="auto",
-                                 object_fit="contain", allow_preview=False)
+            # The first screen is the box and the results: everything that tunes a search folds away below them.
+            with gr.Row(equal_height=True, elem_id="mm-searchbar"):
+                query = gr.Textbox(label="Search", show_label=False, container=False, scale=8, min_width=120,
+                                   placeholder="Describe what you want, e.g. red striped t-shirt", max_lines=1,
+                                   max_length=searcher.config.max_query_chars * 2, elem_id="mm-query")
+                text_button = gr.Button("Search", variant="primary", scale=0, min_width=72, elem_id="mm-search")
+                upload = gr.UploadButton("Image", icon=None, file_types=["image"], scale=0, min_width=72,
+                                         elem_id="mm-upload")
+            gr.Examples(EXAMPLES, inputs=[query], label=None, elem_id="mm-examples")
+            status = gr.Markdown(elem_id="mm-status")
+            gallery = gr.Gallery(label="Results", show_label=False, columns=6, height="auto",
+                                 object_fit="contain", allow_preview=False, elem_id="mm-gallery")
+            with gr.Accordion("Advanced: number of results, mode, weights, filters, image search",
+                              open=False) as advanced:
+                with gr.Row():
+                    k = gr.Slider(1, 48, value=cfg.top_k, step=1, label="Results (k)")
+                    min_score = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Minimum score")
+                with gr.Row():
+                    mode = gr.Radio(list(MODES), value=cfg.search_mode, label="Mode", scale=2,
+                                    info="embedding, BM25 keywords, or both fused")
+                    keyword_weight = gr.Slider(0.0, 1.0, value=cfg.keyword_weight, step=0.05, scale=1,
+                                               label="Keyword weight (hybrid)")
+                filters = gr.Textbox("", label="Filters", max_lines=1,
+                                     placeholder="category=mug; colour=blue|red; price<=20")
+                with gr.Row(equal_height=False):
+                    image = gr.Image(type="filepath", label="Search with an image (alone, or with the text above)",
+                                     height=190, sources=["upload", "clipboard"])
+                    with gr.Column():
+                        image_weight = gr.Slider(0.0, 1.0, value=cfg.image_weight, step=0.05,
+                                                 label="Image weight when searching text + image")
+                        image_button = gr.Button("Search by image")
             with gr.Accordion("Results as JSON · more like an item id", open=False):
                 results = gr.JSON()
                 with gr.Row():
@@ -207,24 +230,34 @@ def build_ui(searcher: Searcher, other: Searcher | None, buckets: TokenBuckets) 
                   [gallery, results, status], api_name="search_text", preprocess=False)
             gr.on([image_button.click, image.upload], search_image, [image, k, min_score, filters],
                   [gallery, results, status], api_name="search_image", preprocess=False)
+            # The small button beside the box puts its picture into the image input, then searches with it.
+            upload.upload(lambda path: path, upload, image, api_visibility="private").then(
+                search_image, [image, k, min_score, filters], [gallery, results, status], preprocess=False,
+                api_visibility="private")
             gr.on([like_button.click, like_id.submit], more_like_this, [like_id, k, min_score, filters],
                   [gallery, results, status], api_name="more_like_this")
             gallery.select(on_select, [results, k, min_score, filters], [like_id, gallery, results, status],
                            api_visibility="private")
+            advanced.expand(lambda: True, None, advanced_open, api_visibility="private")
+            advanced.collapse(lambda: False, None, advanced_open, api_visibility="private")
+            demo.load(lambda was_open: gr.Accordion(open=bool(was_open)), advanced_open, advanced,
+                      api_visibility="private")
 
         def from_link(request: gr.Request) -> tuple:
-            """Runs the query of a shared link (/?q=red+striped+t-shirt&k=12) when the page opens."""
+            """Runs the query of a shared link (/?q=red+striped+t-shirt&k=12) when the page opens; the link's k
+            shows in the slider."""
             q = (request.query_params.get("q") or "").strip() if request else ""
             if not q:
-                return gr.update(), gr.update(), gr.update(), gr.update()
+                return gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
             try:
                 count = int(request.query_params.get("k") or searcher.config.top_k)
-                return (q, *search_text(q, count, request=request))
+                count = min(max(count, 1), 48)
+                return (q, count, *search_text(q, count, request=request))
             except (ValueError, gr.Error) as exc:
-                return q, [], [], f"The link's query could not run: {exc}"
+                return q, gr.update(), [], [], f"The link's query could not run: {exc}"
 
         # The browser's own page load, not an API call: the same search is /search_text for scripts.
-        demo.load(from_link, None, [query, gallery, results, status], api_name="open_link",
+        demo.load(from_link, None, [query, k, gallery, results, status], api_name="open_link",
                   api_visibility="private")
         evaluation_tab(searcher)
         if other is not None:
@@ -238,80 +271,3 @@ def _guarded(work):
         return work()
     except QueryError as exc:
         raise gr.Error(str(exc), duration=None, title="Cannot search") from exc
-
-
-def evaluation_tab(searcher: Searcher) -> None:
-    """Search quality on labelled queries: the table and plot of the last run, and a button to run it again."""
-    from . import quality
-
-    index_dir = searcher.index.path
-
-    def view(report: dict | None) -> tuple[list[list], str | None, str]:
-        if report is None:
-            return [], None, ("No evaluation of this index yet: run it with the button below, or from a shell with "
-                              "`python -m mmsearch.evaluate --queries demo`.")
-        best = report.get("best_on_dev") or {}
-        return (quality.table_rows(report), str(index_dir / quality.PLOT_FILE),
-                f"**{report['test_queries']} test queries** ({report['filtered_test_queries']} with filters) · "
-                f"hybrid with keyword weight {report['keyword_weight']} and RRF k {report['rrf_k']} vs the better "
-                f"single mode: **{report['hybrid_gain_ndcg']:+.3f} nDCG@10** · best on the "
-                f"{report['dev_queries']} dev queries: weight {best.get('keyword_weight')}, k {best.get('rrf_k')} "
-                f"· {report.get('model', '')} · {report.get('generated', '')}")
-
-    def saved() -> dict | None:
-        path = index_dir / quality.REPORT_FILE if index_dir else None
-        return json.loads(path.read_text()) if path is not None and path.exists() else None
-
-    def run(progress: gr.Progress = gr.Progress()) -> tuple[list[list], str | None, str]:
-        queries, judged = quality.load_set()
-        try:
-            report = quality.judge(searcher, queries, judged, "demo", progress=lambda f, m: progress(f, desc=m))
-        except ValueError as exc:
-            raise gr.Error("The labelled queries judge the demo catalog, and this index holds another. Judge it "
-                           "from a shell: python -m mmsearch.evaluate --queries FILE --qrels FILE",
-                           duration=None) from exc
-        return view(report)
-
-    rows, plot_path, summary_text = view(saved())
-    with gr.Tab("Evaluation"):
-        gr.Markdown("Labelled queries with graded relevance (`assets/demo-queries.csv`, `assets/demo-qrels.csv`: "
-                    "2 = every named attribute, 1 = right kind with one attribute wrong), searched in each mode. "
-                    "The hybrid settings are chosen on the dev half; the table is the test half.")
-        summary = gr.Markdown(summary_text)
-        table = gr.Dataframe(rows, headers=["mode", "queries", *quality.METRICS], interactive=False)
-        plot = gr.Image(plot_path, type="filepath", show_label=False, interactive=False)
-        button = gr.Button("Run the evaluation again (seconds with the demo model)")
-        button.click(run, None, [table, plot, summary], api_name="evaluate")
-
-
-def compare_tab(first: Searcher, second: Searcher, events: Events) -> None:
-    """The same query against two models, each with its own index, and both models' evaluation reports."""
-    def run(query: str, image: dict | str | None, k: float, request: gr.Request = None) -> tuple[list, list, dict]:
-        def work():
-            try:
-                a, b = compare([first, second], query, events.upload(image), int(k))
-            except QueryError as exc:
-                raise gr.Error(str(exc), duration=None, title="Cannot compare") from exc
-            return (events.gallery(a), events.gallery(b),
-                    {first.encoder.model_id: [r.public() for r in a], second.encoder.model_id: [r.public() for r in b]})
-
-        return events.run("compare", "image" if image else "text", "", query, request, work)
-
-    with gr.Tab("Compare"):
-        with gr.Row(equal_height=True):
-            with gr.Column(scale=3):
-                query = gr.Textbox(label="Query for both models", placeholder="blue dotted mug", max_lines=1)
-                with gr.Row():
-                    button = gr.Button("Compare", variant="primary")
-                    k = gr.Slider(1, 24, value=6, step=1, label="Results per model (k)")
-            image = gr.Image(type="filepath", label="…or an image (used instead of the text)", height=150, scale=2)
-        with gr.Row():
-            left = gr.Gallery(label=f"A: {first.encoder.model_id}", columns=3, height="auto", object_fit="contain")
-            right = gr.Gallery(label=f"B: {second.encoder.model_id}", columns=3, height="auto", object_fit="contain")
-        gr.Markdown("**Evaluation reports** (`python -m mmsearch.evaluate --model M --report <index>/evaluation.json` "
-                    "adds or refreshes one)")
-        gr.Dataframe(report_rows([first, second]), headers=COLUMNS, interactive=False, wrap=True)
-        with gr.Accordion("Both result lists as JSON", open=False):
-            both = gr.JSON()
-        gr.on([button.click, query.submit], run, [query, image, k], [left, right, both], api_name="compare",
-              preprocess=False)

@@ -56,6 +56,8 @@ class Config:
     image_weight: float = field(default=0.5, metadata={"help": "text + image queries: the image's share, 0..1"})
     keyword_fields: str = field(default="title,description", metadata={
         "help": "catalog columns the keyword (BM25) index reads, comma-separated"})
+    synonyms: str = field(default=str(PROJECT_ROOT / "assets" / "synonyms.txt"), metadata={
+        "help": "synonym groups for keyword search ('variant, variant => canonical' lines); '' for none"})
     query_cache: int = field(default=1024, metadata={"help": "text queries whose embeddings are kept (LRU)"})
     listing_cache: int = field(default=100_000, metadata={
         "help": "item listings kept in memory (LRU); Feast rows are keyed by content, so a kept one is never stale"})

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .catalog import ImageError, load_image
 from .config import DEMO_MODEL_DIR
+from .phrasing import normalize
 
 
 class EncoderError(RuntimeError):
@@ -63,7 +64,8 @@ class TwoTowerEncoder:
 
     @torch.inference_mode()
     def encode_text(self, texts: list[str]) -> np.ndarray:
-        tok = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.model.max_length,
+        # The same normalisation the trainer applied to its captions (idempotent when the searcher did it already).
+        tok = self.tokenizer([normalize(t) for t in texts], padding=True, truncation=True, max_length=self.model.max_length,
                              return_tensors="pt").to(self.device)
         return _rows(self.model.encode_text(tok["input_ids"], tok["attention_mask"]))
 

@@ -94,9 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracker", default="mlflow", choices=["mlflow", "wandb", "none"],
                         help="where the run is logged (mlflow: a sqlite file in the data directory)")
     parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data")
-    parser.add_argument("--queries", help="judge search instead: 'demo' (the labelled demo queries in assets/) or a "
-                        "queries file (qid, query[, filters, split, form]) with --qrels; nDCG@10, Recall@10 and MRR "
-                        "for vector, keyword and hybrid search, written with a plot into the index directory")
+    parser.add_argument("--queries", help="judge search instead: 'demo' (the generated labelled demo queries), "
+                        "'handwritten' (queries written by hand in other phrasings), or a queries file (qid, "
+                        "query[, filters, split, form]) with --qrels; nDCG@10, Recall@10, MRR@10 and strict P@10 "
+                        "for vector, keyword and hybrid search with paired significance tests, written with a plot "
+                        "into the index directory")
     parser.add_argument("--qrels", type=Path, help="graded judgements for --queries: qid, item_id, grade")
     parser.add_argument("--catalog", default="demo", help="with --queries: the catalog searched")
     parser.add_argument("--index", type=Path, help="with --queries: the index directory (default: the model's)")
@@ -144,8 +146,8 @@ def judge_search(args: argparse.Namespace) -> int:
     from .search import Searcher
 
     try:
-        if args.queries == "demo":
-            queries, judged = quality.load_set()
+        if args.queries in quality.SETS:
+            queries, judged = quality.load_set(args.queries)
         elif args.qrels is None:
             raise ValueError("--queries FILE needs --qrels FILE (qid, item_id, grade)")
         else:
@@ -161,7 +163,8 @@ def judge_search(args: argparse.Namespace) -> int:
         return 2
     quality.print_report(report)
     where = searcher.index.path
-    print(f"wrote {where / quality.REPORT_FILE} and {where / quality.PLOT_FILE} (the app's Evaluation tab shows them)")
+    report_file, plot_file = quality.report_files(args.queries)
+    print(f"wrote {where / report_file} and {where / plot_file} (the app's Evaluation tab shows them)")
     if args.report:
         args.report.write_text(json.dumps(report, indent=2))
     tracker = open_tracker(args.tracker, args.data_dir, "mmsearch-evaluate", run_name=f"search {encoder.model_id}")

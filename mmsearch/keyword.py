@@ -13,8 +13,12 @@ import bm25s
 import numpy as np
 import pandas as pd
 import Stemmer
+from rapidfuzz import fuzz, process
+
+from .phrasing import Synonyms
 
 KEYWORD_DIR = "keyword"
+SYNONYM_WEIGHT = 0.5  # a synonym's share of a query word's BM25 score (chosen on the demo queries' dev half)
 RRF_K = 60  # the constant of Cormack et al. (2009); mmsearch's default (Config.rrf_k) is smaller, see there
 _STEMMER = Stemmer.Stemmer("english")
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # its per-build debug lines are noise in a CLI
@@ -36,24 +40,71 @@ def item_texts(rows: list[dict] | pd.DataFrame, fields: list[str]) -> list[str]:
             for r in rows]
 
 
+class QueryStems:
+    """A query's stems as BM25 should see them: a word the index has never seen is corrected to the nearest word it
+    knows (one or two typed letters off: "sneekers", "purpel"), and a word or phrase of a synonym group brings its whole
+    group ("trainers" finds "sneaker"; "red" finds listings that say "crimson")."""
+
+    MIN_FUZZY_LENGTH, FUZZY_CUTOFF = 4, 80.0  # shorter words have too many near neighbours to correct safely
+
+    def __init__(self, vocab: dict[str, int], synonyms: Synonyms):
+        self.vocab = vocab
+        self.phrases: dict[tuple[str, ...], frozenset[str]] = {}
+        for canonical, variants in synonyms.groups.items():
+            stems = [tuple(s) for s in tokenize([canonical, *variants]) if s]
+            group = frozenset(x for s in stems for x in s)
+            for s in stems:
+                self.phrases[s] = self.phrases.get(s, frozenset()) | group
+        self.longest = max((len(p) for p in self.phrases), default=1)
+        self._known: list[str] | None = None  # built at the first misspelling: a big catalog has many words
+
+    def known(self) -> list[str]:
+        if self._known is None:
+            self._known = sorted(set(self.vocab) | {x for p in self.phrases for x in p})
+        return self._known
+
+    def correct(self, stem: str) -> str:
+        if stem in self.vocab or (stem,) in self.phrases or len(stem) < self.MIN_FUZZY_LENGTH:
+            return stem
+        best = process.extractOne(stem, self.known(), scorer=fuzz.ratio, score_cutoff=self.FUZZY_CUTOFF)
+        return best[0] if best else stem
+
+    def __call__(self, query: str) -> tuple[list[str], list[str]]:
+        """(the query's own stems, corrected; the stems its synonym groups add), both limited to the index's words."""
+        stems = [self.correct(s) for s in tokenize([query])[0]]
+        added, i = [], 0
+        while i < len(stems):
+            for n in range(min(self.longest, len(stems) - i), 0, -1):
+                group = self.phrases.get(tuple(stems[i:i + n]))
+                if group:
+                    added += sorted(group)
+                    i += n
+                    break
+            else:
+                i += 1
+        own = [s for s in dict.fromkeys(stems) if s in self.vocab]
+        return own, [s for s in dict.fromkeys(added) if s in self.vocab and s not in own]
+
+
 class KeywordIndex:
-    def __init__(self, retriever: bm25s.BM25, size: int):
+    def __init__(self, retriever: bm25s.BM25, size: int, synonyms: Synonyms | None = None):
         self.retriever, self.size = retriever, size
+        self.query_stems = QueryStems(retriever.vocab_dict, synonyms or Synonyms({}))
 
     @classmethod
-    def build(cls, texts: list[str]) -> "KeywordIndex":
+    def build(cls, texts: list[str], synonyms: Synonyms | None = None) -> "KeywordIndex":
         retriever = bm25s.BM25()
         # An item with no text still takes its row, so rows line up with the vector index.
         retriever.index([t or ["<empty>"] for t in tokenize(texts)], show_progress=False)
-        return cls(retriever, len(texts))
+        return cls(retriever, len(texts), synonyms)
 
     def save(self, directory: Path) -> None:
         self.retriever.save(str(directory), show_progress=False)
 
     @classmethod
-    def load(cls, directory: Path, size: int) -> "KeywordIndex":
+    def load(cls, directory: Path, size: int, synonyms: Synonyms | None = None) -> "KeywordIndex":
         retriever = bm25s.BM25.load(str(directory), show_progress=False)
-        return cls(retriever, size)
+        return cls(retriever, size, synonyms)
 
     def rows_with(self, words: list[str]) -> np.ndarray:
         """Rows whose text has any of ``words`` (after stemming): what a negated word removes."""
@@ -64,14 +115,16 @@ class KeywordIndex:
 
     def search(self, query: str, k: int, rows: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-k (index row, BM25 score) with a score above zero; ``rows`` limits the search to those rows."""
-        stems = [s for s in tokenize([query])[0] if s in self.retriever.vocab_dict]
-        if not stems or k <= 0:
+        own, added = self.query_stems(query)
+        if not (own or added) or k <= 0:
             return []
         mask = None  # no mask without a filter: a million-long array per query is not free
         if rows is not None:
             mask = np.zeros(self.size, dtype=np.float32)
             mask[np.asarray(rows, dtype=np.int64)] = 1.0
-        scores = self.retriever.get_scores(stems, weight_mask=mask)
+        scores = self.retriever.get_scores(own, weight_mask=mask) if own else np.zeros(self.size, np.float32)
+        if added:  # a listing in the query's own words ranks above one that only says a synonym of them
+            scores = scores + SYNONYM_WEIGHT * self.retriever.get_scores(added, weight_mask=mask)
         # Top-k among the rows that score at all: most of a large catalog scores zero, and a partition over a
         # million mostly-equal values is ten times slower than one over the few thousand that matter.
         hits = np.flatnonzero(scores > 0)

@@ -14,6 +14,7 @@ from . import index as vindex
 from . import keyword as kw
 from .config import Config
 from .filters import Columns
+from .phrasing import Synonyms
 
 INTERNAL_COLUMNS = ("slot", "picture", "revision", "_size", "_mtime")
 
@@ -42,9 +43,9 @@ class Live:
         stamp = stamp or stamp_of(path)
         table = index.items.drop(columns=[c for c in INTERNAL_COLUMNS if c in index.items.columns])
         saved = Path(path) / kw.KEYWORD_DIR
-        keyword = kw.KeywordIndex.load(saved, len(index)) if saved.exists() else kw.KeywordIndex.build(
-            kw.item_texts(table, index.manifest.get("keyword_fields") or
-                          config.keyword_field_list()))
+        synonyms = Synonyms.load(config.synonyms)
+        keyword = kw.KeywordIndex.load(saved, len(index), synonyms) if saved.exists() else kw.KeywordIndex.build(
+            kw.item_texts(table, index.manifest.get("keyword_fields") or config.keyword_field_list()), synonyms)
         return cls(index, table, keyword, duplicate_groups(path), stamp)
 
 

@@ -10,7 +10,6 @@ item has every attribute the query names (and passes its filter); 1 = right kind
 from __future__ import annotations
 
 import json
-import math
 import random
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,17 +18,23 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import demo
+from . import demo, measures
 from . import keyword as kw
 from .config import PROJECT_ROOT
 from .filters import matching_rows, parse_filters
 
 QUERIES_FILE = PROJECT_ROOT / "assets" / "demo-queries.csv"
 QRELS_FILE = PROJECT_ROOT / "assets" / "demo-qrels.csv"
-REPORT_FILE, PLOT_FILE = "quality.json", "quality.png"  # written into the index directory
+# Written by hand in phrasings the demo's generators do not produce (plurals, word orders, "with ..." phrases,
+# everyday words, typos, words around the request), and never used to choose anything: its dev half included.
+HAND_QUERIES_FILE = PROJECT_ROOT / "assets" / "handwritten-queries.csv"
+HAND_QRELS_FILE = PROJECT_ROOT / "assets" / "handwritten-qrels.csv"
+SETS = {"demo": (QUERIES_FILE, QRELS_FILE), "handwritten": (HAND_QUERIES_FILE, HAND_QRELS_FILE)}
+REPORT_FILE, PLOT_FILE = "quality.json", "quality.png"  # the demo set's, written into the index directory
 MODES = ("vector", "keyword", "hybrid")
-METRICS = ("nDCG@10", "Recall@10", "MRR@10")
-K = 10
+METRICS, K = measures.METRICS, measures.K
+PAIRS = (("hybrid", "vector"), ("hybrid", "keyword"), ("vector", "keyword"))  # the claims the report tests
+SIGNIFICANCE_METRICS = ("nDCG@10", "P@10 strict")
 TAG_WORDS = {"new": "new", "favourite": "customer favourite", "durable": "made to last",
              "essential": "everyday essential"}
 SWEEP = [round(w, 1) for w in np.linspace(0, 1, 11)]
@@ -106,14 +111,32 @@ def qrels_for(queries: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_demo_set() -> None:
-    """Regenerates the files in assets/ (tests/test_quality.py checks that they match this code)."""
+    """Regenerates the files in assets/ (tests/test_quality.py checks that they match this code): the demo queries
+    and their judgements, and the judgements of the hand-written queries from the attributes written beside them."""
     truth = demo_truth()
     queries = demo_queries(truth=truth)
     queries.to_csv(QUERIES_FILE, index=False)
     qrels_for(queries, truth).to_csv(QRELS_FILE, index=False)
+    hand = pd.read_csv(HAND_QUERIES_FILE, dtype=str, keep_default_na=False)
+    qrels_for(hand, truth).to_csv(HAND_QRELS_FILE, index=False)
 
 
-def load_set(queries: Path = QUERIES_FILE, qrels: Path = QRELS_FILE) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+def report_files(name: str) -> tuple[str, str]:
+    """The report and plot file names of a query set in an index directory (the demo set keeps the plain ones)."""
+    if name in ("demo", ""):
+        return REPORT_FILE, PLOT_FILE
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(name).stem)[:60]
+    return f"quality-{stem}.json", f"quality-{stem}.png"
+
+
+def load_set(queries: Path | str = QUERIES_FILE, qrels: Path | None = QRELS_FILE
+             ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+    """A query set: a name of SETS ('demo', 'handwritten'), or a queries file with its qrels file."""
+    if str(queries) in SETS:
+        queries, qrels = SETS[str(queries)]
+    if qrels is None:
+        raise ValueError(f"a queries file needs its qrels file (qid, item_id, grade); the bundled sets are "
+                         f"{', '.join(SETS)}")
     table = pd.read_csv(queries, dtype=str, keep_default_na=False)
     for column in ("qid", "query"):
         if column not in table.columns:
@@ -128,39 +151,16 @@ def load_set(queries: Path = QUERIES_FILE, qrels: Path = QRELS_FILE) -> tuple[pd
     return table, by_query
 
 
-# --- metrics ------------------------------------------------------------------------------------------------------
-
-def ndcg(ranked: list[str], grades: dict[str, int], k: int = K) -> float:
-    """Normalised DCG with gains 2^grade - 1 and log2 discounts."""
-    dcg = sum((2 ** grades.get(item, 0) - 1) / math.log2(i + 2) for i, item in enumerate(ranked[:k]))
-    ideal = sum((2 ** g - 1) / math.log2(i + 2) for i, g in enumerate(sorted(grades.values(), reverse=True)[:k]))
-    return dcg / ideal if ideal > 0 else 0.0
-
-
-def recall(ranked: list[str], grades: dict[str, int], k: int = K) -> float:
-    """Share of the fully relevant items (grade 2) found in the top k."""
-    relevant = {item for item, g in grades.items() if g >= 2}
-    return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
-
-
-def reciprocal_rank(ranked: list[str], grades: dict[str, int], k: int = K) -> float:
-    return next((1.0 / (i + 1) for i, item in enumerate(ranked[:k]) if grades.get(item, 0) >= 2), 0.0)
-
-
-def per_query(ranked: list[str], grades: dict[str, int]) -> dict[str, float]:
-    return {"nDCG@10": ndcg(ranked, grades), "Recall@10": recall(ranked, grades),
-            "MRR@10": reciprocal_rank(ranked, grades)}
-
-
 # --- running a query set through a searcher ---------------------------------------------------------------------------
 
 def score(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]], mode: str) -> pd.DataFrame:
     """One row of metrics per query, searched the way the app searches (near-duplicates collapsed)."""
-    rows = []
-    for q in queries.itertuples(index=False):
-        ranked = [r.item_id for r in searcher.search(q.query, None, K, None, q.filters or None, mode)]
-        rows.append({"qid": q.qid, "form": q.form, "filtered": bool(q.filters)} | per_query(ranked, judged.get(q.qid, {})))
-    return pd.DataFrame(rows)
+    ranked = {q.qid: [r.item_id for r in searcher.search(q.query, None, K, None, q.filters or None, mode)]
+              for q in queries.itertuples(index=False)}
+    table = measures.per_query(ranked, judged).reset_index()
+    table.insert(1, "form", queries["form"].to_numpy())
+    table.insert(2, "filtered", queries["filters"].astype(bool).to_numpy())
+    return table
 
 
 def sweep(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]]) -> list[dict]:
@@ -169,9 +169,10 @@ def sweep(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]]) ->
     out = []
     for rrf_k in RRF_KS:
         for w in SWEEP:
-            values = [ndcg([searcher.index.ids[r] for r, _ in kw.reciprocal_rank_fusion(
-                vec, [r for r, _ in key], w, rrf_k)[:K]], judged.get(qid, {})) for qid, vec, key in lists]
-            out.append({"rrf_k": rrf_k, "keyword_weight": w, "nDCG@10": round(float(np.mean(values)), 4)})
+            ranked = {qid: [searcher.index.ids[r] for r, _ in kw.reciprocal_rank_fusion(
+                vec, [r for r, _ in key], w, rrf_k)[:K]] for qid, vec, key in lists}
+            values = measures.per_query(ranked, judged)["nDCG@10"]
+            out.append({"rrf_k": rrf_k, "keyword_weight": w, "nDCG@10": round(float(values.mean()), 4)})
     return out
 
 
@@ -183,19 +184,22 @@ def evaluate(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]],
     dev, test = queries[queries["split"] == "dev"], queries[queries["split"] != "dev"]
     say(0.0, f"sweeping the hybrid settings on {len(dev)} dev queries")
     swept = sweep(searcher, dev, judged) if len(dev) else []
-    table, by_form = {}, {}
+    table, by_form, scored = {}, {}, {}
     for i, mode in enumerate(MODES):
         say(0.3 + 0.7 * i / len(MODES), f"{mode} search on {len(test)} test queries")
-        rows = score(searcher, test, judged, mode)
+        rows = scored[mode] = score(searcher, test, judged, mode).set_index("qid")
         table[mode] = {"all": _means(rows), "without filters": _means(rows[~rows["filtered"]]),
                        "with filters": _means(rows[rows["filtered"]])}
         by_form[mode] = {form: _means(group) for form, group in rows.groupby("form")}
+    significance = [{"a": a, "b": b, "metric": m} | measures.paired_test(scored[a][m], scored[b][m])
+                    for a, b in PAIRS for m in SIGNIFICANCE_METRICS]
     best_single = max(table["vector"]["all"]["nDCG@10"], table["keyword"]["all"]["nDCG@10"])
     best_dev = max(swept, key=lambda r: r["nDCG@10"]) if swept else None
     return {"k": K, "keyword_weight": searcher.config.keyword_weight, "rrf_k": searcher.config.rrf_k,
             "best_on_dev": best_dev, "test_queries": len(test), "dev_queries": len(dev),
             "filtered_test_queries": int(test["filters"].astype(bool).sum()), "table": table, "by_form": by_form,
-            "sweep": swept, "hybrid_gain_ndcg": round(table["hybrid"]["all"]["nDCG@10"] - best_single, 4)}
+            "sweep": swept, "hybrid_gain_ndcg": round(table["hybrid"]["all"]["nDCG@10"] - best_single, 4),
+            "significance": significance}
 
 
 def judge(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]], name: str,
@@ -209,7 +213,8 @@ def judge(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]], na
     report = evaluate(searcher, queries, judged, progress)
     report |= {"model": searcher.encoder.model_id, "catalog": searcher.config.catalog, "queries": name,
                "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    write(report, searcher.index.path, f"{searcher.encoder.model_id} on {searcher.config.catalog}")
+    write(report, searcher.index.path, f"{searcher.encoder.model_id} on {searcher.config.catalog}, {name} queries",
+          name)
     return report
 
 
@@ -233,6 +238,8 @@ def print_report(report: dict) -> None:
         best = report["best_on_dev"]
         print(f"best on the {report['dev_queries']} dev queries: --keyword-weight {best['keyword_weight']} "
               f"--rrf-k {best['rrf_k']} (nDCG@10 {best['nDCG@10']:.3f})")
+    for line in significance_lines(report):
+        print(line)
 
 
 def plot(report: dict, out: Path, title: str = "") -> Path:
@@ -274,9 +281,15 @@ def plot(report: dict, out: Path, title: str = "") -> Path:
     return out
 
 
-def write(report: dict, directory: Path, title: str = "") -> tuple[Path, Path]:
+def write(report: dict, directory: Path, title: str = "", name: str = "demo") -> tuple[Path, Path]:
     directory = Path(directory)
-    tmp = directory / (REPORT_FILE + ".tmp")
+    report_file, plot_file = report_files(name)
+    tmp = directory / (report_file + ".tmp")
     tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(directory / REPORT_FILE)
-    return directory / REPORT_FILE, plot(report, directory / PLOT_FILE, title)
+    tmp.replace(directory / report_file)
+    return directory / report_file, plot(report, directory / plot_file, title)
+
+
+def significance_lines(report: dict) -> list[str]:
+    """Each tested claim in words, with its p-value (reports written before the tests existed have none)."""
+    return [measures.verdict(t["a"], t["b"], t, t["metric"]) for t in report.get("significance", [])]

@@ -22,6 +22,7 @@ from .encoders import Encoder, encode_images, load_encoder
 from .features import FeatureStore
 from .filters import FilterError, matching_rows, parse_filters, split_terms
 from .live import Live, stamp_of
+from .phrasing import normalize
 from .monitoring import stage
 
 MAX_K = 100
@@ -172,7 +173,7 @@ class Searcher:
             if not positive:
                 raise QueryError("Say what you want as well as what you don't, e.g. 'sneaker -white'.")
             with stage("encode"):
-                vector = self._encode_query(self.encoder.model_id, " ".join(positive.lower().split()))
+                vector = self._encode_query(self.encoder.model_id, normalize(positive))
                 if negative:
                     away = np.mean([self._encode_query(self.encoder.model_id, w.lower()) for w in negative], axis=0)
                     vector = vector - NEGATIVE_WEIGHT * away

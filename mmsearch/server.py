@@ -19,7 +19,7 @@ from gradio.utils import get_upload_folder
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import api, monitoring
-from .app_ui import build_ui
+from .app_ui import CSS, build_ui
 from .config import DEMO_MODEL_DIR, PROJECT_ROOT, Config
 from .guard import NEEDS_TOKEN, Gate, GradioDoor, TokenBuckets, authorized, parse_auth
 from .search import Searcher
@@ -89,7 +89,7 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
     app.add_middleware(GradioDoor, upload_dir=get_upload_folder(), inputs=event_inputs(demo))
     return gr.mount_gradio_app(
         app, demo, path="/", auth=credentials, allowed_paths=[], blocked_paths=private_paths(config, searchers),
-        max_file_size=f"{config.max_upload_mb}mb", footer_links=["api"], theme=gr.themes.Soft())
+        max_file_size=f"{config.max_upload_mb}mb", footer_links=["api"], theme=gr.themes.Soft(), css=CSS)
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:

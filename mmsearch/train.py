@@ -23,6 +23,7 @@ from .config import DEMO_MODEL_DIR, PROJECT_ROOT
 from .encoders import TwoTowerEncoder, image_transform, pick_device
 from .catalog import CatalogError, load_image
 from .evaluate import attribute_precision, encode_pixel_tensor, render_pixels
+from .phrasing import DEFAULT_SYNONYMS, Synonyms, normalize
 from .train_data import DemoData, PairsData
 from .tracking import open_tracker
 
@@ -32,6 +33,7 @@ class TrainConfig:
     out: Path = DEMO_MODEL_DIR
     renders: int = 9600  # training renders, 30 per kind/colour/pattern
     epochs: int = 24
+    synonyms: str = str(DEFAULT_SYNONYMS)  # demo captions take other words for each facet from here ("" = none)
     batch_size: int = 128
     lr: float = 1e-3
     head_lr: float = 2e-3
@@ -45,6 +47,7 @@ class TrainConfig:
     heads: int = 4
     mlp_ratio: int = 2  # feed-forward width / width (4 in ViT-B/16 and BERT-base)
     embed_dim: int = 128
+    vocab_size: int = 1200  # word pieces the tokenizer learns (from-scratch text tower)
     seed: int = 0
     workers: int = 2
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
@@ -81,15 +84,17 @@ def tiny_configs(cfg: TrainConfig, vocab_size: int) -> tuple[dict, dict]:
     return vision, text
 
 
-def demo_vocabulary_texts() -> list[str]:
-    """Every phrasing the demo can produce, so the vocabulary covers all query words."""
+def demo_vocabulary_texts(synonyms: str | Path = DEFAULT_SYNONYMS) -> list[str]:
+    """Phrasings the demo's captions produce, for learning the tokenizer's word pieces."""
     rng = random.Random(0)
+    groups = Synonyms.load(synonyms)
     texts = []
     for kind, colour, pattern in demo.combos():
         item = demo.DemoItem("x", kind, colour, pattern, *demo.describe(kind, colour, pattern, rng), 1.0, 0)
-        texts += [demo.captions(item, random.Random(s)) for s in range(12)] + [item.title, item.description]
-    texts += ["plain", "with", "in", "a", "an", "and", "shirt", "shoe", "shoes", "hat", "t-shirts"]
-    return texts
+        texts += [demo.captions(item, random.Random(s), groups) for s in range(24)] + [item.title, item.description]
+        texts += [demo.listing(item)[0]]
+    texts += [w for canonical in groups.groups for w in groups.words(canonical)]
+    return [normalize(t) for t in texts]
 
 
 def build_model(cfg: TrainConfig, texts: list[str] | None = None) -> tuple[twotower.TwoTower, object]:
@@ -101,7 +106,7 @@ def build_model(cfg: TrainConfig, texts: list[str] | None = None) -> tuple[twoto
 
         model = twotower.from_pretrained_towers(cfg.vision_model, cfg.text_model, cfg.embed_dim)
         return model, AutoTokenizer.from_pretrained(cfg.text_model)
-    tokenizer = twotower.build_tokenizer(texts or demo_vocabulary_texts())
+    tokenizer = twotower.build_tokenizer(texts or demo_vocabulary_texts(cfg.synonyms), cfg.vocab_size)
     vision_cfg, text_cfg = tiny_configs(cfg, len(tokenizer))
     return twotower.from_configs(vision_cfg, text_cfg, cfg.embed_dim), tokenizer
 
@@ -150,7 +155,7 @@ def train(cfg: TrainConfig) -> dict:
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     preprocess = image_transform(model.image_size, model.image_mean, model.image_std)
     data = (PairsData(pairs, preprocess, cfg.workers) if pairs is not None
-            else DemoData(cfg.renders, preprocess, model.image_size, cfg.workers))
+            else DemoData(cfg.renders, preprocess, model.image_size, cfg.workers, Synonyms.load(cfg.synonyms)))
     print(f"{len(data)} training images ready in {time.time() - t0:.1f}s")
     groups = data.groups
 
@@ -229,7 +234,7 @@ def train(cfg: TrainConfig) -> dict:
             x = x.to(device, non_blocking=True).float()
             flip = (torch.rand(len(idx), generator=gen) < 0.5).to(device)
             x[flip] = x[flip].flip(-1)
-            texts = data.captions(idx, text_rng)
+            texts = [normalize(t) for t in data.captions(idx, text_rng)]
             tok = tokenizer(texts, padding=True, truncation=True, max_length=model.max_length,
                             return_tensors="pt").to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):

@@ -14,11 +14,14 @@ from torch.utils.data import DataLoader, Dataset
 from . import demo
 from .catalog import load_image
 from .evaluate import render_pixels
+from .phrasing import Synonyms
 from .retrieval import Pairs
 
 
 class DemoData:
-    def __init__(self, renders: int, preprocess: Callable, image_size: int, workers: int):
+    def __init__(self, renders: int, preprocess: Callable, image_size: int, workers: int,
+                 synonyms: Synonyms | None = None):
+        self.synonyms = synonyms  # other words for each facet, for captions the way people type them
         self.items = demo.make_items(renders, demo.TRAIN_SEED, prefix="train")
         self.pixels = render_pixels(self.items, preprocess, image_size, workers).to(torch.float16)
         combo_id = {c: i for i, c in enumerate(demo.combos())}
@@ -32,7 +35,7 @@ class DemoData:
             yield self.pixels[idx]  # float16; the loop converts on the device
 
     def captions(self, idx: list[int], rng: random.Random) -> list[str]:
-        return [demo.captions(self.items[i], rng) for i in idx]
+        return [demo.captions(self.items[i], rng, self.synonyms) for i in idx]
 
 
 class _Images(Dataset):

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections import Counter
 from pathlib import Path
 
 import torch
@@ -94,16 +92,25 @@ def from_pretrained_towers(vision_name: str, text_name: str, embed_dim: int = 25
                     max_length)
 
 
-def words(text: str) -> list[str]:
-    # Same split as BERT's basic tokenizer (lower case, punctuation as its own token), so every word is in the vocab.
-    return re.findall(r"\w+|[^\w\s]", text.lower())
+def build_tokenizer(texts: list[str], vocab_size: int = 1200) -> BertTokenizer:
+    """A WordPiece tokenizer (BERT's scheme) learnt from ``texts``, no download needed.
 
+    Frequent words become whole tokens and the rest split into pieces down to single characters, so a plural, an
+    inflection or a typo the texts never had still reaches the model as pieces it knows, never as [UNK]."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-def build_tokenizer(texts: list[str], min_count: int = 1) -> BertTokenizer:
-    """A word-level BERT tokenizer whose vocabulary comes from the catalog text (no download needed)."""
-    counts = Counter(w for t in texts for w in words(t))
-    vocab = SPECIAL_TOKENS + sorted(w for w, c in counts.items() if c >= min_count and w not in SPECIAL_TOKENS)
-    return BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # Every letter and digit both opening a word and inside one, so no typed word can become [UNK].
+    letters = " ".join(c * 2 for c in "abcdefghijklmnopqrstuvwxyz0123456789")
+    tok.train_from_iterator([*texts, letters], trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                                              show_progress=False))
+    tok.post_processor = processors.BertProcessing(("[SEP]", tok.token_to_id("[SEP]")),
+                                                   ("[CLS]", tok.token_to_id("[CLS]")))
+    tok.decoder = decoders.WordPiece()
+    return BertTokenizer(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                         sep_token="[SEP]", mask_token="[MASK]")
 
 
 def save(model: TwoTower, tokenizer, out_dir: Path, extra: dict | None = None) -> Path:

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from mmsearch.keyword import KeywordIndex, reciprocal_rank_fusion, tokenize
+from mmsearch.phrasing import Synonyms
 
 TEXTS = ["Red striped cotton t-shirt", "A blue ceramic mug with stripes", "", "White canvas sneakers",
          "Red ceramic mug"]
@@ -46,3 +47,35 @@ def test_reciprocal_rank_fusion_by_hand():
     assert reciprocal_rank_fusion([1, 2], [3, 2], 0.5, k=1)[0][0] == 2
     with pytest.raises(ValueError, match="between 0 and 1"):
         reciprocal_rank_fusion([1], [1], 1.5)
+
+
+SHOP = ["Crimson cotton tee", "Navy ceramic cup with spots", "Blue canvas trainer", "Red ceramic mug",
+        "Olive metal light with checks"]
+GROUPS = Synonyms.parse("""tee, t shirt => t-shirt
+cup => mug
+trainer, trainers => sneaker
+light => lamp
+crimson, scarlet => red
+navy => blue
+spots, polka dot => dotted
+checks, checkered => checked""")
+
+
+def test_a_synonym_finds_the_listings_that_use_another_word_of_its_group():
+    index = KeywordIndex.build(SHOP, GROUPS)
+    assert [r for r, _ in index.search("red t-shirts", 5)][0] == 0  # "crimson tee"
+    assert {r for r, _ in index.search("sneakers", 5)} == {2}
+    assert [r for r, _ in index.search("polka dot cups", 5)][0] == 1  # "cup with spots"
+    assert [r for r, _ in index.search("checkered lamp", 5)][0] == 4
+    # A listing in the query's own words ranks above one that only has a synonym.
+    assert [r for r, _ in index.search("red mug", 5)][0] == 3
+    assert KeywordIndex.build(SHOP).search("sneakers", 5) == []  # without the groups, no shared word
+
+
+def test_a_typo_is_corrected_to_the_nearest_known_word_but_short_words_are_left_alone():
+    index = KeywordIndex.build(SHOP, GROUPS)
+    assert [r for r, _ in index.search("ceramik mugg", 5)][:1] == [3]
+    assert {r for r, _ in index.search("trainr", 5)} == {2}
+    assert [r for r, _ in index.search("chekered", 5)][:1] == [4]  # to a synonym, then its group
+    assert index.search("rod", 5) == []  # three letters: too many near words to guess
+    assert index.search("zzzzzzzz", 5) == []

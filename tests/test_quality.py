@@ -3,18 +3,37 @@ import math
 import pandas as pd
 import pytest
 
-from mmsearch import quality
+from mmsearch import measures, quality
 
 
-def test_metrics_by_hand():
+def test_ir_measures_agree_with_the_figures_worked_by_hand():
+    """The metrics come from ir-measures (trec_eval); these cases were worked out by hand before it was used."""
     grades = {"a": 2, "b": 1, "c": 2}
+    runs = {"q1": ["c", "x", "b"], "q2": ["a", "c", "b"], "q3": ["x", "b", "a"], "q4": [f"x{i}" for i in range(10)] + ["a"],
+            "q5": ["a"], "q6": []}
+    judged = {q: grades for q in runs} | {"q5": {}}
+    got = measures.per_query(runs, judged)
     # Ranked c, x, b: DCG = 3/log2(2) + 0 + 1/log2(4) = 3.5; ideal a/c, c/a, b = 3 + 3/log2(3) + 1/2.
-    assert quality.ndcg(["c", "x", "b"], grades) == pytest.approx(3.5 / (3 + 3 / math.log2(3) + 0.5))
-    assert quality.ndcg(["a", "c", "b"], grades) == pytest.approx(1.0)
-    assert quality.recall(["c", "x", "b"], grades) == 0.5  # one of the two grade-2 items
-    assert quality.reciprocal_rank(["x", "b", "a"], grades) == pytest.approx(1 / 3)  # b is only grade 1
-    assert quality.reciprocal_rank(["x"] * 10 + ["a"], grades) == 0.0  # beyond the top 10
-    assert quality.ndcg(["a"], {}) == 0.0
+    assert got.loc["q1", "nDCG@10"] == pytest.approx(3.5 / (3 + 3 / math.log2(3) + 0.5))
+    assert got.loc["q2", "nDCG@10"] == pytest.approx(1.0)
+    assert got.loc["q1", "Recall@10"] == 0.5  # one of the two grade-2 items
+    assert got.loc["q3", "MRR@10"] == pytest.approx(1 / 3)  # b is only grade 1
+    assert got.loc["q4", "MRR@10"] == 0.0  # beyond the top 10
+    assert got.loc["q5", "nDCG@10"] == 0.0 and got.loc["q6"].sum() == 0.0  # no judgements, no results
+    # Strict precision: fully relevant results out of min(10, how many exist): 1 of 2 for q1, 2 of 2 for q2.
+    assert got.loc["q1", "P@10 strict"] == 0.5 and got.loc["q2", "P@10 strict"] == 1.0
+
+
+def test_a_paired_test_tells_a_real_difference_from_noise():
+    better = pd.Series([0.9, 0.8, 0.85, 0.95, 0.9, 0.8, 0.88, 0.92])
+    worse = better - [0.3, 0.25, 0.35, 0.3, 0.28, 0.33, 0.31, 0.27]
+    noisy = better + [0.05, -0.04, 0.03, -0.05, 0.04, -0.03, 0.02, -0.02]
+    real = measures.paired_test(better, worse)
+    assert real["significant"] and real["p_value"] < 0.001 and real["wins"] == 8 and real["difference"] > 0.29
+    assert not measures.paired_test(better, noisy)["significant"]
+    assert measures.paired_test(better, better)["p_value"] == 1.0
+    assert "beats" in measures.verdict("hybrid", "vector", real, "nDCG@10") and "significant at" in \
+        measures.verdict("hybrid", "vector", real, "nDCG@10")
 
 
 def test_grades_follow_the_true_attributes_and_the_filter():
@@ -40,6 +59,17 @@ def test_the_shipped_query_set_is_what_the_generator_makes():
     assert set(queries["split"]) == {"dev", "test"} and (queries["filters"] != "").sum() >= 40
     # Every query has at least one fully relevant item in the demo catalog.
     assert all(any(g == 2 for g in judged[q].values()) for q in queries["qid"])
+
+
+def test_the_hand_written_set_is_judged_from_its_written_attributes():
+    queries, judged = quality.load_set("handwritten")
+    assert len(queries) >= 60 and set(queries["split"]) == {"dev", "test"}
+    expected = quality.qrels_for(queries, quality.demo_truth())
+    assert sum(len(v) for v in judged.values()) == len(expected)
+    assert all(judged[q][i] == g for q, i, g in expected.itertuples(index=False))
+    assert all(any(g == 2 for g in judged[q].values()) for q in queries["qid"])
+    # None of its queries is one the generator writes.
+    assert not set(queries["query"]) & set(quality.demo_queries()["query"])
 
 
 def test_a_file_set_needs_its_columns(tmp_path):
@@ -68,5 +98,7 @@ def test_hybrid_beats_both_single_modes_on_the_demo_set_with_the_demo_model(tmp_
         assert table["hybrid"][subset]["nDCG@10"] >= best, subset
     assert report["hybrid_gain_ndcg"] > 0.02
     assert report["best_on_dev"]["keyword_weight"] == cfg.keyword_weight and report["best_on_dev"]["rrf_k"] == cfg.rrf_k
+    assert {(t["a"], t["b"], t["metric"]) for t in report["significance"]} >= {("hybrid", "vector", "nDCG@10")}
+    assert all(0.0 <= t["p_value"] <= 1.0 for t in report["significance"])
     json_path, png = quality.write(report, tmp, "demo")
     assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and json_path.exists()

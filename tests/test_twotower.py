@@ -20,10 +20,13 @@ def test_save_load_round_trip_gives_identical_embeddings(tiny_two_tower_dir, tmp
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temp or backup dirs left behind
 
 
-def test_tokenizer_vocabulary_comes_from_the_texts():
-    tok = twotower.build_tokenizer(["Red striped t-shirt", "blue mug"])
+def test_tokenizer_learns_word_pieces_and_never_turns_a_typed_word_into_unk():
+    tok = twotower.build_tokenizer(["Red striped t-shirt", "blue mug"] * 3)
     assert tok.tokenize("red t-shirt") == ["red", "t", "-", "shirt"]
-    assert tok.convert_tokens_to_ids("purple") == tok.unk_token_id
+    for unseen in ("mugs", "stripy", "purple", "sneekers", "t-shirts2"):
+        pieces = tok.tokenize(unseen)
+        assert tok.unk_token not in pieces and "".join(p.removeprefix("##") for p in pieces) == unseen
+    assert tok.tokenize("mugs")[0] == "mug"  # a plural keeps its word
 
 
 def test_infonce_matches_a_hand_computed_case(tiny_two_tower_dir):

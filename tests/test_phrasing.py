@@ -1,0 +1,43 @@
+import random
+
+import pytest
+
+from mmsearch import demo
+from mmsearch.phrasing import DEFAULT_SYNONYMS, Synonyms, SynonymsError, normalize
+
+
+def test_normalize_folds_case_unicode_punctuation_and_spaces():
+    assert normalize("  Striped\u2013Red  T\u2011Shirts!") == "striped-red t-shirts"
+    assert normalize("I\u2019m looking for a MUG, please.") == "i'm looking for a mug please"
+    assert normalize("ｒｅｄ  mug -- 'dotted'") == "red mug dotted"
+    assert normalize(normalize("Polka-Dot  cups")) == normalize("Polka-Dot  cups") == "polka-dot cups"
+
+
+def test_synonyms_parse_groups_and_say_what_is_wrong_with_a_line(tmp_path):
+    groups = Synonyms.parse("# kinds\ntee, T Shirt => t-shirt\ncup => mug\ntee => t-shirt\n")
+    assert groups.words("t-shirt") == ("t-shirt", "tee", "t shirt") and groups.words("sofa") == ("sofa",)
+    assert groups.phrases()["cup"] == "mug"
+    with pytest.raises(SynonymsError, match="line 2"):
+        Synonyms.parse("cup => mug\nred crimson\n")
+    with pytest.raises(SynonymsError, match="no synonyms file"):
+        Synonyms.load(tmp_path / "missing.txt")
+    assert Synonyms.load("").groups == {}
+
+
+def test_the_bundled_groups_cover_every_facet_value_of_the_demo():
+    groups = Synonyms.load(DEFAULT_SYNONYMS)
+    for value in [*demo.KINDS, *demo.COLOURS, *demo.PATTERNS]:
+        assert len(groups.words(value)) >= 3, value
+
+
+def test_training_captions_vary_the_way_people_type():
+    groups = Synonyms.load(DEFAULT_SYNONYMS)
+    rng = random.Random(0)
+    texts = [demo.varied_caption("mug", "red", "striped", rng, groups) for _ in range(400)]
+    assert len(set(texts)) > 200
+    assert any("mugs" in t or "cups" in t for t in texts)  # plurals
+    assert any("with" in t for t in texts)  # phrases
+    assert any(w in t for t in texts for w in ("crimson", "scarlet", "cherry"))  # other colour words
+    assert any(w in t for t in texts for w in ("stripy", "pinstripe", "stripes"))
+    assert demo.plural("t-shirt") == "t-shirts" and demo.plural("glass") == "glasses" and demo.plural("shoes") == "shoes"
+    assert demo.misspell("striped", random.Random(1)) != "striped"
