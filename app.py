@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "search_mode", "online_store", "reload_interval", "keyword_weight", "rrf_k",
                                   "image_weight", "keyword_fields", "compare_model", "compare_index",
                                   "concurrency", "max_queue", "rate_limit", "rate_burst", "auth", "log_queries",
-                                  "query_cache", "listing_cache"])
+                                  "query_cache", "listing_cache", "synonyms"])
     config = cfgmod.from_args(parser.parse_args(argv))
     try:
         encoder = load_encoder(config.model, config.device)

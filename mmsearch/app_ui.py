@@ -204,7 +204,7 @@ def build_ui(searcher: Searcher, other: Searcher | None, buckets: TokenBuckets) 
             with gr.Accordion("Advanced: number of results, mode, weights, filters, image search",
                               open=False) as advanced:
                 with gr.Row():
-                    k = gr.Slider(1, 48, value=cfg.top_k, step=1, label="Results (k)")
+                    k = gr.Slider(1, 48, value=cfg.top_k, step=1, label="Results (k)", elem_id="mm-k")
                     min_score = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Minimum score")
                 with gr.Row():
                     mode = gr.Radio(list(MODES), value=cfg.search_mode, label="Mode", scale=2,

@@ -1,0 +1,142 @@
+"""The UI in a real browser (headless Chromium through Playwright): what a visitor does and sees.
+
+Debian's ``chromium`` is used (Playwright's own browser download needs the internet); .ci/run installs it. Without a
+browser these tests fail with a message saying so, rather than passing quietly.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from first_screen import SIZES, TARGETS, VISIBLE, launch_browser, search_from_box  # noqa: E402
+
+pytest.importorskip("playwright", reason="playwright is in requirements.txt; install it to drive the browser")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, demo_manifest, tiny_two_tower_dir, other_two_tower_dir):
+    from conftest import RunningApp
+
+    app = RunningApp(tmp_path_factory.mktemp("browserapp"), {
+        "MMSEARCH_CATALOG": str(demo_manifest), "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
+        "MMSEARCH_COMPARE_MODEL": f"two-tower:{other_two_tower_dir}", "MMSEARCH_DUPLICATE_THRESHOLD": "0"})
+    yield app.url
+    app.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not (shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")):
+        pytest.fail("NO BROWSER: the browser tests need Debian's chromium (apt-get install chromium); .ci/run "
+                    "installs it. They were not run.", pytrace=False)
+    with sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    yield page
+    page.close()
+
+
+def pictures(page) -> int:
+    return page.evaluate("() => [...document.querySelectorAll('#mm-gallery img')]"
+                         ".filter(i => i.complete && i.naturalWidth > 0).length")
+
+
+def choose_file(page, path: Path) -> None:
+    """Clicks the image button beside the search box and picks ``path`` in the file chooser."""
+    with page.expect_file_chooser() as chooser:
+        page.locator("#mm-upload").click()
+    chooser.value.set_files(str(path))
+
+
+def status(page) -> str:
+    return page.locator("#mm-status").inner_text()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_after_a_search_from_the_box_the_results_fill_the_first_screen(browser, app_url, size, tmp_path):
+    width, height = SIZES[size]
+    page = browser.new_page(viewport={"width": width, "height": height}, is_mobile=size == "phone",
+                            has_touch=size == "phone")
+    search_from_box(page, app_url, "blue dotted mug")
+    seen = page.evaluate(VISIBLE)
+    page.screenshot(path=str(tmp_path / f"{size}.png"))
+    assert seen["visible"] >= TARGETS[size], seen
+    assert seen["page_width"] <= width, f"something is wider than the {width}-px screen: {seen}"
+    # The tuning controls are folded away until asked for.
+    assert not page.get_by_text("Keyword weight (hybrid)").is_visible()
+    page.close()
+
+
+def test_enter_in_the_box_shows_k_results_and_clicking_one_shows_more_like_it(page, app_url):
+    search_from_box(page, app_url, "red striped t-shirt")
+    assert pictures(page) == 12 and re.search(r"12 results for “red striped t-shirt”", status(page))
+    page.locator("#mm-gallery img").first.click()
+    page.wait_for_function("() => document.querySelector('#mm-status').innerText.includes('items like')")
+    assert re.search(r"results for items like demo-\d+", status(page))
+
+
+def test_a_shared_link_runs_its_search_and_shows_its_k(page, app_url):
+    page.goto(app_url + "?q=green+bag&k=5", wait_until="networkidle")
+    page.wait_for_function("() => document.querySelector('#mm-status').innerText.includes('green bag')")
+    assert pictures(page) == 5 and page.locator("#mm-query input, #mm-query textarea").first.input_value() == "green bag"
+    page.get_by_text("Advanced: number of results").click()
+    assert page.locator("#mm-k input[type=number]").input_value() == "5"
+
+
+def test_the_advanced_area_remembers_that_it_was_opened(page, app_url):
+    page.goto(app_url, wait_until="networkidle")
+    page.get_by_text("Advanced: number of results").click()
+    assert page.get_by_text("Keyword weight (hybrid)").is_visible()
+    page.wait_for_timeout(500)  # the browser state is written after the event
+    page.reload(wait_until="networkidle")
+    page.wait_for_timeout(500)
+    assert page.get_by_text("Keyword weight (hybrid)").is_visible()
+
+
+def test_uploading_a_picture_beside_the_box_searches_with_it(page, app_url, demo_manifest):
+    page.goto(app_url, wait_until="networkidle")
+    picture = next((Path(demo_manifest).parent / "images").glob("*.jpg"))
+    choose_file(page, picture)
+    page.wait_for_function("() => document.querySelector('#mm-status').innerText.includes('uploaded image')",
+                           timeout=60_000)
+    page.wait_for_function("() => [...document.querySelectorAll('#mm-gallery img')]"
+                           ".filter(i => i.complete && i.naturalWidth > 0).length === 12", timeout=30_000)
+    assert re.search(r"12 results for the uploaded image", status(page))
+
+
+def test_a_file_that_is_not_a_picture_gets_a_plain_error(page, app_url, tmp_path):
+    page.goto(app_url, wait_until="networkidle")
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not a picture")
+    choose_file(page, bad)
+    error = page.get_by_text(re.compile(r"cannot be used as an image", re.I)).first
+    error.wait_for(timeout=60_000)
+    assert error.is_visible() and pictures(page) == 0
+
+
+def test_the_evaluation_and_compare_tabs_render(page, app_url):
+    page.goto(app_url, wait_until="networkidle")
+    page.get_by_role("tab", name="Evaluation").click()
+    assert page.get_by_text("Query set").first.is_visible()
+    assert page.get_by_text("Hand-written queries (other phrasings)").is_visible()
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_text("Query for both models").first.wait_for()
+    box = page.get_by_label("Query for both models")
+    box.fill("blue mug")
+    box.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('img').length >= 12", timeout=60_000)
