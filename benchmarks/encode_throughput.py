@@ -25,10 +25,10 @@ from mmsearch.evaluate import input_size, render_pixels  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="demo")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--images", type=int, default=512)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--model", default="demo", help="model spec (demo, two-tower:<dir>, clip:<arch>/<tag>)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--images", type=int, default=512, help="demo renders to encode")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per encoder call")
     parser.add_argument("--workers", type=int, default=2, help="processes rendering the test images")
     args = parser.parse_args()
     encoder = load_encoder(args.model, args.device)

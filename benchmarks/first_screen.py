@@ -72,8 +72,8 @@ def measure(url: str, query: str, shots: Path | None) -> dict[str, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running app (default: start the demo app on --port)")
-    parser.add_argument("--port", type=int, default=7871)
-    parser.add_argument("--query", default="blue dotted mug")
+    parser.add_argument("--port", type=int, default=7871, help="port for the app this script starts")
+    parser.add_argument("--query", default="blue dotted mug", help="what to type into the search box")
     parser.add_argument("--shots", type=Path, help="also save a screenshot per size here")
     args = parser.parse_args()
     proc = None

@@ -196,8 +196,8 @@ def du(path: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--items", type=int, default=100_000, help="synthetic catalog size")
+    parser.add_argument("--dim", type=int, default=512, help="embedding dimension")
     parser.add_argument("--index", default="auto", help="index kind for index_build.py --index")
     parser.add_argument("--work", type=Path, default=Path("/tmp/mmsearch-scale"), help="scratch directory")
     parser.add_argument("--report", type=Path, help="also write the figures as JSON here")

@@ -44,7 +44,7 @@ def uncached(searcher: Searcher) -> Searcher:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cfgmod.add_arguments(parser, ["model", "catalog", "data_dir", "index", "device"])
-    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=50, help="timed runs per kind of search")
     args = parser.parse_args()
     config = cfgmod.from_args(args)
     encoder = load_encoder(config.model, config.device)

@@ -29,11 +29,11 @@ from scale import run_timed, stages  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=100_000, help="demo renders in the catalog")
     parser.add_argument("--change", type=float, default=0.01, help="share of items given a new picture")
-    parser.add_argument("--model", default="demo")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/mmsearch-update"))
-    parser.add_argument("--report", type=Path)
+    parser.add_argument("--model", default="demo", help="model spec used for the builds")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/mmsearch-update"), help="working folder (catalog, data, index)")
+    parser.add_argument("--report", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
 
     from mmsearch import demo

@@ -7,10 +7,10 @@ part of the index, and listing changes reach Feast as new rows without encoding.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -95,7 +95,7 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
     say(0.09, "opening the feature store")
     store = FeatureStore(config.data_dir, config.online_store)
     store.apply()  # before the first read: a fresh data directory has no views yet
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     try:
         return _index_and_write(config, encoder, catalog, catalog_id, plan, prev, byo, store, when, out, say, started)
     finally:

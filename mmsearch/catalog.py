@@ -48,7 +48,7 @@ class Catalog:
     def extra_columns(self) -> list[str]:
         return [c for c in self.items.columns if c not in CORE_COLUMNS]
 
-    def skip(self, item_ids: list[str], reasons: list[str]) -> "Catalog":
+    def skip(self, item_ids: list[str], reasons: list[str]) -> Catalog:
         """Drops items found bad later (e.g. truncated images found while encoding), keeping them in the report."""
         if not item_ids:
             return self

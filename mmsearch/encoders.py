@@ -6,9 +6,10 @@ Specs, in the spirit of open_clip's registry: ``demo``, ``two-tower:<dir>``, ``c
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch

@@ -76,24 +76,25 @@ def print_retrieval(report: dict) -> None:
               + f"{m['median_rank']:>8.1f}{m['queries']:>9}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="demo", help="model spec (demo, two-tower:<dir>, clip:<arch>/<tag>)")
     parser.add_argument("--dataset", default="demo",
                         help="demo (attribute precision on held-out renders), hf:<name or folder>[:split], or a "
                              "captions file (.csv/.jsonl/.parquet) for Recall@K; Flickr30k 1k test: "
                              "hf:nlphuji/flickr30k:test --where split=test")
-    parser.add_argument("--image-column", default="image")
-    parser.add_argument("--caption-column", default="caption")
+    parser.add_argument("--image-column", default="image", help="--dataset: the image column (default: image)")
+    parser.add_argument("--caption-column", default="caption", help="--dataset: the caption column (default: caption)")
     parser.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
                         help="keep only rows with this value (repeatable)")
     parser.add_argument("--limit", type=int, help="evaluate on the first N images")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("--per-combo", type=int, default=12, help="demo: held-out renders per kind/colour/pattern")
     parser.add_argument("--report", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--tracker", default="mlflow", choices=["mlflow", "wandb", "none"],
                         help="where the run is logged (mlflow: a sqlite file in the data directory)")
-    parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data")
+    parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data",
+                        help="where the MLflow database and, with --queries, the Feast stores and indexes live")
     parser.add_argument("--queries", help="judge search instead: 'demo' (the generated labelled demo queries), "
                         "'handwritten' (queries written by hand in other phrasings), or a queries file (qid, "
                         "query[, filters, split, form]) with --qrels; nDCG@10, Recall@10, MRR@10 and strict P@10 "

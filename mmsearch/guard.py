@@ -76,7 +76,7 @@ class Gate:
         self._slots: asyncio.Semaphore | None = None  # made inside the server's event loop
         self.waiting = 0
 
-    async def __aenter__(self) -> "Gate":
+    async def __aenter__(self) -> Gate:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
         if self.waiting >= self.max_queue:

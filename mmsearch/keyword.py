@@ -92,7 +92,7 @@ class KeywordIndex:
         self.query_stems = QueryStems(retriever.vocab_dict, synonyms or Synonyms({}))
 
     @classmethod
-    def build(cls, texts: list[str], synonyms: Synonyms | None = None) -> "KeywordIndex":
+    def build(cls, texts: list[str], synonyms: Synonyms | None = None) -> KeywordIndex:
         retriever = bm25s.BM25()
         # An item with no text still takes its row, so rows line up with the vector index.
         retriever.index([t or ["<empty>"] for t in tokenize(texts)], show_progress=False)
@@ -102,7 +102,7 @@ class KeywordIndex:
         self.retriever.save(str(directory), show_progress=False)
 
     @classmethod
-    def load(cls, directory: Path, size: int, synonyms: Synonyms | None = None) -> "KeywordIndex":
+    def load(cls, directory: Path, size: int, synonyms: Synonyms | None = None) -> KeywordIndex:
         retriever = bm25s.BM25.load(str(directory), show_progress=False)
         return cls(retriever, size, synonyms)
 

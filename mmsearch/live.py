@@ -33,12 +33,12 @@ class Live:
         self.columns = Columns(self.table)
 
     @classmethod
-    def open(cls, path: Path, model_id: str, config: Config) -> "Live":
+    def open(cls, path: Path, model_id: str, config: Config) -> Live:
         stamp = stamp_of(path)  # before loading: a build landing meanwhile is seen by the next check
         return cls.of(vindex.load(path, expect_model_id=model_id), config, stamp)
 
     @classmethod
-    def of(cls, index: vindex.VectorIndex, config: Config, stamp: tuple | None = None) -> "Live":
+    def of(cls, index: vindex.VectorIndex, config: Config, stamp: tuple | None = None) -> Live:
         path = index.path
         stamp = stamp or stamp_of(path)
         table = index.items.drop(columns=[c for c in INTERNAL_COLUMNS if c in index.items.columns])

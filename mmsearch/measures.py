@@ -9,7 +9,7 @@ from __future__ import annotations
 import ir_measures
 import numpy as np
 import pandas as pd
-from ir_measures import P, R, RR, nDCG
+from ir_measures import RR, P, R, nDCG
 from scipy import stats
 
 K = 10

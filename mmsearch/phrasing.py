@@ -40,7 +40,7 @@ class Synonyms:
     groups: dict[str, tuple[str, ...]]
 
     @classmethod
-    def parse(cls, text: str, source: str = "synonyms") -> "Synonyms":
+    def parse(cls, text: str, source: str = "synonyms") -> Synonyms:
         groups: dict[str, list[str]] = {}
         for number, line in enumerate(text.splitlines(), start=1):
             line = line.split("#", 1)[0].strip()
@@ -57,7 +57,7 @@ class Synonyms:
         return cls({c: tuple(v) for c, v in groups.items()})
 
     @classmethod
-    def load(cls, path: str | Path | None) -> "Synonyms":
+    def load(cls, path: str | Path | None) -> Synonyms:
         """The file at ``path``; an empty path means no synonyms."""
         if not path:
             return cls({})

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -212,7 +212,7 @@ def judge(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]], na
                          f"(e.g. {sorted(missing)[:3]}); the judgements were made for another catalog")
     report = evaluate(searcher, queries, judged, progress)
     report |= {"model": searcher.encoder.model_id, "catalog": searcher.config.catalog, "queries": name,
-               "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+               "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     write(report, searcher.index.path, f"{searcher.encoder.model_id} on {searcher.config.catalog}, {name} queries",
           name)
     return report

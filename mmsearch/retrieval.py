@@ -6,9 +6,9 @@ only strictly better candidates, so a tie never costs a query its hit.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -22,8 +22,8 @@ from .encoders import Encoder, encode_images, load_encoder
 from .features import FeatureStore
 from .filters import FilterError, matching_rows, parse_filters, split_terms
 from .live import Live, stamp_of
-from .phrasing import normalize
 from .monitoring import stage
+from .phrasing import normalize
 
 MAX_K = 100
 NEGATIVE_WEIGHT = 0.7  # how far a '-term' pushes the query away from what it names
@@ -88,7 +88,7 @@ class Searcher:
         self._encode_query = lru_cache(maxsize=config.query_cache)(self._encode_query_uncached)
 
     @classmethod
-    def open(cls, config: Config, encoder: Encoder | None = None) -> "Searcher":
+    def open(cls, config: Config, encoder: Encoder | None = None) -> Searcher:
         encoder = encoder or load_encoder(config.model, config.device)
         index = vindex.load(config.resolved_index(encoder.model_id), expect_model_id=encoder.model_id)
         data_dir = Path(index.manifest.get("data_dir", config.data_dir))

@@ -19,21 +19,21 @@ import torch
 from tqdm.auto import tqdm
 
 from . import demo, retrieval, twotower
+from .catalog import CatalogError, load_image
 from .config import DEMO_MODEL_DIR, PROJECT_ROOT
 from .encoders import TwoTowerEncoder, image_transform, pick_device
-from .catalog import CatalogError, load_image
 from .evaluate import attribute_precision, encode_pixel_tensor, render_pixels
 from .phrasing import DEFAULT_SYNONYMS, Synonyms, normalize
-from .train_data import DemoData, PairsData
 from .tracking import open_tracker
+from .train_data import DemoData, PairsData
 
 
 @dataclass
 class TrainConfig:
     out: Path = DEMO_MODEL_DIR
-    renders: int = 9600  # training renders, 30 per kind/colour/pattern
+    renders: int = 9600
     epochs: int = 24
-    synonyms: str = str(DEFAULT_SYNONYMS)  # demo captions take other words for each facet from here ("" = none)
+    synonyms: str = str(DEFAULT_SYNONYMS)
     batch_size: int = 128
     lr: float = 1e-3
     head_lr: float = 2e-3
@@ -45,33 +45,80 @@ class TrainConfig:
     vision_layers: int = 4
     text_layers: int = 2
     heads: int = 4
-    mlp_ratio: int = 2  # feed-forward width / width (4 in ViT-B/16 and BERT-base)
+    mlp_ratio: int = 2
     embed_dim: int = 128
-    vocab_size: int = 1200  # word pieces the tokenizer learns (from-scratch text tower)
+    vocab_size: int = 1200
     seed: int = 0
     workers: int = 2
-    threads: int = 0  # torch intra-op threads; 0 keeps torch's default
-    eval_per_combo: int = 12  # held-out renders per combination for the final quality figure
-    tracker: str = "mlflow"  # mlflow (sqlite under data_dir), wandb, or none
+    threads: int = 0
+    eval_per_combo: int = 12
+    tracker: str = "mlflow"
     data_dir: Path = PROJECT_ROOT / "data"
     log_every: int = 10
-    checkpoint_every: int = 100  # steps between checkpoints (0: none); see checkpoint_path()
-    resume: bool = False  # continue from the checkpoint: same step, same data order, same final weights
-    stop_after: int = 0  # stop after this many steps in total (0: train to the end); resume later with --resume
-    vision_model: str = ""  # a Hugging Face ViT checkpoint (e.g. google/vit-base-patch16-224-in21k); "" = from scratch
-    text_model: str = ""  # a Hugging Face BERT checkpoint (e.g. bert-base-uncased); "" = from scratch
-    freeze_epochs: int = 0  # train only the projection heads and temperature for this many epochs first
-    accumulate: int = 1  # micro-batches per optimizer step
+    checkpoint_every: int = 100
+    resume: bool = False
+    stop_after: int = 0
+    vision_model: str = ""
+    text_model: str = ""
+    freeze_epochs: int = 0
+    accumulate: int = 1
     device: str = "auto"
-    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU), bf16 or fp32
-    compile: bool = False  # torch.compile the two towers' forward passes (pays off on long GPU runs)
-    patience: int = 0  # stop when validation R@10 has not improved for this many epochs, keeping the best (0: never)
-    dataset: str = "demo"  # demo, or image-caption pairs: hf:<name or folder>[:split] or a captions file
-    valid_dataset: str = ""  # pairs for per-epoch validation and the final figures (demo: held-out renders)
+    precision: str = "auto"
+    compile: bool = False
+    patience: int = 0
+    dataset: str = "demo"
+    valid_dataset: str = ""
     image_column: str = "image"
     caption_column: str = "caption"
-    where: str = ""  # COLUMN=VALUE filter for --dataset, e.g. split=train
-    valid_where: str = ""  # COLUMN=VALUE filter for --valid-dataset, e.g. split=val
+    where: str = ""
+    valid_where: str = ""
+
+
+
+HELP = {
+    "out": "model directory to write (the bundled demo model's by default)",
+    "renders": "training renders, 30 per kind/colour/pattern",
+    "epochs": "passes over the training data",
+    "synonyms": "demo captions take other words for each facet from here ('' = none)",
+    "batch_size": "image-caption pairs per step",
+    "lr": "peak learning rate of the towers (AdamW, warm-up then cosine decay)",
+    "head_lr": "peak learning rate of the projection heads and the temperature",
+    "weight_decay": "AdamW weight decay",
+    "warmup_steps": "steps of linear learning-rate warm-up",
+    "image_size": "input size of a from-scratch image tower, in pixels",
+    "patch_size": "ViT patch size, in pixels",
+    "width": "hidden width of both from-scratch towers",
+    "vision_layers": "transformer layers of the from-scratch image tower",
+    "text_layers": "transformer layers of the from-scratch text tower",
+    "heads": "attention heads per layer",
+    "mlp_ratio": "feed-forward width / width (4 in ViT-B/16 and BERT-base)",
+    "embed_dim": "dimension of the shared embedding space",
+    "vocab_size": "word pieces the tokenizer learns (from-scratch text tower)",
+    "seed": "random seed (weights, data order, captions)",
+    "workers": "processes that render or decode images",
+    'threads': "torch intra-op threads; 0 keeps torch's default",
+    "eval_per_combo": "held-out renders per combination for the final quality figure",
+    "tracker": "mlflow (sqlite under data_dir), wandb, or none",
+    "data_dir": "where the MLflow database and W&B files go",
+    "log_every": "steps between logged loss values",
+    "checkpoint_every": "steps between checkpoints (0: none); see checkpoint_path()",
+    "resume": "continue from the checkpoint: same step, same data order, same final weights",
+    "stop_after": "stop after this many steps in total (0: train to the end); resume later with --resume",
+    "vision_model": "a Hugging Face ViT checkpoint (e.g. google/vit-base-patch16-224-in21k); empty = from scratch",
+    "text_model": "a Hugging Face BERT checkpoint (e.g. bert-base-uncased); empty = from scratch",
+    "freeze_epochs": "train only the projection heads and temperature for this many epochs first",
+    "accumulate": "micro-batches per optimizer step",
+    "device": "auto, cpu or cuda[:N]",
+    "precision": "auto (bf16 autocast on CUDA, fp32 on CPU), bf16 or fp32",
+    'compile': "torch.compile the two towers' forward passes (pays off on long GPU runs)",
+    "patience": "stop when validation R@10 has not improved for this many epochs, keeping the best (0: never)",
+    "dataset": "demo, or image-caption pairs: hf:<name or folder>[:split] or a captions file",
+    "valid_dataset": "pairs for per-epoch validation and the final figures (demo: held-out renders)",
+    "image_column": "--dataset: the image column",
+    "caption_column": "--dataset: the caption column",
+    "where": "COLUMN=VALUE filter for --dataset, e.g. split=train",
+    "valid_where": "COLUMN=VALUE filter for --valid-dataset, e.g. split=val",
+}  # --help text of each TrainConfig field's flag
 
 
 def tiny_configs(cfg: TrainConfig, vocab_size: int) -> tuple[dict, dict]:
@@ -318,15 +365,16 @@ def train(cfg: TrainConfig) -> dict:
     return meta
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     defaults = TrainConfig()
     for name, value in asdict(defaults).items():
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value, help=HELP[name])
         else:
-            parser.add_argument(flag, type=type(value), default=value)
+            parser.add_argument(flag, type=type(value), default=value,
+                                help=f"{HELP[name]} (default: {value})" if value != "" else HELP[name])
     args = parser.parse_args(argv)
     try:
         train(TrainConfig(**vars(args)))

@@ -6,7 +6,7 @@ loop's RNG, so a resumed run draws the same ones) and group ids (samples whose c
 from __future__ import annotations
 
 import random
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset

@@ -27,7 +27,7 @@ class Plan:
     skipped: tuple[list, list] = ([], [])  # (item ids, reasons) of pictures that failed to decode while encoding
     listing: pd.DataFrame | None = None  # the rows Feast's listing view holds, in row order (features.listing_frame)
 
-    def without(self, drop: np.ndarray, skipped: tuple[list, list]) -> "Plan":
+    def without(self, drop: np.ndarray, skipped: tuple[list, list]) -> Plan:
         """The plan less the rows in ``drop`` (pictures found undecodable while encoding)."""
         return Plan(self.items[~drop].reset_index(drop=True), self.reused[~drop],
                     self.counts | {"added": self.counts["added"] - int(drop.sum())}, self.new_revisions[~drop],

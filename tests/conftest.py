@@ -40,7 +40,7 @@ def tiny_clip_spec(tmp_path_factory) -> str:
 def _tiny_two_tower(out: Path, seed: int) -> Path:
     import torch
 
-    from mmsearch import twotower, train
+    from mmsearch import train, twotower
 
     torch.manual_seed(seed)
     cfg = train.TrainConfig(image_size=32, patch_size=16, width=32, vision_layers=1, text_layers=1, heads=2,

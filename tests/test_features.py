@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -12,12 +12,12 @@ def store_with_items(tmp_path, demo_manifest):
     store = features.FeatureStore(tmp_path / "data")
     store.apply()
     listing = features.listing_frame(cat.items, cat.extra_columns())
-    store.write_items("cat-a", listing, datetime.now(timezone.utc))
+    store.write_items("cat-a", listing, datetime.now(UTC))
     return store, cat, listing
 
 
 def _write(store, when=None, **kw):
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     store.write_embeddings(when=when, **kw)
     store.write_online()
 
@@ -30,7 +30,7 @@ def test_embeddings_of_two_models_round_trip_through_feast(store_with_items, chu
     pics = [f"img:{i}" for i in ids]
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(len(ids), 8)).astype(np.float32), rng.normal(size=(len(ids), 4)).astype(np.float32)
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     store.write_embeddings("cat-a", "model-a", ids, pics, a, when)
     store.write_embeddings("cat-a", "model-b", ids, pics, b, when)
     store.write_online()
@@ -62,7 +62,7 @@ def test_a_changed_listing_is_a_new_row_and_the_old_one_still_reads(store_with_i
     changed.loc[0, "title"] = "renamed"
     new = features.listing_frame(changed, cat.extra_columns())
     assert new["revision"][0] != listing["revision"][0] and (new["revision"][1:] == listing["revision"][1:]).all()
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     store.write_items("cat-a", new.iloc[:1], when)
     store.write_online()
     item = listing["item_id"][0]
@@ -93,12 +93,12 @@ def test_feast_materialize_rebuilds_a_lost_online_store_from_the_offline_parts(s
     store, cat, listing = store_with_items
     ids = cat.items["item_id"].tolist()
     vectors = np.random.default_rng(2).normal(size=(len(ids), 4)).astype(np.float32)
-    store.write_embeddings("cat-a", "m", ids, ["p"] * len(ids), vectors, datetime.now(timezone.utc))
+    store.write_embeddings("cat-a", "m", ids, ["p"] * len(ids), vectors, datetime.now(UTC))
     store.write_online()
     (tmp_path / "data" / "feast" / "online_store.db").unlink()  # the online store is gone (a new Redis, say)
     fresh = features.FeatureStore(tmp_path / "data")
     fresh.apply()
     assert fresh.embeddings("cat-a", "m", ids[:1], ["p"], required=False) == [None]
-    fresh.store.materialize(start_date=datetime(2000, 1, 1, tzinfo=timezone.utc), end_date=datetime.now(timezone.utc))
+    fresh.store.materialize(start_date=datetime(2000, 1, 1, tzinfo=UTC), end_date=datetime.now(UTC))
     np.testing.assert_allclose(fresh.embeddings("cat-a", "m", ids, ["p"] * len(ids)), vectors, rtol=1e-6)
     assert fresh.metadata("cat-a", ids[:1], listing["revision"][:1].tolist())[0]["title"] == cat.items["title"][0]

@@ -1,0 +1,63 @@
+"""The ``mmsearch`` command and the thin entry points: subcommands, versions, and a help text for every flag."""
+import argparse
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import mmsearch
+from mmsearch import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Captured(Exception):
+    pass
+
+
+def parser_of(command: str, monkeypatch) -> argparse.ArgumentParser:
+    """The parser a subcommand builds, caught as it starts parsing."""
+    seen = {}
+
+    def capture(self, *args, **kwargs):
+        seen["parser"] = self
+        raise Captured
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
+    with pytest.raises(Captured):
+        cli.COMMANDS[command][0]([], prog=f"mmsearch {command}")
+    return seen["parser"]
+
+
+@pytest.mark.parametrize("command", ["serve", "build", "train", "evaluate", "bench"])
+def test_every_flag_of_every_command_says_what_it_does(command, monkeypatch):
+    parser = parser_of(command, monkeypatch)
+    flags = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
+    assert flags, command
+    silent = [a.option_strings or a.dest for a in flags if not (a.help or "").strip()]
+    assert not silent, f"mmsearch {command}: flags without help: {silent}"
+
+
+def test_the_command_lists_its_subcommands_and_version():
+    out = subprocess.run([sys.executable, "-m", "mmsearch.cli", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and all(c in out.stdout for c in ("serve", "build", "train", "evaluate", "bench"))
+    version = subprocess.run([sys.executable, "-m", "mmsearch.cli", "--version"], capture_output=True, text=True)
+    assert version.stdout.strip() == f"mmsearch {mmsearch.__version__}"
+    sub = subprocess.run([sys.executable, "-m", "mmsearch.cli", "build", "--help"], capture_output=True, text=True)
+    assert sub.returncode == 0 and "usage: mmsearch build" in sub.stdout and "--out" in sub.stdout
+    wrong = subprocess.run([sys.executable, "-m", "mmsearch.cli", "launch"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "invalid choice" in wrong.stderr
+
+
+def test_the_package_metadata_names_the_command_and_reads_its_pins_from_requirements():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert meta["project"]["scripts"]["mmsearch"] == "mmsearch.cli:main"
+    assert meta["tool"]["setuptools"]["dynamic"]["dependencies"]["file"] == ["requirements.txt"]
+    assert meta["tool"]["setuptools"]["dynamic"]["version"]["attr"] == "mmsearch.__version__"
+
+
+def test_bench_runs_a_benchmark_with_its_own_flags(capsys):
+    assert cli.main(["bench", "first_screen", "--help"]) == 0
+    assert "--shots" in capsys.readouterr().out
