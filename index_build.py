@@ -1,4 +1,5 @@
 """Builds or updates a search index (see ``python index_build.py --help``); the same as ``mmsearch build``."""
+
 import sys
 
 from mmsearch.cli import build

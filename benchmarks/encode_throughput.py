@@ -7,6 +7,7 @@
 Renders demo images at the model's input size and preprocesses them first, so the figure is the encoder's alone
 (decoding in DataLoader workers runs beside it during a build). Prints images/s and, on CUDA, peak GPU memory.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,7 @@ def main() -> int:
     encoder = load_encoder(args.model, args.device)
     items = demo.make_items(args.images, demo.HELDOUT_SEED, prefix="bench")
     pixels = render_pixels(items, encoder.preprocess, input_size(encoder), args.workers)
-    batches = [pixels[i:i + args.batch_size] for i in range(0, len(pixels), args.batch_size)]
+    batches = [pixels[i : i + args.batch_size] for i in range(0, len(pixels), args.batch_size)]
     encoder.encode_pixels(batches[0])  # warm-up: first-call allocations and kernel selection are not throughput
     cuda = encoder.device.type == "cuda"
     if cuda:
@@ -43,8 +44,10 @@ def main() -> int:
     for batch in batches:
         encoder.encode_pixels(batch)  # returns numpy, so each batch is finished when this returns
     seconds = time.perf_counter() - start
-    line = (f"{encoder.model_id} on {encoder.device}: {len(pixels)} images of {input_size(encoder)}px in "
-            f"{seconds:.2f}s = {len(pixels) / seconds:.1f} images/s (batch {args.batch_size})")
+    line = (
+        f"{encoder.model_id} on {encoder.device}: {len(pixels)} images of {input_size(encoder)}px in "
+        f"{seconds:.2f}s = {len(pixels) / seconds:.1f} images/s (batch {args.batch_size})"
+    )
     if cuda:
         line += f", peak GPU memory {torch.cuda.max_memory_allocated(encoder.device) / 2**30:.2f} GiB"
     print(line)

@@ -7,6 +7,7 @@ Types the query into the search box, presses Enter, waits for the gallery's pict
 box lies inside the window; also says whether anything on the page is wider than the screen (cut off on a phone).
 Targets (issue 11): at least 6 pictures at 1366x768 and at least 4 at 412x900.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,11 @@ VISIBLE = """() => {
 def launch_browser(playwright):
     """Debian's chromium (Playwright's own download needs the internet)."""
     path = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    return playwright.chromium.launch(executable_path=path, args=["--no-sandbox"]) if path \
+    return (
+        playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        if path
         else playwright.chromium.launch()
+    )
 
 
 def search_from_box(page, url: str, query: str, timeout_ms: int = 60_000) -> None:
@@ -45,8 +49,11 @@ def search_from_box(page, url: str, query: str, timeout_ms: int = 60_000) -> Non
     box = page.locator("#mm-query textarea, #mm-query input").first
     box.fill(query)
     box.press("Enter")
-    page.wait_for_function("() => [...document.querySelectorAll('#mm-gallery img')]"
-                           ".filter(i => i.complete && i.naturalWidth > 0).length >= 6", timeout=timeout_ms)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#mm-gallery img')]"
+        ".filter(i => i.complete && i.naturalWidth > 0).length >= 6",
+        timeout=timeout_ms,
+    )
     page.wait_for_timeout(300)  # layout settles after the last picture
 
 
@@ -57,8 +64,12 @@ def measure(url: str, query: str, shots: Path | None) -> dict[str, dict]:
     with sync_playwright() as p:
         browser = launch_browser(p)
         for name, (width, height) in SIZES.items():
-            page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1,
-                                    is_mobile=name == "phone", has_touch=name == "phone")
+            page = browser.new_page(
+                viewport={"width": width, "height": height},
+                device_scale_factor=1,
+                is_mobile=name == "phone",
+                has_touch=name == "phone",
+            )
             search_from_box(page, url, query)
             out[name] = page.evaluate(VISIBLE) | {"width": width, "height": height}
             if shots:
@@ -79,8 +90,12 @@ def main() -> int:
     proc = None
     url = args.url
     if not url:
-        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(args.port)], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(args.port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         url = f"http://127.0.0.1:{args.port}/"
         deadline = time.time() + 900
         while time.time() < deadline:
@@ -98,9 +113,11 @@ def main() -> int:
     for name, f in figures.items():
         met = f["visible"] >= TARGETS[name] and f["page_width"] <= f["width"]
         ok &= met
-        print(f"{name} {f['width']}x{f['height']}: {f['visible']} of {f['shown']} result pictures fully visible "
-              f"without scrolling (target >= {TARGETS[name]}); first picture at y={f['first_top']} px, "
-              f"{f['thumb']} px wide; page {f['page_width']} px wide -> {'met' if met else 'NOT met'}")
+        print(
+            f"{name} {f['width']}x{f['height']}: {f['visible']} of {f['shown']} result pictures fully visible "
+            f"without scrolling (target >= {TARGETS[name]}); first picture at y={f['first_top']} px, "
+            f"{f['thumb']} px wide; page {f['page_width']} px wide -> {'met' if met else 'NOT met'}"
+        )
     return 0 if ok else 1
 
 

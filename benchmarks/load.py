@@ -11,6 +11,7 @@ same requests run in this process through the Searcher (the in-process time the 
 client through REST, and the Gradio API with ``gradio_client`` with and without picture downloads. The server's
 resident memory is read before and after the levels.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,12 @@ sys.path.insert(0, str(ROOT))
 
 
 def start_app(port: int, extra: list[str]) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *extra], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port), *extra],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 900  # a first start builds the demo index
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -73,8 +78,17 @@ def request_mix(http: httpx.Client, n: int = 200) -> list[dict]:
         if kind == "text":
             mix.append({"kind": kind, "params": {"q": texts[i % len(texts)], "k": 12}})
         elif kind == "filtered":
-            mix.append({"kind": kind, "params": {"q": texts[(7 * i) % len(texts)], "k": 12, "mode": "vector",
-                                                 "filters": f"category={categories[i % len(categories)]}"}})
+            mix.append(
+                {
+                    "kind": kind,
+                    "params": {
+                        "q": texts[(7 * i) % len(texts)],
+                        "k": 12,
+                        "mode": "vector",
+                        "filters": f"category={categories[i % len(categories)]}",
+                    },
+                }
+            )
         elif kind == "image":
             mix.append({"kind": kind, "picture": pictures[i % len(pictures)], "params": {"k": 12}})
         else:
@@ -84,8 +98,11 @@ def request_mix(http: httpx.Client, n: int = 200) -> list[dict]:
 
 def send_args(req: dict) -> tuple[str, str, dict]:
     if req["kind"] == "image":
-        return "POST", "/api/search/image", {"files": {"image": ("q.jpg", req["picture"], "image/jpeg")},
-                                             "data": req["params"]}
+        return (
+            "POST",
+            "/api/search/image",
+            {"files": {"image": ("q.jpg", req["picture"], "image/jpeg")}, "data": req["params"]},
+        )
     if req["kind"] == "similar":
         return "GET", f"/api/items/{req['item']}/similar", {"params": req["params"]}
     return "GET", "/api/search", {"params": req["params"]}
@@ -160,6 +177,7 @@ async def _callers(url: str, mix: list[dict], clients: int, seconds: float, offs
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+
         async def caller(i: int) -> None:
             while time.perf_counter() < deadline:
                 method, path, kw = send_args(mix[i % len(mix)])
@@ -185,8 +203,7 @@ def level(url: str, mix: list[dict], clients: int, seconds: float) -> dict:
     asyncio client holding 64 connections was itself the bottleneck (the server sat 94% idle), and a thread per
     caller spent the client's CPU on the GIL."""
     processes = max(1, clients // 16)
-    shares = [(url, mix, clients // processes + (p < clients % processes), seconds, 1000 * p)
-              for p in range(processes)]
+    shares = [(url, mix, clients // processes + (p < clients % processes), seconds, 1000 * p) for p in range(processes)]
     started = time.perf_counter()
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
         parts = list(pool.map(_process_share, shares))
@@ -197,15 +214,24 @@ def level(url: str, mix: list[dict], clients: int, seconds: float) -> dict:
         for k, v in part.items():
             codes[k] = codes.get(k, 0) + v
     answered = codes.get(200, 0)
-    return {"clients": clients, "client_processes": processes, "queries_per_s": round(answered / elapsed, 1),
-            **summary(took), "requests": sum(codes.values()), "busy_429": codes.get(429, 0),
-            "errors": sum(v for k, v in codes.items() if k not in (200, 429))}
+    return {
+        "clients": clients,
+        "client_processes": processes,
+        "queries_per_s": round(answered / elapsed, 1),
+        **summary(took),
+        "requests": sum(codes.values()),
+        "busy_429": codes.get(429, 0),
+        "errors": sum(v for k, v in codes.items() if k not in (200, 429)),
+    }
 
 
 def summary(took: list[float]) -> dict:
     a = np.asarray(took)
-    return {"p50": round(float(np.percentile(a, 50)), 2), "p95": round(float(np.percentile(a, 95)), 2),
-            "p99": round(float(np.percentile(a, 99)), 2)}
+    return {
+        "p50": round(float(np.percentile(a, 50)), 2),
+        "p95": round(float(np.percentile(a, 95)), 2),
+        "p99": round(float(np.percentile(a, 99)), 2),
+    }
 
 
 def main() -> None:
@@ -235,8 +261,9 @@ def main() -> None:
                 report["in_process_ms"] = summary(in_process(args, mix))
             report["rest_one_client_ms"] = summary(one_client(http, mix))
         if "in_process_ms" in report:
-            report["rest_over_in_process_p50"] = round(report["rest_one_client_ms"]["p50"] /
-                                                       report["in_process_ms"]["p50"], 2)
+            report["rest_over_in_process_p50"] = round(
+                report["rest_one_client_ms"]["p50"] / report["in_process_ms"]["p50"], 2
+            )
         report |= gradio_paths(url, mix)
         print(json.dumps(report, indent=1), flush=True)
         pid = proc.pid if proc else None

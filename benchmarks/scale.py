@@ -10,6 +10,7 @@ process, whose peak resident memory is its own: the full build (stage by stage, 
 1% of the catalog passes; recall@10 against exact search on 1,000 held-out queries), and ``app.py``'s start until it
 answers HTTP.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-WORDS = [f"{a}{b}" for a in ("ba", "ko", "mi", "ru", "te", "zo", "la", "pe") for b in
-         ("nd", "rk", "st", "ll", "mp", "nt", "sh", "x", "ve", "ck", "dge", "rn", "lt", "ft", "sp", "wn")]
+WORDS = [
+    f"{a}{b}"
+    for a in ("ba", "ko", "mi", "ru", "te", "zo", "la", "pe")
+    for b in ("nd", "rk", "st", "ll", "mp", "nt", "sh", "x", "ve", "ck", "dge", "rn", "lt", "ft", "sp", "wn")
+]
 CATEGORIES = 100  # so that category=c7 passes 1% of the items
 
 
@@ -55,12 +59,16 @@ def write_catalog(path: Path, n: int, dim: int, model_id: str, picture: Path, ch
         rng = np.random.default_rng(7 + start)
         words = np.asarray(WORDS)
         titles = [" ".join(words[(lab * 7 + rng.integers(0, 24, 4)) % len(words)]) for lab in label]
-        table = pa.table({
-            "item_id": [f"sku-{i}" for i in range(start, start + count)],
-            "image": [str(picture)] * count, "title": titles,
-            "category": [f"c{i % CATEGORIES}" for i in range(start, start + count)],
-            "price": np.round(rng.uniform(1, 200, count), 2).astype(str),
-            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(v.ravel()), dim)})
+        table = pa.table(
+            {
+                "item_id": [f"sku-{i}" for i in range(start, start + count)],
+                "image": [str(picture)] * count,
+                "title": titles,
+                "category": [f"c{i % CATEGORIES}" for i in range(start, start + count)],
+                "price": np.round(rng.uniform(1, 200, count), 2).astype(str),
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(v.ravel()), dim),
+            }
+        )
         if writer is None:
             schema = table.schema.with_metadata({b"mmsearch.model_id": model_id.encode()})
             writer = pq.ParquetWriter(path.with_suffix(".tmp"), schema)
@@ -77,8 +85,9 @@ def bench_model(dim: int, out: Path) -> str:
 
     if not (out / twotower.CONFIG_FILE).exists():
         torch.manual_seed(0)
-        cfg = train.TrainConfig(image_size=32, patch_size=16, width=32, vision_layers=1, text_layers=1, heads=2,
-                                embed_dim=dim)
+        cfg = train.TrainConfig(
+            image_size=32, patch_size=16, width=32, vision_layers=1, text_layers=1, heads=2, embed_dim=dim
+        )
         tok = twotower.build_tokenizer(train.demo_vocabulary_texts())
         twotower.save(twotower.from_configs(*train.tiny_configs(cfg, len(tok)), cfg.embed_dim), tok, out)
     return f"two-tower:{out}"
@@ -111,8 +120,9 @@ def query_phase(args) -> None:
     from mmsearch.search import Searcher
 
     t = time.time()
-    cfg = cfgmod.from_env(index=Path(args.index_dir), model=args.model, data_dir=Path(args.data_dir),
-                          reload_interval=0.0)
+    cfg = cfgmod.from_env(
+        index=Path(args.index_dir), model=args.model, data_dir=Path(args.data_dir), reload_interval=0.0
+    )
     searcher = Searcher.open(cfg)
     opened = time.time() - t
     live, index = searcher.live, searcher.index
@@ -134,19 +144,25 @@ def query_phase(args) -> None:
         "open_s": round(opened, 1),
         "index_ms": timed(lambda i: index.search(queries[i], 12)),
         "vector_search_ms": timed(lambda i: searcher._search_vector(live, queries[i], 12)),
-        "hybrid_search_ms": timed(lambda i: searcher._search_words(live, queries[i], words[i], [], 12, None, None,
-                                                                   "hybrid", 0.6)),
-        "filtered_1pct_ms": timed(lambda i: searcher._search_vector(live, queries[i], 12, filters=f"category=c{i % 100}")),
+        "hybrid_search_ms": timed(
+            lambda i: searcher._search_words(live, queries[i], words[i], [], 12, None, None, "hybrid", 0.6)
+        ),
+        "filtered_1pct_ms": timed(
+            lambda i: searcher._search_vector(live, queries[i], 12, filters=f"category=c{i % 100}")
+        ),
     }
     # The same kinds of query once the listings a random query touches are in the page cache, as in a server that
     # has been answering for a while: 2,000 queries of warm-up over random items first.
     timed(lambda i: searcher._search_vector(live, queries[i % 1000], 12, filters=None), n=2000)
     figures |= {
         "warm_vector_search_ms": timed(lambda i: searcher._search_vector(live, queries[i], 12), offset=500),
-        "warm_hybrid_search_ms": timed(lambda i: searcher._search_words(live, queries[i], words[i], [], 12, None, None,
-                                                                        "hybrid", 0.6), offset=500),
-        "warm_filtered_1pct_ms": timed(lambda i: searcher._search_vector(
-            live, queries[i], 12, filters=f"category=c{i % 100}"), offset=500)}
+        "warm_hybrid_search_ms": timed(
+            lambda i: searcher._search_words(live, queries[i], words[i], [], 12, None, None, "hybrid", 0.6), offset=500
+        ),
+        "warm_filtered_1pct_ms": timed(
+            lambda i: searcher._search_vector(live, queries[i], 12, filters=f"category=c{i % 100}"), offset=500
+        ),
+    }
     assert len(searcher._search_vector(live, queries[0], 12, filters="category=c3")) == 12
     import resource
 
@@ -156,7 +172,7 @@ def query_phase(args) -> None:
     best = np.full((len(queries), 10), -np.inf, np.float32)
     best_rows = np.zeros((len(queries), 10), np.int64)
     for start in range(0, len(index.slots), 20_000):
-        slots = index.slots[start:start + 20_000]
+        slots = index.slots[start : start + 20_000]
         scores = queries @ np.asarray(live_vectors[slots], np.float32).T
         both = np.concatenate([best, scores], axis=1)
         rows = np.concatenate([best_rows, np.arange(start, start + len(slots))[None].repeat(len(queries), 0)], 1)
@@ -172,17 +188,31 @@ def app_start(model: str, index_dir: Path, data_dir: Path) -> float:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     started = time.time()
-    proc = subprocess.Popen([sys.executable, "app.py", "--model", model, "--index", str(index_dir), "--data-dir",
-                             str(data_dir), "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "app.py",
+            "--model",
+            model,
+            "--index",
+            str(index_dir),
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while time.time() - started < 600:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
                 return round(time.time() - started, 1)
-            except OSError:
+            except OSError as exc:
                 if proc.poll() is not None:
-                    raise SystemExit("app.py exited before it answered")
+                    raise SystemExit("app.py exited before it answered") from exc
                 time.sleep(0.5)
         raise SystemExit("app.py did not answer within 600 s")
     finally:
@@ -203,8 +233,11 @@ def main() -> None:
     parser.add_argument("--report", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--skip-app", action="store_true", help="do not time app.py's start")
     parser.add_argument("--build-only", action="store_true", help="the build and the update, no query timings")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the index of an earlier run in --work: only the 1%% update and what follows")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the index of an earlier run in --work: only the 1%% update and what follows",
+    )
     parser.add_argument("--phase", choices=["query"], help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--index-dir", help=argparse.SUPPRESS)
@@ -226,9 +259,22 @@ def main() -> None:
     from mmsearch.encoders import load_encoder
 
     model_id = load_encoder(model, "cpu").model_id
-    build_cmd = [sys.executable, "index_build.py", "--catalog", str(work / "catalog.parquet"), "--model", model,
-                 "--out", str(work / "index"), "--data-dir", str(work / "data"), "--index", args.index,
-                 "--duplicate-threshold", "0.98"]
+    build_cmd = [
+        sys.executable,
+        "index_build.py",
+        "--catalog",
+        str(work / "catalog.parquet"),
+        "--model",
+        model,
+        "--out",
+        str(work / "index"),
+        "--data-dir",
+        str(work / "data"),
+        "--index",
+        args.index,
+        "--duplicate-threshold",
+        "0.98",
+    ]
     report = {"items": args.items, "dim": args.dim}
     seed_file = work / "catalog-seed"  # which 1% the catalog now has changed: each update flips it
     if not reuse:
@@ -238,9 +284,14 @@ def main() -> None:
         seed_file.write_text("none")
         seconds, rss, lines = run_timed(build_cmd)
         manifest = json.loads((work / "index" / "manifest.json").read_text())
-        report |= {"index_kind": manifest["index_kind"], "index_rule": manifest.get("index_rule"),
-                   "build_s": round(seconds, 1), "build_peak_rss_gb": round(rss, 2), "build_stages_s": stages(lines),
-                   "near_duplicate_pairs": manifest["near_duplicate_pairs"]}
+        report |= {
+            "index_kind": manifest["index_kind"],
+            "index_rule": manifest.get("index_rule"),
+            "build_s": round(seconds, 1),
+            "build_peak_rss_gb": round(rss, 2),
+            "build_stages_s": stages(lines),
+            "near_duplicate_pairs": manifest["near_duplicate_pairs"],
+        }
         print(json.dumps(report, indent=1), flush=True)
 
     changed = None if seed_file.exists() and seed_file.read_text() == "123" else 123
@@ -248,16 +299,34 @@ def main() -> None:
     seed_file.write_text(str(changed).lower())
     seconds, rss, lines = run_timed(build_cmd)
     manifest = json.loads((work / "index" / "manifest.json").read_text())
-    report |= {"update_1pct_s": round(seconds, 1), "update_peak_rss_gb": round(rss, 2),
-               "update_counts": {k: manifest[k] for k in ("added", "changed", "removed", "unchanged", "encoded")},
-               "update_stages_s": stages(lines)}
+    report |= {
+        "update_1pct_s": round(seconds, 1),
+        "update_peak_rss_gb": round(rss, 2),
+        "update_counts": {k: manifest[k] for k in ("added", "changed", "removed", "unchanged", "encoded")},
+        "update_stages_s": stages(lines),
+    }
 
     if args.build_only:
         print(json.dumps(report, indent=1))
         return args.report and args.report.write_text(json.dumps(report, indent=1))
-    seconds, rss, lines = run_timed([sys.executable, __file__, "--phase", "query", "--items", str(args.items), "--dim",
-                                     str(args.dim), "--model", model, "--index-dir", str(work / "index"),
-                                     "--data-dir", str(work / "data")])
+    seconds, rss, lines = run_timed(
+        [
+            sys.executable,
+            __file__,
+            "--phase",
+            "query",
+            "--items",
+            str(args.items),
+            "--dim",
+            str(args.dim),
+            "--model",
+            model,
+            "--index-dir",
+            str(work / "index"),
+            "--data-dir",
+            str(work / "data"),
+        ]
+    )
     report |= json.loads(lines[-1][1])  # its serving_peak_rss_gb is taken before the exact-search recall check
     if not args.skip_app:
         report["app_start_s"] = app_start(model, work / "index", work / "data")

@@ -6,6 +6,7 @@
 Prints median and p95 milliseconds per query for each stage and for whole searches in each mode (text searches with
 the query-embedding cache emptied first, and once more answered from it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,18 @@ from mmsearch.build import ensure_index  # noqa: E402
 from mmsearch.encoders import encode_images, load_encoder  # noqa: E402
 from mmsearch.search import Searcher  # noqa: E402
 
-QUERIES = ["red striped t-shirt", "blue mug", "black dotted sneaker", "yellow checked cap", "green bag",
-           "white striped lamp", "pink bottle", "brown checked chair", "orange dotted bag", "purple cap"]
+QUERIES = [
+    "red striped t-shirt",
+    "blue mug",
+    "black dotted sneaker",
+    "yellow checked cap",
+    "green bag",
+    "white striped lamp",
+    "pink bottle",
+    "brown checked chair",
+    "orange dotted bag",
+    "purple cap",
+]
 
 
 def timed(fn, runs: int) -> tuple[float, float]:
@@ -59,14 +70,26 @@ def main() -> int:
         ("encode text", timed(lambda i: encoder.encode_text([QUERIES[i % 10]]), args.runs)),
         ("encode image", timed(lambda i: encode_images(encoder, [images[i % len(images)]]), args.runs)),
         ("faiss top-12", timed(lambda i: searcher.index.search(vec, 12), args.runs)),
-        ("feast metadata x12", timed(lambda i: searcher.store.metadata(
-            searcher.index.catalog_id, searcher.index.ids[i:i + 12],
-            searcher.index.items["revision"].tolist()[i:i + 12]), args.runs)),
+        (
+            "feast metadata x12",
+            timed(
+                lambda i: searcher.store.metadata(
+                    searcher.index.catalog_id,
+                    searcher.index.ids[i : i + 12],
+                    searcher.index.items["revision"].tolist()[i : i + 12],
+                ),
+                args.runs,
+            ),
+        ),
         ("bm25 top-100", timed(lambda i: searcher.keyword_index().search(QUERIES[i % 10], 100), args.runs)),
     ]
     for mode in ("vector", "keyword", "hybrid"):
-        rows.append((f"text, {mode} (all)", timed(lambda i: uncached(searcher).search_text(QUERIES[i % 10], 12,
-                                                                                        mode=mode), args.runs)))
+        rows.append(
+            (
+                f"text, {mode} (all)",
+                timed(lambda i, mode=mode: uncached(searcher).search_text(QUERIES[i % 10], 12, mode=mode), args.runs),
+            )
+        )
     rows += [
         ("text, cached (all)", timed(lambda i: searcher.search_text(QUERIES[i % 10], 12), args.runs)),
         ("image (all)", timed(lambda i: searcher.search_image(images[i % len(images)], 12), args.runs)),

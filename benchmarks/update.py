@@ -8,6 +8,7 @@ of the items a new picture (another render written over the file) and, for as ma
 same command: only the new pictures are encoded. Prints both times, the update's counts and its share of the full
 build's time (the target: 1% updated in at most 10% of the full build's time).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000, help="demo renders in the catalog")
     parser.add_argument("--change", type=float, default=0.01, help="share of items given a new picture")
     parser.add_argument("--model", default="demo", help="model spec used for the builds")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/mmsearch-update"), help="working folder (catalog, data, index)")
+    parser.add_argument(
+        "--work", type=Path, default=Path("/tmp/mmsearch-update"), help="working folder (catalog, data, index)"
+    )
     parser.add_argument("--report", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
 
@@ -44,8 +47,18 @@ def main() -> None:
     t = time.time()
     manifest = demo.write_catalog(work / "catalog", n=args.items, workers=os.cpu_count() or 2)
     print(f"rendered {args.items:,} pictures in {time.time() - t:.0f} s (reused if already there)", flush=True)
-    cmd = [sys.executable, "index_build.py", "--catalog", str(manifest), "--model", args.model, "--out",
-           str(work / "index"), "--data-dir", str(work / "data")]
+    cmd = [
+        sys.executable,
+        "index_build.py",
+        "--catalog",
+        str(manifest),
+        "--model",
+        args.model,
+        "--out",
+        str(work / "index"),
+        "--data-dir",
+        str(work / "data"),
+    ]
     full_s, full_rss, full_lines = run_timed(cmd)
     print(f"full build: {full_s:.1f} s, peak {full_rss:.2f} GiB", flush=True)
 
@@ -62,11 +75,18 @@ def main() -> None:
     shutil.copy(manifest_b, manifest)
     up_s, up_rss, up_lines = run_timed(cmd)
     m = json.loads((work / "index" / "manifest.json").read_text())
-    report = {"items": args.items, "model": args.model, "full_build_s": round(full_s, 1),
-              "full_peak_rss_gb": round(full_rss, 2), "full_stages_s": stages(full_lines),
-              "update_s": round(up_s, 1), "update_peak_rss_gb": round(up_rss, 2), "update_stages_s": stages(up_lines),
-              "update_counts": {k: m[k] for k in ("added", "changed", "removed", "unchanged", "encoded")},
-              "update_share_of_full": round(up_s / full_s, 3)}
+    report = {
+        "items": args.items,
+        "model": args.model,
+        "full_build_s": round(full_s, 1),
+        "full_peak_rss_gb": round(full_rss, 2),
+        "full_stages_s": stages(full_lines),
+        "update_s": round(up_s, 1),
+        "update_peak_rss_gb": round(up_rss, 2),
+        "update_stages_s": stages(up_lines),
+        "update_counts": {k: m[k] for k in ("added", "changed", "removed", "unchanged", "encoded")},
+        "update_share_of_full": round(up_s / full_s, 3),
+    }
     print(json.dumps(report, indent=1))
     if args.report:
         args.report.write_text(json.dumps(report, indent=1))

@@ -2,6 +2,7 @@
 
 The objects are built in one place (mmsearch/features.py) so the CLI and the app can never disagree.
 """
+
 import os
 import sys
 from pathlib import Path

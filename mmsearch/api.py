@@ -4,6 +4,7 @@ Every search route goes through the same checks as the UI (the searcher's QueryE
 limit, and a bounded queue; errors are JSON ``{"error": ...}`` with a 4xx code (503 when the feature store cannot be
 read). Pictures are served by item id, only for items of the loaded index.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,9 @@ log = logging.getLogger("mmsearch.api")
 
 class Hit(BaseModel):
     item_id: str
-    score: float = Field(description="cosine similarity in vector mode, BM25 in keyword mode, 1 = first in both "
-                                     "lists in hybrid mode")
+    score: float = Field(
+        description="cosine similarity in vector mode, BM25 in keyword mode, 1 = first in both lists in hybrid mode"
+    )
     title: str
     image_url: str = Field(description="the item's picture, served by this server")
     price: float | None = None
@@ -78,9 +80,11 @@ class Error(BaseModel):
     error: str
 
 
-ERRORS = {400: {"model": Error, "description": "a query the searcher refuses, with the reason"},
-          429: {"model": Error, "description": "busy or over this client's rate: retry after Retry-After seconds"},
-          503: {"model": Error, "description": "the feature store cannot be read"}}
+ERRORS = {
+    400: {"model": Error, "description": "a query the searcher refuses, with the reason"},
+    429: {"model": Error, "description": "busy or over this client's rate: retry after Retry-After seconds"},
+    503: {"model": Error, "description": "the feature store cannot be read"},
+}
 
 
 class Refused(Exception):
@@ -123,11 +127,17 @@ class LoggedRoute(APIRoute):
                 response = _refusal(503, f"Search is unavailable: {exc}", "StoreUnavailable")
             except Exception as exc:  # a defect: the caller gets a plain line, the log the traceback
                 log.exception("%s failed", endpoint)
-                response = _refusal(500, "The server failed on this request; the failure is in its log.",
-                                    type(exc).__name__)
+                response = _refusal(
+                    500, "The server failed on this request; the failure is in its log.", type(exc).__name__
+                )
             outcome = request.state.outcome
-            monitoring.observe(endpoint, time.perf_counter() - started, status=response.status_code,
-                               client=request.state.client, **outcome)
+            monitoring.observe(
+                endpoint,
+                time.perf_counter() - started,
+                status=response.status_code,
+                client=request.state.client,
+                **outcome,
+            )
             return response
 
         return logged
@@ -162,8 +172,14 @@ def _version(package: str) -> str:
         return "-"
 
 
-def router(searcher: Searcher, buckets: TokenBuckets, gate: Gate, max_upload_bytes: int,
-           credentials: tuple[str, str] | None = None, log_queries: bool = False) -> APIRouter:
+def router(
+    searcher: Searcher,
+    buckets: TokenBuckets,
+    gate: Gate,
+    max_upload_bytes: int,
+    credentials: tuple[str, str] | None = None,
+    log_queries: bool = False,
+) -> APIRouter:
     route_class = type("DeploymentRoute", (LoggedRoute,), {"credentials": credentials})
     versions = {p: _version(p) for p in ("faiss-cpu", "feast", "gradio", "torch", "open_clip_torch")}
     api = APIRouter(prefix="/api", responses=ERRORS, route_class=route_class)
@@ -184,32 +200,51 @@ def router(searcher: Searcher, buckets: TokenBuckets, gate: Gate, max_upload_byt
         request.state.outcome |= {"results": len(results), "kind": kind}
         # Shaped as SearchResponse (the documented model) but serialised directly: building a pydantic model per
         # hit costs more than the search's own Python on a small catalog.
-        return Response(orjson.dumps({"results": [r.public() for r in results],
-                                      "took_ms": round(1000 * (time.perf_counter() - started), 2), "mode": used,
-                                      "k": len(results)}), media_type="application/json")
+        return Response(
+            orjson.dumps(
+                {
+                    "results": [r.public() for r in results],
+                    "took_ms": round(1000 * (time.perf_counter() - started), 2),
+                    "mode": used,
+                    "k": len(results),
+                }
+            ),
+            media_type="application/json",
+        )
 
     def _mode(mode: str | None) -> str:
         return (mode or searcher.config.search_mode).strip().lower()
 
     @api.get("/search", response_model=SearchResponse, summary="Search by text")
-    async def search(request: Request,
-                     q: str = Query(..., description="what to look for; words starting with '-' push away"),
-                     k: int = Query(None, description=f"results, 1..{MAX_K} (default: the server's)"),
-                     mode: str | None = Query(None, description="vector, keyword or hybrid"),
-                     filters: str | None = Query(None, description="e.g. category=mug; colour=blue|red; price<=20"),
-                     min_score: float | None = Query(None, description="drop results scoring lower"),
-                     keyword_weight: float | None = Query(None, description="hybrid: the keyword list's share, 0..1")):
+    async def search(
+        request: Request,
+        q: str = Query(..., description="what to look for; words starting with '-' push away"),
+        k: int = Query(None, description=f"results, 1..{MAX_K} (default: the server's)"),
+        mode: str | None = Query(None, description="vector, keyword or hybrid"),
+        filters: str | None = Query(None, description="e.g. category=mug; colour=blue|red; price<=20"),
+        min_score: float | None = Query(None, description="drop results scoring lower"),
+        keyword_weight: float | None = Query(None, description="hybrid: the keyword list's share, 0..1"),
+    ):
         used = _mode(mode)
-        return await run(request, "text", used, q, lambda: (
-            searcher.search_text(q, k, min_score, filters, mode, keyword_weight), used))
+        return await run(
+            request,
+            "text",
+            used,
+            q,
+            lambda: (searcher.search_text(q, k, min_score, filters, mode, keyword_weight), used),
+        )
 
     @api.post("/search/image", response_model=SearchResponse, summary="Search by an uploaded picture (and text)")
-    async def search_image(request: Request,
-                           image: UploadFile = File(..., description="a JPEG, PNG, WebP, ... picture"),
-                           q: str | None = Form(None, description="optional words to search with the picture"),
-                           image_weight: float | None = Form(None, description="the picture's share with text, 0..1"),
-                           k: int | None = Form(None), mode: str | None = Form(None),
-                           filters: str | None = Form(None), min_score: float | None = Form(None)):
+    async def search_image(
+        request: Request,
+        image: UploadFile = File(..., description="a JPEG, PNG, WebP, ... picture"),
+        q: str | None = Form(None, description="optional words to search with the picture"),
+        image_weight: float | None = Form(None, description="the picture's share with text, 0..1"),
+        k: int | None = Form(None),
+        mode: str | None = Form(None),
+        filters: str | None = Form(None),
+        min_score: float | None = Form(None),
+    ):
         data = bytearray()
         while chunk := await image.read(UPLOAD_CHUNK):
             data += chunk
@@ -233,13 +268,27 @@ def router(searcher: Searcher, buckets: TokenBuckets, gate: Gate, max_upload_byt
         return Item(**{k: v for k, v in listing.items() if k in Item.model_fields})
 
     @api.get("/items/{item_id}/similar", response_model=SearchResponse, summary="Items that look like this one")
-    async def similar(request: Request, item_id: str, k: int = Query(None, description=f"results, 1..{MAX_K}"),
-                      filters: str | None = Query(None), min_score: float | None = Query(None)):
-        return await run(request, "similar", "vector", None, lambda: (
-            searcher.more_like_this(item_id, k, min_score, filters), "vector"))
+    async def similar(
+        request: Request,
+        item_id: str,
+        k: int = Query(None, description=f"results, 1..{MAX_K}"),
+        filters: str | None = Query(None),
+        min_score: float | None = Query(None),
+    ):
+        return await run(
+            request,
+            "similar",
+            "vector",
+            None,
+            lambda: (searcher.more_like_this(item_id, k, min_score, filters), "vector"),
+        )
 
-    @api.get("/items/{item_id}/image", summary="The item's picture", response_class=FileResponse,
-             responses={200: {"content": {"image/*": {}}}})
+    @api.get(
+        "/items/{item_id}/image",
+        summary="The item's picture",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/*": {}}}},
+    )
     async def picture(item_id: str):
         live = searcher.live
         if item_id not in live.index:
@@ -254,10 +303,16 @@ def router(searcher: Searcher, buckets: TokenBuckets, gate: Gate, max_upload_byt
         index = searcher.index
         m = index.manifest
         age = monitoring.index_age_s(m)
-        return Info(model=searcher.encoder.model_id, index_kind=index.kind, items=len(index),
-                    catalog=str(m.get("catalog_name", m.get("catalog", ""))), built_at=m.get("built_at"),
-                    index_age_s=None if age is None else round(age, 1),
-                    near_duplicate_pairs=m.get("near_duplicate_pairs"), search_mode=searcher.config.search_mode,
-                    versions=versions)
+        return Info(
+            model=searcher.encoder.model_id,
+            index_kind=index.kind,
+            items=len(index),
+            catalog=str(m.get("catalog_name", m.get("catalog", ""))),
+            built_at=m.get("built_at"),
+            index_age_s=None if age is None else round(age, 1),
+            near_duplicate_pairs=m.get("near_duplicate_pairs"),
+            search_mode=searcher.config.search_mode,
+            versions=versions,
+        )
 
     return api

@@ -2,6 +2,7 @@
 
 A reader (the app, a second build) sees either the old complete directory or the new complete one, never a half.
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ An index directory that already holds an index of the same catalog and model is 
 pictures whose bytes changed are encoded, unchanged vectors are kept (or found in Feast), removed items leave every
 part of the index, and listing changes reach Feast as new rows without encoding. ``--full`` rebuilds from scratch.
 """
+
 from __future__ import annotations
 
 import time
@@ -42,8 +43,9 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def previous_index(out: Path, model_id: str, catalog_id: str, dim: int, config: Config,
-                   say: Progress) -> vindex.VectorIndex | None:
+def previous_index(
+    out: Path, model_id: str, catalog_id: str, dim: int, config: Config, say: Progress
+) -> vindex.VectorIndex | None:
     """The index at ``out`` if this build can update it; otherwise None (and why, when there was one)."""
     manifest = vindex.read_manifest(out)
     if manifest is None:
@@ -77,12 +79,21 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
     say = progress or (lambda fraction, message: None)
     started = time.time()
     say(0.0, f"reading catalog {config.catalog}")
-    catalog = load_catalog(config.catalog, config.data_dir, config.max_upload_pixels, config.demo_size,
-                           config.hf_image_column, config.hf_text_column, config.hf_id_column,
-                           known=None if config.full else update.known_pictures(config.index))
+    catalog = load_catalog(
+        config.catalog,
+        config.data_dir,
+        config.max_upload_pixels,
+        config.demo_size,
+        config.hf_image_column,
+        config.hf_text_column,
+        config.hf_id_column,
+        known=None if config.full else update.known_pictures(config.index),
+    )
     if len(catalog.items) == 0:
-        raise BuildError(f"no usable items in {config.catalog}: {catalog.summary()}; "
-                         + "; ".join(f"row {s.row}: {s.reason}" for s in catalog.skipped[:5]))
+        raise BuildError(
+            f"no usable items in {config.catalog}: {catalog.summary()}; "
+            + "; ".join(f"row {s.row}: {s.reason}" for s in catalog.skipped[:5])
+        )
     say(0.04, f"loading model {config.model}")
     encoder = encoder or load_encoder(config.model, config.device)
     out = config.resolved_index(encoder.model_id)
@@ -102,19 +113,40 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
         vindex.scratch_vectors(out).unlink(missing_ok=True)  # a scratch file the write did not take
 
 
-def _index_and_write(config: Config, encoder: Encoder, catalog, catalog_id: str, plan: update.Plan,
-                     prev: vindex.VectorIndex | None, byo: dict, store: FeatureStore, when: datetime, out: Path,
-                     say: Progress, started: float) -> vindex.VectorIndex:
+def _index_and_write(
+    config: Config,
+    encoder: Encoder,
+    catalog,
+    catalog_id: str,
+    plan: update.Plan,
+    prev: vindex.VectorIndex | None,
+    byo: dict,
+    store: FeatureStore,
+    when: datetime,
+    out: Path,
+    say: Progress,
+    started: float,
+) -> vindex.VectorIndex:
     built, plan, encoded = _vectors_and_index(config, encoder, catalog_id, plan, prev, byo, store, when, say)
     catalog = catalog.skip(*plan.skipped)
     counts = plan.counts | {"encoded": encoded}
-    built.manifest |= {"model_id": encoder.model_id, "model_spec": config.model, "catalog": config.catalog,
-                       "catalog_id": catalog_id, "catalog_name": catalog.name,
-                       "data_dir": str(Path(config.data_dir).resolve()), "online_store": config.online_store,
-                       "image_roots": image_roots(plan.items["image"].tolist()), "rows": catalog.total_rows,
-                       "skipped": len(catalog.skipped), "warnings": len(catalog.warnings),
-                       "built_at": when.isoformat(timespec="seconds"), "mode": "update" if prev else "full",
-                       **counts, "versions": _versions()}
+    built.manifest |= {
+        "model_id": encoder.model_id,
+        "model_spec": config.model,
+        "catalog": config.catalog,
+        "catalog_id": catalog_id,
+        "catalog_name": catalog.name,
+        "data_dir": str(Path(config.data_dir).resolve()),
+        "online_store": config.online_store,
+        "image_roots": image_roots(plan.items["image"].tolist()),
+        "rows": catalog.total_rows,
+        "skipped": len(catalog.skipped),
+        "warnings": len(catalog.warnings),
+        "built_at": when.isoformat(timespec="seconds"),
+        "mode": "update" if prev else "full",
+        **counts,
+        "versions": _versions(),
+    }
 
     if not isinstance(built.vectors, np.memmap):  # to a file now: later stages read a few rows, the write moves it
         built.vectors = vindex.stream_npy(vindex.scratch_vectors(out), [built.vectors], encoder.dim)
@@ -131,7 +163,8 @@ def _index_and_write(config: Config, encoder: Encoder, catalog, catalog_id: str,
         keywords.save(tmp / KEYWORD_DIR)
         write_report(catalog, tmp)
         pd.DataFrame(duplicates, columns=["item_id", "duplicate_of", "score"]).to_csv(
-            tmp / vindex.DUPLICATES_FILE, index=False)
+            tmp / vindex.DUPLICATES_FILE, index=False
+        )
 
     vindex.write(built, out, extra=reports)
     built.manifest["summary"] = catalog.summary()
@@ -139,9 +172,17 @@ def _index_and_write(config: Config, encoder: Encoder, catalog, catalog_id: str,
     return built
 
 
-def _vectors_and_index(config: Config, encoder: Encoder, catalog_id: str, plan: update.Plan,
-                       prev: vindex.VectorIndex | None, byo: dict, store: FeatureStore, when: datetime,
-                       say: Progress):
+def _vectors_and_index(
+    config: Config,
+    encoder: Encoder,
+    catalog_id: str,
+    plan: update.Plan,
+    prev: vindex.VectorIndex | None,
+    byo: dict,
+    store: FeatureStore,
+    when: datetime,
+    say: Progress,
+):
     """Finds a vector for every row (kept, precomputed, already in Feast, or encoded), writes what is new to Feast,
     and builds or updates the Faiss index from the vectors Feast gives back."""
     items, need = plan.items, np.flatnonzero(plan.reused < 0)
@@ -157,8 +198,13 @@ def _vectors_and_index(config: Config, encoder: Encoder, catalog_id: str, plan: 
     byo.clear()  # copied into ``fresh``: at a million 512-d items each copy is 2 GB
     if pending and not config.full:  # vectors another build of this catalog already put in Feast
         say(0.1, f"looking up {len(pending):,} embeddings in Feast")
-        found = store.embeddings(catalog_id, encoder.model_id, [ids[need[j]] for j in pending],
-                                 [pictures[need[j]] for j in pending], required=False)
+        found = store.embeddings(
+            catalog_id,
+            encoder.model_id,
+            [ids[need[j]] for j in pending],
+            [pictures[need[j]] for j in pending],
+            required=False,
+        )
         still = []
         for j, vec in zip(pending, found):
             if vec is None:
@@ -191,19 +237,30 @@ def _vectors_and_index(config: Config, encoder: Encoder, catalog_id: str, plan: 
     # change nothing served, and the next build finds its vectors here instead of encoding them again.
     say(0.82, "writing new rows to Feast")
     store.write_items(catalog_id, plan.listing[plan.new_revisions], when)
-    store.write_embeddings(catalog_id, encoder.model_id, [ids[r] for r in need[to_write]],
-                           [pictures[r] for r in need[to_write]],
-                           fresh if to_write.all() else fresh[to_write], when)  # no 2 GB copy on a full build
+    store.write_embeddings(
+        catalog_id,
+        encoder.model_id,
+        [ids[r] for r in need[to_write]],
+        [pictures[r] for r in need[to_write]],
+        fresh if to_write.all() else fresh[to_write],
+        when,
+    )  # no 2 GB copy on a full build
     del fresh  # the index is built from what Feast gives back
     say(0.86, "writing the new rows to the online store")
     store.write_online()
     say(0.88, "reading the new embeddings back from Feast")
-    from_feast = store.embeddings(catalog_id, encoder.model_id, [ids[r] for r in need],
-                                  [pictures[r] for r in need]) if len(need) else np.zeros((0, encoder.dim), np.float32)
+    from_feast = (
+        store.embeddings(catalog_id, encoder.model_id, [ids[r] for r in need], [pictures[r] for r in need])
+        if len(need)
+        else np.zeros((0, encoder.dim), np.float32)
+    )
     manifest = {"index_rule": None}
     if prev is not None and not vindex.compaction_due(len(prev.vectors) + len(need), len(items)):
-        say(0.9, f"updating the {prev.kind} index: {len(need):,} vectors in, "
-                 f"{len(prev.slots) - int((plan.reused >= 0).sum()):,} out")
+        say(
+            0.9,
+            f"updating the {prev.kind} index: {len(need):,} vectors in, "
+            f"{len(prev.slots) - int((plan.reused >= 0).sum()):,} out",
+        )
         scratch = vindex.scratch_vectors(config.resolved_index(encoder.model_id))
         return vindex.updated(prev, items, plan.reused, from_feast, manifest, scratch), plan, encoded
     kept = plan.reused >= 0
@@ -225,13 +282,19 @@ def _encode(config: Config, encoder: Encoder, paths: list[str], say: Progress) -
 
         say(0.12, f"encoding {len(paths):,} pictures with Ray Data ({config.ray})")
         return encode_with_ray(config, paths, encoder.preprocess, encoder.dim)
-    return encode_image_files(encoder, paths, config.batch_size, config.workers, config.max_upload_pixels,
-                              progress=lambda done, total: say(0.12 + 0.7 * done / total,
-                                                               f"encoding images {done}/{total}"))
+    return encode_image_files(
+        encoder,
+        paths,
+        config.batch_size,
+        config.workers,
+        config.max_upload_pixels,
+        progress=lambda done, total: say(0.12 + 0.7 * done / total, f"encoding images {done}/{total}"),
+    )
 
 
-def _near_duplicates(built: vindex.VectorIndex, prev: vindex.VectorIndex | None, plan: update.Plan,
-                     threshold: float) -> list[tuple[str, str, float]]:
+def _near_duplicates(
+    built: vindex.VectorIndex, prev: vindex.VectorIndex | None, plan: update.Plan, threshold: float
+) -> list[tuple[str, str, float]]:
     """Each item's nearest neighbours above the threshold; an update only searches for its new vectors and keeps the
     earlier pairs whose two pictures are unchanged."""
     if threshold <= 0:
@@ -240,8 +303,11 @@ def _near_duplicates(built: vindex.VectorIndex, prev: vindex.VectorIndex | None,
     if prev is None or prev.path is None or not kept.any():
         return built.near_duplicates(threshold)
     unchanged = set(built.items["item_id"][kept])
-    old = pd.read_csv(prev.path / vindex.DUPLICATES_FILE, dtype={"item_id": str, "duplicate_of": str}) \
-        if (prev.path / vindex.DUPLICATES_FILE).exists() else pd.DataFrame(columns=["item_id", "duplicate_of", "score"])
+    old = (
+        pd.read_csv(prev.path / vindex.DUPLICATES_FILE, dtype={"item_id": str, "duplicate_of": str})
+        if (prev.path / vindex.DUPLICATES_FILE).exists()
+        else pd.DataFrame(columns=["item_id", "duplicate_of", "score"])
+    )
     pairs = {(a, b, float(s)) for a, b, s in old.itertuples(index=False) if a in unchanged and b in unchanged}
     return sorted(pairs | set(built.near_duplicates(threshold, rows=np.flatnonzero(~kept))))
 

@@ -3,6 +3,7 @@
 Sources: a manifest (.csv, .jsonl, .parquet), a folder of images, a Hugging Face dataset (``hf:<name or path>[:split]``)
 and ``demo``. A bad row never aborts ingestion: it is skipped with its reason, which ends up in the index's report.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -58,11 +59,14 @@ class Catalog:
         return Catalog(self.name, kept, self.skipped + extra, self.warnings, self.total_rows)
 
     def summary(self) -> str:
-        return (f"{len(self.items)} items indexed from {self.total_rows} rows of {self.name}; "
-                f"{len(self.skipped)} skipped, {len(self.warnings)} warnings")
+        return (
+            f"{len(self.items)} items indexed from {self.total_rows} rows of {self.name}; "
+            f"{len(self.skipped)} skipped, {len(self.warnings)} warnings"
+        )
 
 
 # --- images ------------------------------------------------------------------------------------------------------
+
 
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode to 8-bit RGB: transparency on white, CMYK converted, 16-bit and float rescaled to 8 bits."""
@@ -91,8 +95,9 @@ def check_header(path: str | Path, max_pixels: int) -> tuple[int, int]:
     except FileNotFoundError as exc:
         raise ImageError(f"image file not found: {path}") from exc
     except UnidentifiedImageError as exc:
-        raise ImageError("not a readable image: the file is not in a known image format "
-                         "(JPEG, PNG, WebP, GIF, BMP, TIFF, ...)") from exc
+        raise ImageError(
+            "not a readable image: the file is not in a known image format (JPEG, PNG, WebP, GIF, BMP, TIFF, ...)"
+        ) from exc
     except Exception as exc:  # PIL raises several kinds for a damaged file
         raise ImageError(f"not a readable image ({type(exc).__name__}: {exc})") from exc
     if width <= 0 or height <= 0:
@@ -122,6 +127,7 @@ def load_image(source: str | Path | Image.Image, max_pixels: int = 40_000_000) -
 
 
 # --- sources -----------------------------------------------------------------------------------------------------
+
 
 def read_manifest(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
@@ -166,7 +172,7 @@ def hf_table(spec: str, data_dir: Path, image_column: str, text_column: str, id_
     gallery can serve them and encoding can run in DataLoader workers."""
     import datasets
 
-    body = spec[len("hf:"):]
+    body = spec[len("hf:") :]
     name, split = (body.rsplit(":", 1) + ["train"])[:2] if ":" in body else (body, "train")
     local = Path(name)
     if local.is_dir() and ((local / "dataset_dict.json").exists() or (local / "state.json").exists()):
@@ -176,8 +182,9 @@ def hf_table(spec: str, data_dir: Path, image_column: str, text_column: str, id_
         ds = datasets.load_dataset(name, split=split)
     for col in (image_column, text_column):
         if col not in ds.column_names:
-            raise CatalogError(f"{spec}: no column {col!r}; columns are {ds.column_names} "
-                               "(set --hf-image-column / --hf-text-column)")
+            raise CatalogError(
+                f"{spec}: no column {col!r}; columns are {ds.column_names} (set --hf-image-column / --hf-text-column)"
+            )
     from .config import slug
 
     out = Path(data_dir) / "hf" / slug(body) / "images"
@@ -203,9 +210,16 @@ def _is_scalar(value: object) -> bool:
     return isinstance(value, (str, int, float, bool)) or value is None
 
 
-def load_catalog(source: str, data_dir: Path, max_pixels: int = 40_000_000, demo_size: int = 2048,
-                 hf_image_column: str = "image", hf_text_column: str = "caption", hf_id_column: str = "",
-                 known: set[tuple[str, int, int]] | None = None) -> Catalog:
+def load_catalog(
+    source: str,
+    data_dir: Path,
+    max_pixels: int = 40_000_000,
+    demo_size: int = 2048,
+    hf_image_column: str = "image",
+    hf_text_column: str = "caption",
+    hf_id_column: str = "",
+    known: set[tuple[str, int, int]] | None = None,
+) -> Catalog:
     """Reads any supported source and validates every row. ``known``: (path, size, mtime_ns) of pictures a previous
     build already read, whose headers need no second look."""
     if source == "demo":
@@ -224,8 +238,9 @@ def load_catalog(source: str, data_dir: Path, max_pixels: int = 40_000_000, demo
     return validate(read_manifest(path), path.parent, path.stem, max_pixels, known)
 
 
-def validate(table: pd.DataFrame, base: Path, name: str, max_pixels: int,
-             known: set[tuple[str, int, int]] | None = None) -> Catalog:
+def validate(
+    table: pd.DataFrame, base: Path, name: str, max_pixels: int, known: set[tuple[str, int, int]] | None = None
+) -> Catalog:
     for col in ("item_id", "image"):
         if col not in table.columns:
             raise CatalogError(f"{name}: the manifest has no {col!r} column (columns: {list(table.columns)})")
@@ -265,9 +280,13 @@ def validate(table: pd.DataFrame, base: Path, name: str, max_pixels: int,
             continue
         seen[item_id] = row_no
         clean = {k: v for k, v in rec.items() if k not in ("__error__", EMBEDDING_COLUMN)}
-        clean |= {"item_id": item_id, "image": path,
-                  "title": _text(rec.get("title")) or Path(image).stem.replace("_", " "),
-                  "description": _text(rec.get("description")), "category": _text(rec.get("category"))}
+        clean |= {
+            "item_id": item_id,
+            "image": path,
+            "title": _text(rec.get("title")) or Path(image).stem.replace("_", " "),
+            "description": _text(rec.get("description")),
+            "category": _text(rec.get("category")),
+        }
         clean["price"], problem = _price(rec.get("price"))
         if problem:
             warnings.append(Skipped(row_no, item_id, problem))

@@ -8,6 +8,7 @@
 
 ``mmsearch COMMAND --help`` shows a command's flags.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,10 +21,12 @@ from . import __version__
 from . import config as cfgmod
 from .config import PROJECT_ROOT
 
-SERVE_DOC = """Serves the search app at http://127.0.0.1:7860 (the demo catalog and model unless told otherwise): the Gradio
-UI at /, the REST API at /api (docs at /docs), /metrics, /healthz and /readyz. Builds the index on first start."""
+SERVE_DOC = """Serves the search app at http://127.0.0.1:7860 (the demo catalog and model unless told otherwise):
+the Gradio UI at /, the REST API at /api (docs at /docs), /metrics, /healthz and /readyz. Builds the index on first
+start."""
 
-BUILD_DOC = """Builds or updates a search index: catalog -> encoder -> Feast (materialized) -> Faiss, written atomically to --out.
+BUILD_DOC = """Builds or updates a search index: catalog -> encoder -> Feast (materialized) -> Faiss, written atomically
+to --out.
 
 Run again on the same --out after the catalog changed, and only new pictures and pictures whose bytes changed are
 encoded; removed items leave the index; listing changes are written without encoding. --full rebuilds from scratch.
@@ -37,11 +40,37 @@ BENCHMARKS = PROJECT_ROOT / "benchmarks"
 
 def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog, description=SERVE_DOC)
-    cfgmod.add_arguments(parser, ["index", "model", "catalog", "data_dir", "host", "port", "device", "top_k",
-                                  "search_mode", "online_store", "reload_interval", "keyword_weight", "rrf_k",
-                                  "image_weight", "keyword_fields", "compare_model", "compare_index",
-                                  "concurrency", "max_queue", "rate_limit", "rate_burst", "auth", "log_queries",
-                                  "query_cache", "listing_cache", "synonyms"])
+    cfgmod.add_arguments(
+        parser,
+        [
+            "index",
+            "model",
+            "catalog",
+            "data_dir",
+            "host",
+            "port",
+            "device",
+            "top_k",
+            "search_mode",
+            "online_store",
+            "reload_interval",
+            "keyword_weight",
+            "rrf_k",
+            "image_weight",
+            "keyword_fields",
+            "compare_model",
+            "compare_index",
+            "concurrency",
+            "max_queue",
+            "rate_limit",
+            "rate_burst",
+            "auth",
+            "log_queries",
+            "query_cache",
+            "listing_cache",
+            "synonyms",
+        ],
+    )
     config = cfgmod.from_args(parser.parse_args(argv))
     # Imported here so that `mmsearch --help` and the other commands do not pay for torch, Gradio and Feast.
     from .build import BuildError, ensure_index
@@ -59,8 +88,9 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
         other = None
         if config.compare_model:
             second = load_encoder(config.compare_model, config.device)
-            second_cfg = ensure_index(cfgmod.replace(config, model=config.compare_model, index=config.compare_index),
-                                      second)
+            second_cfg = ensure_index(
+                cfgmod.replace(config, model=config.compare_model, index=config.compare_index), second
+            )
             other = Searcher.open(second_cfg, second)
     except (EncoderError, IndexLoadError, BuildError, CatalogError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -73,9 +103,18 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
     except ValueError as exc:  # a malformed MMSEARCH_AUTH
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"model": searcher.encoder.model_id, "items": len(searcher.index),
-                      "url": f"http://{config.host}:{config.port}", "api_docs": f"http://{config.host}:{config.port}/docs",
-                      "auth": bool(config.auth)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "model": searcher.encoder.model_id,
+                "items": len(searcher.index),
+                "url": f"http://{config.host}:{config.port}",
+                "api_docs": f"http://{config.host}:{config.port}/docs",
+                "auth": bool(config.auth),
+            }
+        ),
+        flush=True,
+    )
     run_server(app, config.host, config.port)
     return 0
 
@@ -83,16 +122,44 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
 def build(argv: list[str] | None = None, prog: str | None = None) -> int:
     from .index_kinds import KINDS
 
-    parser = argparse.ArgumentParser(prog=prog, description=BUILD_DOC,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    cfgmod.add_arguments(parser, ["catalog", "model", "data_dir", "batch_size", "workers", "device", "demo_size",
-                                  "hf_image_column", "hf_text_column", "hf_id_column", "duplicate_threshold",
-                                  "keyword_fields", "full", "online_store", "embeddings", "embeddings_model"])
+    parser = argparse.ArgumentParser(
+        prog=prog, description=BUILD_DOC, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    cfgmod.add_arguments(
+        parser,
+        [
+            "catalog",
+            "model",
+            "data_dir",
+            "batch_size",
+            "workers",
+            "device",
+            "demo_size",
+            "hf_image_column",
+            "hf_text_column",
+            "hf_id_column",
+            "duplicate_threshold",
+            "keyword_fields",
+            "full",
+            "online_store",
+            "embeddings",
+            "embeddings_model",
+        ],
+    )
     parser.add_argument("--out", dest="index", type=Path, help="index directory to write or update")
-    parser.add_argument("--index", dest="index_type", choices=list(KINDS),
-                        help="Faiss index kind: auto (default: by size and memory), flat, hnsw or ivfpq")
-    parser.add_argument("--ray", nargs="?", const="local", default=None,
-                        help="encode with Ray Data: a local cluster, or the cluster at ADDRESS (ray://host:10001)")
+    parser.add_argument(
+        "--index",
+        dest="index_type",
+        choices=list(KINDS),
+        help="Faiss index kind: auto (default: by size and memory), flat, hnsw or ivfpq",
+    )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        help="encode with Ray Data: a local cluster, or the cluster at ADDRESS (ray://host:10001)",
+    )
     config = cfgmod.from_args(parser.parse_args(argv))
     from .build import COUNTS, BuildError, build_index, print_progress
     from .catalog import CatalogError
@@ -105,10 +172,12 @@ def build(argv: list[str] | None = None, prog: str | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     m = built.manifest
-    print(f"{'built' if m['mode'] == 'full' else 'updated'} {built.path}: {m['item_count']} items "
-          f"({', '.join(f'{c} {m[c]}' for c in COUNTS)}), {m['index_kind']} index, dimension {m['dimension']}, "
-          f"model {m['model_id']}; {m['skipped']} rows skipped (see {built.path}/skipped.csv); "
-          f"{m['build_seconds']} s")
+    print(
+        f"{'built' if m['mode'] == 'full' else 'updated'} {built.path}: {m['item_count']} items "
+        f"({', '.join(f'{c} {m[c]}' for c in COUNTS)}), {m['index_kind']} index, dimension {m['dimension']}, "
+        f"model {m['model_id']}; {m['skipped']} rows skipped (see {built.path}/skipped.csv); "
+        f"{m['build_seconds']} s"
+    )
     return 0
 
 
@@ -126,8 +195,11 @@ def evaluate(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 def bench(argv: list[str] | None = None, prog: str | None = None) -> int:
     names = sorted(p.stem for p in BENCHMARKS.glob("*.py")) if BENCHMARKS.is_dir() else []
-    parser = argparse.ArgumentParser(prog=prog, description="Runs one of the benchmarks under benchmarks/ with "
-                                     "its own flags (mmsearch bench NAME --help shows them).")
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Runs one of the benchmarks under benchmarks/ with "
+        "its own flags (mmsearch bench NAME --help shows them).",
+    )
     parser.add_argument("name", choices=names, help="the benchmark: " + ", ".join(names))
     parser.add_argument("args", nargs=argparse.REMAINDER, help="flags passed on to the benchmark")
     args = parser.parse_args(argv)
@@ -153,10 +225,12 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mmsearch", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"mmsearch {__version__}",
-                        help="print the version and exit")
+    parser = argparse.ArgumentParser(
+        prog="mmsearch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"mmsearch {__version__}", help="print the version and exit"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)  # each command parses (and documents) its own flags

@@ -3,6 +3,7 @@
 A model's report is ``evaluation.json`` in its index directory (``python -m mmsearch.evaluate --report``); for a
 two-tower model without one, the held-out figures recorded when it was trained.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,19 @@ from pathlib import Path
 from .search import QueryError, Result, Searcher
 
 REPORT_FILE = "evaluation.json"
-COLUMNS = ["model", "items", "report", "attribute P@10", "kind", "colour", "pattern", "t→i R@1", "t→i R@5",
-           "t→i R@10", "i→t R@1"]
+COLUMNS = [
+    "model",
+    "items",
+    "report",
+    "attribute P@10",
+    "kind",
+    "colour",
+    "pattern",
+    "t→i R@1",
+    "t→i R@5",
+    "t→i R@10",
+    "i→t R@1",
+]
 
 
 def model_report(searcher: Searcher) -> dict:
@@ -23,8 +35,11 @@ def model_report(searcher: Searcher) -> dict:
     if model_dir is not None and (Path(model_dir) / "twotower.json").exists():
         training = json.loads((Path(model_dir) / "twotower.json").read_text()).get("training", {})
         if "heldout_attribute_precision_at_10" in training:
-            return {"precision_at_k": training["heldout_attribute_precision_at_10"],
-                    "per_attribute": training.get("heldout_per_attribute", {}), "source": "training record"}
+            return {
+                "precision_at_k": training["heldout_attribute_precision_at_10"],
+                "per_attribute": training.get("heldout_per_attribute", {}),
+                "source": "training record",
+            }
     return {"source": "none (run python -m mmsearch.evaluate --report <index>/evaluation.json)"}
 
 
@@ -38,9 +53,21 @@ def report_rows(searchers: list[Searcher]) -> list[list[str]]:
         r = model_report(s)
         attrs = r.get("per_attribute", {})
         t2i, i2t = r.get("text_to_image", {}), r.get("image_to_text", {})
-        rows.append([s.encoder.model_id, f"{len(s.index):,}", r["source"], _pct(r.get("precision_at_k")),
-                     _pct(attrs.get("kind")), _pct(attrs.get("colour")), _pct(attrs.get("pattern")),
-                     _pct(t2i.get("R@1")), _pct(t2i.get("R@5")), _pct(t2i.get("R@10")), _pct(i2t.get("R@1"))])
+        rows.append(
+            [
+                s.encoder.model_id,
+                f"{len(s.index):,}",
+                r["source"],
+                _pct(r.get("precision_at_k")),
+                _pct(attrs.get("kind")),
+                _pct(attrs.get("colour")),
+                _pct(attrs.get("pattern")),
+                _pct(t2i.get("R@1")),
+                _pct(t2i.get("R@5")),
+                _pct(t2i.get("R@10")),
+                _pct(i2t.get("R@1")),
+            ]
+        )
     return rows
 
 

@@ -1,7 +1,9 @@
 """One place for every setting: defaults here, then ``MMSEARCH_*`` environment variables, then CLI flags.
 
-Precedence is the usual one for a deployable tool: a Space or a Dockerfile sets env vars, a person at a shell passes flags.
+Precedence is the usual one for a deployable tool: a Space or a Dockerfile sets env vars, a person at a shell passes
+flags.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,30 +19,60 @@ FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
 
 @dataclass
 class Config:
-    data_dir: Path = field(default=PROJECT_ROOT / "data", metadata={"help": "where the Feast stores, renders and indexes live"})
-    catalog: str = field(default="demo", metadata={"help": "manifest (.csv/.jsonl/.parquet), image folder, hf:<name>[:split], or demo"})
-    model: str = field(default="demo", metadata={"help": "demo, two-tower:<dir>, or clip:<arch>/<pretrained tag or checkpoint>"})
-    index: Path | None = field(default=None, metadata={"help": "index directory (default: <data-dir>/indexes/<catalog>-<model>)"})
+    data_dir: Path = field(
+        default=PROJECT_ROOT / "data", metadata={"help": "where the Feast stores, renders and indexes live"}
+    )
+    catalog: str = field(
+        default="demo", metadata={"help": "manifest (.csv/.jsonl/.parquet), image folder, hf:<name>[:split], or demo"}
+    )
+    model: str = field(
+        default="demo", metadata={"help": "demo, two-tower:<dir>, or clip:<arch>/<pretrained tag or checkpoint>"}
+    )
+    index: Path | None = field(
+        default=None, metadata={"help": "index directory (default: <data-dir>/indexes/<catalog>-<model>)"}
+    )
     compare_model: str = field(default="", metadata={"help": "a second model for the Compare tab (same spec forms)"})
     compare_index: Path | None = field(default=None, metadata={"help": "the second model's index directory"})
     # Strict by default: the demo model puts renders of one kind/colour/pattern at cosine 0.99+, so a looser cut
     # would fold distinct products together; with CLIP, ~0.97 also catches resized or re-encoded copies.
-    duplicate_threshold: float = field(default=0.9999, metadata={
-        "help": "cosine at or above which two items are near-duplicates (reported, collapsed in results); 0: off"})
-    index_type: str = field(default="auto", metadata={
-        "help": "Faiss index kind: auto (chosen by size and memory), flat (exact), hnsw, or ivfpq (OPQ + IVF-PQ with "
-                "exact re-ranking, memory-mapped)"})
+    duplicate_threshold: float = field(
+        default=0.9999,
+        metadata={
+            "help": "cosine at or above which two items are near-duplicates (reported, collapsed in results); 0: off"
+        },
+    )
+    index_type: str = field(
+        default="auto",
+        metadata={
+            "help": "Faiss index kind: auto (chosen by size and memory), flat (exact), hnsw, or ivfpq "
+            "(OPQ + IVF-PQ with exact re-ranking, memory-mapped)"
+        },
+    )
     full: bool = field(default=False, metadata={"help": "rebuild from scratch instead of updating the index at --out"})
-    online_store: str = field(default="sqlite", metadata={
-        "help": "Feast online store: sqlite (a file in the data directory) or redis://host:port[/db]"})
-    embeddings: Path | None = field(default=None, metadata={
-        "help": "precomputed embeddings (parquet: item_id, embedding) to index without encoding"})
-    embeddings_model: str = field(default="", metadata={
-        "help": "the model id the precomputed embeddings were made with (must be the index's model)"})
-    ray: str = field(default="", metadata={
-        "help": "encode with Ray Data: 'local' for a local cluster, or a cluster address (ray://host:10001, auto)"})
-    reload_interval: float = field(default=2.0, metadata={
-        "help": "seconds between the app's checks for a rebuilt index (swapped in without a restart); 0: off"})
+    online_store: str = field(
+        default="sqlite",
+        metadata={"help": "Feast online store: sqlite (a file in the data directory) or redis://host:port[/db]"},
+    )
+    embeddings: Path | None = field(
+        default=None,
+        metadata={"help": "precomputed embeddings (parquet: item_id, embedding) to index without encoding"},
+    )
+    embeddings_model: str = field(
+        default="",
+        metadata={"help": "the model id the precomputed embeddings were made with (must be the index's model)"},
+    )
+    ray: str = field(
+        default="",
+        metadata={
+            "help": "encode with Ray Data: 'local' for a local cluster, or a cluster address (ray://host:10001, auto)"
+        },
+    )
+    reload_interval: float = field(
+        default=2.0,
+        metadata={
+            "help": "seconds between the app's checks for a rebuilt index (swapped in without a restart); 0: off"
+        },
+    )
     batch_size: int = field(default=64, metadata={"help": "encoder batch size"})
     workers: int = field(default=2, metadata={"help": "DataLoader workers that decode and resize images"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:N]"})
@@ -50,37 +82,70 @@ class Config:
     search_mode: str = field(default="hybrid", metadata={"help": "text search: vector, keyword (BM25) or hybrid"})
     # Both chosen on the dev half of the demo's labelled queries (python -m mmsearch.evaluate --queries demo): a
     # small RRF constant lets the top places of each list count, where the classic 60 flattens them.
-    keyword_weight: float = field(default=0.6, metadata={
-        "help": "hybrid mode: the keyword list's share of reciprocal rank fusion, 0..1"})
+    keyword_weight: float = field(
+        default=0.6, metadata={"help": "hybrid mode: the keyword list's share of reciprocal rank fusion, 0..1"}
+    )
     rrf_k: int = field(default=1, metadata={"help": "hybrid mode: the rank constant of reciprocal rank fusion"})
     image_weight: float = field(default=0.5, metadata={"help": "text + image queries: the image's share, 0..1"})
-    keyword_fields: str = field(default="title,description", metadata={
-        "help": "catalog columns the keyword (BM25) index reads, comma-separated"})
-    synonyms: str = field(default=str(PROJECT_ROOT / "assets" / "synonyms.txt"), metadata={
-        "help": "synonym groups for keyword search ('variant, variant => canonical' lines); '' for none"})
+    keyword_fields: str = field(
+        default="title,description",
+        metadata={"help": "catalog columns the keyword (BM25) index reads, comma-separated"},
+    )
+    synonyms: str = field(
+        default=str(PROJECT_ROOT / "assets" / "synonyms.txt"),
+        metadata={"help": "synonym groups for keyword search ('variant, variant => canonical' lines); '' for none"},
+    )
     query_cache: int = field(default=1024, metadata={"help": "text queries whose embeddings are kept (LRU)"})
-    listing_cache: int = field(default=100_000, metadata={
-        "help": "item listings kept in memory (LRU); Feast rows are keyed by content, so a kept one is never stale"})
+    listing_cache: int = field(
+        default=100_000,
+        metadata={
+            "help": "item listings kept in memory (LRU); Feast rows are keyed by content, so a kept one is never stale"
+        },
+    )
     max_query_chars: int = field(default=500, metadata={"help": "longer text queries are refused"})
-    max_upload_pixels: int = field(default=40_000_000, metadata={"help": "larger images are refused (decompression bombs)"})
+    max_upload_pixels: int = field(
+        default=40_000_000, metadata={"help": "larger images are refused (decompression bombs)"}
+    )
     max_upload_mb: int = field(default=20, metadata={"help": "larger uploads are refused by the server"})
-    concurrency: int = field(default=4, metadata={
-        "help": "UI and Gradio-API searches run at once (REST searches take turns on the server's event loop)"})
-    max_queue: int = field(default=64, metadata={
-        "help": "searches allowed to wait; beyond that a caller is told the server is busy (HTTP 429 on REST)"})
-    rate_limit: float = field(default=0.0, metadata={
-        "help": "searches per second allowed to each client (token bucket, by address or token); 0: no limit"})
-    rate_burst: int = field(default=0, metadata={"help": "a client's bucket size: searches it may make at once "
-                                                         "(default: twice the rate, at least 1)"})
-    auth: str = field(default="", metadata={
-        "help": "user:password to lock the app: Gradio's login for the UI, 'Authorization: Bearer <password>' "
-                "(or HTTP basic) for REST and /metrics; empty: open, for public demos"})
-    log_queries: bool = field(default=False, metadata={
-        "help": "write each query's text into the JSON request log (off: only latency, counts and settings)"})
+    concurrency: int = field(
+        default=4,
+        metadata={
+            "help": "UI and Gradio-API searches run at once (REST searches take turns on the server's event loop)"
+        },
+    )
+    max_queue: int = field(
+        default=64,
+        metadata={
+            "help": "searches allowed to wait; beyond that a caller is told the server is busy (HTTP 429 on REST)"
+        },
+    )
+    rate_limit: float = field(
+        default=0.0,
+        metadata={
+            "help": "searches per second allowed to each client (token bucket, by address or token); 0: no limit"
+        },
+    )
+    rate_burst: int = field(
+        default=0,
+        metadata={"help": "a client's bucket size: searches it may make at once (default: twice the rate, at least 1)"},
+    )
+    auth: str = field(
+        default="",
+        metadata={
+            "help": "user:password to lock the app: Gradio's login for the UI, 'Authorization: Bearer <password>' "
+            "(or HTTP basic) for REST and /metrics; empty: open, for public demos"
+        },
+    )
+    log_queries: bool = field(
+        default=False,
+        metadata={"help": "write each query's text into the JSON request log (off: only latency, counts and settings)"},
+    )
     demo_size: int = field(default=2048, metadata={"help": "images in the generated demo catalog"})
     hf_image_column: str = field(default="image", metadata={"help": "image column of a Hugging Face dataset"})
     hf_text_column: str = field(default="caption", metadata={"help": "title/caption column of a Hugging Face dataset"})
-    hf_id_column: str = field(default="", metadata={"help": "id column of a Hugging Face dataset (default: row number)"})
+    hf_id_column: str = field(
+        default="", metadata={"help": "id column of a Hugging Face dataset (default: row number)"}
+    )
 
     def keyword_field_list(self) -> list[str]:
         return [f.strip().lower() for f in self.keyword_fields.split(",") if f.strip()]

@@ -3,6 +3,7 @@
 Every render is a (kind, colour, pattern) combination with its own size, position, background and pattern scale, so a
 model has to learn the attributes rather than memorise pixels. Seeds keep catalog, training and held-out renders apart.
 """
+
 from __future__ import annotations
 
 import csv
@@ -13,27 +14,64 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
+from .phrasing import Synonyms, varied_caption
+
 KINDS = ["t-shirt", "mug", "sneaker", "cap", "bag", "lamp", "bottle", "chair"]
 COLOURS = {
-    "red": (205, 30, 35), "orange": (240, 130, 20), "yellow": (245, 215, 40), "green": (40, 150, 60),
-    "blue": (35, 80, 200), "purple": (120, 50, 160), "pink": (240, 120, 180), "brown": (120, 75, 40),
-    "black": (25, 25, 28), "white": (248, 248, 248),
+    "red": (205, 30, 35),
+    "orange": (240, 130, 20),
+    "yellow": (245, 215, 40),
+    "green": (40, 150, 60),
+    "blue": (35, 80, 200),
+    "purple": (120, 50, 160),
+    "pink": (240, 120, 180),
+    "brown": (120, 75, 40),
+    "black": (25, 25, 28),
+    "white": (248, 248, 248),
 }
 PATTERNS = ["solid", "striped", "dotted", "checked"]
 PATTERN_WORDS = {"solid": "plain", "striped": "stripes", "dotted": "dots", "checked": "checks"}
 BASE_PRICE = {"t-shirt": 19, "mug": 9, "sneaker": 69, "cap": 15, "bag": 39, "lamp": 45, "bottle": 12, "chair": 89}
-MATERIAL = {"t-shirt": "cotton", "mug": "ceramic", "sneaker": "canvas", "cap": "twill", "bag": "canvas", "lamp": "metal",
-            "bottle": "steel", "chair": "wooden"}
+MATERIAL = {
+    "t-shirt": "cotton",
+    "mug": "ceramic",
+    "sneaker": "canvas",
+    "cap": "twill",
+    "bag": "canvas",
+    "lamp": "metal",
+    "bottle": "steel",
+    "chair": "wooden",
+}
 # How shops name things in their listings, beside the plain words shoppers type: the catalog's text is written with
 # these now and then (see listing()), so keyword search meets the gaps it meets in real catalogs.
-SHOP_COLOURS = {"red": ["crimson", "scarlet"], "orange": ["tangerine", "amber"], "yellow": ["mustard", "lemon"],
-                "green": ["olive", "emerald"], "blue": ["navy", "cobalt"], "purple": ["violet", "plum"],
-                "pink": ["rose", "blush"], "brown": ["chocolate", "tan"], "black": ["charcoal", "onyx"],
-                "white": ["ivory", "snow"]}
-SHOP_KINDS = {"t-shirt": "tee", "mug": "cup", "sneaker": "trainer", "cap": "baseball hat", "bag": "tote",
-              "lamp": "light", "bottle": "flask", "chair": "seat"}
-TAGS = {"Everyday essential.": "essential", "A customer favourite.": "favourite", "New this season.": "new",
-        "Made to last.": "durable"}  # what only the text knows about an item
+SHOP_COLOURS = {
+    "red": ["crimson", "scarlet"],
+    "orange": ["tangerine", "amber"],
+    "yellow": ["mustard", "lemon"],
+    "green": ["olive", "emerald"],
+    "blue": ["navy", "cobalt"],
+    "purple": ["violet", "plum"],
+    "pink": ["rose", "blush"],
+    "brown": ["chocolate", "tan"],
+    "black": ["charcoal", "onyx"],
+    "white": ["ivory", "snow"],
+}
+SHOP_KINDS = {
+    "t-shirt": "tee",
+    "mug": "cup",
+    "sneaker": "trainer",
+    "cap": "baseball hat",
+    "bag": "tote",
+    "lamp": "light",
+    "bottle": "flask",
+    "chair": "seat",
+}
+TAGS = {
+    "Everyday essential.": "essential",
+    "A customer favourite.": "favourite",
+    "New this season.": "new",
+    "Made to last.": "durable",
+}  # what only the text knows about an item
 RENDER_SIZE = 192
 # Seeds of the disjoint render sets; the model is trained on one and judged on another it never saw.
 CATALOG_SEED, TRAIN_SEED, HELDOUT_SEED, VALID_SEED = 0, 1, 2, 3
@@ -98,12 +136,14 @@ def make_items(n: int, seed: int, prefix: str = "demo") -> list[DemoItem]:
         rng = random.Random(seed * 1_000_003 + i)
         title, description = describe(kind, colour, pattern, rng)
         price = round(BASE_PRICE[kind] * rng.uniform(0.8, 1.3), 0) - 0.01
-        items.append(DemoItem(f"{prefix}-{i:05d}", kind, colour, pattern, title, description, price,
-                              seed * 1_000_003 + i))
+        items.append(
+            DemoItem(f"{prefix}-{i:05d}", kind, colour, pattern, title, description, price, seed * 1_000_003 + i)
+        )
     return items
 
 
 # --- drawing -----------------------------------------------------------------------------------------------------
+
 
 def _shape_mask(kind: str, box: tuple[float, float, float, float], size: int) -> Image.Image:
     x0, y0, x1, y1 = box
@@ -115,36 +155,70 @@ def _shape_mask(kind: str, box: tuple[float, float, float, float], size: int) ->
         return (x0 + u * w, y0 + v * h)
 
     if kind == "t-shirt":
-        d.polygon([px(*p) for p in [(.32, .05), (.42, .12), (.58, .12), (.68, .05), (1, .25), (.88, .45), (.78, .38),
-                                    (.78, 1), (.22, 1), (.22, .38), (.12, .45), (0, .25)]], fill=255)
+        d.polygon(
+            [
+                px(*p)
+                for p in [
+                    (0.32, 0.05),
+                    (0.42, 0.12),
+                    (0.58, 0.12),
+                    (0.68, 0.05),
+                    (1, 0.25),
+                    (0.88, 0.45),
+                    (0.78, 0.38),
+                    (0.78, 1),
+                    (0.22, 1),
+                    (0.22, 0.38),
+                    (0.12, 0.45),
+                    (0, 0.25),
+                ]
+            ],
+            fill=255,
+        )
     elif kind == "mug":
-        d.rectangle([px(.1, .15), px(.72, .95)], fill=255)
-        d.ellipse([px(.58, .32), px(.98, .75)], fill=255)
-        d.ellipse([px(.68, .44), px(.86, .63)], fill=0)
+        d.rectangle([px(0.1, 0.15), px(0.72, 0.95)], fill=255)
+        d.ellipse([px(0.58, 0.32), px(0.98, 0.75)], fill=255)
+        d.ellipse([px(0.68, 0.44), px(0.86, 0.63)], fill=0)
     elif kind == "sneaker":
-        d.polygon([px(*p) for p in [(0, .55), (.05, .35), (.3, .32), (.45, .15), (.62, .15), (.7, .3), (.95, .45),
-                                    (1, .62), (1, .72), (0, .72)]], fill=255)
-        d.rectangle([px(0, .72), px(1, .85)], fill=255)
+        d.polygon(
+            [
+                px(*p)
+                for p in [
+                    (0, 0.55),
+                    (0.05, 0.35),
+                    (0.3, 0.32),
+                    (0.45, 0.15),
+                    (0.62, 0.15),
+                    (0.7, 0.3),
+                    (0.95, 0.45),
+                    (1, 0.62),
+                    (1, 0.72),
+                    (0, 0.72),
+                ]
+            ],
+            fill=255,
+        )
+        d.rectangle([px(0, 0.72), px(1, 0.85)], fill=255)
     elif kind == "cap":
-        d.pieslice([px(.05, .2), px(.8, 1.2)], 180, 360, fill=255)
-        d.polygon([px(.7, .62), px(1, .66), px(1, .76), px(.65, .74)], fill=255)
-        d.ellipse([px(.38, .14), px(.47, .24)], fill=255)
+        d.pieslice([px(0.05, 0.2), px(0.8, 1.2)], 180, 360, fill=255)
+        d.polygon([px(0.7, 0.62), px(1, 0.66), px(1, 0.76), px(0.65, 0.74)], fill=255)
+        d.ellipse([px(0.38, 0.14), px(0.47, 0.24)], fill=255)
     elif kind == "bag":
-        d.rectangle([px(.05, .38), px(.95, 1)], fill=255)
-        d.arc([px(.25, .02), px(.75, .7)], 180, 360, fill=255, width=max(2, int(w * .07)))
+        d.rectangle([px(0.05, 0.38), px(0.95, 1)], fill=255)
+        d.arc([px(0.25, 0.02), px(0.75, 0.7)], 180, 360, fill=255, width=max(2, int(w * 0.07)))
     elif kind == "lamp":
-        d.polygon([px(.25, .05), px(.75, .05), px(.95, .42), px(.05, .42)], fill=255)
-        d.rectangle([px(.46, .42), px(.54, .9)], fill=255)
-        d.ellipse([px(.2, .86), px(.8, 1)], fill=255)
+        d.polygon([px(0.25, 0.05), px(0.75, 0.05), px(0.95, 0.42), px(0.05, 0.42)], fill=255)
+        d.rectangle([px(0.46, 0.42), px(0.54, 0.9)], fill=255)
+        d.ellipse([px(0.2, 0.86), px(0.8, 1)], fill=255)
     elif kind == "bottle":
-        d.rectangle([px(.4, 0), px(.6, .12)], fill=255)
-        d.polygon([px(.4, .12), px(.6, .12), px(.78, .3), px(.22, .3)], fill=255)
-        d.rounded_rectangle([px(.22, .28), px(.78, 1)], radius=max(1, int(w * .08)), fill=255)
+        d.rectangle([px(0.4, 0), px(0.6, 0.12)], fill=255)
+        d.polygon([px(0.4, 0.12), px(0.6, 0.12), px(0.78, 0.3), px(0.22, 0.3)], fill=255)
+        d.rounded_rectangle([px(0.22, 0.28), px(0.78, 1)], radius=max(1, int(w * 0.08)), fill=255)
     elif kind == "chair":
-        d.rectangle([px(.2, 0), px(.8, .45)], fill=255)
-        d.rectangle([px(.15, .45), px(.85, .58)], fill=255)
-        for u in (.18, .74):
-            d.rectangle([px(u, .58), px(u + .08, 1)], fill=255)
+        d.rectangle([px(0.2, 0), px(0.8, 0.45)], fill=255)
+        d.rectangle([px(0.15, 0.45), px(0.85, 0.58)], fill=255)
+        for u in (0.18, 0.74):
+            d.rectangle([px(u, 0.58), px(u + 0.08, 1)], fill=255)
     else:
         raise ValueError(f"unknown kind {kind!r}")
     return mask
@@ -187,7 +261,7 @@ def render(item: DemoItem, size: int = RENDER_SIZE) -> Image.Image:
     canvas = Image.new("RGB", (size, size), bg)
     if rng.random() < 0.5:  # a floor line gives some renders a studio look
         floor = tuple(max(0, c - rng.randint(15, 35)) for c in bg)
-        ImageDraw.Draw(canvas).rectangle([0, int(size * rng.uniform(.72, .9)), size, size], fill=floor)
+        ImageDraw.Draw(canvas).rectangle([0, int(size * rng.uniform(0.72, 0.9)), size, size], fill=floor)
     scale = rng.uniform(0.55, 0.88)
     w = h = scale * size
     if item.kind in ("sneaker", "cap"):
@@ -216,8 +290,7 @@ def _render_to(args: tuple[DemoItem, str]) -> None:
     render(item).save(path, quality=90)
 
 
-def write_catalog(out_dir: Path, n: int = 2048, seed: int = CATALOG_SEED, workers: int = 2,
-                  progress=None) -> Path:
+def write_catalog(out_dir: Path, n: int = 2048, seed: int = CATALOG_SEED, workers: int = 2, progress=None) -> Path:
     """Renders ``n`` items into ``out_dir/images`` and writes ``out_dir/manifest.csv``; returns the manifest path.
 
     Existing renders are reused, so a second call is nearly free.
@@ -239,8 +312,18 @@ def write_catalog(out_dir: Path, n: int = 2048, seed: int = CATALOG_SEED, worker
         writer = csv.writer(fh)
         writer.writerow(["item_id", "image", "title", "description", "category", "colour", "pattern", "tag", "price"])
         for it in items:
-            writer.writerow([it.item_id, f"images/{it.item_id}.jpg", *listing(it), it.category,
-                             it.colour, it.pattern, tag(it), f"{it.price:.2f}"])
+            writer.writerow(
+                [
+                    it.item_id,
+                    f"images/{it.item_id}.jpg",
+                    *listing(it),
+                    it.category,
+                    it.colour,
+                    it.pattern,
+                    tag(it),
+                    f"{it.price:.2f}",
+                ]
+            )
     tmp.replace(manifest)
     return manifest
 
@@ -250,83 +333,21 @@ def query_for(kind: str, colour: str, pattern: str) -> str:
     return f"{colour} {kind}" if pattern == "solid" else f"{colour} {pattern} {kind}"
 
 
-# Words around a request, as people type them into a shop's search box. The hand-written query set
-# (assets/handwritten-queries.csv) is judged on phrasings of its own; these lists are not taken from it.
-OPENERS = ["", "", "", "", "a", "an", "the", "some", "i need a", "i want", "looking for", "searching for",
-           "where can i buy a", "got any", "buy", "nice"]
-CLOSERS = ["", "", "", "", "", "for sale", "in stock", "online", "for the kitchen", "for a gift", "to buy"]
-
-
-def plural(phrase: str) -> str:
-    """'t-shirt' -> 't-shirts', 'baseball hat' -> 'baseball hats', 'dress' -> 'dresses'; plurals stay as they are."""
-    if phrase.endswith("s") and not phrase.endswith(("ss", "us")):
-        return phrase
-    if phrase.endswith(("s", "x", "sh", "ch")):
-        return phrase + "es"
-    if phrase.endswith("y") and phrase[-2:-1] not in "aeiou":
-        return phrase[:-1] + "ies"
-    return phrase + "s"
-
-
-def misspell(word: str, rng: random.Random) -> str:
-    """One slip of the fingers: a letter dropped, doubled, swapped with the next, or a vowel changed."""
-    i = rng.randrange(1, len(word) - 1)
-    slip = rng.randrange(4)
-    if slip == 0:
-        return word[:i] + word[i + 1:]
-    if slip == 1:
-        return word[:i] + word[i] + word[i:]
-    if slip == 2:
-        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
-    return word[:i] + rng.choice([v for v in "aeiou" if v != word[i]]) + word[i + 1:]
-
-
-def varied_caption(kind: str, colour: str, pattern: str, rng: random.Random, synonyms) -> str:
-    """One way a person might ask for (kind, colour, pattern): other words for each facet from ``synonyms``,
-    plurals, other word orders, "with ..." phrases, words around the request, an attribute left unsaid, a typo."""
-    noun = rng.choice(synonyms.words(kind)) if rng.random() < 0.5 else kind
-    noun = plural(noun) if rng.random() < 0.35 else noun
-    shade = rng.choice(synonyms.words(colour)) if rng.random() < 0.35 else colour
-    look = rng.choice(synonyms.words(pattern)) if rng.random() < 0.6 else pattern
-    if pattern == "solid":
-        look = look if rng.random() < 0.3 else ""
-    elif rng.random() < 0.12:
-        look = ""
-    if look and rng.random() < 0.12:
-        shade = ""
-    after = bool(look) and rng.random() < 0.35  # "mug with stripes" rather than "striped mug"
-    if after:
-        tail = rng.choice([f"with {look}", f"with a {look} pattern", f"in {look}"])
-        words = [shade, noun, tail] if rng.random() < 0.7 else [noun, tail, f"in {shade}" if shade else ""]
-    elif shade and rng.random() < 0.25:
-        words = [look, noun, f"in {shade}"]
-    elif rng.random() < 0.2:
-        words = [look, shade, noun]
-    else:
-        words = [shade, look, noun]
-    text = " ".join(w for w in [rng.choice(OPENERS), *words, rng.choice(CLOSERS)] if w)
-    if rng.random() < 0.08:
-        tokens = text.split()
-        long = [i for i, t in enumerate(tokens) if len(t) >= 4 and t.isalpha()]
-        if long:
-            i = rng.choice(long)
-            tokens[i] = misspell(tokens[i], rng)
-            text = " ".join(tokens)
-    return text
-
-
-def captions(item: DemoItem, rng: random.Random, synonyms=None) -> str:
+def captions(item: DemoItem, rng: random.Random, synonyms: Synonyms | None = None) -> str:
     """Training text for one render: most often a phrasing a shopper might type (varied_caption), otherwise one of
     the catalog's own forms."""
     k, c, p = item.kind, item.colour, item.pattern
     if synonyms is not None and rng.random() < 0.7:
         return varied_caption(k, c, p, rng, synonyms)
-    choices = [query_for(k, c, p), item.title.lower(), item.description.lower(),
-               f"{k} in {c} with {PATTERN_WORDS[p]}" if p != "solid" else f"plain {c} {k}",
-               f"a {c} {k}, {p}"]
+    choices = [
+        query_for(k, c, p),
+        item.title.lower(),
+        item.description.lower(),
+        f"{k} in {c} with {PATTERN_WORDS[p]}" if p != "solid" else f"plain {c} {k}",
+        f"a {c} {k}, {p}",
+    ]
     return rng.choice(choices)
 
 
 def asdicts(items: list[DemoItem]) -> list[dict]:
     return [asdict(it) | {"category": it.category} for it in items]
-

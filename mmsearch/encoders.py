@@ -3,6 +3,7 @@
 Specs, in the spirit of open_clip's registry: ``demo``, ``two-tower:<dir>``, ``clip:<arch>/<pretrained tag>``,
 ``clip:<arch>//<checkpoint path>`` and ``clip:<arch>/random`` (random init, for tests and benchmarks only).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,8 +67,13 @@ class TwoTowerEncoder:
     @torch.inference_mode()
     def encode_text(self, texts: list[str]) -> np.ndarray:
         # The same normalisation the trainer applied to its captions (idempotent when the searcher did it already).
-        tok = self.tokenizer([normalize(t) for t in texts], padding=True, truncation=True, max_length=self.model.max_length,
-                             return_tensors="pt").to(self.device)
+        tok = self.tokenizer(
+            [normalize(t) for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.model.max_length,
+            return_tensors="pt",
+        ).to(self.device)
         return _rows(self.model.encode_text(tok["input_ids"], tok["attention_mask"]))
 
     @torch.inference_mode()
@@ -96,8 +102,14 @@ class ClipEncoder:
 def image_transform(size: int, mean: list[float], std: list[float]) -> Callable[[Image.Image], torch.Tensor]:
     from torchvision import transforms as T
 
-    return T.Compose([T.Resize(size, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(size), T.ToTensor(),
-                      T.Normalize(mean, std)])
+    return T.Compose(
+        [
+            T.Resize(size, interpolation=T.InterpolationMode.BICUBIC),
+            T.CenterCrop(size),
+            T.ToTensor(),
+            T.Normalize(mean, std),
+        ]
+    )
 
 
 def load_two_tower(model_dir: Path, device: torch.device) -> TwoTowerEncoder:
@@ -105,31 +117,44 @@ def load_two_tower(model_dir: Path, device: torch.device) -> TwoTowerEncoder:
 
     model_dir = Path(model_dir)
     if not (model_dir / twotower.CONFIG_FILE).exists():
-        raise EncoderError(f"no two-tower model in {model_dir}: expected {twotower.CONFIG_FILE}, "
-                           f"{twotower.WEIGHTS_FILE} and tokenizer files (train one with python -m mmsearch.train)")
+        raise EncoderError(
+            f"no two-tower model in {model_dir}: expected {twotower.CONFIG_FILE}, "
+            f"{twotower.WEIGHTS_FILE} and tokenizer files (train one with python -m mmsearch.train)"
+        )
     model, tokenizer = twotower.load(model_dir, device)
     model_id = f"two-tower:{model_dir.name}@{twotower.fingerprint(model_dir)}"
-    return TwoTowerEncoder(model_id, model, tokenizer, device,
-                           image_transform(model.image_size, model.image_mean, model.image_std), model_dir)
+    return TwoTowerEncoder(
+        model_id,
+        model,
+        tokenizer,
+        device,
+        image_transform(model.image_size, model.image_mean, model.image_std),
+        model_dir,
+    )
 
 
 def load_clip(arch: str, pretrained: str, device: torch.device) -> ClipEncoder:
     import open_clip
 
     if arch not in open_clip.list_models():
-        raise EncoderError(f"unknown open_clip model {arch!r}; known ones include ViT-B-32, ViT-L-14 "
-                           "(see open_clip.list_models())")
+        raise EncoderError(
+            f"unknown open_clip model {arch!r}; known ones include ViT-B-32, ViT-L-14 (see open_clip.list_models())"
+        )
     if not pretrained:
-        raise EncoderError(f"clip:{arch}/ names no weights: add a pretrained tag "
-                           f"({', '.join(open_clip.list_pretrained_tags_by_model(arch)[:4]) or 'none known'}), "
-                           "a checkpoint path after '//', or 'random' for an untrained model")
+        raise EncoderError(
+            f"clip:{arch}/ names no weights: add a pretrained tag "
+            f"({', '.join(open_clip.list_pretrained_tags_by_model(arch)[:4]) or 'none known'}), "
+            "a checkpoint path after '//', or 'random' for an untrained model"
+        )
     weights = None if pretrained == "random" else pretrained
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=weights, device=device)
     except Exception as exc:  # hub errors come in many types; all mean the same to a user
-        raise EncoderError(f"could not load weights {pretrained!r} for {arch}: {type(exc).__name__}: {exc}. "
-                           "Without network, pass a local checkpoint (clip:ARCH//path/to/weights.pt) "
-                           "or use the bundled demo model (--model demo).") from exc
+        raise EncoderError(
+            f"could not load weights {pretrained!r} for {arch}: {type(exc).__name__}: {exc}. "
+            "Without network, pass a local checkpoint (clip:ARCH//path/to/weights.pt) "
+            "or use the bundled demo model (--model demo)."
+        ) from exc
     model.eval()
     dim = int(model.text_projection.shape[1]) if getattr(model, "text_projection", None) is not None else None
     if dim is None:
@@ -162,6 +187,7 @@ def load_encoder(spec: str, device: str = "auto") -> Encoder:
 
 # --- batch image encoding with DataLoader workers ------------------------------------------------------------------
 
+
 class _ImageFiles(Dataset):
     def __init__(self, paths: list[str], preprocess, max_pixels: int):
         self.paths, self.preprocess, self.max_pixels = paths, preprocess, max_pixels
@@ -184,17 +210,27 @@ def _collate(batch):
     return idx, pixels, bad
 
 
-def encode_image_files(encoder: Encoder, paths: list[str], batch_size: int = 64, workers: int = 2,
-                       max_pixels: int = 40_000_000, progress: Callable[[int, int], None] | None = None,
-                       ) -> tuple[np.ndarray, dict[int, str]]:
+def encode_image_files(
+    encoder: Encoder,
+    paths: list[str],
+    batch_size: int = 64,
+    workers: int = 2,
+    max_pixels: int = 40_000_000,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, dict[int, str]]:
     """Encodes image files; images are decoded and resized in worker processes while the model runs.
 
     Returns one row per path (zeros for failures) and {position: reason} for the images that could not be decoded.
     """
     out = np.zeros((len(paths), encoder.dim), dtype=np.float32)
     failed: dict[int, str] = {}
-    loader = DataLoader(_ImageFiles(paths, encoder.preprocess, max_pixels), batch_size=batch_size,
-                        num_workers=workers, collate_fn=_collate, persistent_workers=False)
+    loader = DataLoader(
+        _ImageFiles(paths, encoder.preprocess, max_pixels),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=_collate,
+        persistent_workers=False,
+    )
     done = 0
     with tqdm(total=len(paths), desc="encoding images", unit="img") as bar:
         for idx, pixels, bad in loader:

@@ -7,6 +7,7 @@ match kind, colour and pattern all three.
 ``python -m mmsearch.evaluate --model M --dataset D`` scores any image-caption dataset with text->image and
 image->text Recall@1/5/10 and median rank (see mmsearch/retrieval.py for the protocol).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,11 +46,19 @@ def input_size(encoder: Encoder) -> int:
 
 
 def encode_pixel_tensor(encoder: Encoder, pixels: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    return np.concatenate([encoder.encode_pixels(pixels[i:i + batch_size]) for i in range(0, len(pixels), batch_size)])
+    return np.concatenate(
+        [encoder.encode_pixels(pixels[i : i + batch_size]) for i in range(0, len(pixels), batch_size)]
+    )
 
 
-def attribute_precision(encoder: Encoder, per_combo: int = 12, k: int = 10, seed: int = demo.HELDOUT_SEED,
-                        workers: int = 2, pixels: torch.Tensor | None = None) -> dict:
+def attribute_precision(
+    encoder: Encoder,
+    per_combo: int = 12,
+    k: int = 10,
+    seed: int = demo.HELDOUT_SEED,
+    workers: int = 2,
+    pixels: torch.Tensor | None = None,
+) -> dict:
     """Mean fraction of the top-k results matching every attribute of the query, over one query per combination."""
     all_combos = demo.combos()
     items = demo.make_items(per_combo * len(all_combos), seed, prefix="heldout")
@@ -57,49 +66,80 @@ def attribute_precision(encoder: Encoder, per_combo: int = 12, k: int = 10, seed
         pixels = render_pixels(items, encoder.preprocess, input_size(encoder), workers)
     image_emb = encode_pixel_tensor(encoder, pixels)
     queries = [demo.query_for(*c) for c in all_combos]
-    text_emb = np.concatenate([encoder.encode_text(queries[i:i + 256]) for i in range(0, len(queries), 256)])
+    text_emb = np.concatenate([encoder.encode_text(queries[i : i + 256]) for i in range(0, len(queries), 256)])
     top = np.argsort(-(text_emb @ image_emb.T), axis=1)[:, :k]
     labels = [(it.kind, it.colour, it.pattern) for it in items]
     per_query = np.array([[labels[j] == combo for j in row] for row, combo in zip(top, all_combos)], dtype=float)
-    by_attr = {name: float(np.mean([[labels[j][a] == combo[a] for j in row] for row, combo in zip(top, all_combos)]))
-               for a, name in enumerate(["kind", "colour", "pattern"])}
-    return {"precision_at_k": float(per_query.mean()), "k": k, "queries": len(queries), "heldout_images": len(items),
-            "per_attribute": by_attr,
-            "worst_queries": sorted(zip(per_query.mean(1).round(2).tolist(), queries))[:5]}
+    by_attr = {
+        name: float(np.mean([[labels[j][a] == combo[a] for j in row] for row, combo in zip(top, all_combos)]))
+        for a, name in enumerate(["kind", "colour", "pattern"])
+    }
+    return {
+        "precision_at_k": float(per_query.mean()),
+        "k": k,
+        "queries": len(queries),
+        "heldout_images": len(items),
+        "per_attribute": by_attr,
+        "worst_queries": sorted(zip(per_query.mean(1).round(2).tolist(), queries))[:5],
+    }
 
 
 def print_retrieval(report: dict) -> None:
     print(f"{'direction':<16}" + "".join(f"{k:>8}" for k in ("R@1", "R@5", "R@10", "medR")) + f"{'queries':>9}")
     for direction in ("text_to_image", "image_to_text"):
         m = report[direction]
-        print(f"{direction:<16}" + "".join(f"{100 * m[k]:>8.1f}" for k in ("R@1", "R@5", "R@10"))
-              + f"{m['median_rank']:>8.1f}{m['queries']:>9}")
+        print(
+            f"{direction:<16}"
+            + "".join(f"{100 * m[k]:>8.1f}" for k in ("R@1", "R@5", "R@10"))
+            + f"{m['median_rank']:>8.1f}{m['queries']:>9}"
+        )
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="demo", help="model spec (demo, two-tower:<dir>, clip:<arch>/<tag>)")
-    parser.add_argument("--dataset", default="demo",
-                        help="demo (attribute precision on held-out renders), hf:<name or folder>[:split], or a "
-                             "captions file (.csv/.jsonl/.parquet) for Recall@K; Flickr30k 1k test: "
-                             "hf:nlphuji/flickr30k:test --where split=test")
+    parser.add_argument(
+        "--dataset",
+        default="demo",
+        help="demo (attribute precision on held-out renders), hf:<name or folder>[:split], or a "
+        "captions file (.csv/.jsonl/.parquet) for Recall@K; Flickr30k 1k test: "
+        "hf:nlphuji/flickr30k:test --where split=test",
+    )
     parser.add_argument("--image-column", default="image", help="--dataset: the image column (default: image)")
     parser.add_argument("--caption-column", default="caption", help="--dataset: the caption column (default: caption)")
-    parser.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
-                        help="keep only rows with this value (repeatable)")
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="keep only rows with this value (repeatable)",
+    )
     parser.add_argument("--limit", type=int, help="evaluate on the first N images")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("--per-combo", type=int, default=12, help="demo: held-out renders per kind/colour/pattern")
     parser.add_argument("--report", type=Path, help="also write the figures as JSON here")
-    parser.add_argument("--tracker", default="mlflow", choices=["mlflow", "wandb", "none"],
-                        help="where the run is logged (mlflow: a sqlite file in the data directory)")
-    parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data",
-                        help="where the MLflow database and, with --queries, the Feast stores and indexes live")
-    parser.add_argument("--queries", help="judge search instead: 'demo' (the generated labelled demo queries), "
-                        "'handwritten' (queries written by hand in other phrasings), or a queries file (qid, "
-                        "query[, filters, split, form]) with --qrels; nDCG@10, Recall@10, MRR@10 and strict P@10 "
-                        "for vector, keyword and hybrid search with paired significance tests, written with a plot "
-                        "into the index directory")
+    parser.add_argument(
+        "--tracker",
+        default="mlflow",
+        choices=["mlflow", "wandb", "none"],
+        help="where the run is logged (mlflow: a sqlite file in the data directory)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=PROJECT_ROOT / "data",
+        help="where the MLflow database and, with --queries, the Feast stores and indexes live",
+    )
+    parser.add_argument(
+        "--queries",
+        help="judge search instead: 'demo' (the generated labelled demo queries), "
+        "'handwritten' (queries written by hand in other phrasings), or a queries file (qid, "
+        "query[, filters, split, form]) with --qrels; nDCG@10, Recall@10, MRR@10 and strict P@10 "
+        "for vector, keyword and hybrid search with paired significance tests, written with a plot "
+        "into the index directory",
+    )
     parser.add_argument("--qrels", type=Path, help="graded judgements for --queries: qid, item_id, grade")
     parser.add_argument("--catalog", default="demo", help="with --queries: the catalog searched")
     parser.add_argument("--index", type=Path, help="with --queries: the index directory (default: the model's)")
@@ -121,8 +161,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 2
     result |= {"model": encoder.model_id, "dataset": args.dataset}
     if args.dataset == "demo":
-        print(f"model {encoder.model_id}: {result['precision_at_k']:.1%} of top-{result['k']} results match kind, "
-              f"colour and pattern ({result['queries']} queries over {result['heldout_images']} held-out renders)")
+        print(
+            f"model {encoder.model_id}: {result['precision_at_k']:.1%} of top-{result['k']} results match kind, "
+            f"colour and pattern ({result['queries']} queries over {result['heldout_images']} held-out renders)"
+        )
         print("per attribute: " + ", ".join(f"{k} {v:.1%}" for k, v in result["per_attribute"].items()))
         print("hardest queries: " + "; ".join(f"{q!r} {p:.0%}" for p, q in result["worst_queries"]))
     else:
@@ -153,12 +195,20 @@ def judge_search(args: argparse.Namespace) -> int:
             raise ValueError("--queries FILE needs --qrels FILE (qid, item_id, grade)")
         else:
             queries, judged = quality.load_set(Path(args.queries), args.qrels)
-        config = from_env(data_dir=args.data_dir, catalog=args.catalog, model=args.model, index=args.index,
-                          device=args.device, keyword_weight=args.keyword_weight, rrf_k=args.rrf_k)
+        config = from_env(
+            data_dir=args.data_dir,
+            catalog=args.catalog,
+            model=args.model,
+            index=args.index,
+            device=args.device,
+            keyword_weight=args.keyword_weight,
+            rrf_k=args.rrf_k,
+        )
         encoder = load_encoder(args.model, args.device)
         searcher = Searcher.open(ensure_index(config, encoder), encoder)
-        report = quality.judge(searcher, queries, judged, args.queries,
-                               progress=lambda f, m: print(f"[{f:4.0%}] {m}", flush=True))
+        report = quality.judge(
+            searcher, queries, judged, args.queries, progress=lambda f, m: print(f"[{f:4.0%}] {m}", flush=True)
+        )
     except (EncoderError, CatalogError, ValueError, BuildError, IndexLoadError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -169,10 +219,23 @@ def judge_search(args: argparse.Namespace) -> int:
     if args.report:
         args.report.write_text(json.dumps(report, indent=2))
     tracker = open_tracker(args.tracker, args.data_dir, "mmsearch-evaluate", run_name=f"search {encoder.model_id}")
-    tracker.log_params({"model": encoder.model_id, "queries": args.queries, "catalog": args.catalog,
-                        "keyword_weight": report["keyword_weight"], "rrf_k": report["rrf_k"]})
-    tracker.log_metrics({f"{mode}.{m}": v for mode, subsets in report["table"].items()
-                         for m, v in subsets["all"].items() if m != "queries"})
+    tracker.log_params(
+        {
+            "model": encoder.model_id,
+            "queries": args.queries,
+            "catalog": args.catalog,
+            "keyword_weight": report["keyword_weight"],
+            "rrf_k": report["rrf_k"],
+        }
+    )
+    tracker.log_metrics(
+        {
+            f"{mode}.{m}": v
+            for mode, subsets in report["table"].items()
+            for m, v in subsets["all"].items()
+            if m != "queries"
+        }
+    )
     tracker.log_dict(report, "search_quality.json")
     tracker.finish()
     return 0

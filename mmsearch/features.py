@@ -11,6 +11,7 @@ The catalog is part of both keys: two catalogs whose item ids overlap never see 
 only its new rows to the offline store (one parquet part per build and view) and writes the same rows, and no others,
 to the online store.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -61,28 +62,58 @@ def definitions(data_dir: Path):
     from feast.types import Array, Float32, Float64, String
 
     items_dir, embeddings_dir = source_dirs(data_dir)
-    catalog = Entity(name="catalog", join_keys=["catalog_id"], value_type=ValueType.STRING,
-                     description="one indexed catalog; item ids are unique within it only")
+    catalog = Entity(
+        name="catalog",
+        join_keys=["catalog_id"],
+        value_type=ValueType.STRING,
+        description="one indexed catalog; item ids are unique within it only",
+    )
     item = Entity(name="item", join_keys=["item_id"], value_type=ValueType.STRING, description="a catalog item")
-    revision = Entity(name="revision", join_keys=["revision"], value_type=ValueType.STRING,
-                      description="a hash of an item's listing fields")
-    model = Entity(name="model", join_keys=["model_id"], value_type=ValueType.STRING,
-                   description="the encoder that produced an embedding")
-    picture = Entity(name="picture", join_keys=["picture"], value_type=ValueType.STRING,
-                     description="a fingerprint of the picture's bytes (or of a precomputed vector)")
+    revision = Entity(
+        name="revision",
+        join_keys=["revision"],
+        value_type=ValueType.STRING,
+        description="a hash of an item's listing fields",
+    )
+    model = Entity(
+        name="model",
+        join_keys=["model_id"],
+        value_type=ValueType.STRING,
+        description="the encoder that produced an embedding",
+    )
+    picture = Entity(
+        name="picture",
+        join_keys=["picture"],
+        value_type=ValueType.STRING,
+        description="a fingerprint of the picture's bytes (or of a precomputed vector)",
+    )
     items = FeatureView(
-        name=ITEMS_VIEW, entities=[catalog, item, revision], ttl=timedelta(0), online=True,
-        schema=[Field(name="title", dtype=String), Field(name="description", dtype=String),
-                Field(name="category", dtype=String), Field(name="price", dtype=Float64),
-                Field(name="image", dtype=String), Field(name="extra_json", dtype=String)],
+        name=ITEMS_VIEW,
+        entities=[catalog, item, revision],
+        ttl=timedelta(0),
+        online=True,
+        schema=[
+            Field(name="title", dtype=String),
+            Field(name="description", dtype=String),
+            Field(name="category", dtype=String),
+            Field(name="price", dtype=Float64),
+            Field(name="image", dtype=String),
+            Field(name="extra_json", dtype=String),
+        ],
         source=FileSource(name="catalog_items_source", path=str(items_dir), timestamp_field="event_timestamp"),
-        description="what a person sees of an item; extra_json holds the catalog's own columns")
+        description="what a person sees of an item; extra_json holds the catalog's own columns",
+    )
     embeddings = FeatureView(
-        name=EMBEDDINGS_VIEW, entities=[catalog, item, model, picture], ttl=timedelta(0), online=True,
+        name=EMBEDDINGS_VIEW,
+        entities=[catalog, item, model, picture],
+        ttl=timedelta(0),
+        online=True,
         schema=[Field(name="embedding", dtype=Array(Float32))],
-        source=FileSource(name="catalog_embeddings_source", path=str(embeddings_dir),
-                          timestamp_field="event_timestamp"),
-        description="L2-normalised image embeddings, one row per (catalog, item, model, picture)")
+        source=FileSource(
+            name="catalog_embeddings_source", path=str(embeddings_dir), timestamp_field="event_timestamp"
+        ),
+        description="L2-normalised image embeddings, one row per (catalog, item, model, picture)",
+    )
     return catalog, item, revision, model, picture, items, embeddings
 
 
@@ -124,13 +155,18 @@ class FeatureStore:
         self.migrated = migrate_legacy(self.data_dir)
         # feature_repo/definitions.py reads this when the Feast CLI is pointed at the repository.
         os.environ["MMSEARCH_DATA_DIR"] = str(self.data_dir)
-        config = RepoConfig(project="mmsearch", provider="local", registry=str(self.data_dir / "feast" / "registry.db"),
-                            online_store=online_store_config(online_store, self.data_dir),
-                            offline_store={"type": "file"}, entity_key_serialization_version=3,
-                            # Written to the online store in batches: one batch of a million 512-d vectors as
-                            # protobuf values would take several GB.
-                            materialization={"online_write_batch_size": _WRITE_BATCH},
-                            repo_path=str(FEATURE_REPO_DIR))
+        config = RepoConfig(
+            project="mmsearch",
+            provider="local",
+            registry=str(self.data_dir / "feast" / "registry.db"),
+            online_store=online_store_config(online_store, self.data_dir),
+            offline_store={"type": "file"},
+            entity_key_serialization_version=3,
+            # Written to the online store in batches: one batch of a million 512-d vectors as
+            # protobuf values would take several GB.
+            materialization={"online_write_batch_size": _WRITE_BATCH},
+            repo_path=str(FEATURE_REPO_DIR),
+        )
         self.store = feast.FeatureStore(config=config)
         self.items_dir, self.embeddings_dir = source_dirs(self.data_dir)
         self._pending: list[tuple[str, object]] = []  # (view, rows) appended and not yet online
@@ -148,20 +184,32 @@ class FeatureStore:
         self._pending.append((ITEMS_VIEW, rows))
         return self._append(self.items_dir, rows)
 
-    def write_embeddings(self, catalog_id: str, model_id: str, item_ids: list[str], pictures: list[str],
-                         vectors: np.ndarray, when: datetime) -> int:
+    def write_embeddings(
+        self,
+        catalog_id: str,
+        model_id: str,
+        item_ids: list[str],
+        pictures: list[str],
+        vectors: np.ndarray,
+        when: datetime,
+    ) -> int:
         import pyarrow as pa
 
         if len(item_ids) == 0:
             return 0
         flat = np.ascontiguousarray(vectors, dtype=np.float32)
         offsets = pa.array(np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32))
-        rows = pa.table({"catalog_id": pa.array([catalog_id] * len(item_ids)),
-                         "item_id": pa.array(list(map(str, item_ids))), "model_id": pa.array([model_id] * len(item_ids)),
-                         "picture": pa.array(list(pictures)),
-                         # One flat buffer with offsets: no Python object per vector, whatever the catalog's size.
-                         "embedding": pa.ListArray.from_arrays(offsets, pa.array(flat.ravel())),
-                         "event_timestamp": pa.array([when] * len(item_ids), pa.timestamp("us", tz="UTC"))})
+        rows = pa.table(
+            {
+                "catalog_id": pa.array([catalog_id] * len(item_ids)),
+                "item_id": pa.array(list(map(str, item_ids))),
+                "model_id": pa.array([model_id] * len(item_ids)),
+                "picture": pa.array(list(pictures)),
+                # One flat buffer with offsets: no Python object per vector, whatever the catalog's size.
+                "embedding": pa.ListArray.from_arrays(offsets, pa.array(flat.ravel())),
+                "event_timestamp": pa.array([when] * len(item_ids), pa.timestamp("us", tz="UTC")),
+            }
+        )
         self._pending.append((EMBEDDINGS_VIEW, rows))
         return self._append(self.embeddings_dir, rows)
 
@@ -195,24 +243,40 @@ class FeatureStore:
         materialize`` rebuilds an online store (a new Redis, say) from them."""
         for view, rows in self._pending:
             for start in range(0, len(rows), ONLINE_CHUNK):
-                chunk = rows.iloc[start:start + ONLINE_CHUNK] if isinstance(rows, pd.DataFrame) else \
-                    rows.slice(start, ONLINE_CHUNK).to_pandas()
+                chunk = (
+                    rows.iloc[start : start + ONLINE_CHUNK]
+                    if isinstance(rows, pd.DataFrame)
+                    else rows.slice(start, ONLINE_CHUNK).to_pandas()
+                )
                 self.store.write_to_online_store(view, chunk)
         self._pending.clear()
 
-    def embeddings(self, catalog_id: str, model_id: str, item_ids: list[str], pictures: list[str],
-                   progress: bool = True, required: bool = True) -> np.ndarray | list:
+    def embeddings(
+        self,
+        catalog_id: str,
+        model_id: str,
+        item_ids: list[str],
+        pictures: list[str],
+        progress: bool = True,
+        required: bool = True,
+    ) -> np.ndarray | list:
         """Vectors from the online store in the order asked. ``required``: raise if any is missing; otherwise return
         a list with None where Feast has no vector for that key."""
         out: np.ndarray | None = None  # filled batch by batch: never a Python float per value for the whole catalog
         found = np.zeros(len(item_ids), dtype=bool)
-        for start in tqdm(range(0, len(item_ids), _READ_BATCH), desc="reading embeddings from Feast",
-                          unit="batch", disable=not progress or len(item_ids) <= _READ_BATCH):
-            keys = zip(item_ids[start:start + _READ_BATCH], pictures[start:start + _READ_BATCH])
+        for start in tqdm(
+            range(0, len(item_ids), _READ_BATCH),
+            desc="reading embeddings from Feast",
+            unit="batch",
+            disable=not progress or len(item_ids) <= _READ_BATCH,
+        ):
+            keys = zip(item_ids[start : start + _READ_BATCH], pictures[start : start + _READ_BATCH])
             res = self.store.get_online_features(
                 features=[f"{EMBEDDINGS_VIEW}:embedding"],
-                entity_rows=[{"catalog_id": catalog_id, "item_id": i, "model_id": model_id, "picture": p}
-                             for i, p in keys]).to_dict()
+                entity_rows=[
+                    {"catalog_id": catalog_id, "item_id": i, "model_id": model_id, "picture": p} for i, p in keys
+                ],
+            ).to_dict()
             for n, vec in enumerate(res["embedding"]):
                 if vec is not None:
                     if out is None:
@@ -248,14 +312,17 @@ class FeatureStore:
     def _read_listings(self, catalog_id: str, item_ids: list[str], revisions: list[str]) -> list[dict]:
         out = []
         for start in range(0, len(item_ids), _READ_BATCH):
-            chunk = list(zip(item_ids[start:start + _READ_BATCH], revisions[start:start + _READ_BATCH]))
+            chunk = list(zip(item_ids[start : start + _READ_BATCH], revisions[start : start + _READ_BATCH]))
             try:
                 res = self.store.get_online_features(
                     features=[f"{ITEMS_VIEW}:{f}" for f in METADATA_FIELDS],
-                    entity_rows=[{"catalog_id": catalog_id, "item_id": i, "revision": r} for i, r in chunk]).to_dict()
+                    entity_rows=[{"catalog_id": catalog_id, "item_id": i, "revision": r} for i, r in chunk],
+                ).to_dict()
             except Exception as exc:  # sqlite, Redis and Feast each raise their own kinds; all mean the same here
-                raise StoreUnavailable(f"the item listings cannot be read from the Feast online store "
-                                       f"({self.online_store}): {type(exc).__name__}: {exc}") from exc
+                raise StoreUnavailable(
+                    f"the item listings cannot be read from the Feast online store "
+                    f"({self.online_store}): {type(exc).__name__}: {exc}"
+                ) from exc
             for n, (item_id, _) in enumerate(chunk):
                 rec = {f: res[f][n] for f in METADATA_FIELDS}
                 extra = json.loads(rec.pop("extra_json") or "{}")
@@ -273,14 +340,22 @@ class FeatureStore:
 
 def listing_frame(items: pd.DataFrame, extra_cols: list[str]) -> pd.DataFrame:
     """The catalog as Feast listing rows: METADATA_FIELDS plus each row's revision."""
-    frame = pd.DataFrame({
-        "item_id": items["item_id"].astype(str).to_numpy(),
-        "title": items["title"].astype(str).to_numpy(), "description": items["description"].astype(str).to_numpy(),
-        "category": items["category"].astype(str).to_numpy(),
-        "price": pd.to_numeric(items["price"]).astype("float64").to_numpy(),
-        "image": items["image"].astype(str).to_numpy(),
-        "extra_json": [json.dumps({c: row[c] for c in extra_cols}, default=str, sort_keys=True)
-                       for row in items[extra_cols].to_dict("records")] if extra_cols else ["{}"] * len(items)})
+    frame = pd.DataFrame(
+        {
+            "item_id": items["item_id"].astype(str).to_numpy(),
+            "title": items["title"].astype(str).to_numpy(),
+            "description": items["description"].astype(str).to_numpy(),
+            "category": items["category"].astype(str).to_numpy(),
+            "price": pd.to_numeric(items["price"]).astype("float64").to_numpy(),
+            "image": items["image"].astype(str).to_numpy(),
+            "extra_json": [
+                json.dumps({c: row[c] for c in extra_cols}, default=str, sort_keys=True)
+                for row in items[extra_cols].to_dict("records")
+            ]
+            if extra_cols
+            else ["{}"] * len(items),
+        }
+    )
     fields = frame[METADATA_FIELDS].astype(str).to_numpy()
     frame["revision"] = [revision(list(row)) for row in fields]
     return frame
@@ -299,9 +374,12 @@ def migrate_legacy(data_dir: Path) -> bool:
     for path in [*old, base / "registry.db", base / "online_store.db"]:
         if path.exists():
             shutil.move(str(path), aside / path.name)
-    print(f"mmsearch: {data_dir} held features in the old layout, in which catalogs with the same item ids "
-          f"overwrote each other; they were moved to {aside}. Indexes built on them are rebuilt on their next "
-          "index_build.py run (the app says which).", flush=True)
+    print(
+        f"mmsearch: {data_dir} held features in the old layout, in which catalogs with the same item ids "
+        f"overwrote each other; they were moved to {aside}. Indexes built on them are rebuilt on their next "
+        "index_build.py run (the app says which).",
+        flush=True,
+    )
     return True
 
 

@@ -3,6 +3,7 @@
 Filters select catalog rows before the vector search (a Faiss ID selector), so a filtered query returns k results
 whenever k items match, instead of thinning out a short top-k afterwards.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,9 @@ def parse_filters(text: str | None) -> list[Clause]:
             continue
         m = _CLAUSE.match(part)
         if not m:
-            raise FilterError(f"cannot read the filter {part.strip()!r}; write e.g. category=mug; colour=blue|red; "
-                              "price<=20")
+            raise FilterError(
+                f"cannot read the filter {part.strip()!r}; write e.g. category=mug; colour=blue|red; price<=20"
+            )
         clauses.append(Clause(m.group(1).strip().lower(), m.group(2), m.group(3)))
     return clauses
 
@@ -50,8 +52,10 @@ class Columns:
 
     def column(self, name: str) -> str:
         if name not in self.names:
-            raise FilterError(f"no column {name!r} to filter on; columns: "
-                              f"{', '.join(sorted(c for c in self.names if c not in ('image', 'item_id')))}")
+            raise FilterError(
+                f"no column {name!r} to filter on; columns: "
+                f"{', '.join(sorted(c for c in self.names if c not in ('image', 'item_id')))}"
+            )
         return self.names[name]
 
     def text(self, name: str) -> pd.Categorical:
@@ -84,8 +88,9 @@ def matching_rows(table: pd.DataFrame | Columns, clauses: list[Clause]) -> np.nd
             raise FilterError(f"{clause.column}{clause.op}{clause.value}: {clause.value!r} is not a number") from exc
         numbers = columns.numbers(name)
         with np.errstate(invalid="ignore"):  # items without a number never match a range
-            keep &= {"<": numbers < bound, "<=": numbers <= bound, ">": numbers > bound,
-                     ">=": numbers >= bound}[clause.op]
+            keep &= {"<": numbers < bound, "<=": numbers <= bound, ">": numbers > bound, ">=": numbers >= bound}[
+                clause.op
+            ]
     return np.flatnonzero(keep)
 
 

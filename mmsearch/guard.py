@@ -4,6 +4,7 @@ rule that an input naming a file must name one this server received.
 The REST routes and the Gradio events share the rate limit and the upload rule; Gradio's own queue (``max_size``)
 bounds its events, and ``Gate`` bounds the REST routes the same way, so neither side grows latency without bound.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,8 +17,10 @@ import time
 from pathlib import Path
 
 # One message whatever the reason: a caller must not learn whether a path exists on the server.
-NOT_UPLOADED = ("That image was not uploaded to this server. Send the file itself (an upload), not a path or a URL; "
-                "to search by an indexed item, use more-like-this with its id.")
+NOT_UPLOADED = (
+    "That image was not uploaded to this server. Send the file itself (an upload), not a path or a URL; "
+    "to search by an indexed item, use more-like-this with its id."
+)
 
 
 NEEDS_TOKEN = "This server needs a token: send 'Authorization: Bearer <token>'."
@@ -60,12 +63,17 @@ class TokenBuckets:
             if tokens < 1.0:
                 self._buckets[client] = (tokens, now)
                 wait = (1.0 - tokens) / self.rate
-                raise Busy(f"Too many searches from this client: the limit is {self.rate:g} a second "
-                           f"(bursts of {self.burst:g}). Retry in {wait:.1f} s.", wait, "rate")
+                raise Busy(
+                    f"Too many searches from this client: the limit is {self.rate:g} a second "
+                    f"(bursts of {self.burst:g}). Retry in {wait:.1f} s.",
+                    wait,
+                    "rate",
+                )
             self._buckets[client] = (tokens - 1.0, now)
             if len(self._buckets) > self.max_clients:  # forget full buckets: they are what a new client gets
-                self._buckets = {c: (t, s) for c, (t, s) in self._buckets.items()
-                                 if t + (now - s) * self.rate < self.burst}
+                self._buckets = {
+                    c: (t, s) for c, (t, s) in self._buckets.items() if t + (now - s) * self.rate < self.burst
+                }
 
 
 class Gate:
@@ -145,8 +153,9 @@ def uploaded_file(payload: object, upload_dir: str | Path) -> str | None:
 def _named_paths(value: object):
     """Every file path a Gradio payload names: the ``path`` of each FileData object, however deeply nested."""
     if isinstance(value, dict):
-        if isinstance(value.get("path"), str) and ("meta" in value or "orig_name" in value or "url" in value
-                                                    or len(value) <= 3):
+        if isinstance(value.get("path"), str) and (
+            "meta" in value or "orig_name" in value or "url" in value or len(value) <= 3
+        ):
             yield value["path"]
         for v in value.values():
             yield from _named_paths(v)
@@ -200,16 +209,21 @@ class GradioDoor:
     def _missing(self, path: str, payload: object) -> str:
         name = path.rstrip("/").rsplit("/", 1)[-1]
         wanted = self.inputs.get(name)
-        if not path.startswith(("/gradio_api/call/", "/gradio_api/run/")) or wanted is None \
-                or not isinstance(payload, dict):
+        if (
+            not path.startswith(("/gradio_api/call/", "/gradio_api/run/"))
+            or wanted is None
+            or not isinstance(payload, dict)
+        ):
             return ""
         data = payload.get("data")
         if not isinstance(data, list):
-            return (f"/{name} takes its inputs as a JSON list under \"data\", in this order: {', '.join(wanted)}.")
+            return f'/{name} takes its inputs as a JSON list under "data", in this order: {", ".join(wanted)}.'
         if len(data) < len(wanted):
-            return (f"/{name} needs {len(wanted)} inputs in this order: {', '.join(wanted)}; got {len(data)}, so "
-                    f"{', '.join(wanted[len(data):])} {'is' if len(wanted) - len(data) == 1 else 'are'} missing "
-                    f"(send null for a default).")
+            return (
+                f"/{name} needs {len(wanted)} inputs in this order: {', '.join(wanted)}; got {len(data)}, so "
+                f"{', '.join(wanted[len(data) :])} {'is' if len(wanted) - len(data) == 1 else 'are'} missing "
+                f"(send null for a default)."
+            )
         return ""
 
     def _acceptable(self, payload: object) -> bool:
@@ -236,6 +250,11 @@ async def _json(send, status: int, body: dict) -> None:
     import json
 
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": data})

@@ -6,6 +6,7 @@ exact search, more-like-this, updates), ``items.parquet`` (one row per live item
 listing revision and every catalog column, so filters and keyword search read one columnar file), ``keyword/``,
 ``skipped.csv`` and ``near_duplicates.csv``. Vectors are L2-normalised: inner product is cosine similarity.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,8 @@ class IndexLoadError(RuntimeError):
 @dataclass
 class VectorIndex:
     faiss_index: faiss.Index
-    vectors: np.ndarray        # [slots, dim]; rows of removed items stay until the next compaction
-    items: pd.DataFrame        # live items in row order, with their ``slot``
+    vectors: np.ndarray  # [slots, dim]; rows of removed items stay until the next compaction
+    items: pd.DataFrame  # live items in row order, with their ``slot``
     manifest: dict
     path: Path | None = None
 
@@ -87,19 +88,23 @@ class VectorIndex:
         if k == 0:
             return [[] for _ in range(len(queries))]
         if allowed is not None and (len(allowed) <= kinds.EXACT_FILTER_MAX or self.kind == "flat"):
-            scores, slots = kinds.exact_top(self.vectors if self._resident is None else self._resident, allowed,
-                                            queries, k)
+            scores, slots = kinds.exact_top(
+                self.vectors if self._resident is None else self._resident, allowed, queries, k
+            )
         else:
             scores, slots = self._ann(queries, k, allowed)
-        return [[(self.ids[self.row_of_slot[s]], float(v)) for s, v in zip(ss, vv) if s >= 0]
-                for ss, vv in zip(slots, scores)]
+        return [
+            [(self.ids[self.row_of_slot[s]], float(v)) for s, v in zip(ss, vv) if s >= 0]
+            for ss, vv in zip(slots, scores)
+        ]
 
     def _ann(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         selector = self._live if allowed is None else faiss.IDSelectorBatch(allowed)
         depth = max(k, self.params.get("rerank_depth", 0)) if self.kind == "ivfpq" else k
         depth = min(depth, len(self.ids) if allowed is None else len(allowed))
-        scores, slots = self.faiss_index.search(queries, depth,
-                                                params=kinds.search_params(self.kind, self.params, selector, depth))
+        scores, slots = self.faiss_index.search(
+            queries, depth, params=kinds.search_params(self.kind, self.params, selector, depth)
+        )
         if self.kind == "ivfpq":  # codes rank candidates; the exact vectors order them
             scores, slots = _rerank(self.vectors, queries, slots, k)
         short = (slots[:, :k] < 0).any(axis=1)
@@ -118,13 +123,14 @@ class VectorIndex:
             scores, slots = self._ann(queries, m, None)
         return scores, np.where(slots >= 0, self.row_of_slot[np.maximum(slots, 0)], -1)
 
-    def near_duplicates(self, threshold: float, rows: np.ndarray | None = None,
-                        m: int = 10) -> list[tuple[str, str, float]]:
+    def near_duplicates(
+        self, threshold: float, rows: np.ndarray | None = None, m: int = 10
+    ) -> list[tuple[str, str, float]]:
         """Pairs at least ``threshold`` alike among each row's m nearest (all rows, or ``rows`` against all)."""
         rows = np.arange(len(self.ids)) if rows is None else np.asarray(rows, dtype=np.int64)
         pairs = set()
         for start in range(0, len(rows), 4096):
-            chunk = rows[start:start + 4096]
+            chunk = rows[start : start + 4096]
             scores, found = self.neighbours(chunk, min(m, len(self.ids)))
             for r, ss, ff in zip(chunk, scores, found):
                 for s, f in zip(ss, ff):
@@ -144,7 +150,7 @@ def _rerank(vectors: np.ndarray, queries: np.ndarray, slots: np.ndarray, k: int)
         exact = np.asarray(vectors[np.sort(cand)], dtype=np.float32) @ queries[q]
         cand = np.sort(cand)
         order = np.argsort(-exact, kind="stable")
-        out_s[q, :len(cand)], out_i[q, :len(cand)] = exact[order], cand[order]
+        out_s[q, : len(cand)], out_i[q, : len(cand)] = exact[order], cand[order]
     return out_s, out_i
 
 
@@ -157,12 +163,22 @@ def build(vectors: np.ndarray, items: pd.DataFrame, manifest: dict, kind: str = 
     index = kinds.make(kind, vectors.shape[1], p, train=vectors)
     slots = np.arange(len(vectors), dtype=np.int64)
     _add(index, vectors, slots)
-    return VectorIndex(index, vectors, items.assign(slot=slots).reset_index(drop=True),
-                       _described(manifest, kind, p, vectors, len(items)))
+    return VectorIndex(
+        index,
+        vectors,
+        items.assign(slot=slots).reset_index(drop=True),
+        _described(manifest, kind, p, vectors, len(items)),
+    )
 
 
-def updated(prev: VectorIndex, items: pd.DataFrame, reused: np.ndarray, fresh: np.ndarray,
-            manifest: dict, scratch: Path | None = None) -> VectorIndex:
+def updated(
+    prev: VectorIndex,
+    items: pd.DataFrame,
+    reused: np.ndarray,
+    fresh: np.ndarray,
+    manifest: dict,
+    scratch: Path | None = None,
+) -> VectorIndex:
     """``prev`` changed instead of rebuilt: ``items`` (new row order) whose rows with ``reused`` >= 0 keep that slot
     of ``prev`` and whose other rows take ``fresh`` vectors, in order, in new slots.
 
@@ -184,9 +200,14 @@ def updated(prev: VectorIndex, items: pd.DataFrame, reused: np.ndarray, fresh: n
         _add(index, np.ascontiguousarray(fresh, dtype=np.float32), new_slots)
     slots = reused.astype(np.int64).copy()
     slots[reused < 0] = new_slots
-    return VectorIndex(index, vectors, items.assign(slot=slots).reset_index(drop=True),
-                       _described(manifest | {"index_rule": prev.manifest.get("index_rule")}, prev.kind, prev.params,
-                                  vectors, len(items)))
+    return VectorIndex(
+        index,
+        vectors,
+        items.assign(slot=slots).reset_index(drop=True),
+        _described(
+            manifest | {"index_rule": prev.manifest.get("index_rule")}, prev.kind, prev.params, vectors, len(items)
+        ),
+    )
 
 
 def scratch_vectors(out_dir: Path) -> Path:
@@ -205,15 +226,21 @@ def stream_npy(path: Path, parts: list[np.ndarray], dim: int, chunk: int = 65_53
             if _copy_mapped(part, fh):
                 continue
             for start in range(0, len(part), chunk):
-                fh.write(np.ascontiguousarray(part[start:start + chunk], dtype="<f4").tobytes())
+                fh.write(np.ascontiguousarray(part[start : start + chunk], dtype="<f4").tobytes())
     return np.load(path, mmap_mode="r")
 
 
 def _copy_mapped(part: np.ndarray, out) -> bool:
     """Copies a whole memory-mapped .npy array file to file inside the kernel: reading it through the map would
     make every page of it resident in this process (2 GB for a million 512-d vectors)."""
-    if not (isinstance(part, np.memmap) and part.filename and part.dtype == np.dtype("<f4")
-            and part.flags.c_contiguous and part.base is not None and part.size * 4 == part.nbytes):
+    if not (
+        isinstance(part, np.memmap)
+        and part.filename
+        and part.dtype == np.dtype("<f4")
+        and part.flags.c_contiguous
+        and part.base is not None
+        and part.size * 4 == part.nbytes
+    ):
         return False
     out.flush()
     with open(part.filename, "rb") as src:
@@ -235,12 +262,19 @@ def compaction_due(slots: int, live: int) -> bool:
 
 def _add(index: faiss.Index, vectors: np.ndarray, slots: np.ndarray) -> None:
     for start in range(0, len(vectors), 65_536):  # bounded temporary memory inside Faiss
-        index.add_with_ids(vectors[start:start + 65_536], slots[start:start + 65_536])
+        index.add_with_ids(vectors[start : start + 65_536], slots[start : start + 65_536])
 
 
 def _described(manifest: dict, kind: str, p: dict, vectors: np.ndarray, n: int) -> dict:
-    return manifest | {"layout": LAYOUT, "metric": "inner_product", "index_kind": kind, "index_params": p,
-                       "dimension": int(vectors.shape[1]), "item_count": n, "slots": len(vectors)}
+    return manifest | {
+        "layout": LAYOUT,
+        "metric": "inner_product",
+        "index_kind": kind,
+        "index_params": p,
+        "dimension": int(vectors.shape[1]),
+        "item_count": n,
+        "slots": len(vectors),
+    }
 
 
 def write(index: VectorIndex, out_dir: Path, extra: Callable[[Path], None] | None = None) -> Path:
@@ -273,12 +307,16 @@ def load(path: Path, expect_model_id: str | None = None, writable: bool = False)
     if manifest is None:
         raise IndexLoadError(f"no index at {path} (build one with: python index_build.py --catalog ... --out {path})")
     if manifest.get("layout") != LAYOUT:
-        raise IndexLoadError(f"the index at {path} was built by an older mmsearch (layout {manifest.get('layout', 1)}"
-                             f", now {LAYOUT}); rebuild it: python index_build.py --catalog {manifest.get('catalog')}"
-                             f" --model {manifest.get('model_spec')} --out {path}")
+        raise IndexLoadError(
+            f"the index at {path} was built by an older mmsearch (layout {manifest.get('layout', 1)}"
+            f", now {LAYOUT}); rebuild it: python index_build.py --catalog {manifest.get('catalog')}"
+            f" --model {manifest.get('model_spec')} --out {path}"
+        )
     if expect_model_id is not None and manifest.get("model_id") != expect_model_id:
-        raise IndexLoadError(f"the index at {path} was built with {manifest.get('model_id')!r}, but the loaded model "
-                             f"is {expect_model_id!r}; rebuild it with index_build.py --model, or load that model")
+        raise IndexLoadError(
+            f"the index at {path} was built with {manifest.get('model_id')!r}, but the loaded model "
+            f"is {expect_model_id!r}; rebuild it with index_build.py --model, or load that model"
+        )
     try:
         flags = faiss.IO_FLAG_MMAP if manifest.get("index_kind") == "ivfpq" and not writable else 0
         faiss_index = faiss.read_index(str(path / FAISS_FILE), flags)

@@ -9,6 +9,7 @@
 
 Every kind stores vectors under slot ids (``add_with_ids``), so an update adds and removes slots without renumbering.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,12 +19,12 @@ import faiss
 import numpy as np
 
 KINDS = ("auto", "flat", "hnsw", "ivfpq")
-FLAT_MAX = 50_000            # exact search costs ~n*d/1e9 s a query: about 5 ms at 50k x 512 on 2 cores
+FLAT_MAX = 50_000  # exact search costs ~n*d/1e9 s a query: about 5 ms at 50k x 512 on 2 cores
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 96
 IVF_NPROBE, RERANK_DEPTH = 48, 200
-COMPACT_AT = 0.2             # masked (hnsw) or dropped (vectors file) slots above this share trigger a rebuild
-EXACT_FILTER_MAX = 20_000    # a filter allowing at most this many rows is answered exactly from the vectors
-TRAIN_MAX = 65_536           # training sample for IVF centroids and product quantisers
+COMPACT_AT = 0.2  # masked (hnsw) or dropped (vectors file) slots above this share trigger a rebuild
+EXACT_FILTER_MAX = 20_000  # a filter allowing at most this many rows is answered exactly from the vectors
+TRAIN_MAX = 65_536  # training sample for IVF centroids and product quantisers
 OPQ_ROUNDS, OPQ_TRAIN_MAX = 8, 16_384
 
 
@@ -52,8 +53,10 @@ def choose(n: int, dim: int, requested: str = "auto", budget: int | None = None)
         return "flat", f"{n:,} items <= {FLAT_MAX:,}: exact search is fast enough"
     if hnsw_bytes(n, dim) <= budget:
         return "hnsw", f"HNSW needs ~{hnsw_bytes(n, dim) / 2**30:.1f} GiB <= the {budget / 2**30:.1f} GiB budget"
-    return "ivfpq", (f"HNSW would need ~{hnsw_bytes(n, dim) / 2**30:.1f} GiB > the {budget / 2**30:.1f} GiB budget: "
-                     "quantised codes with exact re-ranking")
+    return "ivfpq", (
+        f"HNSW would need ~{hnsw_bytes(n, dim) / 2**30:.1f} GiB > the {budget / 2**30:.1f} GiB budget: "
+        "quantised codes with exact re-ranking"
+    )
 
 
 def params(kind: str, n: int, dim: int) -> dict:
@@ -63,8 +66,15 @@ def params(kind: str, n: int, dim: int) -> dict:
         nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))  # >= 39 training points per centroid
         m = next(s for s in range(min(64, max(1, dim // 8)), 0, -1) if dim % s == 0)  # ~8 dimensions a code
         nbits = 8 if n >= 256 * 39 else 4  # fewer codes for small catalogs, so each has training points
-        return {"nlist": nlist, "pq_m": m, "pq_nbits": nbits, "opq": True, "nprobe": min(IVF_NPROBE, nlist),
-                "rerank_depth": RERANK_DEPTH, "trained_on": min(n, TRAIN_MAX)}
+        return {
+            "nlist": nlist,
+            "pq_m": m,
+            "pq_nbits": nbits,
+            "opq": True,
+            "nprobe": min(IVF_NPROBE, nlist),
+            "rerank_depth": RERANK_DEPTH,
+            "trained_on": min(n, TRAIN_MAX),
+        }
     return {}
 
 
@@ -77,8 +87,9 @@ def make(kind: str, dim: int, p: dict, train: np.ndarray | None = None) -> faiss
         return faiss.IndexIDMap2(graph)
     if kind == "ivfpq":
         opq = f"OPQ{p['pq_m']}," if p.get("opq") else ""
-        index = faiss.index_factory(dim, f"{opq}IVF{p['nlist']},PQ{p['pq_m']}x{p['pq_nbits']}",
-                                    faiss.METRIC_INNER_PRODUCT)
+        index = faiss.index_factory(
+            dim, f"{opq}IVF{p['nlist']},PQ{p['pq_m']}x{p['pq_nbits']}", faiss.METRIC_INNER_PRODUCT
+        )
         if p.get("opq"):  # Faiss's default of 50 rotation rounds costs minutes and gains little after a few
             opq = faiss.downcast_VectorTransform(index.chain.at(0))
             opq.niter, opq.max_train_points = OPQ_ROUNDS, OPQ_TRAIN_MAX
@@ -112,9 +123,11 @@ def search_params(kind: str, p: dict, selector: faiss.IDSelector | None, k: int)
     if kind == "hnsw":
         return faiss.SearchParametersHNSW(sel=selector, efSearch=max(p["efSearch"], 2 * k))
     if kind == "ivfpq":
-        return faiss.SearchParametersPreTransform(
-            index_params=faiss.SearchParametersIVF(sel=selector, nprobe=p["nprobe"])) if p.get("opq") else \
-            faiss.SearchParametersIVF(sel=selector, nprobe=p["nprobe"])
+        return (
+            faiss.SearchParametersPreTransform(index_params=faiss.SearchParametersIVF(sel=selector, nprobe=p["nprobe"]))
+            if p.get("opq")
+            else faiss.SearchParametersIVF(sel=selector, nprobe=p["nprobe"])
+        )
     return faiss.SearchParameters(sel=selector) if selector is not None else None
 
 

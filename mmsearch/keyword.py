@@ -4,6 +4,7 @@ vector results by reciprocal rank fusion.
 The BM25 index lives in the index directory beside Faiss (``keyword/``), in index row order, so a filter's row set
 serves both searches.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,10 +35,12 @@ def item_texts(rows: list[dict] | pd.DataFrame, fields: list[str]) -> list[str]:
     row of a million-item catalog would cost a gigabyte)."""
     if isinstance(rows, pd.DataFrame):
         columns = [rows[f].tolist() for f in fields if f in rows.columns]
-        return [" ".join(str(v) for v in values if v not in (None, "") and v == v) for values in zip(*columns)] \
-            if columns else [""] * len(rows)
-    return [" ".join(str(r[f]) for f in fields if r.get(f) not in (None, "") and r.get(f) == r.get(f))
-            for r in rows]
+        return (
+            [" ".join(str(v) for v in values if v not in (None, "") and v == v) for values in zip(*columns)]
+            if columns
+            else [""] * len(rows)
+        )
+    return [" ".join(str(r[f]) for f in fields if r.get(f) not in (None, "") and r.get(f) == r.get(f)) for r in rows]
 
 
 class QueryStems:
@@ -75,7 +78,7 @@ class QueryStems:
         added, i = [], 0
         while i < len(stems):
             for n in range(min(self.longest, len(stems) - i), 0, -1):
-                group = self.phrases.get(tuple(stems[i:i + n]))
+                group = self.phrases.get(tuple(stems[i : i + n]))
                 if group:
                     added += sorted(group)
                     i += n
@@ -109,8 +112,11 @@ class KeywordIndex:
     def rows_with(self, words: list[str]) -> np.ndarray:
         """Rows whose text has any of ``words`` (after stemming): what a negated word removes."""
         indptr, indices = self.retriever.scores["indptr"], self.retriever.scores["indices"]
-        found = [indices[indptr[t]:indptr[t + 1]] for t in
-                 (self.retriever.vocab_dict.get(s) for s in (tokenize(words)[0] if words else [])) if t is not None]
+        found = [
+            indices[indptr[t] : indptr[t + 1]]
+            for t in (self.retriever.vocab_dict.get(s) for s in (tokenize(words)[0] if words else []))
+            if t is not None
+        ]
         return np.unique(np.concatenate(found)).astype(np.int64) if found else np.empty(0, dtype=np.int64)
 
     def search(self, query: str, k: int, rows: np.ndarray | None = None) -> list[tuple[int, float]]:
@@ -134,8 +140,9 @@ class KeywordIndex:
         return [(int(r), float(scores[r])) for r in hits]
 
 
-def reciprocal_rank_fusion(vector_rows: list[int], keyword_rows: list[int], keyword_weight: float,
-                           k: int = RRF_K) -> list[tuple[int, float]]:
+def reciprocal_rank_fusion(
+    vector_rows: list[int], keyword_rows: list[int], keyword_weight: float, k: int = RRF_K
+) -> list[tuple[int, float]]:
     """Rows ranked by (1 - w) / (k + vector rank) + w / (k + keyword rank), ranks from 1; a row missing from a list
     gets nothing from it. w = 0 is vector order, w = 1 keyword order (then vector-only rows follow)."""
     if not 0.0 <= keyword_weight <= 1.0:

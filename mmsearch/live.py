@@ -3,6 +3,7 @@
 A query takes one ``Live`` at its start and uses it to the end, so swapping in a rebuilt index never mixes two indexes
 inside one answer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ INTERNAL_COLUMNS = ("slot", "picture", "revision", "_size", "_mtime")
 @dataclass
 class Live:
     """Everything a query reads from one index directory."""
+
     index: vindex.VectorIndex
     table: pd.DataFrame  # every item's catalog columns in index row order: what filters read
     keyword: kw.KeywordIndex
@@ -44,8 +46,13 @@ class Live:
         table = index.items.drop(columns=[c for c in INTERNAL_COLUMNS if c in index.items.columns])
         saved = Path(path) / kw.KEYWORD_DIR
         synonyms = Synonyms.load(config.synonyms)
-        keyword = kw.KeywordIndex.load(saved, len(index), synonyms) if saved.exists() else kw.KeywordIndex.build(
-            kw.item_texts(table, index.manifest.get("keyword_fields") or config.keyword_field_list()), synonyms)
+        keyword = (
+            kw.KeywordIndex.load(saved, len(index), synonyms)
+            if saved.exists()
+            else kw.KeywordIndex.build(
+                kw.item_texts(table, index.manifest.get("keyword_fields") or config.keyword_field_list()), synonyms
+            )
+        )
         return cls(index, table, keyword, duplicate_groups(path), stamp)
 
 
@@ -66,7 +73,9 @@ def duplicate_groups(index_dir: Path | None) -> dict[str, str]:
             x = parent[x]
         return x
 
-    for a, b in pd.read_csv(Path(index_dir) / vindex.DUPLICATES_FILE, dtype=str)[["item_id", "duplicate_of"]].itertuples(index=False):
+    for a, b in pd.read_csv(Path(index_dir) / vindex.DUPLICATES_FILE, dtype=str)[
+        ["item_id", "duplicate_of"]
+    ].itertuples(index=False):
         ra, rb = root(a), root(b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)

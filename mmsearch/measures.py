@@ -4,6 +4,7 @@ Grades are 0/1/2 (see quality.py). nDCG uses gains 2^grade - 1 (so 1 -> 1 and 2 
 count only fully relevant items (grade 2). "P@10 strict" is the share of the top 10 that is fully relevant, out of
 what can be: hits / min(10, fully relevant items), so a query with 6 matching items scores 1.0 for finding all six.
 """
+
 from __future__ import annotations
 
 import ir_measures
@@ -21,11 +22,18 @@ ALPHA = 0.05
 def per_query(ranked: dict[str, list[str]], judged: dict[str, dict[str, int]]) -> pd.DataFrame:
     """One row per query of ``ranked`` (qid -> item ids, best first), one column per metric; a query with no
     results or no judgements scores 0."""
-    qrels = [ir_measures.Qrel(qid, item, grade) for qid, items in judged.items() if qid in ranked
-             for item, grade in items.items()]
+    qrels = [
+        ir_measures.Qrel(qid, item, grade)
+        for qid, items in judged.items()
+        if qid in ranked
+        for item, grade in items.items()
+    ]
     # trec_eval orders a run by score and breaks ties by document id, so each rank gets a score of its own.
-    run = [ir_measures.ScoredDoc(qid, item, float(len(items) - i)) for qid, items in ranked.items()
-           for i, item in enumerate(dict.fromkeys(items))]
+    run = [
+        ir_measures.ScoredDoc(qid, item, float(len(items) - i))
+        for qid, items in ranked.items()
+        for i, item in enumerate(dict.fromkeys(items))
+    ]
     table = pd.DataFrame(0.0, index=pd.Index(list(ranked), name="qid"), columns=list(METRICS))
     name = {str(m): label for label, m in MEASURES.items()}
     for metric in ir_measures.iter_calc(list(MEASURES.values()), qrels, run):
@@ -46,9 +54,16 @@ def paired_test(a: pd.Series, b: pd.Series) -> dict:
         p = 1.0
     else:
         p = float(stats.ttest_rel(a.to_numpy(dtype=float), b.to_numpy(dtype=float)).pvalue)
-    return {"mean_a": round(float(a.mean()), 4), "mean_b": round(float(b.mean()), 4),
-            "difference": round(float(diff.mean()), 4), "p_value": float(f"{p:.3g}"), "queries": len(diff),
-            "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum()), "significant": bool(p < ALPHA)}
+    return {
+        "mean_a": round(float(a.mean()), 4),
+        "mean_b": round(float(b.mean()), 4),
+        "difference": round(float(diff.mean()), 4),
+        "p_value": float(f"{p:.3g}"),
+        "queries": len(diff),
+        "wins": int((diff > 0).sum()),
+        "losses": int((diff < 0).sum()),
+        "significant": bool(p < ALPHA),
+    }
 
 
 def verdict(name_a: str, name_b: str, test: dict, metric: str) -> str:
@@ -58,5 +73,7 @@ def verdict(name_a: str, name_b: str, test: dict, metric: str) -> str:
         return f"{name_a} and {name_b} tie on {metric} ({test['queries']} queries)"
     better, worse = (name_a, name_b) if d > 0 else (name_b, name_a)
     word = "significant" if test["significant"] else "not significant"
-    return (f"{better} beats {worse} on {metric} by {abs(d):.3f} over {test['queries']} queries "
-            f"(paired t-test p = {test['p_value']:.3g}, {word} at {ALPHA})")
+    return (
+        f"{better} beats {worse} on {metric} by {abs(d):.3f} over {test['queries']} queries "
+        f"(paired t-test p = {test['p_value']:.3g}, {word} at {ALPHA})"
+    )

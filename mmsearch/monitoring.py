@@ -4,6 +4,7 @@ Stage histograms are filled from inside the searcher (encode, vector search, key
 histograms by the REST routes and the Gradio events, so a dashboard can tell a slow encoder from a slow store.
 Query text is logged only when asked for (``--log-queries``): queries can say more about a person than they meant to.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,15 +18,15 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 # From 0.5 ms (a cached query's index search) to 10 s (an image upload on a loaded CPU).
-_BUCKETS = (.0005, .001, .0025, .005, .0075, .01, .015, .025, .05, .075, .1, .25, .5, 1.0, 2.5, 5.0, 10.0)
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 STAGE_SECONDS = Histogram("mmsearch_stage_seconds", "Time in one stage of a search", ["stage"], buckets=_BUCKETS)
-REQUEST_SECONDS = Histogram("mmsearch_request_seconds", "Whole requests, by endpoint", ["endpoint"],
-                            buckets=_BUCKETS)
+REQUEST_SECONDS = Histogram("mmsearch_request_seconds", "Whole requests, by endpoint", ["endpoint"], buckets=_BUCKETS)
 QUERIES = Counter("mmsearch_queries", "Searches answered, by mode and kind of query", ["mode", "kind"])
 ERRORS = Counter("mmsearch_errors", "Requests that failed, by the kind of failure", ["type"])
-REJECTED = Counter("mmsearch_rate_limited", "Calls turned away: over a client's rate, or the queue was full",
-                   ["reason"])
+REJECTED = Counter(
+    "mmsearch_rate_limited", "Calls turned away: over a client's rate, or the queue was full", ["reason"]
+)
 
 request_log = logging.getLogger("mmsearch.requests")
 
@@ -56,8 +57,18 @@ def stage(name: str):
         STAGE_SECONDS.labels(name).observe(time.perf_counter() - start)
 
 
-def observe(endpoint: str, seconds: float, *, status: int = 200, results: int | None = None, mode: str = "",
-            kind: str = "", error: str = "", query: str | None = None, client: str = "") -> None:
+def observe(
+    endpoint: str,
+    seconds: float,
+    *,
+    status: int = 200,
+    results: int | None = None,
+    mode: str = "",
+    kind: str = "",
+    error: str = "",
+    query: str | None = None,
+    client: str = "",
+) -> None:
     """One finished request: its histogram, its counters and its log line."""
     REQUEST_SECONDS.labels(endpoint).observe(seconds)
     if error:
@@ -65,8 +76,11 @@ def observe(endpoint: str, seconds: float, *, status: int = 200, results: int | 
     elif kind:
         QUERIES.labels(mode or "vector", kind).inc()
     fields = {"endpoint": endpoint, "status": status, "ms": round(seconds * 1000, 2)}
-    fields |= {k: v for k, v in (("results", results), ("mode", mode), ("kind", kind), ("error", error),
-                                 ("client", client)) if v not in (None, "")}
+    fields |= {
+        k: v
+        for k, v in (("results", results), ("mode", mode), ("kind", kind), ("error", error), ("client", client))
+        if v not in (None, "")
+    }
     if query is not None:
         fields["query"] = query
     request_log.info("request", extra={"fields": fields})
@@ -98,15 +112,22 @@ class ServiceCollector:
             gauge.add_metric([], age)
             yield gauge
         info = InfoMetricFamily("mmsearch_model", "The model and index being served")
-        info.add_metric([], {"model_id": searcher.encoder.model_id, "index_kind": index.kind,
-                             "catalog": str(index.manifest.get("catalog_name", ""))})
+        info.add_metric(
+            [],
+            {
+                "model_id": searcher.encoder.model_id,
+                "index_kind": index.kind,
+                "catalog": str(index.manifest.get("catalog_name", "")),
+            },
+        )
         yield info
         cache, store = searcher.query_cache_info(), searcher.store
         for name, value, text in (
-                ("query_cache_hits", cache.hits, "Text queries answered from the embedding cache"),
-                ("query_cache_misses", cache.misses, "Text queries that ran the text encoder"),
-                ("listing_cache_hits", store.listing_hits, "Listings answered from memory"),
-                ("listing_cache_misses", store.listing_misses, "Listings read from the Feast online store")):
+            ("query_cache_hits", cache.hits, "Text queries answered from the embedding cache"),
+            ("query_cache_misses", cache.misses, "Text queries that ran the text encoder"),
+            ("listing_cache_hits", store.listing_hits, "Listings answered from memory"),
+            ("listing_cache_misses", store.listing_misses, "Listings read from the Feast online store"),
+        ):
             counter = CounterMetricFamily(f"mmsearch_{name}", text)
             counter.add_metric([], value)
             yield counter

@@ -5,6 +5,7 @@ with ``item_id`` and ``embedding``). Either way they must say which model made t
 parquet file's ``mmsearch.model_id`` metadata — since a query is encoded by the index's model and vectors of another
 model would rank nonsense without any error.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,17 +37,22 @@ def load(config, model_id: str, dim: int) -> dict[str, np.ndarray]:
     except (OSError, ValueError) as exc:
         raise CatalogError(f"cannot read precomputed embeddings from {source}: {exc}") from exc
     if "item_id" not in names or EMBEDDING_COLUMN not in names:
-        raise CatalogError(f"{source} needs item_id and {EMBEDDING_COLUMN} columns to carry embeddings "
-                           f"(it has {', '.join(names)})")
+        raise CatalogError(
+            f"{source} needs item_id and {EMBEDDING_COLUMN} columns to carry embeddings (it has {', '.join(names)})"
+        )
     metadata = parquet.schema_arrow.metadata or {}
     declared = config.embeddings_model or metadata.get(MODEL_KEY, b"").decode()
     if not declared:
-        raise CatalogError(f"{source} carries embeddings but does not say which model made them: pass "
-                           f"--embeddings-model {model_id} (the index's model) if they are that model's")
+        raise CatalogError(
+            f"{source} carries embeddings but does not say which model made them: pass "
+            f"--embeddings-model {model_id} (the index's model) if they are that model's"
+        )
     if declared not in (model_id, config.model):
-        raise CatalogError(f"the embeddings in {source} were made with {declared!r}, but this index's model is "
-                           f"{model_id!r} ({config.model}); queries would be encoded by another model than the items."
-                           " Build with that model (--model), or supply its embeddings")
+        raise CatalogError(
+            f"the embeddings in {source} were made with {declared!r}, but this index's model is "
+            f"{model_id!r} ({config.model}); queries would be encoded by another model than the items."
+            " Build with that model (--model), or supply its embeddings"
+        )
     return _read_vectors(parquet, model_id, dim)
 
 
@@ -64,8 +70,10 @@ def _read_vectors(parquet: pq.ParquetFile, model_id: str, dim: int) -> dict[str,
         lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
         wrong = np.flatnonzero(valid & (np.nan_to_num(lengths, nan=-1) != dim))
         if len(wrong):
-            raise CatalogError(f"item {batch_ids[wrong[0]]!r}: its embedding has {int(lengths[wrong[0]])} values, "
-                               f"but {model_id} makes {dim}-dimensional ones ({len(wrong)} items like it)")
+            raise CatalogError(
+                f"item {batch_ids[wrong[0]]!r}: its embedding has {int(lengths[wrong[0]])} values, "
+                f"but {model_id} makes {dim}-dimensional ones ({len(wrong)} items like it)"
+            )
         rows = pos + np.flatnonzero(valid)
         out[rows] = pc.list_flatten(column).to_numpy(zero_copy_only=False).reshape(-1, dim)
         norms = np.linalg.norm(out[rows], axis=1)

@@ -7,6 +7,7 @@ item has every attribute the query names (and passes its filter); 1 = right kind
 0 = anything else. Any catalog can be judged the same way from a queries file (qid, query, filters) and a qrels file
 (qid, item_id, grade).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,13 +36,18 @@ MODES = ("vector", "keyword", "hybrid")
 METRICS, K = measures.METRICS, measures.K
 PAIRS = (("hybrid", "vector"), ("hybrid", "keyword"), ("vector", "keyword"))  # the claims the report tests
 SIGNIFICANCE_METRICS = ("nDCG@10", "P@10 strict")
-TAG_WORDS = {"new": "new", "favourite": "customer favourite", "durable": "made to last",
-             "essential": "everyday essential"}
+TAG_WORDS = {
+    "new": "new",
+    "favourite": "customer favourite",
+    "durable": "made to last",
+    "essential": "everyday essential",
+}
 SWEEP = [round(w, 1) for w in np.linspace(0, 1, 11)]
 RRF_KS = (1, 5, 20, 60)
 
 
 # --- the demo's labelled queries ----------------------------------------------------------------------------------
+
 
 def demo_queries(seed: int = 0, truth: pd.DataFrame | None = None) -> pd.DataFrame:
     """Queries of five forms, two fifths of them again with a filter; alternate ones form the dev split (for choosing
@@ -52,8 +58,17 @@ def demo_queries(seed: int = 0, truth: pd.DataFrame | None = None) -> pd.DataFra
 
     def add(kind: str, colour: str = "", pattern: str = "", tag: str = "", form: str = "") -> None:
         words = [TAG_WORDS[tag] if tag else "", colour, pattern, kind]
-        rows.append({"query": " ".join(w for w in words if w), "kind": kind, "colour": colour, "pattern": pattern,
-                     "tag": tag, "form": form, "filters": ""})
+        rows.append(
+            {
+                "query": " ".join(w for w in words if w),
+                "kind": kind,
+                "colour": colour,
+                "pattern": pattern,
+                "tag": tag,
+                "form": form,
+                "filters": "",
+            }
+        )
 
     colours, kinds = list(demo.COLOURS), demo.KINDS
     for _ in range(40):
@@ -69,9 +84,10 @@ def demo_queries(seed: int = 0, truth: pd.DataFrame | None = None) -> pd.DataFra
     table = pd.DataFrame(rows).drop_duplicates("query").reset_index(drop=True)
     filtered = table.sample(frac=0.4, random_state=seed).copy()
     # A price cap at the kind's base price, or a facet on an attribute the query leaves open.
-    filtered["filters"] = [f"price<={demo.BASE_PRICE[k]}" if i % 2 or (c and p) else
-                           "pattern=striped|checked" if c else "colour=red|blue"
-                           for i, (k, c, p) in enumerate(zip(filtered["kind"], filtered["colour"], filtered["pattern"]))]
+    filtered["filters"] = [
+        f"price<={demo.BASE_PRICE[k]}" if i % 2 or (c and p) else "pattern=striped|checked" if c else "colour=red|blue"
+        for i, (k, c, p) in enumerate(zip(filtered["kind"], filtered["colour"], filtered["pattern"]))
+    ]
     table = pd.concat([table, filtered], ignore_index=True)
     truth = demo_truth() if truth is None else truth
     answerable = [bool((grades(q, truth) == 2).any()) for _, q in table.iterrows()]
@@ -84,8 +100,19 @@ def demo_queries(seed: int = 0, truth: pd.DataFrame | None = None) -> pd.DataFra
 def demo_truth(n: int = 2048) -> pd.DataFrame:
     """The demo catalog's items with their true attributes (what write_catalog puts in its columns)."""
     items = demo.make_items(n, demo.CATALOG_SEED)
-    return pd.DataFrame([{"item_id": it.item_id, "category": it.kind, "colour": it.colour, "pattern": it.pattern,
-                          "tag": demo.tag(it), "price": it.price} for it in items])
+    return pd.DataFrame(
+        [
+            {
+                "item_id": it.item_id,
+                "category": it.kind,
+                "colour": it.colour,
+                "pattern": it.pattern,
+                "tag": demo.tag(it),
+                "price": it.price,
+            }
+            for it in items
+        ]
+    )
 
 
 def grades(query: pd.Series, truth: pd.DataFrame) -> np.ndarray:
@@ -129,14 +156,16 @@ def report_files(name: str) -> tuple[str, str]:
     return f"quality-{stem}.json", f"quality-{stem}.png"
 
 
-def load_set(queries: Path | str = QUERIES_FILE, qrels: Path | None = QRELS_FILE
-             ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+def load_set(
+    queries: Path | str = QUERIES_FILE, qrels: Path | None = QRELS_FILE
+) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
     """A query set: a name of SETS ('demo', 'handwritten'), or a queries file with its qrels file."""
     if str(queries) in SETS:
         queries, qrels = SETS[str(queries)]
     if qrels is None:
-        raise ValueError(f"a queries file needs its qrels file (qid, item_id, grade); the bundled sets are "
-                         f"{', '.join(SETS)}")
+        raise ValueError(
+            f"a queries file needs its qrels file (qid, item_id, grade); the bundled sets are {', '.join(SETS)}"
+        )
     table = pd.read_csv(queries, dtype=str, keep_default_na=False)
     for column in ("qid", "query"):
         if column not in table.columns:
@@ -153,10 +182,13 @@ def load_set(queries: Path | str = QUERIES_FILE, qrels: Path | None = QRELS_FILE
 
 # --- running a query set through a searcher ---------------------------------------------------------------------------
 
+
 def score(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]], mode: str) -> pd.DataFrame:
     """One row of metrics per query, searched the way the app searches (near-duplicates collapsed)."""
-    ranked = {q.qid: [r.item_id for r in searcher.search(q.query, None, K, None, q.filters or None, mode)]
-              for q in queries.itertuples(index=False)}
+    ranked = {
+        q.qid: [r.item_id for r in searcher.search(q.query, None, K, None, q.filters or None, mode)]
+        for q in queries.itertuples(index=False)
+    }
     table = measures.per_query(ranked, judged).reset_index()
     table.insert(1, "form", queries["form"].to_numpy())
     table.insert(2, "filtered", queries["filters"].astype(bool).to_numpy())
@@ -169,15 +201,23 @@ def sweep(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]]) ->
     out = []
     for rrf_k in RRF_KS:
         for w in SWEEP:
-            ranked = {qid: [searcher.index.ids[r] for r, _ in kw.reciprocal_rank_fusion(
-                vec, [r for r, _ in key], w, rrf_k)[:K]] for qid, vec, key in lists}
+            ranked = {
+                qid: [
+                    searcher.index.ids[r] for r, _ in kw.reciprocal_rank_fusion(vec, [r for r, _ in key], w, rrf_k)[:K]
+                ]
+                for qid, vec, key in lists
+            }
             values = measures.per_query(ranked, judged)["nDCG@10"]
             out.append({"rrf_k": rrf_k, "keyword_weight": w, "nDCG@10": round(float(values.mean()), 4)})
     return out
 
 
-def evaluate(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]],
-             progress: Callable[[float, str], None] | None = None) -> dict:
+def evaluate(
+    searcher,
+    queries: pd.DataFrame,
+    judged: dict[str, dict[str, int]],
+    progress: Callable[[float, str], None] | None = None,
+) -> dict:
     """The report: the hybrid settings swept on the dev split; every mode on the test split at the searcher's
     configured settings."""
     say = progress or (lambda fraction, message: None)
@@ -188,33 +228,60 @@ def evaluate(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]],
     for i, mode in enumerate(MODES):
         say(0.3 + 0.7 * i / len(MODES), f"{mode} search on {len(test)} test queries")
         rows = scored[mode] = score(searcher, test, judged, mode).set_index("qid")
-        table[mode] = {"all": _means(rows), "without filters": _means(rows[~rows["filtered"]]),
-                       "with filters": _means(rows[rows["filtered"]])}
+        table[mode] = {
+            "all": _means(rows),
+            "without filters": _means(rows[~rows["filtered"]]),
+            "with filters": _means(rows[rows["filtered"]]),
+        }
         by_form[mode] = {form: _means(group) for form, group in rows.groupby("form")}
-    significance = [{"a": a, "b": b, "metric": m} | measures.paired_test(scored[a][m], scored[b][m])
-                    for a, b in PAIRS for m in SIGNIFICANCE_METRICS]
+    significance = [
+        {"a": a, "b": b, "metric": m} | measures.paired_test(scored[a][m], scored[b][m])
+        for a, b in PAIRS
+        for m in SIGNIFICANCE_METRICS
+    ]
     best_single = max(table["vector"]["all"]["nDCG@10"], table["keyword"]["all"]["nDCG@10"])
     best_dev = max(swept, key=lambda r: r["nDCG@10"]) if swept else None
-    return {"k": K, "keyword_weight": searcher.config.keyword_weight, "rrf_k": searcher.config.rrf_k,
-            "best_on_dev": best_dev, "test_queries": len(test), "dev_queries": len(dev),
-            "filtered_test_queries": int(test["filters"].astype(bool).sum()), "table": table, "by_form": by_form,
-            "sweep": swept, "hybrid_gain_ndcg": round(table["hybrid"]["all"]["nDCG@10"] - best_single, 4),
-            "significance": significance}
+    return {
+        "k": K,
+        "keyword_weight": searcher.config.keyword_weight,
+        "rrf_k": searcher.config.rrf_k,
+        "best_on_dev": best_dev,
+        "test_queries": len(test),
+        "dev_queries": len(dev),
+        "filtered_test_queries": int(test["filters"].astype(bool).sum()),
+        "table": table,
+        "by_form": by_form,
+        "sweep": swept,
+        "hybrid_gain_ndcg": round(table["hybrid"]["all"]["nDCG@10"] - best_single, 4),
+        "significance": significance,
+    }
 
 
-def judge(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]], name: str,
-          progress: Callable[[float, str], None] | None = None) -> dict:
+def judge(
+    searcher,
+    queries: pd.DataFrame,
+    judged: dict[str, dict[str, int]],
+    name: str,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict:
     """Evaluates a searcher on a judged query set and writes the report and plot into its index directory; refuses
     judgements made for another catalog."""
     missing = {i for items in judged.values() for i in items} - set(searcher.index.ids)
     if missing or searcher.index.path is None:
-        raise ValueError(f"{len(missing)} judged items are not in the index at {searcher.index.path} "
-                         f"(e.g. {sorted(missing)[:3]}); the judgements were made for another catalog")
+        raise ValueError(
+            f"{len(missing)} judged items are not in the index at {searcher.index.path} "
+            f"(e.g. {sorted(missing)[:3]}); the judgements were made for another catalog"
+        )
     report = evaluate(searcher, queries, judged, progress)
-    report |= {"model": searcher.encoder.model_id, "catalog": searcher.config.catalog, "queries": name,
-               "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
-    write(report, searcher.index.path, f"{searcher.encoder.model_id} on {searcher.config.catalog}, {name} queries",
-          name)
+    report |= {
+        "model": searcher.encoder.model_id,
+        "catalog": searcher.config.catalog,
+        "queries": name,
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    write(
+        report, searcher.index.path, f"{searcher.encoder.model_id} on {searcher.config.catalog}, {name} queries", name
+    )
     return report
 
 
@@ -224,20 +291,27 @@ def _means(rows: pd.DataFrame) -> dict[str, float]:
 
 def table_rows(report: dict) -> list[list]:
     """Rows for printing and for the app: mode, queries subset, the three metrics."""
-    return [[mode, subset, *[report["table"][mode][subset][m] for m in METRICS]]
-            for subset in ("all", "without filters", "with filters") for mode in MODES]
+    return [
+        [mode, subset, *[report["table"][mode][subset][m] for m in METRICS]]
+        for subset in ("all", "without filters", "with filters")
+        for mode in MODES
+    ]
 
 
 def print_report(report: dict) -> None:
     print(f"{'mode':<9}{'queries':<17}" + "".join(f"{m:>11}" for m in METRICS))
     for mode, subset, *values in table_rows(report):
         print(f"{mode:<9}{subset:<17}" + "".join(f"{v:>11.3f}" for v in values))
-    print(f"hybrid (keyword weight {report['keyword_weight']}, RRF k {report['rrf_k']}) vs the better single "
-          f"mode: {report['hybrid_gain_ndcg']:+.3f} nDCG@10 on {report['test_queries']} test queries")
+    print(
+        f"hybrid (keyword weight {report['keyword_weight']}, RRF k {report['rrf_k']}) vs the better single "
+        f"mode: {report['hybrid_gain_ndcg']:+.3f} nDCG@10 on {report['test_queries']} test queries"
+    )
     if report["best_on_dev"]:
         best = report["best_on_dev"]
-        print(f"best on the {report['dev_queries']} dev queries: --keyword-weight {best['keyword_weight']} "
-              f"--rrf-k {best['rrf_k']} (nDCG@10 {best['nDCG@10']:.3f})")
+        print(
+            f"best on the {report['dev_queries']} dev queries: --keyword-weight {best['keyword_weight']} "
+            f"--rrf-k {best['rrf_k']} (nDCG@10 {best['nDCG@10']:.3f})"
+        )
     for line in significance_lines(report):
         print(line)
 
@@ -263,8 +337,13 @@ def plot(report: dict, out: Path, title: str = "") -> Path:
     ax = axes[2]
     for rrf_k in sorted({s["rrf_k"] for s in report["sweep"]}):
         points = [s for s in report["sweep"] if s["rrf_k"] == rrf_k]
-        ax.plot([s["keyword_weight"] for s in points], [s["nDCG@10"] for s in points], marker=".",
-                label=f"RRF k={rrf_k}", linewidth=2.2 if rrf_k == report["rrf_k"] else 1)
+        ax.plot(
+            [s["keyword_weight"] for s in points],
+            [s["nDCG@10"] for s in points],
+            marker=".",
+            label=f"RRF k={rrf_k}",
+            linewidth=2.2 if rrf_k == report["rrf_k"] else 1,
+        )
     if report["sweep"]:
         ax.axvline(report["keyword_weight"], color="grey", linestyle=":")
         ax.legend(fontsize=8)

@@ -4,6 +4,7 @@ where the cluster has GPUs), so a catalog too large for one machine's encoder is
 ``index_build.py --ray`` starts a local Ray; ``--ray ADDRESS`` joins a cluster (``ray://head:10001`` or ``auto``).
 The result is the same array the single-process path returns, and it goes to Feast the same way.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,8 +57,9 @@ def connect(address: str):
     return ray
 
 
-def encode_with_ray(config, paths: list[str], preprocess=None, dim: int | None = None,
-                    actors: int | None = None) -> tuple[np.ndarray, dict[int, str]]:
+def encode_with_ray(
+    config, paths: list[str], preprocess=None, dim: int | None = None, actors: int | None = None
+) -> tuple[np.ndarray, dict[int, str]]:
     """(one row per path, {position: reason} for pictures that could not be decoded), as encode_image_files."""
     from .encoders import load_encoder
 
@@ -68,11 +70,20 @@ def encode_with_ray(config, paths: list[str], preprocess=None, dim: int | None =
     gpus = int(ray.cluster_resources().get("GPU", 0))
     count = actors or max(1, gpus or int(ray.cluster_resources().get("CPU", 2)) // 2)
     ds = ray.data.from_items([{"i": i, "path": p} for i, p in enumerate(paths)])
-    ds = ds.map_batches(_decode, fn_kwargs={"preprocess": preprocess, "max_pixels": config.max_upload_pixels},
-                        batch_size=DECODE_BATCH, batch_format="numpy")
-    ds = ds.map_batches(_Encode, fn_constructor_kwargs={"spec": config.model, "device": "cuda" if gpus else "cpu"},
-                        batch_size=config.batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(
-                            size=count), num_gpus=1 if gpus else 0)
+    ds = ds.map_batches(
+        _decode,
+        fn_kwargs={"preprocess": preprocess, "max_pixels": config.max_upload_pixels},
+        batch_size=DECODE_BATCH,
+        batch_format="numpy",
+    )
+    ds = ds.map_batches(
+        _Encode,
+        fn_constructor_kwargs={"spec": config.model, "device": "cuda" if gpus else "cpu"},
+        batch_size=config.batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=count),
+        num_gpus=1 if gpus else 0,
+    )
     out = np.zeros((len(paths), dim), dtype=np.float32)
     failed: dict[int, str] = {}
     for batch in ds.iter_batches(batch_size=4096, batch_format="numpy"):

@@ -4,6 +4,7 @@ The protocol of the CLIP and Flickr30k papers: every caption is a text query who
 image is a query whose right answers are all of its captions (the best-ranked one counts). Ranks are 1-based and count
 only strictly better candidates, so a tie never costs a query its hit.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ KS = (1, 5, 10)
 @dataclass
 class Pairs:
     """Images and their captions: ``caption_image[i]`` is the image (index into ``images``) of ``captions[i]``."""
+
     images: Sequence  # file paths, PIL images, or a LazyImages column
     captions: list[str]
     caption_image: np.ndarray
@@ -55,8 +57,10 @@ def summarize(ranks: np.ndarray, ks=KS) -> dict:
 
 def retrieval_metrics(sim: np.ndarray, caption_image: np.ndarray, ks=KS) -> dict:
     caption_image = np.asarray(caption_image)
-    return {"text_to_image": summarize(ranks_text_to_image(sim, caption_image), ks),
-            "image_to_text": summarize(ranks_image_to_text(sim, caption_image), ks)}
+    return {
+        "text_to_image": summarize(ranks_text_to_image(sim, caption_image), ks),
+        "image_to_text": summarize(ranks_image_to_text(sim, caption_image), ks),
+    }
 
 
 def evaluate_pairs(encoder: Encoder, pairs: Pairs, batch_size: int = 64, workers: int = 2) -> dict:
@@ -66,16 +70,28 @@ def evaluate_pairs(encoder: Encoder, pairs: Pairs, batch_size: int = 64, workers
         if failed:
             raise CatalogError(f"{len(failed)} evaluation images cannot be decoded, e.g. {next(iter(failed.values()))}")
     else:
-        image_emb = np.concatenate([encode_images(encoder, pairs.images[i:i + batch_size])
-                                    for i in range(0, len(pairs.images), batch_size)])
-    text_emb = np.concatenate([encoder.encode_text(pairs.captions[i:i + batch_size])
-                               for i in tqdm(range(0, len(pairs.captions), batch_size), desc="encoding captions")])
+        image_emb = np.concatenate(
+            [encode_images(encoder, pairs.images[i : i + batch_size]) for i in range(0, len(pairs.images), batch_size)]
+        )
+    text_emb = np.concatenate(
+        [
+            encoder.encode_text(pairs.captions[i : i + batch_size])
+            for i in tqdm(range(0, len(pairs.captions), batch_size), desc="encoding captions")
+        ]
+    )
     return retrieval_metrics(text_emb @ image_emb.T, pairs.caption_image) | {
-        "images": len(pairs.images), "captions": len(pairs.captions)}
+        "images": len(pairs.images),
+        "captions": len(pairs.captions),
+    }
 
 
-def load_pairs(source: str, image_column: str = "image", caption_column: str = "caption",
-               where: dict[str, str] | None = None, limit: int | None = None) -> Pairs:
+def load_pairs(
+    source: str,
+    image_column: str = "image",
+    caption_column: str = "caption",
+    where: dict[str, str] | None = None,
+    limit: int | None = None,
+) -> Pairs:
     """Image-caption pairs from ``hf:<name or saved folder>[:split]`` or a captions file (.csv/.jsonl/.parquet with an
     image path column and a caption column; several rows or a list per image give several captions).
 
@@ -95,7 +111,9 @@ def load_pairs(source: str, image_column: str = "image", caption_column: str = "
     index: dict[str, int] = {}
     captions, owner = [], []
     for rec in table.to_dict("records"):
-        image = str(Path(rec[image_column]) if Path(rec[image_column]).is_absolute() else path.parent / rec[image_column])
+        image = str(
+            Path(rec[image_column]) if Path(rec[image_column]).is_absolute() else path.parent / rec[image_column]
+        )
         if image not in index:
             if limit is not None and len(images) >= limit:
                 continue
@@ -116,7 +134,7 @@ def _caption_list(value) -> list[str]:
 def _hf_pairs(source: str, image_column: str, caption_column: str, where: dict[str, str], limit: int | None) -> Pairs:
     import datasets
 
-    body = source[len("hf:"):]
+    body = source[len("hf:") :]
     name, split = body.rsplit(":", 1) if ":" in body else (body, "test")
     local = Path(name)
     if local.is_dir():

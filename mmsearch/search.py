@@ -1,14 +1,13 @@
 """Query time: encode the query, search Faiss, and dress each hit with its metadata from the Feast online store."""
+
 from __future__ import annotations
 
 import logging
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -24,55 +23,13 @@ from .filters import FilterError, matching_rows, parse_filters, split_terms
 from .live import Live, stamp_of
 from .monitoring import stage
 from .phrasing import normalize
+from .results import ItemNotFound, QueryError, Result, check_fraction, check_text_type
 
 MAX_K = 100
 NEGATIVE_WEIGHT = 0.7  # how far a '-term' pushes the query away from what it names
 MODES = ("vector", "keyword", "hybrid")
 FUSION_DEPTH = 100  # candidates taken from each list before fusing; deeper ranks add almost nothing under RRF
 log = logging.getLogger("mmsearch.search")
-
-
-class QueryError(ValueError):
-    """A query the searcher refuses; the message is meant for the person who typed or uploaded it."""
-
-
-class ItemNotFound(QueryError):
-    """An item id the loaded index does not hold (REST answers 404)."""
-
-
-@dataclass
-class Result:
-    item_id: str
-    score: float
-    title: str
-    image: str
-    price: float | None = None
-    category: str = ""
-    description: str = ""
-    metadata: dict = field(default_factory=dict)
-    similarity: float | None = None  # cosine similarity to the query, in every mode
-    keyword_score: float | None = None  # BM25, when the item came up in the keyword search
-
-    def caption(self) -> str:
-        # Score first: the gallery cuts long captions at the end, and the score is what a judge compares.
-        price = f" · ${self.price:.2f}" if self.price is not None and self.price == self.price else ""
-        return f"{self.score:.3f} · {self.title}{price}"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def public(self) -> dict:
-        """What callers outside the server see: the picture as a URL served by item id, never a server path."""
-        # Built field by field: dataclasses.asdict deep-copies recursively, a tenth of a REST search's time.
-        return {"item_id": self.item_id, "score": self.score, "title": self.title,
-                "image_url": picture_url(self.item_id), "price": self.price, "category": self.category,
-                "description": self.description, "metadata": dict(self.metadata), "similarity": self.similarity,
-                "keyword_score": self.keyword_score}
-
-
-def picture_url(item_id: str) -> str:
-    """The REST route that serves an indexed item's picture (relative to the server's root)."""
-    return f"/api/items/{quote(str(item_id), safe='')}/image"
 
 
 class Searcher:
@@ -92,8 +49,12 @@ class Searcher:
         encoder = encoder or load_encoder(config.model, config.device)
         index = vindex.load(config.resolved_index(encoder.model_id), expect_model_id=encoder.model_id)
         data_dir = Path(index.manifest.get("data_dir", config.data_dir))
-        return cls(encoder, index, FeatureStore(data_dir, index.manifest.get("online_store", config.online_store),
-                                                config.listing_cache), config)
+        return cls(
+            encoder,
+            index,
+            FeatureStore(data_dir, index.manifest.get("online_store", config.online_store), config.listing_cache),
+            config,
+        )
 
     @property
     def index(self) -> vindex.VectorIndex:
@@ -117,8 +78,9 @@ class Searcher:
                 return False
             self.live = fresh  # one reference assignment: atomic for every reader
             self.reloads += 1
-            log.info("swapped in the index built at %s (%d items)", fresh.index.manifest.get("built_at"),
-                     len(fresh.index))
+            log.info(
+                "swapped in the index built at %s (%d items)", fresh.index.manifest.get("built_at"), len(fresh.index)
+            )
             return True
 
     def watch(self, interval: float | None = None) -> None:
@@ -146,30 +108,33 @@ class Searcher:
             raise QueryError(f"k must be between 1 and {MAX_K}, not {k!r}")
         return whole
 
-    def check_text(self, query: str | None) -> str:
-        query = _text(query, "The query").strip()
+    def checkcheck_text_type(self, query: str | None) -> str:
+        query = check_text_type(query, "The query").strip()
         if not query:
             raise QueryError("Type something to search for, e.g. 'red striped t-shirt'.")
         if len(query) > self.config.max_query_chars:
-            raise QueryError(f"The query is {len(query):,} characters long; the limit is "
-                             f"{self.config.max_query_chars}. Shorten it to the words that matter.")
+            raise QueryError(
+                f"The query is {len(query):,} characters long; the limit is "
+                f"{self.config.max_query_chars}. Shorten it to the words that matter."
+            )
         return query
 
     def _encode_query_uncached(self, model_id: str, normalised: str) -> np.ndarray:
-        vector = self.encoder.encode_text([normalised])[0]
+        vector = self.encoder.encodecheck_text_type([normalised])[0]
         vector.setflags(write=False)  # shared by every later hit of the cache
         return vector
 
-    def query_vector(self, query: str | None = None, image: str | Path | Image.Image | None = None,
-                     image_weight: float = 0.5) -> tuple[np.ndarray, str, list[str]]:
+    def query_vector(
+        self, query: str | None = None, image: str | Path | Image.Image | None = None, image_weight: float = 0.5
+    ) -> tuple[np.ndarray, str, list[str]]:
         """The query's embedding, its positive words and its negated words. Text and image together blend as
         (1 - image_weight) * text + image_weight * image; words starting with '-' push away from what they name."""
-        has_text, has_image = bool(_text(query, "The query").strip()), image is not None and image != ""
+        has_text, has_image = bool(check_text_type(query, "The query").strip()), image is not None and image != ""
         if not has_text and not has_image:
             raise QueryError("Type something to search for, e.g. 'red striped t-shirt', or upload an image.")
         positive, negative, vector = "", [], None
         if has_text:
-            positive, negative = split_terms(self.check_text(query))
+            positive, negative = split_terms(self.checkcheck_text_type(query))
             if not positive:
                 raise QueryError("Say what you want as well as what you don't, e.g. 'sneaker -white'.")
             with stage("encode"):
@@ -178,29 +143,42 @@ class Searcher:
                     away = np.mean([self._encode_query(self.encoder.model_id, w.lower()) for w in negative], axis=0)
                     vector = vector - NEGATIVE_WEIGHT * away
         if has_image:
-            image_weight = _fraction(image_weight, "image weight")
+            image_weight = check_fraction(image_weight, "image weight")
             try:
                 picture = load_image(image, self.config.max_upload_pixels)
             except ImageError as exc:
                 raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
             with stage("encode"):
                 pixels = encode_images(self.encoder, [picture])[0]
-            vector = pixels if vector is None else (1 - image_weight) * vector / np.linalg.norm(vector) \
-                + image_weight * pixels
+            vector = (
+                pixels
+                if vector is None
+                else (1 - image_weight) * vector / np.linalg.norm(vector) + image_weight * pixels
+            )
         return vector / np.linalg.norm(vector), positive, negative
 
-    def search(self, query: str | None = None, image: str | Path | Image.Image | None = None, k: int | None = None,
-               min_score: float | None = None, filters: str | None = None, mode: str | None = None,
-               keyword_weight: float | None = None, image_weight: float | None = None) -> list[Result]:
+    def search(
+        self,
+        query: str | None = None,
+        image: str | Path | Image.Image | None = None,
+        k: int | None = None,
+        min_score: float | None = None,
+        filters: str | None = None,
+        mode: str | None = None,
+        keyword_weight: float | None = None,
+        image_weight: float | None = None,
+    ) -> list[Result]:
         """Text, image, or both; ``mode`` vector, keyword (BM25 over the catalog's text) or hybrid (both fused by
         reciprocal rank fusion, ``keyword_weight`` of 0..1 for the keyword side, scaled by the text's share when an
         image comes too). Keyword needs words: an image-only query is a vector search in any mode."""
-        mode = _text(mode or self.config.search_mode, "The mode").strip().lower()
+        mode = check_text_type(mode or self.config.search_mode, "The mode").strip().lower()
         if mode not in MODES:
             raise QueryError(f"Unknown search mode {mode!r}; use one of {', '.join(MODES)}.")
-        weight = _fraction(self.config.keyword_weight if keyword_weight is None else keyword_weight, "keyword weight")
+        weight = check_fraction(
+            self.config.keyword_weight if keyword_weight is None else keyword_weight, "keyword weight"
+        )
         k = self._k(k)
-        share = _fraction(self.config.image_weight if image_weight is None else image_weight, "image weight")
+        share = check_fraction(self.config.image_weight if image_weight is None else image_weight, "image weight")
         vector, words, negative = self.query_vector(query, image, share)
         if image is not None and image != "":
             weight *= 1.0 - share  # the words' side of the fusion shrinks with the image's share of the query
@@ -211,18 +189,25 @@ class Searcher:
             return self._search_vector(live, vector, k, min_score, filters)
         return self._search_words(live, vector, words, negative, k, min_score, filters, mode, weight)
 
-    def search_text(self, query: str, k: int | None = None, min_score: float | None = None,
-                    filters: str | None = None, mode: str | None = None,
-                    keyword_weight: float | None = None) -> list[Result]:
+    def searchcheck_text_type(
+        self,
+        query: str,
+        k: int | None = None,
+        min_score: float | None = None,
+        filters: str | None = None,
+        mode: str | None = None,
+        keyword_weight: float | None = None,
+    ) -> list[Result]:
         """Text search in the configured mode unless ``mode`` names another."""
-        if not _text(query, "The query").strip():
-            self.check_text(query)
+        if not check_text_type(query, "The query").strip():
+            self.checkcheck_text_type(query)
         return self.search(query, None, k, min_score, filters, mode, keyword_weight)
 
-    def more_like_this(self, item_id: str, k: int | None = None, min_score: float | None = None,
-                       filters: str | None = None) -> list[Result]:
+    def more_like_this(
+        self, item_id: str, k: int | None = None, min_score: float | None = None, filters: str | None = None
+    ) -> list[Result]:
         """Searches with an indexed item's stored embedding: no image is decoded or encoded again."""
-        item_id = _text(item_id, "The item id").strip()
+        item_id = check_text_type(item_id, "The item id").strip()
         live = self.live
         if item_id not in live.index:
             raise ItemNotFound(f"No item {item_id!r} in this index.")
@@ -230,14 +215,19 @@ class Searcher:
 
     def item(self, item_id: str) -> Result:
         """An indexed item's listing (its score is 1: it is itself)."""
-        item_id = _text(item_id, "The item id").strip()
+        item_id = check_text_type(item_id, "The item id").strip()
         live = self.live
         if item_id not in live.index:
             raise ItemNotFound(f"No item {item_id!r} in this index.")
         return self._results(live, [(item_id, 1.0)], None)[0]
 
-    def search_image(self, image: str | Path | Image.Image | None, k: int | None = None,
-                     min_score: float | None = None, filters: str | None = None) -> list[Result]:
+    def search_image(
+        self,
+        image: str | Path | Image.Image | None,
+        k: int | None = None,
+        min_score: float | None = None,
+        filters: str | None = None,
+    ) -> list[Result]:
         if image is None or image == "":
             raise QueryError("Upload an image to search with.")
         return self.search(None, image, k, min_score, filters, mode="vector")
@@ -278,16 +268,18 @@ class Searcher:
             rows = np.setdiff1d(np.arange(len(live.index)) if rows is None else rows, live.keyword.rows_with(negative))
         return rows
 
-    def candidates(self, query: str, filters: str | None = None,
-                   depth: int = FUSION_DEPTH) -> tuple[list[int], list[tuple[int, float]]]:
+    def candidates(
+        self, query: str, filters: str | None = None, depth: int = FUSION_DEPTH
+    ) -> tuple[list[int], list[tuple[int, float]]]:
         """The two lists hybrid search fuses, as index rows: by embedding, and (row, BM25) by keywords."""
         vector, words, negative = self.query_vector(query)
         live = self.live
         return self._lists(live, vector, words, self._word_rows(live, filters, negative), depth)
 
     @staticmethod
-    def _lists(live: Live, vector: np.ndarray | None, words: str, rows: np.ndarray | None,
-               depth: int) -> tuple[list[int], list[tuple[int, float]]]:
+    def _lists(
+        live: Live, vector: np.ndarray | None, words: str, rows: np.ndarray | None, depth: int
+    ) -> tuple[list[int], list[tuple[int, float]]]:
         """Top-``depth`` rows by embedding (none when ``vector`` is None) and (row, BM25) by keywords."""
         by_vector = []
         if vector is not None:
@@ -296,8 +288,18 @@ class Searcher:
         with stage("keyword"):
             return by_vector, live.keyword.search(words, depth, rows)
 
-    def _search_words(self, live: Live, vector: np.ndarray, words: str, negative: list[str], k: int,
-                      min_score: float | None, filters: str | None, mode: str, weight: float) -> list[Result]:
+    def _search_words(
+        self,
+        live: Live,
+        vector: np.ndarray,
+        words: str,
+        negative: list[str],
+        k: int,
+        min_score: float | None,
+        filters: str | None,
+        mode: str,
+        weight: float,
+    ) -> list[Result]:
         rows = self._word_rows(live, filters, negative)
         available = len(live.index) if rows is None else len(rows)
         depth = min(available, max(FUSION_DEPTH, 2 * k))
@@ -305,8 +307,11 @@ class Searcher:
         while True:
             by_vector, by_keyword = self._lists(live, None if mode == "keyword" else vector, words, rows, depth)
             with stage("fusion"):
-                ranked = by_keyword if mode == "keyword" else kw.reciprocal_rank_fusion(
-                    by_vector, [r for r, _ in by_keyword], weight, rrf_k)
+                ranked = (
+                    by_keyword
+                    if mode == "keyword"
+                    else kw.reciprocal_rank_fusion(by_vector, [r for r, _ in by_keyword], weight, rrf_k)
+                )
                 picked = self._collapse(live, [(live.index.ids[r], s) for r, s in ranked], k)
             if len(picked) >= k or depth >= available or (mode == "keyword" and len(by_keyword) < depth):
                 break
@@ -320,14 +325,27 @@ class Searcher:
             r.keyword_score = round(bm25[r.item_id], 4) if r.item_id in bm25 else None
         return results
 
-    def search_vector(self, vector: np.ndarray, k: int, min_score: float | None = None,
-                      filters: str | None = None, collapse: bool = True) -> list[Result]:
+    def search_vector(
+        self,
+        vector: np.ndarray,
+        k: int,
+        min_score: float | None = None,
+        filters: str | None = None,
+        collapse: bool = True,
+    ) -> list[Result]:
         """Top-k by cosine; with ``min_score``, hits below it are dropped (callers report how many of k were);
         with ``filters``, only matching items are searched; near-duplicates count once unless ``collapse=False``."""
         return self._search_vector(self.live, vector, k, min_score, filters, collapse)
 
-    def _search_vector(self, live: Live, vector: np.ndarray, k: int, min_score: float | None = None,
-                       filters: str | None = None, collapse: bool = True) -> list[Result]:
+    def _search_vector(
+        self,
+        live: Live,
+        vector: np.ndarray,
+        k: int,
+        min_score: float | None = None,
+        filters: str | None = None,
+        collapse: bool = True,
+    ) -> list[Result]:
         rows = self._filter_rows(live, filters)
         with stage("vector_search"):
             hits = live.index.search(vector, k, rows)[0]
@@ -359,27 +377,16 @@ class Searcher:
         for (item_id, score), rec in zip(hits, meta):
             core = {f: rec.get(f) for f in ("title", "image", "price", "category", "description")}
             extra = {k: v for k, v in rec.items() if k not in core and k != "item_id"}
-            results.append(Result(item_id=item_id, score=round(score, 4), title=core["title"] or item_id,
-                                  image=core["image"] or "", price=core["price"], category=core["category"] or "",
-                                  description=core["description"] or "", metadata=extra))
+            results.append(
+                Result(
+                    item_id=item_id,
+                    score=round(score, 4),
+                    title=core["title"] or item_id,
+                    image=core["image"] or "",
+                    price=core["price"],
+                    category=core["category"] or "",
+                    description=core["description"] or "",
+                    metadata=extra,
+                )
+            )
         return results
-
-
-def _text(value, name: str) -> str:
-    """Text from a caller (None is empty); a number, list or object where text belongs is refused plainly."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise QueryError(f"{name} must be text, not {type(value).__name__}.")
-    return value
-
-
-def _fraction(value, name: str) -> float:
-    """A weight between 0 and 1 from a caller; NaN, infinities and non-numbers are refused."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not 0.0 <= number <= 1.0:
-        raise QueryError(f"The {name} must be between 0 and 1, not {value!r}.")
-    return number

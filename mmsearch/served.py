@@ -5,6 +5,7 @@ whatever else lives there (a data directory holds the Feast stores and the index
 returns is hard-linked (or copied, across file systems) into one folder under Gradio's upload directory that holds
 nothing else, named by the source's path, size and modification time, so a changed picture gets a new name.
 """
+
 from __future__ import annotations
 
 import hashlib

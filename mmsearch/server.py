@@ -1,11 +1,12 @@
 """One process, one port: the REST API, the health and metrics routes, and the Gradio app mounted at ``/``.
 
-    /api/...   REST (api.py), OpenAPI docs at /docs
-    /metrics   Prometheus
-    /healthz   the process answers
-    /readyz    the index is loaded and the Feast online store answers a read
-    /          the Gradio UI and its own API (gradio_client)
+/api/...   REST (api.py), OpenAPI docs at /docs
+/metrics   Prometheus
+/healthz   the process answers
+/readyz    the index is loaded and the Feast online store answers a read
+/          the Gradio UI and its own API (gradio_client)
 """
+
 from __future__ import annotations
 
 import inspect
@@ -44,7 +45,7 @@ def event_inputs(demo: gr.Blocks) -> dict[str, list[str]]:
     for fn in demo.fns.values():
         if fn.api_name and fn.fn is not None and fn.inputs:
             names = [p for p in inspect.signature(fn.fn).parameters if p not in ("request", "evt", "progress")]
-            out[str(fn.api_name)] = names[:len(fn.inputs)]
+            out[str(fn.api_name)] = names[: len(fn.inputs)]
     return out
 
 
@@ -59,10 +60,21 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
     monitoring.SERVICE.searcher = searcher
     # FastAPIOffline serves Swagger UI's files itself: FastAPI's default /docs loads them from a CDN, which leaves the
     # page blank on a machine without the internet.
-    app = FastAPIOffline(title="mmsearch", summary="Multimodal product search: text, image, and more-like-this",
-                         description="REST routes beside the Gradio app. Errors are `{\"error\": message}`.")
-    app.include_router(api.router(searcher, buckets, Gate(config.concurrency, config.max_queue),
-                                  config.max_upload_mb * 2**20, credentials, config.log_queries))
+    app = FastAPIOffline(
+        title="mmsearch",
+        summary="Multimodal product search: text, image, and more-like-this",
+        description='REST routes beside the Gradio app. Errors are `{"error": message}`.',
+    )
+    app.include_router(
+        api.router(
+            searcher,
+            buckets,
+            Gate(config.concurrency, config.max_queue),
+            config.max_upload_mb * 2**20,
+            credentials,
+            config.log_queries,
+        )
+    )
 
     @app.get("/healthz", summary="The process is up")
     def healthz() -> dict:
@@ -72,8 +84,9 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
     def readyz() -> JSONResponse:
         checks = {"index": len(searcher.index) > 0, "feature_store": searcher.store.readable()}
         ready = all(checks.values())
-        return JSONResponse({"ready": ready, "checks": checks, "items": len(searcher.index)},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"ready": ready, "checks": checks, "items": len(searcher.index)}, status_code=200 if ready else 503
+        )
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     def metrics(request: Request) -> Response:
@@ -88,8 +101,17 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
     # when it is mounted rather than launched): the middleware refuses such inputs at the door.
     app.add_middleware(GradioDoor, upload_dir=get_upload_folder(), inputs=event_inputs(demo))
     return gr.mount_gradio_app(
-        app, demo, path="/", auth=credentials, allowed_paths=[], blocked_paths=private_paths(config, searchers),
-        max_file_size=f"{config.max_upload_mb}mb", footer_links=["api"], theme=gr.themes.Soft(), css=CSS)
+        app,
+        demo,
+        path="/",
+        auth=credentials,
+        allowed_paths=[],
+        blocked_paths=private_paths(config, searchers),
+        max_file_size=f"{config.max_upload_mb}mb",
+        footer_links=["api"],
+        theme=gr.themes.Soft(),
+        css=CSS,
+    )
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:

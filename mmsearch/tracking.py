@@ -2,6 +2,7 @@
 
 Training and evaluation talk to one small interface, so a run logs the same things whichever tracker is behind it.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,13 @@ class MlflowTracker:
             return
         found = self.client.get_experiment_by_name(experiment)
         # Artifacts beside the database, not in whatever folder the command happened to run from.
-        experiment_id = found.experiment_id if found else self.client.create_experiment(
-            experiment, artifact_location=(Path(data_dir).resolve() / "mlartifacts").as_uri())
+        experiment_id = (
+            found.experiment_id
+            if found
+            else self.client.create_experiment(
+                experiment, artifact_location=(Path(data_dir).resolve() / "mlartifacts").as_uri()
+            )
+        )
         self.run_id = self.client.create_run(experiment_id, run_name=run_name).info.run_id
 
     def log_params(self, params: dict) -> None:
@@ -68,8 +74,9 @@ class WandbTracker:
             import wandb
         except ImportError as exc:
             raise RuntimeError("--tracker wandb needs the wandb package: pip install wandb") from exc
-        self.run = wandb.init(project=experiment, name=run_name, dir=str(data_dir), id=run_id,
-                              resume="allow" if run_id else None)
+        self.run = wandb.init(
+            project=experiment, name=run_name, dir=str(data_dir), id=run_id, resume="allow" if run_id else None
+        )
         self.run_id = self.run.id
 
     def log_params(self, params: dict) -> None:
@@ -111,8 +118,9 @@ class NoTracker:
         pass
 
 
-def open_tracker(kind: str, data_dir: Path, experiment: str, run_name: str | None = None,
-                 run_id: str | None = None) -> Tracker:
+def open_tracker(
+    kind: str, data_dir: Path, experiment: str, run_name: str | None = None, run_id: str | None = None
+) -> Tracker:
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     if kind == "mlflow":
         return MlflowTracker(data_dir, experiment, run_name, run_id)

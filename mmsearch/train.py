@@ -4,6 +4,7 @@
 The demo recipe trains a small ViT + BERT from scratch on fresh demo renders (disjoint from the catalog and from the
 held-out renders used to judge it), with captions drawn from several phrasings of each item's attributes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,115 +21,12 @@ from tqdm.auto import tqdm
 
 from . import demo, retrieval, twotower
 from .catalog import CatalogError, load_image
-from .config import DEMO_MODEL_DIR, PROJECT_ROOT
 from .encoders import TwoTowerEncoder, image_transform, pick_device
 from .evaluate import attribute_precision, encode_pixel_tensor, render_pixels
 from .phrasing import DEFAULT_SYNONYMS, Synonyms, normalize
 from .tracking import open_tracker
+from .train_config import HELP, TrainConfig, tiny_configs
 from .train_data import DemoData, PairsData
-
-
-@dataclass
-class TrainConfig:
-    out: Path = DEMO_MODEL_DIR
-    renders: int = 9600
-    epochs: int = 24
-    synonyms: str = str(DEFAULT_SYNONYMS)
-    batch_size: int = 128
-    lr: float = 1e-3
-    head_lr: float = 2e-3
-    weight_decay: float = 0.05
-    warmup_steps: int = 50
-    image_size: int = 64
-    patch_size: int = 8
-    width: int = 128
-    vision_layers: int = 4
-    text_layers: int = 2
-    heads: int = 4
-    mlp_ratio: int = 2
-    embed_dim: int = 128
-    vocab_size: int = 1200
-    seed: int = 0
-    workers: int = 2
-    threads: int = 0
-    eval_per_combo: int = 12
-    tracker: str = "mlflow"
-    data_dir: Path = PROJECT_ROOT / "data"
-    log_every: int = 10
-    checkpoint_every: int = 100
-    resume: bool = False
-    stop_after: int = 0
-    vision_model: str = ""
-    text_model: str = ""
-    freeze_epochs: int = 0
-    accumulate: int = 1
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False
-    patience: int = 0
-    dataset: str = "demo"
-    valid_dataset: str = ""
-    image_column: str = "image"
-    caption_column: str = "caption"
-    where: str = ""
-    valid_where: str = ""
-
-
-
-HELP = {
-    "out": "model directory to write (the bundled demo model's by default)",
-    "renders": "training renders, 30 per kind/colour/pattern",
-    "epochs": "passes over the training data",
-    "synonyms": "demo captions take other words for each facet from here ('' = none)",
-    "batch_size": "image-caption pairs per step",
-    "lr": "peak learning rate of the towers (AdamW, warm-up then cosine decay)",
-    "head_lr": "peak learning rate of the projection heads and the temperature",
-    "weight_decay": "AdamW weight decay",
-    "warmup_steps": "steps of linear learning-rate warm-up",
-    "image_size": "input size of a from-scratch image tower, in pixels",
-    "patch_size": "ViT patch size, in pixels",
-    "width": "hidden width of both from-scratch towers",
-    "vision_layers": "transformer layers of the from-scratch image tower",
-    "text_layers": "transformer layers of the from-scratch text tower",
-    "heads": "attention heads per layer",
-    "mlp_ratio": "feed-forward width / width (4 in ViT-B/16 and BERT-base)",
-    "embed_dim": "dimension of the shared embedding space",
-    "vocab_size": "word pieces the tokenizer learns (from-scratch text tower)",
-    "seed": "random seed (weights, data order, captions)",
-    "workers": "processes that render or decode images",
-    'threads': "torch intra-op threads; 0 keeps torch's default",
-    "eval_per_combo": "held-out renders per combination for the final quality figure",
-    "tracker": "mlflow (sqlite under data_dir), wandb, or none",
-    "data_dir": "where the MLflow database and W&B files go",
-    "log_every": "steps between logged loss values",
-    "checkpoint_every": "steps between checkpoints (0: none); see checkpoint_path()",
-    "resume": "continue from the checkpoint: same step, same data order, same final weights",
-    "stop_after": "stop after this many steps in total (0: train to the end); resume later with --resume",
-    "vision_model": "a Hugging Face ViT checkpoint (e.g. google/vit-base-patch16-224-in21k); empty = from scratch",
-    "text_model": "a Hugging Face BERT checkpoint (e.g. bert-base-uncased); empty = from scratch",
-    "freeze_epochs": "train only the projection heads and temperature for this many epochs first",
-    "accumulate": "micro-batches per optimizer step",
-    "device": "auto, cpu or cuda[:N]",
-    "precision": "auto (bf16 autocast on CUDA, fp32 on CPU), bf16 or fp32",
-    'compile': "torch.compile the two towers' forward passes (pays off on long GPU runs)",
-    "patience": "stop when validation R@10 has not improved for this many epochs, keeping the best (0: never)",
-    "dataset": "demo, or image-caption pairs: hf:<name or folder>[:split] or a captions file",
-    "valid_dataset": "pairs for per-epoch validation and the final figures (demo: held-out renders)",
-    "image_column": "--dataset: the image column",
-    "caption_column": "--dataset: the caption column",
-    "where": "COLUMN=VALUE filter for --dataset, e.g. split=train",
-    "valid_where": "COLUMN=VALUE filter for --valid-dataset, e.g. split=val",
-}  # --help text of each TrainConfig field's flag
-
-
-def tiny_configs(cfg: TrainConfig, vocab_size: int) -> tuple[dict, dict]:
-    vision = dict(image_size=cfg.image_size, patch_size=cfg.patch_size, hidden_size=cfg.width,
-                  num_hidden_layers=cfg.vision_layers, num_attention_heads=cfg.heads,
-                  intermediate_size=cfg.width * cfg.mlp_ratio, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    text = dict(vocab_size=vocab_size, hidden_size=cfg.width, num_hidden_layers=cfg.text_layers,
-                num_attention_heads=cfg.heads, intermediate_size=cfg.width * cfg.mlp_ratio, max_position_embeddings=64,
-                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    return vision, text
 
 
 def demo_vocabulary_texts(synonyms: str | Path = DEFAULT_SYNONYMS) -> list[str]:
@@ -178,6 +76,7 @@ def lr_lambda(warmup: int, total: int):
             return (step + 1) / warmup
         progress = (step - warmup) / max(1, total - warmup)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
     return f
 
 
@@ -201,15 +100,19 @@ def train(cfg: TrainConfig) -> dict:
     model.to(device)
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     preprocess = image_transform(model.image_size, model.image_mean, model.image_std)
-    data = (PairsData(pairs, preprocess, cfg.workers) if pairs is not None
-            else DemoData(cfg.renders, preprocess, model.image_size, cfg.workers, Synonyms.load(cfg.synonyms)))
+    data = (
+        PairsData(pairs, preprocess, cfg.workers)
+        if pairs is not None
+        else DemoData(cfg.renders, preprocess, model.image_size, cfg.workers, Synonyms.load(cfg.synonyms))
+    )
     print(f"{len(data)} training images ready in {time.time() - t0:.1f}s")
     groups = data.groups
 
     heads = [p for n, p in model.named_parameters() if n.startswith(("image_proj", "text_proj", "logit_scale"))]
     towers = [p for n, p in model.named_parameters() if not n.startswith(("image_proj", "text_proj", "logit_scale"))]
-    opt = torch.optim.AdamW([{"params": towers, "lr": cfg.lr}, {"params": heads, "lr": cfg.head_lr}],
-                            weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(
+        [{"params": towers, "lr": cfg.lr}, {"params": heads, "lr": cfg.head_lr}], weight_decay=cfg.weight_decay
+    )
     steps_per_epoch = len(data) // cfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{len(data)} training images make no batch of {cfg.batch_size}; lower --batch-size")
@@ -260,8 +163,9 @@ def train(cfg: TrainConfig) -> dict:
         print(f"resuming from {ckpt} at step {len(history)} (epoch {start_epoch}, batch {start_step})")
 
     recipe = "demo" if cfg.dataset == "demo" else "pairs"
-    tracker = open_tracker(cfg.tracker, cfg.data_dir, "mmsearch-train", run_name=f"{recipe}-{Path(cfg.out).name}",
-                           run_id=run_id)
+    tracker = open_tracker(
+        cfg.tracker, cfg.data_dir, "mmsearch-train", run_name=f"{recipe}-{Path(cfg.out).name}", run_id=run_id
+    )
     if run_id is None:
         tracker.log_params(asdict(cfg) | {"vocab_size": len(tokenizer), "train_images": len(data)})
     model.train()
@@ -272,8 +176,9 @@ def train(cfg: TrainConfig) -> dict:
             p.requires_grad_(epoch >= cfg.freeze_epochs)
         if order is None:
             order = torch.randperm(len(data), generator=gen)
-        index_lists = [order[s * cfg.batch_size:(s + 1) * cfg.batch_size].tolist()
-                       for s in range(start_step, steps_per_epoch)]
+        index_lists = [
+            order[s * cfg.batch_size : (s + 1) * cfg.batch_size].tolist() for s in range(start_step, steps_per_epoch)
+        ]
         epoch_start = time.perf_counter()
         for s, x in zip(range(start_step, steps_per_epoch), data.batches(index_lists)):
             idx = index_lists[s - start_step]
@@ -282,12 +187,13 @@ def train(cfg: TrainConfig) -> dict:
             flip = (torch.rand(len(idx), generator=gen) < 0.5).to(device)
             x[flip] = x[flip].flip(-1)
             texts = [normalize(t) for t in data.captions(idx, text_rng)]
-            tok = tokenizer(texts, padding=True, truncation=True, max_length=model.max_length,
-                            return_tensors="pt").to(device)
+            tok = tokenizer(texts, padding=True, truncation=True, max_length=model.max_length, return_tensors="pt").to(
+                device
+            )
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = model.contrastive_loss(encode_image(x),
-                                              encode_text(tok["input_ids"], tok["attention_mask"]),
-                                              groups[idx].to(device))
+                loss = model.contrastive_loss(
+                    encode_image(x), encode_text(tok["input_ids"], tok["attention_mask"]), groups[idx].to(device)
+                )
             (loss / cfg.accumulate).backward()
             history.append(loss.item())
             if len(history) % cfg.accumulate == 0:
@@ -297,16 +203,33 @@ def train(cfg: TrainConfig) -> dict:
                 opt.zero_grad(set_to_none=True)
             step = len(history)
             if step % cfg.log_every == 0:
-                tracker.log_metrics({"loss": float(np.mean(history[-cfg.log_every:])), "lr": sched.get_last_lr()[0],
-                                     "temperature": model.temperature()}, step=step)
+                tracker.log_metrics(
+                    {
+                        "loss": float(np.mean(history[-cfg.log_every :])),
+                        "lr": sched.get_last_lr()[0],
+                        "temperature": model.temperature(),
+                    },
+                    step=step,
+                )
             bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", temp=f"{model.temperature():.3f}")
             bar.update()
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step % cfg.accumulate == 0:
-                save_checkpoint(ckpt, {
-                    "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "generator": gen.get_state(), "text_rng": text_rng.getstate(), "history": history,
-                    "epoch": epoch, "step_in_epoch": s + 1, "order": order, "run_id": tracker.run_id or None,
-                    "best": best})
+                save_checkpoint(
+                    ckpt,
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "generator": gen.get_state(),
+                        "text_rng": text_rng.getstate(),
+                        "history": history,
+                        "epoch": epoch,
+                        "step_in_epoch": s + 1,
+                        "order": order,
+                        "run_id": tracker.run_id or None,
+                        "best": best,
+                    },
+                )
             if cfg.stop_after and step >= cfg.stop_after:
                 bar.close()
                 print(f"stopped after step {step} as asked; continue with --resume (checkpoint {ckpt})")
@@ -317,8 +240,9 @@ def train(cfg: TrainConfig) -> dict:
         if val is None:
             continue
         # At the global step, like the loss: W&B drops metrics logged at a step lower than one already seen.
-        tracker.log_metrics({f"val_{k}": v for k, v in val.items() if k.startswith("R@")} | {"epoch": epoch},
-                            step=len(history))
+        tracker.log_metrics(
+            {f"val_{k}": v for k, v in val.items() if k.startswith("R@")} | {"epoch": epoch}, step=len(history)
+        )
         bar.write(f"epoch {epoch}: validation text->image R@1 {val['R@1']:.1%} R@10 {val['R@10']:.1%}")
         if cfg.patience:
             if val["R@10"] > best[0]:
@@ -329,11 +253,15 @@ def train(cfg: TrainConfig) -> dict:
                 break
     bar.close()
     model.eval()
-    meta = {"recipe": cfg.dataset, "config": {k: str(v) for k, v in asdict(cfg).items()},
-            "first_loss": history[0], "final_loss": float(np.mean(history[-20:])),
-            "seconds": round(time.time() - t0, 1),
-            # The median epoch: the first pays for torch.compile and warm-up.
-            "train_images_per_second": round(float(np.median(epoch_rates)), 1) if epoch_rates else None}
+    meta = {
+        "recipe": cfg.dataset,
+        "config": {k: str(v) for k, v in asdict(cfg).items()},
+        "first_loss": history[0],
+        "final_loss": float(np.mean(history[-20:])),
+        "seconds": round(time.time() - t0, 1),
+        # The median epoch: the first pays for torch.compile and warm-up.
+        "train_images_per_second": round(float(np.median(epoch_rates)), 1) if epoch_rates else None,
+    }
     if device.type == "cuda":
         meta["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
     meta["parameters_millions"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 1)
@@ -344,8 +272,10 @@ def train(cfg: TrainConfig) -> dict:
         meta["heldout_attribute_precision_at_10"] = quality["precision_at_k"]
         meta["heldout_per_attribute"] = quality["per_attribute"]
         summary = f"held-out precision@10 {quality['precision_at_k']:.1%} {quality['per_attribute']}"
-        tracker.log_metrics({"heldout_attribute_precision_at_10": quality["precision_at_k"]}
-                            | {f"heldout_{k}": v for k, v in quality["per_attribute"].items()})
+        tracker.log_metrics(
+            {"heldout_attribute_precision_at_10": quality["precision_at_k"]}
+            | {f"heldout_{k}": v for k, v in quality["per_attribute"].items()}
+        )
     else:
         val = validate()
         meta["valid_text_to_image"] = val
@@ -359,9 +289,12 @@ def train(cfg: TrainConfig) -> dict:
     meta["run_id"] = tracker.run_id
     ckpt.unlink(missing_ok=True)  # the finished model supersedes it
     speed = f"{meta['train_images_per_second']} images/s" + (
-        f", peak GPU memory {meta['peak_gpu_memory_gib']} GiB" if "peak_gpu_memory_gib" in meta else "")
-    print(f"saved {cfg.out} ({meta['parameters_millions']}M parameters): loss {meta['first_loss']:.3f} -> "
-          f"{meta['final_loss']:.3f} in {meta['seconds']}s, {speed}; {summary}")
+        f", peak GPU memory {meta['peak_gpu_memory_gib']} GiB" if "peak_gpu_memory_gib" in meta else ""
+    )
+    print(
+        f"saved {cfg.out} ({meta['parameters_millions']}M parameters): loss {meta['first_loss']:.3f} -> "
+        f"{meta['final_loss']:.3f} in {meta['seconds']}s, {speed}; {summary}"
+    )
     return meta
 
 
@@ -373,8 +306,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         if isinstance(value, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value, help=HELP[name])
         else:
-            parser.add_argument(flag, type=type(value), default=value,
-                                help=f"{HELP[name]} (default: {value})" if value != "" else HELP[name])
+            parser.add_argument(
+                flag,
+                type=type(value),
+                default=value,
+                help=f"{HELP[name]} (default: {value})" if value != "" else HELP[name],
+            )
     args = parser.parse_args(argv)
     try:
         train(TrainConfig(**vars(args)))

@@ -3,6 +3,7 @@
 Both hand the loop the same things for a list of sample indices: pixels, one caption per sample (drawn with the
 loop's RNG, so a resumed run draws the same ones) and group ids (samples whose captions describe the same thing).
 """
+
 from __future__ import annotations
 
 import random
@@ -19,8 +20,9 @@ from .retrieval import Pairs
 
 
 class DemoData:
-    def __init__(self, renders: int, preprocess: Callable, image_size: int, workers: int,
-                 synonyms: Synonyms | None = None):
+    def __init__(
+        self, renders: int, preprocess: Callable, image_size: int, workers: int, synonyms: Synonyms | None = None
+    ):
         self.synonyms = synonyms  # other words for each facet, for captions the way people type them
         self.items = demo.make_items(renders, demo.TRAIN_SEED, prefix="train")
         self.pixels = render_pixels(self.items, preprocess, image_size, workers).to(torch.float16)

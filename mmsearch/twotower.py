@@ -4,6 +4,7 @@ Saved as a plain directory (``model.safetensors``, ``twotower.json``, tokenizer 
 loads it anywhere without pickles. Towers come either from Hugging Face checkpoints or from small configs for training
 from scratch (the offline demo model and the tests).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,9 +25,18 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 class TwoTower(nn.Module):
-    def __init__(self, vision: ViTModel, text: BertModel, embed_dim: int, image_size: int,
-                 image_mean: list[float], image_std: list[float], max_length: int = 32, init_temperature: float = 0.07,
-                 vision_pooling: str = "cls"):
+    def __init__(
+        self,
+        vision: ViTModel,
+        text: BertModel,
+        embed_dim: int,
+        image_size: int,
+        image_mean: list[float],
+        image_std: list[float],
+        max_length: int = 32,
+        init_temperature: float = 0.07,
+        vision_pooling: str = "cls",
+    ):
         super().__init__()
         self.vision, self.text = vision, text
         self.image_proj = nn.Linear(vision.config.hidden_size, embed_dim, bias=False)
@@ -55,8 +65,9 @@ class TwoTower(nn.Module):
     def temperature(self) -> float:
         return float(1.0 / self.logit_scale.detach().clamp(max=4.6052).exp())
 
-    def contrastive_loss(self, image_emb: torch.Tensor, text_emb: torch.Tensor,
-                         groups: torch.Tensor | None = None) -> torch.Tensor:
+    def contrastive_loss(
+        self, image_emb: torch.Tensor, text_emb: torch.Tensor, groups: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Symmetric InfoNCE. With ``groups``, pairs sharing a group id are all positives (soft targets), so that two
         captions saying the same thing in one batch are not pushed apart."""
         scale = self.logit_scale.clamp(max=4.6052).exp()
@@ -69,9 +80,16 @@ class TwoTower(nn.Module):
         return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
 
     def config_dict(self) -> dict:
-        return {"embed_dim": self.embed_dim, "image_size": self.image_size, "image_mean": self.image_mean,
-                "image_std": self.image_std, "max_length": self.max_length, "vision_pooling": self.vision_pooling,
-                "vision": self.vision.config.to_dict(), "text": self.text.config.to_dict()}
+        return {
+            "embed_dim": self.embed_dim,
+            "image_size": self.image_size,
+            "image_mean": self.image_mean,
+            "image_std": self.image_std,
+            "max_length": self.max_length,
+            "vision_pooling": self.vision_pooling,
+            "vision": self.vision.config.to_dict(),
+            "text": self.text.config.to_dict(),
+        }
 
 
 def from_configs(vision_cfg: dict, text_cfg: dict, embed_dim: int, max_length: int = 32) -> TwoTower:
@@ -88,8 +106,9 @@ def from_pretrained_towers(vision_name: str, text_name: str, embed_dim: int = 25
     vision = ViTModel.from_pretrained(vision_name, add_pooling_layer=False)
     text = BertModel.from_pretrained(text_name, add_pooling_layer=False)
     proc = AutoImageProcessor.from_pretrained(vision_name)
-    return TwoTower(vision, text, embed_dim, vision.config.image_size, list(proc.image_mean), list(proc.image_std),
-                    max_length)
+    return TwoTower(
+        vision, text, embed_dim, vision.config.image_size, list(proc.image_mean), list(proc.image_std), max_length
+    )
 
 
 def build_tokenizer(texts: list[str], vocab_size: int = 1200) -> BertTokenizer:
@@ -104,13 +123,22 @@ def build_tokenizer(texts: list[str], vocab_size: int = 1200) -> BertTokenizer:
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     # Every letter and digit both opening a word and inside one, so no typed word can become [UNK].
     letters = " ".join(c * 2 for c in "abcdefghijklmnopqrstuvwxyz0123456789")
-    tok.train_from_iterator([*texts, letters], trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                                              show_progress=False))
-    tok.post_processor = processors.BertProcessing(("[SEP]", tok.token_to_id("[SEP]")),
-                                                   ("[CLS]", tok.token_to_id("[CLS]")))
+    tok.train_from_iterator(
+        [*texts, letters],
+        trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False),
+    )
+    tok.post_processor = processors.BertProcessing(
+        ("[SEP]", tok.token_to_id("[SEP]")), ("[CLS]", tok.token_to_id("[CLS]"))
+    )
     tok.decoder = decoders.WordPiece()
-    return BertTokenizer(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                         sep_token="[SEP]", mask_token="[MASK]")
+    return BertTokenizer(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
 
 
 def save(model: TwoTower, tokenizer, out_dir: Path, extra: dict | None = None) -> Path:
@@ -131,8 +159,16 @@ def load(model_dir: Path, device: str | torch.device = "cpu") -> tuple[TwoTower,
     cfg = json.loads(cfg_path.read_text())
     vision = ViTModel(ViTConfig.from_dict(cfg["vision"]), add_pooling_layer=False)
     text = BertModel(BertConfig.from_dict(cfg["text"]), add_pooling_layer=False)
-    model = TwoTower(vision, text, cfg["embed_dim"], cfg["image_size"], cfg["image_mean"], cfg["image_std"],
-                     cfg.get("max_length", 32), vision_pooling=cfg.get("vision_pooling", "cls"))
+    model = TwoTower(
+        vision,
+        text,
+        cfg["embed_dim"],
+        cfg["image_size"],
+        cfg["image_mean"],
+        cfg["image_std"],
+        cfg.get("max_length", 32),
+        vision_pooling=cfg.get("vision_pooling", "cls"),
+    )
     load_model(model, str(model_dir / WEIGHTS_FILE), device="cpu")
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     return model.to(device).eval(), tokenizer

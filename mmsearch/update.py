@@ -4,6 +4,7 @@ A picture is identified by a fingerprint of its bytes, so a re-saved file with t
 an edited one is not, whatever its name. Hashing every file again on each update would cost more than the update, so a
 file whose path, size and modification time match the previous build keeps its fingerprint, as git's index does.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,8 @@ from .features import listing_frame
 
 @dataclass
 class Plan:
-    items: pd.DataFrame     # the new catalog in row order: listing fields, picture, revision, every catalog column
-    reused: np.ndarray      # per row: the previous index's slot whose vector still holds, else -1
+    items: pd.DataFrame  # the new catalog in row order: listing fields, picture, revision, every catalog column
+    reused: np.ndarray  # per row: the previous index's slot whose vector still holds, else -1
     counts: dict = field(default_factory=dict)
     new_revisions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # rows Feast has not seen
     skipped: tuple[list, list] = ([], [])  # (item ids, reasons) of pictures that failed to decode while encoding
@@ -29,17 +30,25 @@ class Plan:
 
     def without(self, drop: np.ndarray, skipped: tuple[list, list]) -> Plan:
         """The plan less the rows in ``drop`` (pictures found undecodable while encoding)."""
-        return Plan(self.items[~drop].reset_index(drop=True), self.reused[~drop],
-                    self.counts | {"added": self.counts["added"] - int(drop.sum())}, self.new_revisions[~drop],
-                    skipped, self.listing[~drop].reset_index(drop=True))
+        return Plan(
+            self.items[~drop].reset_index(drop=True),
+            self.reused[~drop],
+            self.counts | {"added": self.counts["added"] - int(drop.sum())},
+            self.new_revisions[~drop],
+            skipped,
+            self.listing[~drop].reset_index(drop=True),
+        )
 
 
 def picture_fingerprints(paths: list[str], previous: pd.DataFrame | None = None) -> tuple[list[str], list, list]:
     """(fingerprint, size, mtime_ns) per path; unchanged files (same stat as in ``previous``) are not read."""
     known = {}
     if previous is not None and {"image", "_size", "_mtime"} <= set(previous.columns):
-        known = {(p, s, t): f for p, s, t, f in previous[["image", "_size", "_mtime", "picture"]].itertuples(
-            index=False) if isinstance(f, str) and not f.startswith("vec:")}
+        known = {
+            (p, s, t): f
+            for p, s, t, f in previous[["image", "_size", "_mtime", "picture"]].itertuples(index=False)
+            if isinstance(f, str) and not f.startswith("vec:")
+        }
     memo: dict[tuple, str] = {}
     prints, sizes, times = [], [], []
     for path in tqdm(paths, desc="fingerprinting pictures", unit="img", leave=False, disable=len(paths) < 5000):
@@ -79,8 +88,12 @@ def vector_fingerprint(vector: np.ndarray) -> str:
     return "vec:" + hashlib.blake2b(np.asarray(vector, dtype=np.float32).tobytes(), digest_size=10).hexdigest()
 
 
-def plan(catalog_items: pd.DataFrame, extra_cols: list[str], previous: pd.DataFrame | None,
-         byo: dict[str, np.ndarray] | None = None) -> Plan:
+def plan(
+    catalog_items: pd.DataFrame,
+    extra_cols: list[str],
+    previous: pd.DataFrame | None,
+    byo: dict[str, np.ndarray] | None = None,
+) -> Plan:
     """Compares the catalog with the previous index's items (None: a full build)."""
     paths = catalog_items["image"].astype(str).tolist()
     prints, sizes, times = picture_fingerprints(paths, previous)
@@ -89,7 +102,8 @@ def plan(catalog_items: pd.DataFrame, extra_cols: list[str], previous: pd.DataFr
         prints = [vector_fingerprint(byo[i]) if i in byo else p for i, p in zip(ids, prints)]
     listing = listing_frame(catalog_items, extra_cols)
     items = catalog_items.reset_index(drop=True).assign(
-        item_id=ids, picture=prints, revision=listing["revision"].to_numpy(), _size=sizes, _mtime=times)
+        item_id=ids, picture=prints, revision=listing["revision"].to_numpy(), _size=sizes, _mtime=times
+    )
     n = len(items)
     reused = np.full(n, -1, dtype=np.int64)
     new_revisions = np.ones(n, dtype=bool)
@@ -103,6 +117,10 @@ def plan(catalog_items: pd.DataFrame, extra_cols: list[str], previous: pd.DataFr
     same_listing = known & (old["revision"].to_numpy() == items["revision"].to_numpy())
     reused[same_picture] = old["slot"].to_numpy()[same_picture].astype(np.int64)
     new_revisions = ~same_listing
-    counts = {"added": int((~known).sum()), "changed": int((known & ~(same_picture & same_listing)).sum()),
-              "removed": int(len(prev) - known.sum()), "unchanged": int((same_picture & same_listing).sum())}
+    counts = {
+        "added": int((~known).sum()),
+        "changed": int((known & ~(same_picture & same_listing)).sum()),
+        "removed": int(len(prev) - known.sum()),
+        "unchanged": int((same_picture & same_listing).sum()),
+    }
     return Plan(items, reused, counts, new_revisions, listing=listing)

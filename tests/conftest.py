@@ -3,6 +3,7 @@
 Random weights map distinct pictures to nearly the same vector, so tests that index with them switch near-duplicate
 detection off (duplicate_threshold=0); tests of that feature use the trained demo model.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,9 @@ def _tiny_two_tower(out: Path, seed: int) -> Path:
     from mmsearch import train, twotower
 
     torch.manual_seed(seed)
-    cfg = train.TrainConfig(image_size=32, patch_size=16, width=32, vision_layers=1, text_layers=1, heads=2,
-                            embed_dim=16)
+    cfg = train.TrainConfig(
+        image_size=32, patch_size=16, width=32, vision_layers=1, text_layers=1, heads=2, embed_dim=16
+    )
     tok = twotower.build_tokenizer(train.demo_vocabulary_texts())
     vision, text = train.tiny_configs(cfg, len(tok))
     model = twotower.from_configs(vision, text, cfg.embed_dim)
@@ -91,11 +93,20 @@ class RunningApp:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = data / f"app-{self.port}.log"
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, stdout=self._log,
-                                     stderr=subprocess.STDOUT,
-                                     env=os.environ | {"MMSEARCH_DATA_DIR": str(data), "MMSEARCH_PORT": str(self.port),
-                                                       "MMSEARCH_WORKERS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-                                     | env)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py")],
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=os.environ
+            | {
+                "MMSEARCH_DATA_DIR": str(data),
+                "MMSEARCH_PORT": str(self.port),
+                "MMSEARCH_WORKERS": "1",
+                "GRADIO_ANALYTICS_ENABLED": "False",
+            }
+            | env,
+        )
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -1,4 +1,5 @@
 """The REST API, metrics, health and the file rules, through HTTP against ``python app.py`` as a user runs it."""
+
 import json
 import re
 import time
@@ -14,9 +15,14 @@ from mmsearch.guard import NOT_UPLOADED
 def app(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
     from conftest import RunningApp
 
-    running = RunningApp(tmp_path_factory.mktemp("apidata"), {
-        "MMSEARCH_CATALOG": str(demo_manifest), "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
-        "MMSEARCH_DUPLICATE_THRESHOLD": "0"})
+    running = RunningApp(
+        tmp_path_factory.mktemp("apidata"),
+        {
+            "MMSEARCH_CATALOG": str(demo_manifest),
+            "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
+            "MMSEARCH_DUPLICATE_THRESHOLD": "0",
+        },
+    )
     yield running
     running.stop()
 
@@ -50,22 +56,25 @@ def test_modes_filters_and_minimum_score(http):
     cut = everything[3]["score"]
     kept = http.get("/api/search", params={"q": "red mug", "k": 8, "mode": "vector", "min_score": cut}).json()
     ids = [h["item_id"] for h in kept["results"]]
-    assert ids == [h["item_id"] for h in everything][:len(ids)]  # a prefix: same order, the low ones cut
+    assert ids == [h["item_id"] for h in everything][: len(ids)]  # a prefix: same order, the low ones cut
     assert all(h["score"] >= cut for h in kept["results"])  # scores come rounded to 4 places; compare with margin
     assert set(ids) >= {h["item_id"] for h in everything if h["score"] > cut + 1e-4} and len(ids) < 8
 
 
-@pytest.mark.parametrize("params, status, words", [
-    ({}, 422, "q: Field required"),
-    ({"q": "   "}, 400, "Type something"),
-    ({"q": "mug", "k": 0}, 400, "k must be between 1 and 100"),
-    ({"q": "mug", "k": "many"}, 422, "k: Input should be a valid integer"),
-    ({"q": "mug", "mode": "fuzzy"}, 400, "Unknown search mode"),
-    ({"q": "mug", "keyword_weight": "nan"}, 400, "keyword weight must be between 0 and 1"),
-    ({"q": "mug", "min_score": "inf"}, 400, "minimum score must be a number"),
-    ({"q": "mug", "filters": "colour blue"}, 400, "cannot read the filter"),
-    ({"q": "x" * 10_000}, 400, "characters long"),
-])
+@pytest.mark.parametrize(
+    "params, status, words",
+    [
+        ({}, 422, "q: Field required"),
+        ({"q": "   "}, 400, "Type something"),
+        ({"q": "mug", "k": 0}, 400, "k must be between 1 and 100"),
+        ({"q": "mug", "k": "many"}, 422, "k: Input should be a valid integer"),
+        ({"q": "mug", "mode": "fuzzy"}, 400, "Unknown search mode"),
+        ({"q": "mug", "keyword_weight": "nan"}, 400, "keyword weight must be between 0 and 1"),
+        ({"q": "mug", "min_score": "inf"}, 400, "minimum score must be a number"),
+        ({"q": "mug", "filters": "colour blue"}, 400, "cannot read the filter"),
+        ({"q": "x" * 10_000}, 400, "characters long"),
+    ],
+)
 def test_bad_parameters_get_a_4xx_with_the_uis_message(http, params, status, words):
     r = http.get("/api/search", params=params)
     assert r.status_code == status and words in r.json()["error"], r.text
@@ -76,8 +85,11 @@ def test_image_search_by_upload_alone_and_with_words(http, demo_manifest, tmp_pa
     r = http.post("/api/search/image", files={"image": ("x.jpg", photo.read_bytes(), "image/jpeg")}, data={"k": 3})
     assert r.status_code == 200, r.text
     assert r.json()["results"][0]["item_id"] == "demo-00010" and r.json()["mode"] == "vector"
-    r = http.post("/api/search/image", files={"image": ("x.jpg", photo.read_bytes(), "image/jpeg")},
-                  data={"k": 4, "q": "blue mug", "image_weight": 0.5})
+    r = http.post(
+        "/api/search/image",
+        files={"image": ("x.jpg", photo.read_bytes(), "image/jpeg")},
+        data={"k": 4, "q": "blue mug", "image_weight": 0.5},
+    )
     assert r.status_code == 200 and len(r.json()["results"]) == 4 and r.json()["mode"] == "hybrid"
     r = http.post("/api/search/image", files={"image": ("notes.png", b"not an image", "image/png")})
     assert r.status_code == 400 and "cannot be used as an image" in r.json()["error"]
@@ -105,8 +117,14 @@ def test_openapi_docs_list_every_route(http):
     script = re.search(r'<script src="([^"]+swagger-ui-bundle\.js)"', page.text).group(1)
     assert http.get(script).status_code == 200
     paths = http.get("/openapi.json").json()["paths"]
-    assert {"/api/search", "/api/search/image", "/api/items/{item_id}", "/api/items/{item_id}/similar",
-            "/api/items/{item_id}/image", "/api/info"} <= set(paths)
+    assert {
+        "/api/search",
+        "/api/search/image",
+        "/api/items/{item_id}",
+        "/api/items/{item_id}/similar",
+        "/api/items/{item_id}/image",
+        "/api/info",
+    } <= set(paths)
 
 
 def test_metrics_health_and_the_request_log(app, http):
@@ -141,21 +159,30 @@ def _gradio_call(http, api_name: str, data: list) -> str:
 
 
 def test_an_image_input_must_be_an_upload_whatever_the_path(http, app, tiny_two_tower_dir, demo_manifest):
-    existing = [str(tiny_two_tower_dir / "model.safetensors"), "/etc/passwd",
-                str(demo_manifest.parent / "images" / "demo-00001.jpg"), "../../../../etc/hostname"]
+    existing = [
+        str(tiny_two_tower_dir / "model.safetensors"),
+        "/etc/passwd",
+        str(demo_manifest.parent / "images" / "demo-00001.jpg"),
+        "../../../../etc/hostname",
+    ]
     missing = ["/nonexistent/secret.png", str(tiny_two_tower_dir / "nope.safetensors")]
     answers, started = set(), time.time()
     for path in existing + missing:
-        for api_name, data in (("search_image", [{"path": path, "meta": {"_type": "gradio.FileData"}}, 3, 0, ""]),
-                               ("search_text", ["", 3, 0, "", "hybrid", 0.6, {"path": path}, 0.5])):
+        for api_name, data in (
+            ("search_image", [{"path": path, "meta": {"_type": "gradio.FileData"}}, 3, 0, ""]),
+            ("search_text", ["", 3, 0, "", "hybrid", 0.6, {"path": path}, 0.5]),
+        ):
             r = http.post(f"/gradio_api/call/{api_name}", json={"data": data})
             assert r.status_code == 400, (path, r.text)
             answers.add(r.json()["error"])
     assert answers == {NOT_UPLOADED}  # one message, whether the file exists or not: nothing to probe
     from gradio.utils import get_upload_folder
 
-    copied = [p for p in Path(get_upload_folder()).rglob("*") if p.name in ("passwd", "hostname", "demo-00001.jpg")
-              and p.stat().st_mtime >= started - 1]
+    copied = [
+        p
+        for p in Path(get_upload_folder()).rglob("*")
+        if p.name in ("passwd", "hostname", "demo-00001.jpg") and p.stat().st_mtime >= started - 1
+    ]
     assert not copied  # nor copied anywhere the server could hand it out from
 
 
@@ -165,9 +192,13 @@ def test_only_the_indexed_pictures_are_served(http, app, demo_manifest, tiny_two
     gallery = json.loads(stream.split("data:", 1)[1].split("\n")[0])[0]
     served = http.get(gallery[0]["image"]["url"])
     assert served.status_code == 200 and served.content[:2] == b"\xff\xd8"
-    for private in (data_dir / "feast" / "online_store.db", data_dir / "feast" / "registry.db",
-                    tiny_two_tower_dir / "model.safetensors", demo_manifest,
-                    demo_manifest.parent / "images" / "demo-00001.jpg"):
+    for private in (
+        data_dir / "feast" / "online_store.db",
+        data_dir / "feast" / "registry.db",
+        tiny_two_tower_dir / "model.safetensors",
+        demo_manifest,
+        demo_manifest.parent / "images" / "demo-00001.jpg",
+    ):
         assert private.exists()
         assert http.get(f"/gradio_api/file={private}").status_code == 403, private
 
@@ -176,10 +207,34 @@ def test_only_the_indexed_pictures_are_served(http, app, demo_manifest, tiny_two
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-_values = st.one_of(st.none(), st.text(max_size=40), st.integers(-10**12, 10**12),
-                    st.floats(allow_nan=True, allow_infinity=True).map(repr), st.sampled_from(
-                        ["nan", "inf", "-inf", "1e309", "0", "5", "-1", "0.5", "true", "[]", "{}", "x" * 10_000,
-                         "vector", "keyword", "hybrid", "category=mug", "price<=20;;", "colour=blue|"]))
+_values = st.one_of(
+    st.none(),
+    st.text(max_size=40),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(
+        [
+            "nan",
+            "inf",
+            "-inf",
+            "1e309",
+            "0",
+            "5",
+            "-1",
+            "0.5",
+            "true",
+            "[]",
+            "{}",
+            "x" * 10_000,
+            "vector",
+            "keyword",
+            "hybrid",
+            "category=mug",
+            "price<=20;;",
+            "colour=blue|",
+        ]
+    ),
+)
 _PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -193,17 +248,29 @@ def _answers_plainly(r: httpx.Response) -> None:
 @_PROPERTY
 @given(q=_values, k=_values, mode=_values, filters=_values, min_score=_values, keyword_weight=_values)
 def test_search_parameters_never_break_the_server(http, q, k, mode, filters, min_score, keyword_weight):
-    params = {name: value for name, value in (("q", q), ("k", k), ("mode", mode), ("filters", filters),
-                                              ("min_score", min_score), ("keyword_weight", keyword_weight))
-              if value is not None}
+    params = {
+        name: value
+        for name, value in (
+            ("q", q),
+            ("k", k),
+            ("mode", mode),
+            ("filters", filters),
+            ("min_score", min_score),
+            ("keyword_weight", keyword_weight),
+        )
+        if value is not None
+    }
     _answers_plainly(http.get("/api/search", params=params))
 
 
-_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=30))
-_json_values = st.recursive(_scalars,
-                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                                       max_size=3), max_leaves=6)
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30)
+)
+_json_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 @_PROPERTY
@@ -227,7 +294,8 @@ def test_an_incomplete_raw_call_says_what_is_missing(http):
     assert r.status_code == 400
     assert r.json()["error"].startswith("/search_text needs 8 inputs in this order: query, k, min_score, filters, mode")
     assert "min_score, filters, mode, keyword_weight, image, image_weight are missing" in r.json()["error"]
-    complete = http.post("/gradio_api/call/search_text",
-                         json={"data": ["blue dotted mug", 5, None, None, None, None, None, None]})
+    complete = http.post(
+        "/gradio_api/call/search_text", json={"data": ["blue dotted mug", 5, None, None, None, None, None, None]}
+    )
     stream = http.get(f"/gradio_api/call/search_text/{complete.json()['event_id']}").text
     assert "event: complete" in stream and "5 results for" in stream

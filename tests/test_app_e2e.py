@@ -1,4 +1,5 @@
 """Starts the real app on a free loopback port and drives it through gradio_client, as a script would."""
+
 import math
 from pathlib import Path
 
@@ -12,9 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def app_url(tmp_path_factory, demo_manifest, tiny_two_tower_dir, other_two_tower_dir):
     from conftest import RunningApp
 
-    app = RunningApp(tmp_path_factory.mktemp("appdata"), {
-        "MMSEARCH_CATALOG": str(demo_manifest), "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
-        "MMSEARCH_COMPARE_MODEL": f"two-tower:{other_two_tower_dir}", "MMSEARCH_DUPLICATE_THRESHOLD": "0"})
+    app = RunningApp(
+        tmp_path_factory.mktemp("appdata"),
+        {
+            "MMSEARCH_CATALOG": str(demo_manifest),
+            "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
+            "MMSEARCH_COMPARE_MODEL": f"two-tower:{other_two_tower_dir}",
+            "MMSEARCH_DUPLICATE_THRESHOLD": "0",
+        },
+    )
     yield app.url
     app.stop()
 

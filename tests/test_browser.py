@@ -3,6 +3,7 @@
 Debian's ``chromium`` is used (Playwright's own browser download needs the internet); .ci/run installs it. Without a
 browser these tests fail with a message saying so, rather than passing quietly.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,9 +25,15 @@ pytest.importorskip("playwright", reason="playwright is in requirements.txt; ins
 def app_url(tmp_path_factory, demo_manifest, tiny_two_tower_dir, other_two_tower_dir):
     from conftest import RunningApp
 
-    app = RunningApp(tmp_path_factory.mktemp("browserapp"), {
-        "MMSEARCH_CATALOG": str(demo_manifest), "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
-        "MMSEARCH_COMPARE_MODEL": f"two-tower:{other_two_tower_dir}", "MMSEARCH_DUPLICATE_THRESHOLD": "0"})
+    app = RunningApp(
+        tmp_path_factory.mktemp("browserapp"),
+        {
+            "MMSEARCH_CATALOG": str(demo_manifest),
+            "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
+            "MMSEARCH_COMPARE_MODEL": f"two-tower:{other_two_tower_dir}",
+            "MMSEARCH_DUPLICATE_THRESHOLD": "0",
+        },
+    )
     yield app.url
     app.stop()
 
@@ -36,8 +43,11 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not (shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")):
-        pytest.fail("NO BROWSER: the browser tests need Debian's chromium (apt-get install chromium); .ci/run "
-                    "installs it. They were not run.", pytrace=False)
+        pytest.fail(
+            "NO BROWSER: the browser tests need Debian's chromium (apt-get install chromium); .ci/run "
+            "installs it. They were not run.",
+            pytrace=False,
+        )
     with sync_playwright() as p:
         b = launch_browser(p)
         yield b
@@ -52,8 +62,9 @@ def page(browser):
 
 
 def pictures(page) -> int:
-    return page.evaluate("() => [...document.querySelectorAll('#mm-gallery img')]"
-                         ".filter(i => i.complete && i.naturalWidth > 0).length")
+    return page.evaluate(
+        "() => [...document.querySelectorAll('#mm-gallery img')].filter(i => i.complete && i.naturalWidth > 0).length"
+    )
 
 
 def choose_file(page, path: Path) -> None:
@@ -70,8 +81,9 @@ def status(page) -> str:
 @pytest.mark.parametrize("size", list(SIZES))
 def test_after_a_search_from_the_box_the_results_fill_the_first_screen(browser, app_url, size, tmp_path):
     width, height = SIZES[size]
-    page = browser.new_page(viewport={"width": width, "height": height}, is_mobile=size == "phone",
-                            has_touch=size == "phone")
+    page = browser.new_page(
+        viewport={"width": width, "height": height}, is_mobile=size == "phone", has_touch=size == "phone"
+    )
     search_from_box(page, app_url, "blue dotted mug")
     seen = page.evaluate(VISIBLE)
     page.screenshot(path=str(tmp_path / f"{size}.png"))
@@ -93,7 +105,9 @@ def test_enter_in_the_box_shows_k_results_and_clicking_one_shows_more_like_it(pa
 def test_a_shared_link_runs_its_search_and_shows_its_k(page, app_url):
     page.goto(app_url + "?q=green+bag&k=5", wait_until="networkidle")
     page.wait_for_function("() => document.querySelector('#mm-status').innerText.includes('green bag')")
-    assert pictures(page) == 5 and page.locator("#mm-query input, #mm-query textarea").first.input_value() == "green bag"
+    assert (
+        pictures(page) == 5 and page.locator("#mm-query input, #mm-query textarea").first.input_value() == "green bag"
+    )
     page.get_by_text("Advanced: number of results").click()
     assert page.locator("#mm-k input[type=number]").input_value() == "5"
 
@@ -112,10 +126,14 @@ def test_uploading_a_picture_beside_the_box_searches_with_it(page, app_url, demo
     page.goto(app_url, wait_until="networkidle")
     picture = next((Path(demo_manifest).parent / "images").glob("*.jpg"))
     choose_file(page, picture)
-    page.wait_for_function("() => document.querySelector('#mm-status').innerText.includes('uploaded image')",
-                           timeout=60_000)
-    page.wait_for_function("() => [...document.querySelectorAll('#mm-gallery img')]"
-                           ".filter(i => i.complete && i.naturalWidth > 0).length === 12", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#mm-status').innerText.includes('uploaded image')", timeout=60_000
+    )
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#mm-gallery img')]"
+        ".filter(i => i.complete && i.naturalWidth > 0).length === 12",
+        timeout=30_000,
+    )
     assert re.search(r"12 results for the uploaded image", status(page))
 
 

@@ -72,8 +72,9 @@ def test_bad_rows_are_skipped_with_reasons_and_good_rows_kept(messy):
         catalog.load_image(cat.items.set_index("item_id").loc["trunc", "image"])
 
 
-@pytest.mark.parametrize("name,mode", [("cmyk.jpg", "CMYK"), ("rgba.png", "RGBA"), ("deep.png", "I;16"),
-                                       ("pal.png", "P")])
+@pytest.mark.parametrize(
+    "name,mode", [("cmyk.jpg", "CMYK"), ("rgba.png", "RGBA"), ("deep.png", "I;16"), ("pal.png", "P")]
+)
 def test_odd_modes_become_rgb(messy, name, mode):
     img = catalog.load_image(messy.parent / "imgs" / name)
     assert img.mode == "RGB" and img.size == (40, 30)
@@ -112,9 +113,13 @@ def test_parquet_and_folder_sources(tmp_path):
 def test_hugging_face_dataset_from_disk(tmp_path):
     import datasets
 
-    ds = datasets.Dataset.from_dict({"image": [Image.new("RGB", (20, 20), (i * 40, 0, 0)) for i in range(3)],
-                                     "caption": [["a red dog", "x"], ["a cat", "y"], ["a bird", "z"]],
-                                     "img_id": ["d", "c", "b"]})
+    ds = datasets.Dataset.from_dict(
+        {
+            "image": [Image.new("RGB", (20, 20), (i * 40, 0, 0)) for i in range(3)],
+            "caption": [["a red dog", "x"], ["a cat", "y"], ["a bird", "z"]],
+            "img_id": ["d", "c", "b"],
+        }
+    )
     ds = ds.cast_column("image", datasets.Image())
     ds.save_to_disk(str(tmp_path / "ds"))
     cat = catalog.load_catalog(f"hf:{tmp_path / 'ds'}", tmp_path / "data", hf_id_column="img_id")

@@ -1,4 +1,5 @@
 """The ``mmsearch`` command and the thin entry points: subcommands, versions, and a help text for every flag."""
+
 import argparse
 import subprocess
 import sys

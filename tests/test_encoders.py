@@ -39,12 +39,15 @@ def test_image_files_encode_in_workers_and_bad_files_are_reported(encoder, tmp_p
     np.testing.assert_allclose(vectors[0], direct[0], atol=1e-5)
 
 
-@pytest.mark.parametrize("spec,message", [
-    ("bogus", "unknown model spec"),
-    ("clip:NoSuchNet/openai", "unknown open_clip model"),
-    ("clip:ViT-B-32/", "names no weights"),
-    ("two-tower:/nonexistent/model", "no two-tower model"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("bogus", "unknown model spec"),
+        ("clip:NoSuchNet/openai", "unknown open_clip model"),
+        ("clip:ViT-B-32/", "names no weights"),
+        ("two-tower:/nonexistent/model", "no two-tower model"),
+    ],
+)
 def test_bad_specs_say_what_to_do(spec, message):
     with pytest.raises(EncoderError, match=message):
         load_encoder(spec, "cpu")
@@ -79,7 +82,23 @@ def test_pickled_checkpoints_with_code_are_refused(tiny_clip_spec, tmp_path):
     resume = tmp_path / "run.checkpoint.pt"
     torch.save({"model": {}, "x": _Payload(marker)}, resume)
     with pytest.raises(Exception, match="Weights only load failed|Unsupported global"):
-        train.train(train.TrainConfig(out=tmp_path / "run", resume=True, renders=64, epochs=1, batch_size=16,
-                                      image_size=32, patch_size=8, width=32, vision_layers=1, text_layers=1, heads=2,
-                                      embed_dim=16, workers=1, data_dir=tmp_path / "data", tracker="none"))
+        train.train(
+            train.TrainConfig(
+                out=tmp_path / "run",
+                resume=True,
+                renders=64,
+                epochs=1,
+                batch_size=16,
+                image_size=32,
+                patch_size=8,
+                width=32,
+                vision_layers=1,
+                text_layers=1,
+                heads=2,
+                embed_dim=16,
+                workers=1,
+                data_dir=tmp_path / "data",
+                tracker="none",
+            )
+        )
     assert not marker.exists()  # neither load ran the payload

@@ -1,4 +1,5 @@
 """The attribute-precision metric, proved on encoders whose answers are known in advance."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,7 @@ from mmsearch import demo, evaluate
 class OracleEncoder:
     """Embeds the truth: images by their (kind, colour, pattern), texts by the query words. Optionally blind to
     colour, so the expected precision is known exactly."""
+
     see_colour: bool = True
     model_id: str = "oracle"
     dim: int = len(demo.KINDS) + len(demo.COLOURS) + len(demo.PATTERNS)
@@ -43,8 +45,10 @@ def _truth_pixels(items):
 
 def _oracle_pixels(encoder, items):
     def encode_pixels(pixels):
-        return np.stack([encoder._vec(items[int(i)].kind, items[int(i)].colour, items[int(i)].pattern)
-                         for i in pixels[:, 0]])
+        return np.stack(
+            [encoder._vec(items[int(i)].kind, items[int(i)].colour, items[int(i)].pattern) for i in pixels[:, 0]]
+        )
+
     encoder.encode_pixels = encode_pixels
     return _truth_pixels(items)
 

@@ -83,7 +83,9 @@ def test_a_data_directory_of_the_old_layout_is_moved_aside(tmp_path, capsys):
 
 def test_online_store_settings():
     assert features.online_store_config("redis://:pw@cache:6380/2", "/d") == {
-        "type": "redis", "connection_string": "cache:6380,db=2,password=pw"}
+        "type": "redis",
+        "connection_string": "cache:6380,db=2,password=pw",
+    }
     assert features.online_store_config("sqlite", "/d")["type"] == "sqlite"
     with pytest.raises(features.FeatureStoreError, match="unknown online store"):
         features.online_store_config("mongodb://x", "/d")

@@ -107,8 +107,9 @@ def test_updates_add_and_remove_with_every_kind(kind):
     v = _vectors(n + 100, 32, seed=4, clusters=20)
     ix = vindex.build(v[:n], _items(n), {"model_id": "m"}, kind)
     # Drop the first 50 items, keep the rest in their slots, and add 100 new ones.
-    items = pd.concat([_items(n).iloc[50:], pd.DataFrame({"item_id": [f"new{k}" for k in range(100)]})],
-                      ignore_index=True)
+    items = pd.concat(
+        [_items(n).iloc[50:], pd.DataFrame({"item_id": [f"new{k}" for k in range(100)]})], ignore_index=True
+    )
     reused = np.concatenate([np.arange(50, n), np.full(100, -1)])
     up = vindex.updated(ix, items, reused, v[n:], {"model_id": "m"})
     assert len(up) == n - 50 + 100
@@ -125,8 +126,10 @@ def test_ivfpq_recall_against_exact_search():
     exact = vindex.build(v, _items(n), {"model_id": "m"}, "flat")
     approx = vindex.build(v, _items(n), {"model_id": "m"}, "ivfpq")
     queries = _vectors(200, d, seed=6, clusters=50)
-    hit = sum(len({h[0] for h in a} & {h[0] for h in e}) for a, e in
-              zip(approx.search(queries, 10), exact.search(queries, 10)))
+    hit = sum(
+        len({h[0] for h in a} & {h[0] for h in e})
+        for a, e in zip(approx.search(queries, 10), exact.search(queries, 10))
+    )
     assert hit / 2000 >= 0.95
 
 
@@ -140,8 +143,12 @@ def test_a_mapped_vectors_file_is_copied_whole_and_its_slices_row_by_row(tmp_pat
     v, fresh = _vectors(1000), _vectors(7, seed=3)
     np.save(tmp_path / "old.npy", v)
     old = np.load(tmp_path / "old.npy", mmap_mode="r")
-    for name, part, want in (("whole", old, v), ("head", old[:300], v[:300]), ("tail", old[700:], v[700:]),
-                             ("strided", old[::3], v[::3])):
+    for name, part, want in (
+        ("whole", old, v),
+        ("head", old[:300], v[:300]),
+        ("tail", old[700:], v[700:]),
+        ("strided", old[::3], v[::3]),
+    ):
         got = vindex.stream_npy(tmp_path / f"{name}.npy", [part, fresh], 8, chunk=64)
         np.testing.assert_array_equal(np.asarray(got), np.concatenate([want, fresh]), err_msg=name)
 

@@ -4,8 +4,13 @@ import pytest
 from mmsearch.keyword import KeywordIndex, reciprocal_rank_fusion, tokenize
 from mmsearch.phrasing import Synonyms
 
-TEXTS = ["Red striped cotton t-shirt", "A blue ceramic mug with stripes", "", "White canvas sneakers",
-         "Red ceramic mug"]
+TEXTS = [
+    "Red striped cotton t-shirt",
+    "A blue ceramic mug with stripes",
+    "",
+    "White canvas sneakers",
+    "Red ceramic mug",
+]
 
 
 def test_tokens_are_stemmed_lower_case_words_without_stop_words():
@@ -49,8 +54,13 @@ def test_reciprocal_rank_fusion_by_hand():
         reciprocal_rank_fusion([1], [1], 1.5)
 
 
-SHOP = ["Crimson cotton tee", "Navy ceramic cup with spots", "Blue canvas trainer", "Red ceramic mug",
-        "Olive metal light with checks"]
+SHOP = [
+    "Crimson cotton tee",
+    "Navy ceramic cup with spots",
+    "Blue canvas trainer",
+    "Red ceramic mug",
+    "Olive metal light with checks",
+]
 GROUPS = Synonyms.parse("""tee, t shirt => t-shirt
 cup => mug
 trainer, trainers => sneaker

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from mmsearch import demo
+from mmsearch import demo, phrasing
 from mmsearch.phrasing import DEFAULT_SYNONYMS, Synonyms, SynonymsError, normalize
 
 
@@ -33,11 +33,15 @@ def test_the_bundled_groups_cover_every_facet_value_of_the_demo():
 def test_training_captions_vary_the_way_people_type():
     groups = Synonyms.load(DEFAULT_SYNONYMS)
     rng = random.Random(0)
-    texts = [demo.varied_caption("mug", "red", "striped", rng, groups) for _ in range(400)]
+    texts = [phrasing.varied_caption("mug", "red", "striped", rng, groups) for _ in range(400)]
     assert len(set(texts)) > 200
     assert any("mugs" in t or "cups" in t for t in texts)  # plurals
     assert any("with" in t for t in texts)  # phrases
     assert any(w in t for t in texts for w in ("crimson", "scarlet", "cherry"))  # other colour words
     assert any(w in t for t in texts for w in ("stripy", "pinstripe", "stripes"))
-    assert demo.plural("t-shirt") == "t-shirts" and demo.plural("glass") == "glasses" and demo.plural("shoes") == "shoes"
-    assert demo.misspell("striped", random.Random(1)) != "striped"
+    assert (
+        phrasing.plural("t-shirt") == "t-shirts"
+        and phrasing.plural("glass") == "glasses"
+        and phrasing.plural("shoes") == "shoes"
+    )
+    assert phrasing.misspell("striped", random.Random(1)) != "striped"

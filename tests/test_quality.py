@@ -9,8 +9,14 @@ from mmsearch import measures, quality
 def test_ir_measures_agree_with_the_figures_worked_by_hand():
     """The metrics come from ir-measures (trec_eval); these cases were worked out by hand before it was used."""
     grades = {"a": 2, "b": 1, "c": 2}
-    runs = {"q1": ["c", "x", "b"], "q2": ["a", "c", "b"], "q3": ["x", "b", "a"], "q4": [f"x{i}" for i in range(10)] + ["a"],
-            "q5": ["a"], "q6": []}
+    runs = {
+        "q1": ["c", "x", "b"],
+        "q2": ["a", "c", "b"],
+        "q3": ["x", "b", "a"],
+        "q4": [f"x{i}" for i in range(10)] + ["a"],
+        "q5": ["a"],
+        "q6": [],
+    }
     judged = {q: grades for q in runs} | {"q5": {}}
     got = measures.per_query(runs, judged)
     # Ranked c, x, b: DCG = 3/log2(2) + 0 + 1/log2(4) = 3.5; ideal a/c, c/a, b = 3 + 3/log2(3) + 1/2.
@@ -32,16 +38,20 @@ def test_a_paired_test_tells_a_real_difference_from_noise():
     assert real["significant"] and real["p_value"] < 0.001 and real["wins"] == 8 and real["difference"] > 0.29
     assert not measures.paired_test(better, noisy)["significant"]
     assert measures.paired_test(better, better)["p_value"] == 1.0
-    assert "beats" in measures.verdict("hybrid", "vector", real, "nDCG@10") and "significant at" in \
-        measures.verdict("hybrid", "vector", real, "nDCG@10")
+    assert "beats" in measures.verdict("hybrid", "vector", real, "nDCG@10") and "significant at" in measures.verdict(
+        "hybrid", "vector", real, "nDCG@10"
+    )
 
 
 def test_grades_follow_the_true_attributes_and_the_filter():
-    truth = pd.DataFrame([
-        {"item_id": "1", "category": "mug", "colour": "red", "pattern": "striped", "tag": "new", "price": 8.99},
-        {"item_id": "2", "category": "mug", "colour": "red", "pattern": "solid", "tag": "new", "price": 11.99},
-        {"item_id": "3", "category": "mug", "colour": "blue", "pattern": "solid", "tag": "durable", "price": 8.99},
-        {"item_id": "4", "category": "cap", "colour": "red", "pattern": "striped", "tag": "new", "price": 8.99}])
+    truth = pd.DataFrame(
+        [
+            {"item_id": "1", "category": "mug", "colour": "red", "pattern": "striped", "tag": "new", "price": 8.99},
+            {"item_id": "2", "category": "mug", "colour": "red", "pattern": "solid", "tag": "new", "price": 11.99},
+            {"item_id": "3", "category": "mug", "colour": "blue", "pattern": "solid", "tag": "durable", "price": 8.99},
+            {"item_id": "4", "category": "cap", "colour": "red", "pattern": "striped", "tag": "new", "price": 8.99},
+        ]
+    )
     query = {"kind": "mug", "colour": "red", "pattern": "striped", "tag": "", "filters": ""}
     assert quality.grades(pd.Series(query), truth).tolist() == [2, 1, 0, 0]
     assert quality.grades(pd.Series(query | {"filters": "price<=9"}), truth).tolist() == [2, 0, 0, 0]

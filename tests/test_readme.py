@@ -1,5 +1,6 @@
 """Every example of the README's API section runs as written against ``python app.py`` with the demo: curl lines in
 bash, Python blocks in a fresh interpreter, in a folder holding a ``photo.jpg``. Only the address is changed."""
+
 import re
 import shutil
 import subprocess
@@ -10,8 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-API = README[README.index("\n## API\n"):]
-API = API[:API.index("\n## ", 1)]
+API = README[README.index("\n## API\n") :]
+API = API[: API.index("\n## ", 1)]
 BLOCKS = re.findall(r"```(bash|python)\n(.*?)```", API, re.S)
 
 

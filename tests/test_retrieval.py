@@ -1,4 +1,5 @@
 """Retrieval metrics on hand-made cases whose recalls can be worked out on paper."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,13 +10,15 @@ from mmsearch.encoders import load_encoder
 
 # 3 images, 5 captions: captions 0,1 -> image 0; 2,3 -> image 1; 4 -> image 2.
 OWNER = np.array([0, 0, 1, 1, 2])
-SIM = np.array([
-    [0.9, 0.1, 0.0],  # caption 0: own image first            -> rank 1
-    [0.2, 0.8, 0.1],  # caption 1: image 1 beats its own        -> rank 2
-    [0.3, 0.2, 0.1],  # caption 2: image 0 ahead of its own     -> rank 2
-    [0.1, 0.7, 0.0],  # caption 3: own first                    -> rank 1
-    [0.5, 0.4, 0.3],  # caption 4: both others ahead            -> rank 3
-])
+SIM = np.array(
+    [
+        [0.9, 0.1, 0.0],  # caption 0: own image first            -> rank 1
+        [0.2, 0.8, 0.1],  # caption 1: image 1 beats its own        -> rank 2
+        [0.3, 0.2, 0.1],  # caption 2: image 0 ahead of its own     -> rank 2
+        [0.1, 0.7, 0.0],  # caption 3: own first                    -> rank 1
+        [0.5, 0.4, 0.3],  # caption 4: both others ahead            -> rank 3
+    ]
+)
 
 
 def test_text_to_image_ranks_and_recalls():
@@ -50,9 +53,13 @@ def test_an_image_without_captions_is_an_error():
 def test_captions_file_with_several_rows_per_image(tmp_path, tiny_two_tower_dir):
     for i in range(3):
         Image.new("RGB", (32, 32), (i * 80, 0, 0)).save(tmp_path / f"{i}.png")
-    pd.DataFrame({"image": ["0.png", "0.png", "1.png", "2.png", "2.png"],
-                  "caption": ["a", "b", "c", "d", "e"],
-                  "split": ["test", "test", "test", "train", "train"]}).to_csv(tmp_path / "caps.csv", index=False)
+    pd.DataFrame(
+        {
+            "image": ["0.png", "0.png", "1.png", "2.png", "2.png"],
+            "caption": ["a", "b", "c", "d", "e"],
+            "split": ["test", "test", "test", "train", "train"],
+        }
+    ).to_csv(tmp_path / "caps.csv", index=False)
     pairs = retrieval.load_pairs(str(tmp_path / "caps.csv"), where={"split": "test"})
     assert len(pairs.images) == 2 and pairs.captions == ["a", "b", "c"] and pairs.caption_image.tolist() == [0, 0, 1]
     report = retrieval.evaluate_pairs(load_encoder(f"two-tower:{tiny_two_tower_dir}", "cpu"), pairs, workers=0)
@@ -63,8 +70,13 @@ def test_captions_file_with_several_rows_per_image(tmp_path, tiny_two_tower_dir)
 def test_hugging_face_pairs_with_caption_lists(tmp_path):
     import datasets
 
-    ds = datasets.Dataset.from_dict({"image": [Image.new("RGB", (8, 8))] * 3,
-                                     "caption": [["x", "y"], ["z"], ["w", "v"]], "split": ["test", "val", "test"]})
+    ds = datasets.Dataset.from_dict(
+        {
+            "image": [Image.new("RGB", (8, 8))] * 3,
+            "caption": [["x", "y"], ["z"], ["w", "v"]],
+            "split": ["test", "val", "test"],
+        }
+    )
     ds.cast_column("image", datasets.Image()).save_to_disk(str(tmp_path / "ds"))
     pairs = retrieval.load_pairs(f"hf:{tmp_path / 'ds'}", where={"split": "test"})
     assert pairs.captions == ["x", "y", "w", "v"] and pairs.caption_image.tolist() == [0, 0, 1, 1]
@@ -78,9 +90,22 @@ def test_evaluate_command_writes_a_report(tmp_path, tiny_two_tower_dir, capsys):
     for i in range(4):
         Image.new("RGB", (16, 16), (0, i * 60, 0)).save(tmp_path / f"{i}.png")
     pd.DataFrame({"image": [f"{i}.png" for i in range(4)], "caption": ["w", "x", "y", "z"]}).to_csv(
-        tmp_path / "c.csv", index=False)
-    code = evaluate.main(["--model", f"two-tower:{tiny_two_tower_dir}", "--dataset", str(tmp_path / "c.csv"),
-                          "--report", str(tmp_path / "r.json"), "--device", "cpu", "--data-dir", str(tmp_path)])
+        tmp_path / "c.csv", index=False
+    )
+    code = evaluate.main(
+        [
+            "--model",
+            f"two-tower:{tiny_two_tower_dir}",
+            "--dataset",
+            str(tmp_path / "c.csv"),
+            "--report",
+            str(tmp_path / "r.json"),
+            "--device",
+            "cpu",
+            "--data-dir",
+            str(tmp_path),
+        ]
+    )
     assert code == 0 and "text_to_image" in capsys.readouterr().out
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["text_to_image"]["queries"] == 4 and report["text_to_image"]["R@5"] == 1.0

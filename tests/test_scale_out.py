@@ -1,4 +1,5 @@
 """Past one machine on existing engines: encoding with Ray Data, and Redis as Feast's online store."""
+
 import os
 import shutil
 import socket
@@ -50,8 +51,23 @@ def redis_url(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import redis
 
     client = redis.Redis(host="127.0.0.1", port=port)
@@ -68,8 +84,16 @@ def redis_url(tmp_path):
 
 def test_redis_serves_as_the_online_store(redis_url, demo_manifest, tiny_two_tower_dir, tmp_path):
     url, client = redis_url
-    cfg = config.Config(data_dir=tmp_path / "data", catalog=str(demo_manifest), model=f"two-tower:{tiny_two_tower_dir}",
-                        index=tmp_path / "ix", online_store=url, workers=0, duplicate_threshold=0, reload_interval=0)
+    cfg = config.Config(
+        data_dir=tmp_path / "data",
+        catalog=str(demo_manifest),
+        model=f"two-tower:{tiny_two_tower_dir}",
+        index=tmp_path / "ix",
+        online_store=url,
+        workers=0,
+        duplicate_threshold=0,
+        reload_interval=0,
+    )
     built = build.build_index(cfg)
     assert built.manifest["online_store"] == url and client.dbsize() > 0
     assert not (tmp_path / "data" / "feast" / "online_store.db").exists()
@@ -79,8 +103,9 @@ def test_redis_serves_as_the_online_store(redis_url, demo_manifest, tiny_two_tow
     assert len(results) == 5 and all(r.title == truth[r.item_id] for r in results)
     assert searcher.store.readable()
     client.flushall()  # the online store lost its rows: listings already read stay (content-keyed, never stale) ...
-    assert [r.title for r in searcher.search("red striped t-shirt", k=2, mode="keyword")] == \
-        [truth[r.item_id] for r in results[:2]]
+    assert [r.title for r in searcher.search("red striped t-shirt", k=2, mode="keyword")] == [
+        truth[r.item_id] for r in results[:2]
+    ]
     fresh = Searcher.open(config.Config(data_dir=tmp_path / "data", model=cfg.model, index=tmp_path / "ix"))
     hits = fresh.search("red striped t-shirt", k=2, mode="keyword")  # ... and the rest come back empty, still answered
     assert [r.title for r in hits] == [r.item_id for r in hits]

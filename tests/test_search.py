@@ -10,8 +10,16 @@ from mmsearch.search import QueryError, Searcher
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
     tmp = tmp_path_factory.mktemp("search")
-    cfg = config.Config(data_dir=tmp / "data", catalog=str(demo_manifest), model=f"two-tower:{tiny_two_tower_dir}",
-                        index=tmp / "ix", workers=1, max_query_chars=50, duplicate_threshold=0, max_upload_pixels=1_000_000)
+    cfg = config.Config(
+        data_dir=tmp / "data",
+        catalog=str(demo_manifest),
+        model=f"two-tower:{tiny_two_tower_dir}",
+        index=tmp / "ix",
+        workers=1,
+        max_query_chars=50,
+        duplicate_threshold=0,
+        max_upload_pixels=1_000_000,
+    )
     build_index(cfg)
     return Searcher.open(cfg)
 
@@ -22,11 +30,14 @@ def test_text_search_returns_k_sorted_results_with_metadata(searcher):
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
     first = results[0]
     assert first.title and first.image.endswith(".jpg") and "colour" in first.metadata and first.category
-    assert first.caption().startswith(f"{first.score:.3f} · {first.title}") and first.to_dict()["item_id"] == first.item_id
+    assert (
+        first.caption().startswith(f"{first.score:.3f} · {first.title}") and first.to_dict()["item_id"] == first.item_id
+    )
 
 
-@pytest.mark.parametrize("query,message", [("", "Type something"), ("   ", "Type something"),
-                                           ("x" * 51, "the limit is 50")])
+@pytest.mark.parametrize(
+    "query,message", [("", "Type something"), ("   ", "Type something"), ("x" * 51, "the limit is 50")]
+)
 def test_bad_text_queries_are_refused_with_a_message(searcher, query, message):
     with pytest.raises(QueryError, match=message):
         searcher.search_text(query)
@@ -99,8 +110,7 @@ def test_a_query_of_only_negative_terms_is_refused(searcher):
 def test_negative_term_removes_what_it_names_with_the_demo_model(tmp_path_factory):
     """With the real demo model: 'sneaker -white' keeps sneakers and drops the white ones."""
     tmp = tmp_path_factory.mktemp("negative")
-    cfg = config.Config(data_dir=tmp / "data", catalog="demo", model="demo", index=tmp / "ix", demo_size=640,
-                        workers=1)
+    cfg = config.Config(data_dir=tmp / "data", catalog="demo", model="demo", index=tmp / "ix", demo_size=640, workers=1)
     build_index(cfg)
     demo_searcher = Searcher.open(cfg)
     plain = demo_searcher.search_text("white sneaker", k=10)
@@ -114,8 +124,10 @@ def test_keyword_mode_finds_the_words_and_a_negated_word_removes_every_item_sayi
     results = searcher.search("striped mug", k=5, mode="keyword")
     assert results and all(r.keyword_score > 0 for r in results)
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)  # BM25 order
-    assert all("mug" in f"{r.title} {r.description}".lower() or "stripe" in f"{r.title} {r.description}".lower()
-               for r in results)
+    assert all(
+        "mug" in f"{r.title} {r.description}".lower() or "stripe" in f"{r.title} {r.description}".lower()
+        for r in results
+    )
     for mode in ("keyword", "hybrid"):
         kept = searcher.search("mug -red", k=10, mode=mode)
         assert kept and not any("red" in tokenize([f"{r.title} {r.description}"])[0] for r in kept), mode
@@ -134,7 +146,7 @@ def test_hybrid_weight_zero_is_vector_order_and_one_puts_keyword_matches_first(s
     assert [r.item_id for r in searcher.search("blue dotted mug", k=8, mode="hybrid", keyword_weight=0.0)] == vector
     keyword = [r.item_id for r in searcher.search("blue dotted mug", k=8, mode="keyword")]
     hybrid = [r.item_id for r in searcher.search("blue dotted mug", k=8, mode="hybrid", keyword_weight=1.0)]
-    assert hybrid[:len(keyword)] == keyword
+    assert hybrid[: len(keyword)] == keyword
 
 
 def test_text_and_image_together(searcher, demo_manifest):
@@ -147,11 +159,14 @@ def test_text_and_image_together(searcher, demo_manifest):
     assert len(blended) == 5
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"query": "mug", "mode": "fuzzy"}, "Unknown search mode"),
-    ({"query": "mug", "keyword_weight": 2}, "keyword weight must be between 0 and 1"),
-    ({"query": None, "image": None}, "or upload an image"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"query": "mug", "mode": "fuzzy"}, "Unknown search mode"),
+        ({"query": "mug", "keyword_weight": 2}, "keyword weight must be between 0 and 1"),
+        ({"query": None, "image": None}, "or upload an image"),
+    ],
+)
 def test_bad_search_settings_are_refused(searcher, kwargs, message):
     with pytest.raises(QueryError, match=message):
         searcher.search(**kwargs)

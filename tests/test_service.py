@@ -1,5 +1,6 @@
 """The service's guards in-process: rate limits, the queue bound, access control, faults of the feature store and
 the index, and concurrent searches. The real-server checks of the same routes are in test_api.py."""
+
 import asyncio
 import shutil
 import sqlite3
@@ -24,8 +25,15 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
     tmp = tmp_path_factory.mktemp("service")
-    cfg = config.Config(data_dir=tmp / "data", catalog=str(demo_manifest), model=f"two-tower:{tiny_two_tower_dir}",
-                        index=tmp / "ix", workers=1, duplicate_threshold=0, reload_interval=0)
+    cfg = config.Config(
+        data_dir=tmp / "data",
+        catalog=str(demo_manifest),
+        model=f"two-tower:{tiny_two_tower_dir}",
+        index=tmp / "ix",
+        workers=1,
+        duplicate_threshold=0,
+        reload_interval=0,
+    )
     build_index(cfg)
     return cfg
 
@@ -105,7 +113,9 @@ def test_a_client_over_its_rate_is_told_to_retry(built):
         codes = [client.get("/api/search", params={"q": "red mug", "k": 2}) for _ in range(4)]
         assert [r.status_code for r in codes] == [200, 200, 429, 429]
         assert "Too many searches" in codes[2].json()["error"] and int(codes[2].headers["Retry-After"]) >= 1
-        ui = client.post("/gradio_api/run/search_text", json={"data": ["red mug", 2, None, None, None, None, None, None]})
+        ui = client.post(
+            "/gradio_api/run/search_text", json={"data": ["red mug", 2, None, None, None, None, None, None]}
+        )
         assert "Too many searches" in ui.text  # the UI's events spend the same client's tokens as REST
         other = client.get("/api/search", params={"q": "red mug", "k": 2}, headers={"Authorization": "Bearer x"})
         assert other.status_code == 200  # a token holder is another client
@@ -147,9 +157,24 @@ def test_a_truncated_index_stops_the_app_with_a_message(built, tmp_path):
     shutil.copytree(built.index, index)
     faiss_file = index / "faiss.index"
     faiss_file.write_bytes(faiss_file.read_bytes()[:100])
-    run = subprocess.run([sys.executable, "app.py", "--index", str(index), "--model", built.model, "--data-dir",
-                          str(built.data_dir), "--catalog", built.catalog], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "app.py",
+            "--index",
+            str(index),
+            "--model",
+            built.model,
+            "--data-dir",
+            str(built.data_dir),
+            "--catalog",
+            built.catalog,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 2 and "damaged" in run.stderr and "Traceback" not in run.stderr
 
 
@@ -158,8 +183,11 @@ def test_searches_from_many_threads_answer_as_one_at_a_time(built, demo_manifest
     searcher = Searcher.open(built)
     photo = str(demo_manifest.parent / "images" / "demo-00004.jpg")
     calls = [lambda q=q: searcher.search_text(q, 5) for q in ("red mug", "blue striped shirt", "green cap", "lamp")]
-    calls += [lambda: searcher.search_image(photo, 4), lambda: searcher.more_like_this("demo-00009", 4),
-              lambda: searcher.search_text("dotted", 6, filters="category=mug", mode="vector")]
+    calls += [
+        lambda: searcher.search_image(photo, 4),
+        lambda: searcher.more_like_this("demo-00009", 4),
+        lambda: searcher.search_text("dotted", 6, filters="category=mug", mode="vector"),
+    ]
     expected = [[(r.item_id, r.score, r.title) for r in call()] for call in calls]
     errors, mismatches = [], []
 
@@ -205,8 +233,9 @@ def test_a_flood_of_requests_past_the_queue_is_turned_away_at_once(built):
         searcher = Searcher.open(config.replace(built, max_queue=4))
         transport = httpx.ASGITransport(app=create_app(searcher))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            answers = await asyncio.gather(*(client.get("/api/search", params={"q": f"red mug {i}", "k": 3})
-                                              for i in range(30)))
+            answers = await asyncio.gather(
+                *(client.get("/api/search", params={"q": f"red mug {i}", "k": 3}) for i in range(30))
+            )
         return [r.status_code for r in answers]
 
     codes = asyncio.run(flood())

@@ -1,4 +1,5 @@
 """Both trackers behind one interface: MLflow (tests/test_train.py reads its runs back) and Weights & Biases."""
+
 import pytest
 
 from mmsearch import train
@@ -8,10 +9,28 @@ from mmsearch.tracking import open_tracker
 def test_wandb_tracker_records_a_training_run_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")  # no account or network: the run is kept on disk for `wandb sync`
     monkeypatch.setenv("WANDB_SILENT", "true")
-    meta = train.train(train.TrainConfig(
-        out=tmp_path / "m", renders=128, batch_size=32, image_size=32, patch_size=8, width=32, vision_layers=1,
-        text_layers=1, heads=2, embed_dim=16, warmup_steps=1, eval_per_combo=1, workers=1, epochs=2, log_every=2,
-        checkpoint_every=0, tracker="wandb", data_dir=tmp_path / "data"))
+    meta = train.train(
+        train.TrainConfig(
+            out=tmp_path / "m",
+            renders=128,
+            batch_size=32,
+            image_size=32,
+            patch_size=8,
+            width=32,
+            vision_layers=1,
+            text_layers=1,
+            heads=2,
+            embed_dim=16,
+            warmup_steps=1,
+            eval_per_combo=1,
+            workers=1,
+            epochs=2,
+            log_every=2,
+            checkpoint_every=0,
+            tracker="wandb",
+            data_dir=tmp_path / "data",
+        )
+    )
     runs = list((tmp_path / "data" / "wandb").glob(f"offline-run-*-{meta['run_id']}/run-{meta['run_id']}.wandb"))
     assert len(runs) == 1
     # The run file holds protobuf records; their keys are plain strings in it.

@@ -5,9 +5,24 @@ from mmsearch.encoders import load_encoder
 
 
 def test_tiny_training_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
-    cfg = train.TrainConfig(out=tmp_path / "m", renders=640, epochs=3, batch_size=64, image_size=32, patch_size=8,
-                            width=48, vision_layers=1, text_layers=1, heads=2, embed_dim=32, warmup_steps=5,
-                            eval_per_combo=1, workers=1, data_dir=tmp_path / "data", log_every=5)
+    cfg = train.TrainConfig(
+        out=tmp_path / "m",
+        renders=640,
+        epochs=3,
+        batch_size=64,
+        image_size=32,
+        patch_size=8,
+        width=48,
+        vision_layers=1,
+        text_layers=1,
+        heads=2,
+        embed_dim=32,
+        warmup_steps=5,
+        eval_per_combo=1,
+        workers=1,
+        data_dir=tmp_path / "data",
+        log_every=5,
+    )
     meta = train.train(cfg)
     assert meta["final_loss"] < meta["first_loss"] - 0.3
     assert meta["train_images_per_second"] > 0 and 0 < meta["parameters_millions"] < 1
@@ -35,9 +50,23 @@ def test_stopping_and_resuming_gives_the_same_weights_as_one_run(tmp_path):
 
     from mmsearch import twotower
 
-    common = dict(renders=256, epochs=2, batch_size=32, image_size=32, patch_size=8, width=32, vision_layers=1,
-                  text_layers=1, heads=2, embed_dim=16, warmup_steps=3, eval_per_combo=1, workers=1,
-                  data_dir=tmp_path / "data", tracker="none")
+    common = dict(
+        renders=256,
+        epochs=2,
+        batch_size=32,
+        image_size=32,
+        patch_size=8,
+        width=32,
+        vision_layers=1,
+        text_layers=1,
+        heads=2,
+        embed_dim=16,
+        warmup_steps=3,
+        eval_per_combo=1,
+        workers=1,
+        data_dir=tmp_path / "data",
+        tracker="none",
+    )
     train.train(train.TrainConfig(out=tmp_path / "whole", checkpoint_every=0, **common))
     cut = train.TrainConfig(out=tmp_path / "cut", checkpoint_every=5, stop_after=11, **common)
     assert train.train(cut)["stopped_at"] == 11  # 8 steps an epoch: stopped in the second epoch
@@ -50,8 +79,22 @@ def test_stopping_and_resuming_gives_the_same_weights_as_one_run(tmp_path):
     assert not train.checkpoint_path(cut).exists()
 
 
-TINY = dict(renders=128, batch_size=32, image_size=32, patch_size=8, width=32, vision_layers=1, text_layers=1,
-            heads=2, embed_dim=16, warmup_steps=1, eval_per_combo=1, workers=1, tracker="none", checkpoint_every=0)
+TINY = dict(
+    renders=128,
+    batch_size=32,
+    image_size=32,
+    patch_size=8,
+    width=32,
+    vision_layers=1,
+    text_layers=1,
+    heads=2,
+    embed_dim=16,
+    warmup_steps=1,
+    eval_per_combo=1,
+    workers=1,
+    tracker="none",
+    checkpoint_every=0,
+)
 
 
 def test_frozen_towers_stay_put_while_heads_learn(tmp_path):
@@ -107,12 +150,25 @@ def test_training_on_image_caption_pairs_with_validation(tmp_path):
     for split, seed, n in (("train", demo.TRAIN_SEED, 96), ("val", demo.VALID_SEED, 16)):
         for it in demo.make_items(n, seed, prefix=split):
             demo.render(it).save(tmp_path / f"{it.item_id}.jpg")
-            rows += [{"image": f"{it.item_id}.jpg", "caption": demo.query_for(it.kind, it.colour, it.pattern),
-                      "split": split}, {"image": f"{it.item_id}.jpg", "caption": it.title, "split": split}]
+            rows += [
+                {
+                    "image": f"{it.item_id}.jpg",
+                    "caption": demo.query_for(it.kind, it.colour, it.pattern),
+                    "split": split,
+                },
+                {"image": f"{it.item_id}.jpg", "caption": it.title, "split": split},
+            ]
     pd.DataFrame(rows).to_csv(tmp_path / "caps.csv", index=False)
     caps = str(tmp_path / "caps.csv")
-    cfg = train.TrainConfig(out=tmp_path / "m", epochs=4, dataset=caps, where="split=train", valid_dataset=caps,
-                            valid_where="split=val", **TINY)
+    cfg = train.TrainConfig(
+        out=tmp_path / "m",
+        epochs=4,
+        dataset=caps,
+        where="split=train",
+        valid_dataset=caps,
+        valid_where="split=val",
+        **TINY,
+    )
     meta = train.train(cfg)
     assert meta["final_loss"] < meta["first_loss"]
     assert meta["valid_text_to_image"]["queries"] == 32  # 16 validation images, 2 captions each

@@ -1,4 +1,5 @@
 """Updating an index in place of a rebuild: what is encoded, what is served, and what a failure leaves behind."""
+
 import json
 
 import numpy as np
@@ -25,15 +26,31 @@ def _shop(folder, n=20, titles=None, seeds=None, name="shop.csv"):
         path = folder / f"p{i}.png"
         if not path.exists():
             _picture(path, (seeds or {}).get(i, i))
-        rows.append({"item_id": str(i), "image": path.name, "title": (titles or {}).get(i, f"plain item {i}"),
-                     "category": "hat" if i % 2 else "mug", "price": str(10 + i)})
+        rows.append(
+            {
+                "item_id": str(i),
+                "image": path.name,
+                "title": (titles or {}).get(i, f"plain item {i}"),
+                "category": "hat" if i % 2 else "mug",
+                "price": str(10 + i),
+            }
+        )
     pd.DataFrame(rows).to_csv(folder / name, index=False)
     return folder / name
 
 
 def _cfg(tmp_path, catalog, model, out="ix", **kw):
-    return config.Config(data_dir=tmp_path / "data", catalog=str(catalog), model=model, index=tmp_path / out,
-                         workers=0, batch_size=8, duplicate_threshold=0, reload_interval=0, **kw)
+    return config.Config(
+        data_dir=tmp_path / "data",
+        catalog=str(catalog),
+        model=model,
+        index=tmp_path / out,
+        workers=0,
+        batch_size=8,
+        duplicate_threshold=0,
+        reload_interval=0,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -51,14 +68,21 @@ def test_an_update_encodes_only_new_and_changed_pictures(tmp_path, model):
     assert _counts(first.manifest) == {"added": 20, "changed": 0, "removed": 0, "unchanged": 20 - 20, "encoded": 20}
     assert first.manifest["mode"] == "full"
 
-    _picture(tmp_path / "shop" / "p3.png", 1000)                  # new bytes for item 3's picture
+    _picture(tmp_path / "shop" / "p3.png", 1000)  # new bytes for item 3's picture
     table = pd.read_csv(shop, dtype=str)
-    table.loc[table.item_id == "5", "title"] = "renamed five"       # a listing change: no encoding
-    table = table[~table.item_id.isin(["7", "8"])]                  # two removed
-    for i in (20, 21):                                              # two added
+    table.loc[table.item_id == "5", "title"] = "renamed five"  # a listing change: no encoding
+    table = table[~table.item_id.isin(["7", "8"])]  # two removed
+    for i in (20, 21):  # two added
         _picture(tmp_path / "shop" / f"p{i}.png", i)
-    added = pd.DataFrame({"item_id": ["20", "21"], "image": ["p20.png", "p21.png"], "title": ["new a", "new b"],
-                          "category": "mug", "price": "5"})
+    added = pd.DataFrame(
+        {
+            "item_id": ["20", "21"],
+            "image": ["p20.png", "p21.png"],
+            "title": ["new a", "new b"],
+            "category": "mug",
+            "price": "5",
+        }
+    )
     pd.concat([table, added]).to_csv(shop, index=False)
     second = build.build_index(_cfg(tmp_path, shop, model))
     assert _counts(second.manifest) == {"added": 2, "changed": 2, "removed": 2, "unchanged": 16, "encoded": 3}
@@ -66,7 +90,7 @@ def test_an_update_encodes_only_new_and_changed_pictures(tmp_path, model):
     on_disk = json.loads((tmp_path / "ix" / "manifest.json").read_text())
     assert _counts(on_disk) == _counts(second.manifest)
 
-    again = build.build_index(_cfg(tmp_path, shop, model))          # nothing changed: nothing encoded
+    again = build.build_index(_cfg(tmp_path, shop, model))  # nothing changed: nothing encoded
     assert _counts(again.manifest) == {"added": 0, "changed": 0, "removed": 0, "unchanged": 20, "encoded": 0}
     full = build.build_index(_cfg(tmp_path, shop, model, full=True))
     assert full.manifest["mode"] == "full" and full.manifest["encoded"] == 20
@@ -87,12 +111,14 @@ def test_removed_and_renamed_items_are_served_as_the_catalog_says(tmp_path, mode
     everything = [r.item_id for r in searcher.search_image(tmp_path / "shop" / "p6.png", k=50)]
     assert "6" not in everything and len(everything) == 19
     assert [r.item_id for r in searcher.search("plain", k=50, mode="keyword")].count("6") == 0
-    assert "6" not in [r.item_id for r in searcher.search_image(tmp_path / "shop" / "p6.png", k=50,
-                                                                filters="category=mug")]
+    assert "6" not in [
+        r.item_id for r in searcher.search_image(tmp_path / "shop" / "p6.png", k=50, filters="category=mug")
+    ]
     zebra = searcher.search("zebra", k=3, mode="keyword")
     assert zebra[0].item_id == "4" and zebra[0].title == "a zebra lamp" and zebra[0].category == "lamp"
-    assert [r.item_id for r in searcher.search_image(tmp_path / "shop" / "p4.png", k=1, filters="category=lamp")] \
-        == ["4"]
+    assert [r.item_id for r in searcher.search_image(tmp_path / "shop" / "p4.png", k=1, filters="category=lamp")] == [
+        "4"
+    ]
 
 
 def test_a_failed_update_changes_nothing_served(tmp_path, model, monkeypatch):
@@ -148,8 +174,10 @@ def test_bring_your_own_embeddings(tmp_path, model, tiny_two_tower_dir):
     table["embedding"] = list(vectors)
     table.loc[7, "embedding"] = None  # this one is encoded from its picture
     arrow = pa.Table.from_pandas(table, preserve_index=False)
-    pq.write_table(arrow.replace_schema_metadata({b"mmsearch.model_id": encoder.model_id.encode()}),
-                   tmp_path / "shop" / "byo.parquet")
+    pq.write_table(
+        arrow.replace_schema_metadata({b"mmsearch.model_id": encoder.model_id.encode()}),
+        tmp_path / "shop" / "byo.parquet",
+    )
     built = build.build_index(_cfg(tmp_path, tmp_path / "shop" / "byo.parquet", model), encoder)
     assert built.manifest["encoded"] == 1 and built.manifest["item_count"] == 8
     searcher = Searcher.open(_cfg(tmp_path, tmp_path / "shop" / "byo.parquet", model), encoder)
@@ -162,18 +190,42 @@ def test_bring_your_own_embeddings(tmp_path, model, tiny_two_tower_dir):
     with pytest.raises(CatalogError, match="does not say which model"):
         build.build_index(_cfg(tmp_path, tmp_path / "shop" / "bad.parquet", model, out="ix2"), encoder)
     with pytest.raises(CatalogError, match="has 3 values"):
-        build.build_index(_cfg(tmp_path, tmp_path / "shop" / "bad.parquet", model, out="ix2",
-                               embeddings_model=encoder.model_id), encoder)
-    args = ["--catalog", str(tmp_path / "shop" / "bad.parquet"), "--model", model, "--out", str(tmp_path / "ix3"),
-            "--data-dir", str(tmp_path / "data"), "--embeddings-model", "clip:ViT-B-32/openai"]
+        build.build_index(
+            _cfg(tmp_path, tmp_path / "shop" / "bad.parquet", model, out="ix2", embeddings_model=encoder.model_id),
+            encoder,
+        )
+    args = [
+        "--catalog",
+        str(tmp_path / "shop" / "bad.parquet"),
+        "--model",
+        model,
+        "--out",
+        str(tmp_path / "ix3"),
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--embeddings-model",
+        "clip:ViT-B-32/openai",
+    ]
     assert index_build.main(args) == 2  # made by another model: a clear error, no index
     assert not (tmp_path / "ix3").exists()
 
 
 def test_the_cli_prints_what_it_did(tmp_path, model, capsys):
     shop = _shop(tmp_path / "shop", n=6)
-    args = ["--catalog", str(shop), "--model", model, "--out", str(tmp_path / "ix"), "--data-dir",
-            str(tmp_path / "data"), "--workers", "0", "--duplicate-threshold", "0"]
+    args = [
+        "--catalog",
+        str(shop),
+        "--model",
+        model,
+        "--out",
+        str(tmp_path / "ix"),
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--workers",
+        "0",
+        "--duplicate-threshold",
+        "0",
+    ]
     assert index_build.main(args) == 0
     table = pd.read_csv(shop, dtype=str)
     table[table.item_id != "0"].to_csv(shop, index=False)
@@ -198,7 +250,9 @@ def test_the_searcher_swaps_in_an_updated_index_while_queries_run(tmp_path, mode
                 if kind == 0:
                     answers.append(len(searcher.search("plain item", k=5, mode="hybrid")))
                 elif kind == 1:
-                    answers.append(len(searcher.search_image(tmp_path / "shop" / "p1.png", k=5, filters="category=hat")))
+                    answers.append(
+                        len(searcher.search_image(tmp_path / "shop" / "p1.png", k=5, filters="category=hat"))
+                    )
                 else:
                     answers.append(len(searcher.more_like_this("1", k=5)))
             except Exception as exc:  # noqa: BLE001 - any failure is what the test looks for
@@ -263,10 +317,28 @@ def test_a_build_killed_with_sigkill_leaves_the_served_index_and_its_rows(tmp_pa
     table = pd.read_csv(shop, dtype=str)
     table["title"] = "killed before it landed"
     table.to_csv(shop, index=False)
-    proc = subprocess.Popen([sys.executable, "index_build.py", "--catalog", str(shop), "--model", model, "--out",
-                             str(tmp_path / "ix"), "--data-dir", str(tmp_path / "data"), "--workers", "0",
-                             "--duplicate-threshold", "0"], cwd=build.Path(__file__).parent.parent,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "index_build.py",
+            "--catalog",
+            str(shop),
+            "--model",
+            model,
+            "--out",
+            str(tmp_path / "ix"),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--workers",
+            "0",
+            "--duplicate-threshold",
+            "0",
+        ],
+        cwd=build.Path(__file__).parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     for line in proc.stdout:  # killed once the new rows are in Feast, before the index swap
         if "reading the new embeddings back" in line or "updating the" in line:
             proc.send_signal(signal.SIGKILL)
@@ -292,8 +364,8 @@ def test_a_picture_that_fails_to_decode_is_skipped_in_a_build_and_in_an_update(t
     assert first.manifest["item_count"] == 7 and first.manifest["added"] == 7 and "5" not in first.ids
     report = pd.read_csv(tmp_path / "ix" / "skipped.csv", dtype=str)
     assert report.set_index("item_id").loc["5", "reason"].startswith("corrupt or truncated")
-    (tmp_path / "shop" / "p5.jpg").write_bytes(data)        # mended: it arrives as a new item
-    (tmp_path / "shop" / "p2.png").write_bytes(data[:len(data) // 2])  # and another picture breaks
+    (tmp_path / "shop" / "p5.jpg").write_bytes(data)  # mended: it arrives as a new item
+    (tmp_path / "shop" / "p2.png").write_bytes(data[: len(data) // 2])  # and another picture breaks
     table.loc[table.item_id == "2", "image"] = "p2.png"
     table.to_csv(shop, index=False)
     second = build.build_index(_cfg(tmp_path, shop, model))
