@@ -12,9 +12,14 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-RUN useradd --create-home --uid 1000 mmsearch && mkdir -p /data && chown mmsearch /data
-COPY --chown=mmsearch . .
-USER mmsearch
+RUN useradd --create-home --uid 1000 mmsearch && mkdir -p /data && chown 1000 /data
+COPY --chown=1000 . .
+RUN pip install --no-deps -e .
+USER 1000
 VOLUME ["/data"]
 EXPOSE 7860
-CMD ["python", "app.py"]
+# Ready, not just up: /readyz answers 200 once the index is loaded and the feature store reads. The first start
+# builds the demo index (a few minutes on 2 cores), hence the long start period.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15m --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:7860/readyz', timeout=4)"]
+CMD ["mmsearch", "serve"]

@@ -88,6 +88,7 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
         config.hf_text_column,
         config.hf_id_column,
         known=None if config.full else update.known_pictures(config.index),
+        hf_columns=config.hf_columns,
     )
     if len(catalog.items) == 0:
         raise BuildError(

@@ -167,9 +167,12 @@ def folder_table(folder: Path) -> pd.DataFrame:
     return pd.DataFrame({"item_id": ids, "image": [str(p) for p in files], "title": titles})
 
 
-def hf_table(spec: str, data_dir: Path, image_column: str, text_column: str, id_column: str = "") -> pd.DataFrame:
+def hf_table(
+    spec: str, data_dir: Path, image_column: str, text_column: str, id_column: str = "", columns: str = ""
+) -> pd.DataFrame:
     """A Hugging Face dataset (hub name, or a folder from ``save_to_disk``), its images written out as files so the
-    gallery can serve them and encoding can run in DataLoader workers."""
+    gallery can serve them and encoding can run in DataLoader workers. ``columns`` renames the dataset's other
+    columns ('articleType:category,baseColour:colour') so filters and results use the catalog's usual names."""
     import datasets
 
     body = spec[len("hf:") :]
@@ -180,10 +183,12 @@ def hf_table(spec: str, data_dir: Path, image_column: str, text_column: str, id_
         ds = ds[split] if isinstance(ds, datasets.DatasetDict) else ds
     else:
         ds = datasets.load_dataset(name, split=split)
-    for col in (image_column, text_column):
+    rename = parse_renames(columns)
+    for col in (image_column, text_column, *([id_column] if id_column else []), *rename):
         if col not in ds.column_names:
             raise CatalogError(
-                f"{spec}: no column {col!r}; columns are {ds.column_names} (set --hf-image-column / --hf-text-column)"
+                f"{spec}: no column {col!r}; columns are {ds.column_names} (set --hf-image-column, "
+                "--hf-text-column, --hf-id-column or --hf-columns)"
             )
     from .config import slug
 
@@ -196,7 +201,11 @@ def hf_table(spec: str, data_dir: Path, image_column: str, text_column: str, id_
         text = text[0] if isinstance(text, list) and text else text  # Flickr30k keeps 5 captions per image
         path = out / f"{slug(item_id)}.jpg"
         row = {"item_id": item_id, "image": str(path), "title": str(text)}
-        row |= {k: v for k, v in rec.items() if k not in (image_column, text_column) and _is_scalar(v)}
+        row |= {
+            rename.get(k, k): v
+            for k, v in rec.items()
+            if k not in (image_column, text_column, id_column) and _is_scalar(v)
+        }
         try:
             if not path.exists():
                 to_rgb(rec[image_column]).save(path, quality=92)
@@ -204,6 +213,17 @@ def hf_table(spec: str, data_dir: Path, image_column: str, text_column: str, id_
             row["__error__"] = f"dataset image cannot be decoded ({exc})"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def parse_renames(spec: str) -> dict[str, str]:
+    """'articleType:category, baseColour:colour' -> {'articleType': 'category', 'baseColour': 'colour'}."""
+    out = {}
+    for part in filter(None, (p.strip() for p in (spec or "").split(","))):
+        source, sep, target = (x.strip() for x in part.partition(":"))
+        if not sep or not source or not target or target in ("item_id", "image", "title"):
+            raise CatalogError(f"--hf-columns: {part!r} should be FROM:TO with TO not item_id, image or title")
+        out[source] = target
+    return out
 
 
 def _is_scalar(value: object) -> bool:
@@ -219,6 +239,7 @@ def load_catalog(
     hf_text_column: str = "caption",
     hf_id_column: str = "",
     known: set[tuple[str, int, int]] | None = None,
+    hf_columns: str = "",
 ) -> Catalog:
     """Reads any supported source and validates every row. ``known``: (path, size, mtime_ns) of pictures a previous
     build already read, whose headers need no second look."""
@@ -228,7 +249,7 @@ def load_catalog(
         manifest = demo.write_catalog(Path(data_dir) / "demo", n=demo_size)
         return validate(read_manifest(manifest), manifest.parent, "demo", max_pixels, known)
     if source.startswith("hf:"):
-        table = hf_table(source, data_dir, hf_image_column, hf_text_column, hf_id_column)
+        table = hf_table(source, data_dir, hf_image_column, hf_text_column, hf_id_column, hf_columns)
         return validate(table, Path("/"), source, max_pixels, known)
     path = Path(source).expanduser()
     if path.is_dir():

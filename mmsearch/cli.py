@@ -69,9 +69,18 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
             "query_cache",
             "listing_cache",
             "synonyms",
+            "preset",
+            "hf_image_column",
+            "hf_text_column",
+            "hf_id_column",
+            "hf_columns",
         ],
     )
-    config = cfgmod.from_args(parser.parse_args(argv))
+    try:
+        config = cfgmod.from_args(parser.parse_args(argv))
+    except ValueError as exc:  # an unknown preset, a malformed setting
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     # Imported here so that `mmsearch --help` and the other commands do not pay for torch, Gradio and Feast.
     from .build import BuildError, ensure_index
     from .catalog import CatalogError
@@ -138,6 +147,8 @@ def build(argv: list[str] | None = None, prog: str | None = None) -> int:
             "hf_image_column",
             "hf_text_column",
             "hf_id_column",
+            "hf_columns",
+            "preset",
             "duplicate_threshold",
             "keyword_fields",
             "full",
@@ -160,7 +171,11 @@ def build(argv: list[str] | None = None, prog: str | None = None) -> int:
         default=None,
         help="encode with Ray Data: a local cluster, or the cluster at ADDRESS (ray://host:10001)",
     )
-    config = cfgmod.from_args(parser.parse_args(argv))
+    try:
+        config = cfgmod.from_args(parser.parse_args(argv))
+    except ValueError as exc:  # an unknown preset, a malformed setting
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from .build import COUNTS, BuildError, build_index, print_progress
     from .catalog import CatalogError
     from .encoders import EncoderError

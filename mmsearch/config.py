@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -17,8 +18,18 @@ DEMO_MODEL_DIR = PROJECT_ROOT / "assets" / "demo-model"
 FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
 
 
+PRESETS_FILE = PROJECT_ROOT / "assets" / "presets.json"
+
+
 @dataclass
 class Config:
+    preset: str = field(
+        default="",
+        metadata={
+            "help": "a named setup from assets/presets.json (fashion: a Hugging Face catalog, a CLIP model and its "
+            "column names); MMSEARCH_* variables and flags still override each of its settings"
+        },
+    )
     data_dir: Path = field(
         default=PROJECT_ROOT / "data", metadata={"help": "where the Feast stores, renders and indexes live"}
     )
@@ -143,6 +154,10 @@ class Config:
     demo_size: int = field(default=2048, metadata={"help": "images in the generated demo catalog"})
     hf_image_column: str = field(default="image", metadata={"help": "image column of a Hugging Face dataset"})
     hf_text_column: str = field(default="caption", metadata={"help": "title/caption column of a Hugging Face dataset"})
+    hf_columns: str = field(
+        default="",
+        metadata={"help": "rename a Hugging Face dataset's columns: 'from:to,from:to', e.g. articleType:category"},
+    )
     hf_id_column: str = field(
         default="", metadata={"help": "id column of a Hugging Face dataset (default: row number)"}
     )
@@ -184,12 +199,28 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Config:
     values: dict[str, object] = {}
     if "SPACE_ID" in env:  # on a Hugging Face Space the proxy reaches the app on all interfaces only
         values["host"] = "0.0.0.0"
+    preset = overrides.get("preset") or env.get("MMSEARCH_PRESET", "")
+    if preset:  # a preset's settings sit between the defaults and the environment
+        types = {f.name: f.type for f in fields(Config)}
+        values |= {k: _cast(types[k], str(v)) for k, v in load_preset(str(preset)).items() if k in types}
     for f in fields(Config):
         key = f"MMSEARCH_{f.name.upper()}"
         if key in env:
             values[f.name] = _cast(f.type, env[key])
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Config(**values)
+
+
+def presets() -> dict[str, dict]:
+    return json.loads(PRESETS_FILE.read_text())
+
+
+def load_preset(name: str) -> dict:
+    """A preset's settings; an unknown name is refused with the known ones."""
+    known = presets()
+    if name not in known:
+        raise ValueError(f"unknown preset {name!r}; the presets are {', '.join(sorted(known))} (assets/presets.json)")
+    return {k: v for k, v in known[name].items() if k != "about"}
 
 
 def add_arguments(parser: argparse.ArgumentParser, names: list[str]) -> None:

@@ -108,7 +108,7 @@ class Searcher:
             raise QueryError(f"k must be between 1 and {MAX_K}, not {k!r}")
         return whole
 
-    def checkcheck_text_type(self, query: str | None) -> str:
+    def check_text(self, query: str | None) -> str:
         query = check_text_type(query, "The query").strip()
         if not query:
             raise QueryError("Type something to search for, e.g. 'red striped t-shirt'.")
@@ -120,7 +120,7 @@ class Searcher:
         return query
 
     def _encode_query_uncached(self, model_id: str, normalised: str) -> np.ndarray:
-        vector = self.encoder.encodecheck_text_type([normalised])[0]
+        vector = self.encoder.encode_text([normalised])[0]
         vector.setflags(write=False)  # shared by every later hit of the cache
         return vector
 
@@ -134,7 +134,7 @@ class Searcher:
             raise QueryError("Type something to search for, e.g. 'red striped t-shirt', or upload an image.")
         positive, negative, vector = "", [], None
         if has_text:
-            positive, negative = split_terms(self.checkcheck_text_type(query))
+            positive, negative = split_terms(self.check_text(query))
             if not positive:
                 raise QueryError("Say what you want as well as what you don't, e.g. 'sneaker -white'.")
             with stage("encode"):
@@ -189,7 +189,7 @@ class Searcher:
             return self._search_vector(live, vector, k, min_score, filters)
         return self._search_words(live, vector, words, negative, k, min_score, filters, mode, weight)
 
-    def searchcheck_text_type(
+    def search_text(
         self,
         query: str,
         k: int | None = None,
@@ -200,7 +200,7 @@ class Searcher:
     ) -> list[Result]:
         """Text search in the configured mode unless ``mode`` names another."""
         if not check_text_type(query, "The query").strip():
-            self.checkcheck_text_type(query)
+            self.check_text(query)
         return self.search(query, None, k, min_score, filters, mode, keyword_weight)
 
     def more_like_this(
