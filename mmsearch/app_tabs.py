@@ -52,7 +52,8 @@ def evaluation_tab(searcher: Searcher) -> None:
         name = sets.get(label, "demo")
         return view(name, saved(name))
 
-    def run(label: str, progress: gr.Progress = gr.Progress()) -> tuple[list[list], str | None, str]:
+    def evaluate_search(label: str, progress: gr.Progress = gr.Progress()) -> tuple[list[list], str | None, str]:
+        """Runs a labelled query set through every search mode and shows the figures (the demo catalog only)."""
         name = sets.get(label, "demo")
         queries, judged = quality.load_set(name)
         try:
@@ -82,13 +83,17 @@ def evaluation_tab(searcher: Searcher) -> None:
         plot = gr.Image(plot_path, type="filepath", show_label=False, interactive=False)
         button = gr.Button("Run the evaluation again (seconds with the demo model)")
         which.change(show, which, [table, plot, summary], api_visibility="private")
-        button.click(run, which, [table, plot, summary], api_name="evaluate")
+        button.click(evaluate_search, which, [table, plot, summary], api_name="evaluate")
 
 
 def compare_tab(first: Searcher, second: Searcher, events: Events) -> None:
     """The same query against two models, each with its own index, and both models' evaluation reports."""
 
-    def run(query: str, image: dict | str | None, k: float, request: gr.Request = None) -> tuple[list, list, dict]:
+    def compare_models(
+        query: str, image: dict | str | None, k: float, request: gr.Request = None
+    ) -> tuple[list, list, dict]:
+        """The same query (or picture) against both models; each model's results."""
+
         def work():
             try:
                 a, b = compare([first, second], query, events.upload(image), int(k))
@@ -122,7 +127,7 @@ def compare_tab(first: Searcher, second: Searcher, events: Events) -> None:
             both = gr.JSON()
         gr.on(
             [button.click, query.submit],
-            run,
+            compare_models,
             [query, image, k],
             [left, right, both],
             api_name="compare",

@@ -15,6 +15,7 @@ from .features import StoreUnavailable
 from .guard import Busy, Forbidden, TokenBuckets, uploaded_file
 from .search import MODES, QueryError, Result, Searcher
 from .served import ServedPictures
+from .tools import register_tools
 
 # Gradio's gallery has a fixed column count: this lets the columns follow the screen (about 170 px a picture, at
 # least two on a phone), keeps the example queries to one scrolling line, and trims the space above the results.
@@ -70,7 +71,7 @@ class Events:
         try:
             self.buckets.take(client)
             out = work()
-            count = len(out[1])
+            count = len(out[1]) if isinstance(out[1], list) else 1
             return out
         except Busy as exc:
             failure = "busy"
@@ -374,6 +375,7 @@ def build_ui(searcher: Searcher, other: Searcher | None, buckets: TokenBuckets) 
 
         # The browser's own page load, not an API call: the same search is /search_text for scripts.
         demo.load(from_link, None, [query, k, gallery, results, status], api_name="open_link", api_visibility="private")
+        register_tools(searcher, events)
         evaluation_tab(searcher)
         if other is not None:
             compare_tab(searcher, other, events)

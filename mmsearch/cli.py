@@ -69,6 +69,7 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
             "query_cache",
             "listing_cache",
             "synonyms",
+            "mcp",
             "preset",
             "hf_image_column",
             "hf_text_column",
@@ -120,6 +121,7 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
                 "url": f"http://{config.host}:{config.port}",
                 "api_docs": f"http://{config.host}:{config.port}/docs",
                 "auth": bool(config.auth),
+                "mcp": f"http://{config.host}:{config.port}/gradio_api/mcp/" if config.mcp else None,
             }
         ),
         flush=True,

@@ -147,6 +147,13 @@ class Config:
             "(or HTTP basic) for REST and /metrics; empty: open, for public demos"
         },
     )
+    mcp: bool = field(
+        default=False,
+        metadata={
+            "help": "also serve the search tools (search_products, search_by_image, similar_products, get_product) "
+            "to agents over the Model Context Protocol at /gradio_api/mcp/"
+        },
+    )
     log_queries: bool = field(
         default=False,
         metadata={"help": "write each query's text into the JSON request log (off: only latency, counts and settings)"},

@@ -333,11 +333,11 @@ def query_for(kind: str, colour: str, pattern: str) -> str:
     return f"{colour} {kind}" if pattern == "solid" else f"{colour} {pattern} {kind}"
 
 
-def captions(item: DemoItem, rng: random.Random, synonyms: Synonyms | None = None) -> str:
-    """Training text for one render: most often a phrasing a shopper might type (varied_caption), otherwise one of
-    the catalog's own forms."""
+def captions(item: DemoItem, rng: random.Random, synonyms: Synonyms | None = None, varied: float = 0.5) -> str:
+    """Training text for one render: with probability ``varied`` a phrasing a shopper might type (varied_caption),
+    otherwise one of the catalog's own forms."""
     k, c, p = item.kind, item.colour, item.pattern
-    if synonyms is not None and rng.random() < 0.7:
+    if synonyms is not None and rng.random() < varied:
         return varied_caption(k, c, p, rng, synonyms)
     choices = [
         query_for(k, c, p),

@@ -138,15 +138,15 @@ def misspell(word: str, rng: random.Random) -> str:
 def varied_caption(kind: str, colour: str, pattern: str, rng: random.Random, synonyms: Synonyms) -> str:
     """One way a person might ask for (kind, colour, pattern): other words for each facet from ``synonyms``,
     plurals, other word orders, "with ..." phrases, words around the request, an attribute left unsaid, a typo."""
-    noun = rng.choice(synonyms.words(kind)) if rng.random() < 0.5 else kind
+    noun = rng.choice(synonyms.words(kind)) if rng.random() < 0.35 else kind
     noun = plural(noun) if rng.random() < 0.35 else noun
     shade = rng.choice(synonyms.words(colour)) if rng.random() < 0.35 else colour
     look = rng.choice(synonyms.words(pattern)) if rng.random() < 0.6 else pattern
     if pattern == "solid":
         look = look if rng.random() < 0.3 else ""
-    elif rng.random() < 0.12:
+    elif rng.random() < 0.08:
         look = ""
-    if look and rng.random() < 0.12:
+    if look and rng.random() < 0.08:
         shade = ""
     after = bool(look) and rng.random() < 0.35  # "mug with stripes" rather than "striped mug"
     if after:
@@ -159,7 +159,7 @@ def varied_caption(kind: str, colour: str, pattern: str, rng: random.Random, syn
     else:
         words = [shade, look, noun]
     text = " ".join(w for w in [rng.choice(OPENERS), *words, rng.choice(CLOSERS)] if w)
-    if rng.random() < 0.08:
+    if rng.random() < 0.05:
         tokens = text.split()
         long = [i for i, t in enumerate(tokens) if len(t) >= 4 and t.isalpha()]
         if long:

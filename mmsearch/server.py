@@ -111,6 +111,7 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
         footer_links=["api"],
         theme=gr.themes.Soft(),
         css=CSS,
+        mcp_server=config.mcp,
     )
 
 

@@ -103,7 +103,9 @@ def train(cfg: TrainConfig) -> dict:
     data = (
         PairsData(pairs, preprocess, cfg.workers)
         if pairs is not None
-        else DemoData(cfg.renders, preprocess, model.image_size, cfg.workers, Synonyms.load(cfg.synonyms))
+        else DemoData(
+            cfg.renders, preprocess, model.image_size, cfg.workers, Synonyms.load(cfg.synonyms), cfg.varied_captions
+        )
     )
     print(f"{len(data)} training images ready in {time.time() - t0:.1f}s")
     groups = data.groups
@@ -172,6 +174,8 @@ def train(cfg: TrainConfig) -> dict:
     epoch_rates: list[float] = []  # training images/s per epoch, data loading included, validation not
     bar = tqdm(total=total, initial=len(history), desc="training", unit="step")
     for epoch in range(start_epoch, cfg.epochs):
+        if hasattr(data, "set_epoch"):
+            data.set_epoch(epoch, cfg.epochs)
         for p in towers:  # frozen towers first let fresh heads align pretrained features without wrecking them
             p.requires_grad_(epoch >= cfg.freeze_epochs)
         if order is None:

@@ -16,6 +16,7 @@ class TrainConfig:
     renders: int = 9600
     epochs: int = 24
     synonyms: str = str(DEFAULT_SYNONYMS)
+    varied_captions: float = 0.5
     batch_size: int = 128
     lr: float = 1e-3
     head_lr: float = 2e-3
@@ -60,6 +61,7 @@ HELP = {
     "out": "model directory to write (the bundled demo model's by default)",
     "renders": "training renders, 30 per kind/colour/pattern",
     "epochs": "passes over the training data",
+    "varied_captions": "share of demo captions phrased as shoppers type, reached at 3/4 of training (none in 1st 1/4)",
     "synonyms": "demo captions take other words for each facet from here ('' = none)",
     "batch_size": "image-caption pairs per step",
     "lr": "peak learning rate of the towers (AdamW, warm-up then cosine decay)",

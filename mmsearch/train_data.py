@@ -21,9 +21,17 @@ from .retrieval import Pairs
 
 class DemoData:
     def __init__(
-        self, renders: int, preprocess: Callable, image_size: int, workers: int, synonyms: Synonyms | None = None
+        self,
+        renders: int,
+        preprocess: Callable,
+        image_size: int,
+        workers: int,
+        synonyms: Synonyms | None = None,
+        varied_max: float = 0.5,
     ):
         self.synonyms = synonyms  # other words for each facet, for captions the way people type them
+        self.varied = 0.0  # share of captions phrased the way shoppers type; the loop raises it (set_epoch)
+        self.varied_max = varied_max
         self.items = demo.make_items(renders, demo.TRAIN_SEED, prefix="train")
         self.pixels = render_pixels(self.items, preprocess, image_size, workers).to(torch.float16)
         combo_id = {c: i for i, c in enumerate(demo.combos())}
@@ -36,8 +44,13 @@ class DemoData:
         for idx in index_lists:
             yield self.pixels[idx]  # float16; the loop converts on the device
 
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        """A curriculum: the catalog's plain phrasings alone for the first quarter of the epochs, so the image tower
+        learns shapes from clean text; then shoppers' phrasings rise to ``varied_max`` by three quarters."""
+        self.varied = self.varied_max * min(1.0, max(0.0, (epoch - epochs / 4) / (epochs / 2)))
+
     def captions(self, idx: list[int], rng: random.Random) -> list[str]:
-        return [demo.captions(self.items[i], rng, self.synonyms) for i in idx]
+        return [demo.captions(self.items[i], rng, self.synonyms, self.varied) for i in idx]
 
 
 class _Images(Dataset):

@@ -116,8 +116,9 @@ class RunningApp:
                     return
             except httpx.HTTPError:
                 time.sleep(0.5)
+        tail = self.log()[-3000:]
         self.stop()
-        raise RuntimeError(f"app did not start:\n{self.log()[-3000:]}")
+        raise RuntimeError(f"app did not start within {timeout:.0f} s:\n{tail}")
 
     def log(self) -> str:
         self._log.flush()
