@@ -140,7 +140,19 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "for vector, keyword and hybrid search with paired significance tests, written with a plot "
         "into the index directory",
     )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        help="with --queries: write the report and plot here instead of into the index directory (where the app's "
+        "Evaluation tab reads them)",
+    )
     parser.add_argument("--qrels", type=Path, help="graded judgements for --queries: qid, item_id, grade")
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        help="with --queries: write the report and plot here instead of into the index directory (where the app's "
+        "Evaluation tab reads them)",
+    )
     parser.add_argument("--catalog", default="demo", help="with --queries: the catalog searched")
     parser.add_argument("--index", type=Path, help="with --queries: the index directory (default: the model's)")
     parser.add_argument("--keyword-weight", type=float, help="with --queries: hybrid weight (default: the app's)")
@@ -207,13 +219,18 @@ def judge_search(args: argparse.Namespace) -> int:
         encoder = load_encoder(args.model, args.device)
         searcher = Searcher.open(ensure_index(config, encoder), encoder)
         report = quality.judge(
-            searcher, queries, judged, args.queries, progress=lambda f, m: print(f"[{f:4.0%}] {m}", flush=True)
+            searcher,
+            queries,
+            judged,
+            args.queries,
+            progress=lambda f, m: print(f"[{f:4.0%}] {m}", flush=True),
+            directory=args.out_dir,
         )
     except (EncoderError, CatalogError, ValueError, BuildError, IndexLoadError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     quality.print_report(report)
-    where = searcher.index.path
+    where = args.out_dir or searcher.index.path
     report_file, plot_file = quality.report_files(args.queries)
     print(f"wrote {where / report_file} and {where / plot_file} (the app's Evaluation tab shows them)")
     if args.report:

@@ -263,9 +263,10 @@ def judge(
     judged: dict[str, dict[str, int]],
     name: str,
     progress: Callable[[float, str], None] | None = None,
+    directory: Path | None = None,
 ) -> dict:
-    """Evaluates a searcher on a judged query set and writes the report and plot into its index directory; refuses
-    judgements made for another catalog."""
+    """Evaluates a searcher on a judged query set and writes the report and plot into ``directory`` (default: the
+    index directory, where the app's Evaluation tab reads them); refuses judgements made for another catalog."""
     missing = {i for items in judged.values() for i in items} - set(searcher.index.ids)
     if missing or searcher.index.path is None:
         raise ValueError(
@@ -279,9 +280,8 @@ def judge(
         "queries": name,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
-    write(
-        report, searcher.index.path, f"{searcher.encoder.model_id} on {searcher.config.catalog}, {name} queries", name
-    )
+    title = f"{searcher.encoder.model_id} on {searcher.config.catalog}, {name} queries"
+    write(report, Path(directory or searcher.index.path), title, name)
     return report
 
 
@@ -362,6 +362,7 @@ def plot(report: dict, out: Path, title: str = "") -> Path:
 
 def write(report: dict, directory: Path, title: str = "", name: str = "demo") -> tuple[Path, Path]:
     directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     report_file, plot_file = report_files(name)
     tmp = directory / (report_file + ".tmp")
     tmp.write_text(json.dumps(report, indent=2))

@@ -287,6 +287,8 @@ def train(cfg: TrainConfig) -> dict:
         if val:
             tracker.log_metrics({f"final_val_{k}": v for k, v in val.items() if k.startswith("R@")})
     twotower.save(model, tokenizer, cfg.out, extra=meta)
+    if cfg.curve:
+        write_curve(Path(cfg.curve), history, cfg.log_every)
     tracker.log_dict(meta, "training.json")
     tracker.log_dir(Path(cfg.out), "model")
     tracker.finish()
@@ -300,6 +302,17 @@ def train(cfg: TrainConfig) -> dict:
         f"{meta['final_loss']:.3f} in {meta['seconds']}s, {speed}; {summary}"
     )
     return meta
+
+
+def write_curve(path: Path, history: list[float], every: int) -> Path:
+    """The loss every ``every`` steps (mean of those steps) as CSV, for ``dvc plots`` and spreadsheets."""
+    every = max(1, every)
+    rows = [(end, float(np.mean(history[end - every : end]))) for end in range(every, len(history) + 1, every)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("step,loss\n" + "".join(f"{step},{loss:.5f}\n" for step, loss in rows))
+    tmp.replace(path)
+    return path
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

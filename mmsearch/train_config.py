@@ -38,6 +38,7 @@ class TrainConfig:
     tracker: str = "mlflow"
     data_dir: Path = PROJECT_ROOT / "data"
     log_every: int = 10
+    curve: str = ""
     checkpoint_every: int = 100
     resume: bool = False
     stop_after: int = 0
@@ -83,6 +84,7 @@ HELP = {
     "eval_per_combo": "held-out renders per combination for the final quality figure",
     "tracker": "mlflow (sqlite under data_dir), wandb, or none",
     "data_dir": "where the MLflow database and W&B files go",
+    "curve": "also write the training curve (step, loss every --log-every steps) as CSV here, for dvc plots",
     "log_every": "steps between logged loss values",
     "checkpoint_every": "steps between checkpoints (0: none); see checkpoint_path()",
     "resume": "continue from the checkpoint: same step, same data order, same final weights",
