@@ -94,9 +94,9 @@ class Config:
     # Both chosen on the dev half of the demo's labelled queries (python -m mmsearch.evaluate --queries demo): a
     # small RRF constant lets the top places of each list count, where the classic 60 flattens them.
     keyword_weight: float = field(
-        default=0.6, metadata={"help": "hybrid mode: the keyword list's share of reciprocal rank fusion, 0..1"}
+        default=0.7, metadata={"help": "hybrid mode: the keyword list's share of reciprocal rank fusion, 0..1"}
     )
-    rrf_k: int = field(default=1, metadata={"help": "hybrid mode: the rank constant of reciprocal rank fusion"})
+    rrf_k: int = field(default=5, metadata={"help": "hybrid mode: the rank constant of reciprocal rank fusion"})
     image_weight: float = field(default=0.5, metadata={"help": "text + image queries: the image's share, 0..1"})
     keyword_fields: str = field(
         default="title,description",

@@ -147,12 +147,6 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         "Evaluation tab reads them)",
     )
     parser.add_argument("--qrels", type=Path, help="graded judgements for --queries: qid, item_id, grade")
-    parser.add_argument(
-        "--out-dir",
-        type=Path,
-        help="with --queries: write the report and plot here instead of into the index directory (where the app's "
-        "Evaluation tab reads them)",
-    )
     parser.add_argument("--catalog", default="demo", help="with --queries: the catalog searched")
     parser.add_argument("--index", type=Path, help="with --queries: the index directory (default: the model's)")
     parser.add_argument("--keyword-weight", type=float, help="with --queries: hybrid weight (default: the app's)")

@@ -290,10 +290,11 @@ def _means(rows: pd.DataFrame) -> dict[str, float]:
 
 
 def table_rows(report: dict) -> list[list]:
-    """Rows for printing and for the app: mode, queries subset, the three metrics."""
+    """Rows for printing and for the app: mode, queries subset, the metrics; subsets without queries left out."""
     return [
-        [mode, subset, *[report["table"][mode][subset][m] for m in METRICS]]
+        [mode, subset, *[report["table"][mode][subset].get(m, float("nan")) for m in METRICS]]
         for subset in ("all", "without filters", "with filters")
+        if report["table"]["vector"][subset]["queries"]
         for mode in MODES
     ]
 
