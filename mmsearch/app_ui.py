@@ -375,10 +375,11 @@ def build_ui(searcher: Searcher, other: Searcher | None, buckets: TokenBuckets) 
 
         # The browser's own page load, not an API call: the same search is /search_text for scripts.
         demo.load(from_link, None, [query, k, gallery, results, status], api_name="open_link", api_visibility="private")
-        register_tools(searcher, events)
         evaluation_tab(searcher)
         if other is not None:
             compare_tab(searcher, other, events)
+        # After the tabs: anything between two tabs (even an API-only function) would split them into two tab bars.
+        register_tools(searcher, events)
     return demo
 
 

@@ -149,6 +149,7 @@ def test_a_file_that_is_not_a_picture_gets_a_plain_error(page, app_url, tmp_path
 
 def test_the_evaluation_and_compare_tabs_render(page, app_url):
     page.goto(app_url, wait_until="networkidle")
+    assert page.get_by_role("tablist").count() == 1  # Search, Evaluation and Compare in one tab bar
     page.get_by_role("tab", name="Evaluation").click()
     assert page.get_by_text("Query set").first.is_visible()
     assert page.get_by_text("Hand-written queries (other phrasings)").is_visible()
