@@ -4,7 +4,7 @@
 
 import sys
 
-from mmsearch.cli import serve
+from mmsearch.cli import serve as main
 
 if __name__ == "__main__":
-    sys.exit(serve())
+    sys.exit(main())

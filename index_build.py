@@ -2,7 +2,7 @@
 
 import sys
 
-from mmsearch.cli import build
+from mmsearch.cli import build as main
 
 if __name__ == "__main__":
-    sys.exit(build())
+    sys.exit(main())

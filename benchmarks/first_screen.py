@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"laptop": (1366, 768), "phone": (412, 900)}
@@ -90,20 +86,10 @@ def main() -> int:
     proc = None
     url = args.url
     if not url:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(args.port)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        from load import start_app  # benchmarks/load.py: starts app.py and waits for /readyz
+
+        proc = start_app(args.port, [])
         url = f"http://127.0.0.1:{args.port}/"
-        deadline = time.time() + 900
-        while time.time() < deadline:
-            try:
-                if httpx.get(url + "readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(1)
     try:
         figures = measure(url, args.query, args.shots)
     finally:

@@ -38,6 +38,15 @@ Exit codes: 0 built, 2 bad arguments or unusable catalog/model, 1 unexpected fai
 BENCHMARKS = PROJECT_ROOT / "benchmarks"
 
 
+def _config(parser: argparse.ArgumentParser, argv: list[str] | None) -> cfgmod.Config | None:
+    """The settings from flags, MMSEARCH_* variables and a preset; None (said on stderr) when they cannot be used."""
+    try:
+        return cfgmod.from_args(parser.parse_args(argv))
+    except ValueError as exc:  # an unknown preset, a malformed setting
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
 def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog, description=SERVE_DOC)
     cfgmod.add_arguments(
@@ -77,10 +86,8 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
             "hf_columns",
         ],
     )
-    try:
-        config = cfgmod.from_args(parser.parse_args(argv))
-    except ValueError as exc:  # an unknown preset, a malformed setting
-        print(f"error: {exc}", file=sys.stderr)
+    config = _config(parser, argv)
+    if config is None:
         return 2
     # Imported here so that `mmsearch --help` and the other commands do not pay for torch, Gradio and Feast.
     from .build import BuildError, ensure_index
@@ -173,10 +180,8 @@ def build(argv: list[str] | None = None, prog: str | None = None) -> int:
         default=None,
         help="encode with Ray Data: a local cluster, or the cluster at ADDRESS (ray://host:10001)",
     )
-    try:
-        config = cfgmod.from_args(parser.parse_args(argv))
-    except ValueError as exc:  # an unknown preset, a malformed setting
-        print(f"error: {exc}", file=sys.stderr)
+    config = _config(parser, argv)
+    if config is None:
         return 2
     from .build import COUNTS, BuildError, build_index, print_progress
     from .catalog import CatalogError

@@ -42,8 +42,11 @@ def demo_vocabulary_texts(synonyms: str | Path = DEFAULT_SYNONYMS) -> list[str]:
     return [normalize(t) for t in texts]
 
 
-def build_model(cfg: TrainConfig, texts: list[str] | None = None) -> tuple[twotower.TwoTower, object]:
-    """Pretrained towers when both checkpoints are named (networked machines), else small towers from scratch."""
+def build_model(
+    cfg: TrainConfig, texts: list[str] | None = None, tokenizer_json: str | None = None
+) -> tuple[twotower.TwoTower, object]:
+    """Pretrained towers when both checkpoints are named (networked machines), else small towers from scratch.
+    ``tokenizer_json``: a resumed run's tokenizer, from its checkpoint."""
     if bool(cfg.vision_model) != bool(cfg.text_model):
         raise ValueError("name both --vision-model and --text-model, or neither")
     if cfg.vision_model:
@@ -51,7 +54,14 @@ def build_model(cfg: TrainConfig, texts: list[str] | None = None) -> tuple[twoto
 
         model = twotower.from_pretrained_towers(cfg.vision_model, cfg.text_model, cfg.embed_dim)
         return model, AutoTokenizer.from_pretrained(cfg.text_model)
-    tokenizer = twotower.build_tokenizer(texts or demo_vocabulary_texts(cfg.synonyms), cfg.vocab_size)
+    if tokenizer_json or cfg.tokenizer:
+        source = Path(cfg.tokenizer)
+        source = source / "tokenizer.json" if source.is_dir() else source
+        if not tokenizer_json and not source.is_file():
+            raise FileNotFoundError(f"--tokenizer: no tokenizer.json at {cfg.tokenizer}")
+        tokenizer = twotower.tokenizer_from_json(tokenizer_json or source.read_text())
+    else:
+        tokenizer = twotower.build_tokenizer(texts or demo_vocabulary_texts(cfg.synonyms), cfg.vocab_size)
     vision_cfg, text_cfg = tiny_configs(cfg, len(tokenizer))
     return twotower.from_configs(vision_cfg, text_cfg, cfg.embed_dim), tokenizer
 
@@ -95,7 +105,12 @@ def train(cfg: TrainConfig) -> dict:
     pairs = None
     if cfg.dataset != "demo":
         pairs = retrieval.load_pairs(cfg.dataset, cfg.image_column, cfg.caption_column, _where(cfg.where))
-    model, tokenizer = build_model(cfg, pairs.captions if pairs is not None else None)
+    # A resumed run takes its tokenizer from the checkpoint: the WordPiece trainer of tokenizers breaks ties between
+    # equally frequent pieces differently in each process, so a vocabulary learnt again would not match the weights.
+    resumed = torch.load(checkpoint_path(cfg), weights_only=True) if cfg.resume else None
+    model, tokenizer = build_model(
+        cfg, pairs.captions if pairs is not None else None, resumed.get("tokenizer") if resumed else None
+    )
     device = pick_device(cfg.device)
     model.to(device)
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
@@ -152,8 +167,8 @@ def train(cfg: TrainConfig) -> dict:
     best: tuple[float, int, dict | None] = (-1.0, -1, None)  # validation R@10, its epoch, its weights
     start_epoch, start_step, order, run_id = 0, 0, None, None
     ckpt = checkpoint_path(cfg)
-    if cfg.resume:
-        state = torch.load(ckpt, weights_only=True)  # tensors and plain values only: never arbitrary pickles
+    if resumed is not None:
+        state = resumed  # tensors and plain values only (weights_only): never arbitrary pickles
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -226,6 +241,7 @@ def train(cfg: TrainConfig) -> dict:
                         "scheduler": sched.state_dict(),
                         "generator": gen.get_state(),
                         "text_rng": text_rng.getstate(),
+                        "tokenizer": tokenizer.backend_tokenizer.to_str(),
                         "history": history,
                         "epoch": epoch,
                         "step_in_epoch": s + 1,

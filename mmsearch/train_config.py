@@ -31,6 +31,7 @@ class TrainConfig:
     mlp_ratio: int = 2
     embed_dim: int = 128
     vocab_size: int = 1200
+    tokenizer: str = ""
     seed: int = 0
     workers: int = 2
     threads: int = 0
@@ -77,6 +78,7 @@ HELP = {
     "heads": "attention heads per layer",
     "mlp_ratio": "feed-forward width / width (4 in ViT-B/16 and BERT-base)",
     "embed_dim": "dimension of the shared embedding space",
+    "tokenizer": "use this tokenizer (a model directory or a tokenizer.json) instead of learning one from the text",
     "vocab_size": "word pieces the tokenizer learns (from-scratch text tower)",
     "seed": "random seed (weights, data order, captions)",
     "workers": "processes that render or decode images",

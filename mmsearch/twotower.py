@@ -131,6 +131,17 @@ def build_tokenizer(texts: list[str], vocab_size: int = 1200) -> BertTokenizer:
         ("[SEP]", tok.token_to_id("[SEP]")), ("[CLS]", tok.token_to_id("[CLS]"))
     )
     tok.decoder = decoders.WordPiece()
+    return _wrap(tok)
+
+
+def tokenizer_from_json(text: str) -> BertTokenizer:
+    """A tokenizer saved as ``tokenizers`` JSON (a training checkpoint keeps its tokenizer this way)."""
+    from tokenizers import Tokenizer
+
+    return _wrap(Tokenizer.from_str(text))
+
+
+def _wrap(tok) -> BertTokenizer:
     return BertTokenizer(
         tokenizer_object=tok,
         unk_token="[UNK]",

@@ -131,3 +131,16 @@ class RunningApp:
         except Exception:  # noqa: BLE001 - a stuck child is killed
             self.proc.kill()
         self._log.close()
+
+
+def tiny_demo_app(tmp_path_factory, manifest: Path, model_dir: Path, **env: str) -> RunningApp:
+    """``python app.py`` on the small demo catalog with a tiny random-init model (near-duplicates off), plus ``env``."""
+    return RunningApp(
+        tmp_path_factory.mktemp("app"),
+        {
+            "MMSEARCH_CATALOG": str(manifest),
+            "MMSEARCH_MODEL": f"two-tower:{model_dir}",
+            "MMSEARCH_DUPLICATE_THRESHOLD": "0",
+        }
+        | env,
+    )

@@ -23,16 +23,10 @@ pytest.importorskip("playwright", reason="playwright is in requirements.txt; ins
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory, demo_manifest, tiny_two_tower_dir, other_two_tower_dir):
-    from conftest import RunningApp
+    from conftest import tiny_demo_app
 
-    app = RunningApp(
-        tmp_path_factory.mktemp("browserapp"),
-        {
-            "MMSEARCH_CATALOG": str(demo_manifest),
-            "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
-            "MMSEARCH_COMPARE_MODEL": f"two-tower:{other_two_tower_dir}",
-            "MMSEARCH_DUPLICATE_THRESHOLD": "0",
-        },
+    app = tiny_demo_app(
+        tmp_path_factory, demo_manifest, tiny_two_tower_dir, MMSEARCH_COMPARE_MODEL=f"two-tower:{other_two_tower_dir}"
     )
     yield app.url
     app.stop()

@@ -14,17 +14,9 @@ TOOLS = {"search_products", "search_by_image", "similar_products", "get_product"
 
 @pytest.fixture(scope="module")
 def mcp_app(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
-    from conftest import RunningApp
+    from conftest import tiny_demo_app
 
-    app = RunningApp(
-        tmp_path_factory.mktemp("mcpapp"),
-        {
-            "MMSEARCH_CATALOG": str(demo_manifest),
-            "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
-            "MMSEARCH_DUPLICATE_THRESHOLD": "0",
-            "MMSEARCH_MCP": "1",
-        },
-    )
+    app = tiny_demo_app(tmp_path_factory, demo_manifest, tiny_two_tower_dir, MMSEARCH_MCP="1")
     yield app
     app.stop()
 

@@ -106,9 +106,13 @@ def test_hybrid_beats_both_single_modes_on_the_demo_set_with_the_demo_model(tmp_
     for subset in ("all", "without filters", "with filters"):
         best = max(table["vector"][subset]["nDCG@10"], table["keyword"][subset]["nDCG@10"])
         assert table["hybrid"][subset]["nDCG@10"] >= best, subset
-    assert report["hybrid_gain_ndcg"] > 0.02
+    # Better by more than noise: the paired test over the test queries says so, against both single modes.
+    assert report["hybrid_gain_ndcg"] > 0
+    tests = {(t["a"], t["b"], t["metric"]): t for t in report["significance"]}
+    for other in ("vector", "keyword"):
+        claim = tests[("hybrid", other, "nDCG@10")]
+        assert claim["difference"] > 0 and claim["significant"], claim
     assert report["best_on_dev"]["keyword_weight"] == cfg.keyword_weight and report["best_on_dev"]["rrf_k"] == cfg.rrf_k
-    assert {(t["a"], t["b"], t["metric"]) for t in report["significance"]} >= {("hybrid", "vector", "nDCG@10")}
     assert all(0.0 <= t["p_value"] <= 1.0 for t in report["significance"])
     json_path, png = quality.write(report, tmp, "demo")
     assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and json_path.exists()

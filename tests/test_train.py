@@ -50,7 +50,11 @@ def test_stopping_and_resuming_gives_the_same_weights_as_one_run(tmp_path):
 
     from mmsearch import twotower
 
+    # One vocabulary for both runs: the WordPiece trainer breaks ties differently from one call to the next.
+    vocab = tmp_path / "tokenizer.json"
+    twotower.build_tokenizer(train.demo_vocabulary_texts()).backend_tokenizer.save(str(vocab))
     common = dict(
+        tokenizer=str(vocab),
         renders=256,
         epochs=2,
         batch_size=32,
