@@ -40,7 +40,8 @@ def small_repo(tmp_path_factory) -> Path:
     shutil.copytree(ROOT, repo, ignore=ignore)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["catalog"]["heldout_per_combo"] = 1
-    params["train"] |= {"epochs": 1, "renders": 640}
+    params["train"] |= {"epochs": 1, "renders": 640, "eval_per_combo": 1}
+    params["evaluate"]["per_combo"] = 1
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     (repo / "dvc.lock").unlink(missing_ok=True)
     for cmd in (
