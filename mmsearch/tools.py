@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     from .app_ui import Events
 
 
-def _absolute(results: list[Result], request: gr.Request | None) -> str:
+def _absolute(results: list[Result], request: gr.Request | None) -> list[dict]:
     """Results with picture URLs an agent can fetch: the server's own address in front of the REST route."""
     root = str(request.request.base_url).rstrip("/") if request is not None and request.request is not None else ""
-    return [r.public() | {"image_url": root + r.public()["image_url"]} for r in results]
+    out = [r.public() for r in results]
+    return [d | {"image_url": root + d["image_url"]} for d in out]
 
 
 def register_tools(searcher: Searcher, events: Events) -> None:
