@@ -65,6 +65,13 @@ def test_dvc_repro_runs_every_stage_then_has_nothing_to_do(small_repo):
     plots = dvc("plots", "show", "--json", cwd=small_repo)
     assert plots.returncode == 0 and "train-curve.csv" in plots.stdout
     assert (small_repo / "pipeline" / "reports" / "quality.png").stat().st_size > 10_000
+    # A local remote keeps the outputs: pushed, deleted, pulled back, and the pipeline is whole again.
+    store = small_repo.parent / "dvc-store"
+    assert dvc("remote", "add", "-d", "local", str(store), cwd=small_repo).returncode == 0
+    assert dvc("push", cwd=small_repo).returncode == 0
+    shutil.rmtree(small_repo / "pipeline" / "index")
+    assert dvc("pull", cwd=small_repo).returncode == 0 and (small_repo / "pipeline" / "index" / "faiss.index").exists()
+    assert "up to date" in dvc("status", cwd=small_repo).stdout
     # A parameter change re-runs the stages downstream of it, and only those.
     changed = dvc("exp", "run", "-S", "search.keyword_weight=0.5", cwd=small_repo, timeout=900)
     assert changed.returncode == 0, changed.stdout[-2000:] + changed.stderr[-2000:]
