@@ -290,42 +290,52 @@ def _render_to(args: tuple[DemoItem, str]) -> None:
     render(item).save(path, quality=90)
 
 
+def _render_missing(items: list[DemoItem], images: Path, workers: int, progress=None) -> None:
+    """Renders each item to ``images/<item_id>.jpg`` unless it is there already, in ``workers`` processes."""
+    images.mkdir(parents=True, exist_ok=True)
+    todo = [(it, str(images / f"{it.item_id}.jpg")) for it in items if not (images / f"{it.item_id}.jpg").exists()]
+    if not todo:
+        return
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        for i, _ in enumerate(pool.map(_render_to, todo, chunksize=max(1, len(todo) // 64))):
+            if progress is not None:
+                progress(i + 1, len(todo))
+
+
+def _write_csv(path: Path, header: list[str], rows) -> Path:
+    """Writes a CSV atomically: a reader sees the old file or the whole new one."""
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    tmp.replace(path)
+    return path
+
+
 def write_catalog(out_dir: Path, n: int = 2048, seed: int = CATALOG_SEED, workers: int = 2, progress=None) -> Path:
     """Renders ``n`` items into ``out_dir/images`` and writes ``out_dir/manifest.csv``; returns the manifest path.
 
     Existing renders are reused, so a second call is nearly free.
     """
     out_dir = Path(out_dir)
-    images = out_dir / "images"
-    images.mkdir(parents=True, exist_ok=True)
     items = make_items(n, seed)
-    todo = [(it, str(images / f"{it.item_id}.jpg")) for it in items if not (images / f"{it.item_id}.jpg").exists()]
-    if todo:
-        chunks = max(1, len(todo) // 64)
-        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-            for i, _ in enumerate(pool.map(_render_to, todo, chunksize=chunks)):
-                if progress is not None:
-                    progress(i + 1, len(todo))
-    manifest = out_dir / "manifest.csv"
-    tmp = manifest.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["item_id", "image", "title", "description", "category", "colour", "pattern", "tag", "price"])
-        for it in items:
-            writer.writerow(
-                [
-                    it.item_id,
-                    f"images/{it.item_id}.jpg",
-                    *listing(it),
-                    it.category,
-                    it.colour,
-                    it.pattern,
-                    tag(it),
-                    f"{it.price:.2f}",
-                ]
-            )
-    tmp.replace(manifest)
-    return manifest
+    _render_missing(items, out_dir / "images", workers, progress)
+    header = ["item_id", "image", "title", "description", "category", "colour", "pattern", "tag", "price"]
+    rows = (
+        [
+            it.item_id,
+            f"images/{it.item_id}.jpg",
+            *listing(it),
+            it.category,
+            it.colour,
+            it.pattern,
+            tag(it),
+            f"{it.price:.2f}",
+        ]
+        for it in items
+    )
+    return _write_csv(out_dir / "manifest.csv", header, rows)
 
 
 def query_for(kind: str, colour: str, pattern: str) -> str:
@@ -358,19 +368,10 @@ def write_heldout_pairs(out_dir: Path, per_combo: int = 2, workers: int = 2) -> 
     with the plain query for each as its caption: a captions file for Recall@K (python -m mmsearch.evaluate
     --dataset FILE). Returns its path."""
     out_dir = Path(out_dir)
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
     items = make_items(len(combos()) * per_combo, HELDOUT_SEED, prefix="heldout")
-    todo = [(it, str(out_dir / "images" / f"{it.item_id}.jpg")) for it in items]
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(_render_to, todo, chunksize=max(1, len(todo) // 16)))
-    path = out_dir / "captions.csv"
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["image", "caption"])
-        writer.writerows([f"images/{it.item_id}.jpg", query_for(it.kind, it.colour, it.pattern)] for it in items)
-    tmp.replace(path)
-    return path
+    _render_missing(items, out_dir / "images", workers)
+    rows = ([f"images/{it.item_id}.jpg", query_for(it.kind, it.colour, it.pattern)] for it in items)
+    return _write_csv(out_dir / "captions.csv", ["image", "caption"], rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,12 +35,15 @@ def per_query(ranked: dict[str, list[str]], judged: dict[str, dict[str, int]]) -
         for i, item in enumerate(dict.fromkeys(items))
     ]
     table = pd.DataFrame(0.0, index=pd.Index(list(ranked), name="qid"), columns=list(METRICS))
-    name = {str(m): label for label, m in MEASURES.items()}
-    for metric in ir_measures.iter_calc(list(MEASURES.values()), qrels, run):
-        table.loc[metric.query_id, name[str(metric.measure)]] = float(metric.value)
     hits = pd.Series(0.0, index=table.index)
-    for metric in ir_measures.iter_calc([P(rel=2) @ K], qrels, run):
-        hits[metric.query_id] = metric.value * K
+    precision = P(rel=2) @ K
+    name = {str(m): label for label, m in MEASURES.items()}
+    # One pass of trec_eval for every measure; plain P@10 only feeds the strict one.
+    for metric in ir_measures.iter_calc([*MEASURES.values(), precision], qrels, run):
+        if str(metric.measure) == str(precision):
+            hits[metric.query_id] = metric.value * K
+        else:
+            table.loc[metric.query_id, name[str(metric.measure)]] = float(metric.value)
     possible = pd.Series({qid: min(K, sum(g >= 2 for g in judged.get(qid, {}).values())) for qid in ranked})
     table["P@10 strict"] = (hits / possible.replace(0, np.nan)).fillna(0.0)
     return table

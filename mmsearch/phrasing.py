@@ -51,7 +51,7 @@ class Synonyms:
                 continue
             variants, arrow, canonical = line.partition("=>")
             canonical = normalize(canonical)
-            words = [normalize(v) for v in variants.split(",") if normalize(v)]
+            words = [w for w in map(normalize, variants.split(",")) if w]
             if not arrow or not canonical or not words or "," in canonical:
                 raise SynonymsError(f"{source}, line {number}: expected 'variant, variant => canonical', got {line!r}")
             groups.setdefault(canonical, [])
@@ -71,14 +71,6 @@ class Synonyms:
     def words(self, canonical: str) -> tuple[str, ...]:
         """The canonical word and its variants, canonical first."""
         return (canonical, *self.groups.get(canonical, ()))
-
-    def phrases(self) -> dict[str, str]:
-        """Every word or phrase of every group -> its canonical word."""
-        out = {}
-        for canonical, variants in self.groups.items():
-            for phrase in (canonical, *variants):
-                out.setdefault(phrase, canonical)
-        return out
 
 
 @lru_cache(maxsize=8)
