@@ -3,13 +3,15 @@
 /api/...   REST (api.py), OpenAPI docs at /docs
 /metrics   Prometheus
 /healthz   the process answers
-/readyz    the index is loaded and the Feast online store answers a read
+/readyz    the index is loaded, the Feast online store answers a read, and its listings were read ahead
 /          the Gradio UI and its own API (gradio_client)
 """
 
 from __future__ import annotations
 
 import inspect
+import threading
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -58,6 +60,7 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
     demo = build_ui(searcher, other, buckets)
     monitoring.setup_request_log()
     monitoring.SERVICE.searcher = searcher
+    listings_read = read_ahead(searcher)
     # FastAPIOffline serves Swagger UI's files itself: FastAPI's default /docs loads them from a CDN, which leaves the
     # page blank on a machine without the internet.
     app = FastAPIOffline(
@@ -82,7 +85,11 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
 
     @app.get("/readyz", summary="The index is loaded and the feature store answers")
     def readyz() -> JSONResponse:
-        checks = {"index": len(searcher.index) > 0, "feature_store": searcher.store.readable()}
+        checks = {
+            "index": len(searcher.index) > 0,
+            "feature_store": searcher.store.readable(),
+            "listings_read_ahead": listings_read.is_set(),
+        }
         ready = all(checks.values())
         return JSONResponse(
             {"ready": ready, "checks": checks, "items": len(searcher.index)}, status_code=200 if ready else 503
@@ -113,6 +120,26 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
         css=CSS,
         mcp_server=config.mcp,
     )
+
+
+def read_ahead(searcher: Searcher) -> threading.Event:
+    """Reads the listing pages into the OS page cache in the background (``FeatureStore.warm_listings``); the event
+    is set when that is done, and ``/readyz`` waits for it, so that a balancer sends no one to a server whose first
+    searches would each seek through the feature store's file."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            started = time.perf_counter()
+            covered = searcher.store.warm_listings()
+            took = time.perf_counter() - started
+            if covered:
+                print(f"read {covered / 2**20:,.0f} MB of the feature store ahead in {took:.1f} s", flush=True)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="listing-read-ahead", daemon=True).start()
+    return done
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:
