@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from mmsearch import config, guard
+from mmsearch import config, features, guard
 from mmsearch.build import build_index
 from mmsearch.search import Searcher
 from mmsearch.server import create_app
@@ -120,6 +120,31 @@ def test_a_client_over_its_rate_is_told_to_retry(built):
         other = client.get("/api/search", params={"q": "red mug", "k": 2}, headers={"Authorization": "Bearer x"})
         assert other.status_code == 200  # a token holder is another client
         assert 'mmsearch_rate_limited_total{reason="rate"}' in client.get("/metrics").text
+
+
+def test_readyz_waits_for_the_listings_to_be_read_ahead(built, monkeypatch):
+    release = threading.Event()
+    reading = features.FeatureStore.warm_listings
+
+    def slow(self):
+        release.wait(30)
+        return reading(self)
+
+    monkeypatch.setattr(features.FeatureStore, "warm_listings", slow)
+    client, _ = _client(built)
+    with client:
+        waiting = client.get("/readyz")
+        assert waiting.status_code == 503 and waiting.json()["checks"]["listings_read_ahead"] is False
+        assert client.get("/api/search", params={"q": "red mug"}).status_code == 200  # searches are not held back
+        release.set()
+        deadline = time.time() + 30
+        while client.get("/readyz").status_code != 200 and time.time() < deadline:
+            time.sleep(0.05)
+        assert client.get("/readyz").json()["checks"] == {
+            "index": True,
+            "feature_store": True,
+            "listings_read_ahead": True,
+        }
 
 
 @pytest.mark.parametrize("fault", ["corrupted", "locked", "missing"])
