@@ -2,13 +2,15 @@
 
     python benchmarks/scale.py --items 100000 --dim 512
     python benchmarks/scale.py --items 1000000 --dim 512 --report scale-1m.json
+    python benchmarks/scale.py --items 1000000 --dim 512 --reuse --drop-caches   # as after a reboot (root)
 
 The catalog is a parquet manifest with clustered embeddings (declared for a small random-init model of that dimension)
 and listings, so ``index_build.py`` indexes it without encoding. Each step runs as a user would run it, in a child
 process, whose peak resident memory is its own: the full build (stage by stage, from its progress lines), an update of
 1% of the items, query timings inside a searcher (index alone; whole searches with their Feast listings; a filter that
-1% of the catalog passes; recall@10 against exact search on 1,000 held-out queries), and ``app.py``'s start until it
-answers HTTP.
+1% of the catalog passes, each first straight after opening, then after the listing read-ahead the server runs at
+start, then warm; recall@10 against exact search on 1,000 held-out queries), and ``app.py``'s start until it answers
+HTTP and until ``/readyz`` says ready.
 """
 
 from __future__ import annotations
