@@ -83,7 +83,7 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="The index is loaded and the feature store answers")
+    @app.get("/readyz", summary="The index is loaded, the feature store answers, and its listings were read ahead")
     def readyz() -> JSONResponse:
         checks = {
             "index": len(searcher.index) > 0,
