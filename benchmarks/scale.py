@@ -119,6 +119,7 @@ def stages(lines: list[tuple[float, str]]) -> dict[str, float]:
 def query_phase(args) -> None:
     """Runs inside a child process: opens the index as the app does and times searches."""
     from mmsearch import config as cfgmod
+    from mmsearch import readahead
     from mmsearch.search import Searcher
 
     t = time.time()
@@ -160,7 +161,7 @@ def query_phase(args) -> None:
     figures = {"open_s": round(opened, 1), "index_ms": timed(lambda i: index.search(queries[i], 12))}
     figures |= whole_searches("", 0)
     t = time.time()
-    searcher.store.warm_listings()
+    readahead.listing_pages(searcher.store)
     figures["listing_read_ahead_s"] = round(time.time() - t, 1)
     if searcher.store._listings is not None:  # other queries, and no listing from the cold ones kept in memory
         searcher.store._listings.clear()

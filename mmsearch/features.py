@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -40,7 +39,6 @@ EMBEDDING_KEYS = ["catalog_id", "item_id", "model_id", "picture"]
 _READ_BATCH = 1000  # rows per online read; keeps each sqlite query and protobuf response small
 _WRITE_BATCH = 10_000  # rows per online write when the Feast CLI materializes
 ONLINE_CHUNK = 20_000  # rows per online write of a build: bounds its memory whatever the catalog's size
-log = logging.getLogger("mmsearch.features")
 LEGACY_FILES = ["item_metadata.parquet", "item_embeddings.parquet"]  # the layout before catalogs had their own keys
 
 
@@ -331,49 +329,6 @@ class FeatureStore:
                 out.append({"item_id": item_id, **rec, **extra})
         return out
 
-    def warm_listings(self) -> int:
-        """Puts the online store's listing pages in the OS page cache; returns the bytes read (0 for Redis, which
-        holds everything in memory, or when there is nothing to read).
-
-        In a sqlite online store the listings share one file with every embedding (7 GB at a million 512-d items), so
-        a server's first searches after a reboot each seek through it for their rows: 7.6 to 14 ms a vector search at
-        a million items, 3 to 4 ms once the pages are cached. Read in order, the whole file comes in at the disk's
-        sequential speed (15 s for 7 GB here); walking just the listing table's b-tree reads less but seeks (114 s),
-        so that is kept for a file too big to cache."""
-        import sqlite3
-
-        from feast.infra.online_stores.helpers import compute_table_id
-
-        settings = self.store.config.online_store
-        path = Path(getattr(settings, "path", "") or "")
-        if getattr(settings, "type", "") != "sqlite" or not path.is_file():
-            return 0
-        size = path.stat().st_size
-        if size <= _available_memory() // 2:
-            try:
-                with open(path, "rb", buffering=0) as fh:
-                    if hasattr(os, "posix_fadvise"):  # Linux: larger read-ahead windows; macOS has no fadvise
-                        os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-                    chunk = bytearray(8 << 20)
-                    while fh.readinto(chunk):
-                        pass
-                return size
-            except OSError as exc:
-                log.warning("the feature store was not read ahead: %s", exc)
-                return 0
-        table = compute_table_id(self.store.project, self.store.get_feature_view(ITEMS_VIEW))
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            # count(*) through an index visits every page of that index; the NOT INDEXED sum every page of the table
-            con.execute(f'SELECT count(*) FROM "{table}" INDEXED BY "{table}_ek"').fetchone()
-            payload = con.execute(f'SELECT sum(length(entity_key) + length(value)) FROM "{table}" NOT INDEXED')
-            return int(payload.fetchone()[0] or 0)
-        except sqlite3.Error as exc:  # an older or damaged store: searches say so themselves; this only saves time
-            log.warning("the listing pages were not read ahead: %s", exc)
-            return 0
-        finally:
-            con.close()
-
     def readable(self) -> bool:
         """The online store answers a read (used by health checks and after a Redis restart)."""
         try:
@@ -426,17 +381,6 @@ def migrate_legacy(data_dir: Path) -> bool:
         flush=True,
     )
     return True
-
-
-def _available_memory() -> int:
-    """Bytes the kernel could hand out now without swapping (MemAvailable), or a quarter of RAM where unknown."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
 
 
 def _now() -> datetime:

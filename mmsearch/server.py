@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import inspect
-import threading
-import time
 from pathlib import Path
 
 import gradio as gr
@@ -21,7 +19,7 @@ from fastapi_offline import FastAPIOffline
 from gradio.utils import get_upload_folder
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import api, monitoring
+from . import api, monitoring, readahead
 from .app_ui import CSS, build_ui
 from .config import DEMO_MODEL_DIR, PROJECT_ROOT, Config
 from .guard import NEEDS_TOKEN, Gate, GradioDoor, TokenBuckets, authorized, parse_auth
@@ -60,7 +58,8 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
     demo = build_ui(searcher, other, buckets)
     monitoring.setup_request_log()
     monitoring.SERVICE.searcher = searcher
-    listings_read = read_ahead(searcher)
+    # /readyz waits for this: a balancer then sends no one to a server whose first searches would wait on the disk
+    listings_read = readahead.in_background(searcher.store)
     # FastAPIOffline serves Swagger UI's files itself: FastAPI's default /docs loads them from a CDN, which leaves the
     # page blank on a machine without the internet.
     app = FastAPIOffline(
@@ -120,26 +119,6 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
         css=CSS,
         mcp_server=config.mcp,
     )
-
-
-def read_ahead(searcher: Searcher) -> threading.Event:
-    """Reads the listing pages into the OS page cache in the background (``FeatureStore.warm_listings``); the event
-    is set when that is done, and ``/readyz`` waits for it, so that a balancer sends no one to a server whose first
-    searches would each seek through the feature store's file."""
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            started = time.perf_counter()
-            covered = searcher.store.warm_listings()
-            took = time.perf_counter() - started
-            if covered:
-                print(f"read {covered / 2**20:,.0f} MB of the feature store ahead in {took:.1f} s", flush=True)
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="listing-read-ahead", daemon=True).start()
-    return done
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:

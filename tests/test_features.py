@@ -56,20 +56,6 @@ def test_listings_come_from_the_online_store_by_catalog_item_and_revision(store_
     assert store.metadata("cat-b", [ids[3]], [revs[3]])[0]["title"] is None
 
 
-def test_the_listing_pages_are_read_ahead_and_a_damaged_store_only_skips_it(store_with_items, monkeypatch):
-    store, _, listing = store_with_items
-    store.write_online()
-    db = store.data_dir / "feast" / "online_store.db"
-    assert store.warm_listings() == db.stat().st_size  # small enough to cache: the whole file, in order
-    monkeypatch.setattr(features, "_available_memory", lambda: 1024)  # too big to cache: the listing b-tree only
-    walked = store.warm_listings()
-    assert 0 < walked < db.stat().st_size
-    per_listing = walked / len(listing)
-    assert 100 < per_listing < 4000  # listing fields and keys, no embedding (each is 8 floats here, 6 fields a row)
-    db.write_bytes(b"not a database" * 300)
-    assert store.warm_listings() == 0  # searches report the damage themselves; the read-ahead just gives up
-
-
 def test_a_changed_listing_is_a_new_row_and_the_old_one_still_reads(store_with_items):
     store, cat, listing = store_with_items
     changed = cat.items.copy()

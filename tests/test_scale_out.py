@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from mmsearch import build, config
+from mmsearch import build, config, readahead
 from mmsearch.encoders import encode_image_files, load_encoder
 from mmsearch.search import Searcher
 
@@ -102,6 +102,7 @@ def test_redis_serves_as_the_online_store(redis_url, demo_manifest, tiny_two_tow
     truth = dict(zip(built.items["item_id"], built.items["title"]))
     assert len(results) == 5 and all(r.title == truth[r.item_id] for r in results)
     assert searcher.store.readable()
+    assert readahead.listing_pages(searcher.store) == 0  # Redis holds everything in memory: nothing to read ahead
     client.flushall()  # the online store lost its rows: listings already read stay (content-keyed, never stale) ...
     assert [r.title for r in searcher.search("red striped t-shirt", k=2, mode="keyword")] == [
         truth[r.item_id] for r in results[:2]

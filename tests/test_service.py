@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from mmsearch import config, features, guard
+from mmsearch import config, guard, readahead
 from mmsearch.build import build_index
 from mmsearch.search import Searcher
 from mmsearch.server import create_app
@@ -124,13 +124,13 @@ def test_a_client_over_its_rate_is_told_to_retry(built):
 
 def test_readyz_waits_for_the_listings_to_be_read_ahead(built, monkeypatch):
     release = threading.Event()
-    reading = features.FeatureStore.warm_listings
+    reading = readahead.listing_pages
 
-    def slow(self):
+    def slow(store):
         release.wait(30)
-        return reading(self)
+        return reading(store)
 
-    monkeypatch.setattr(features.FeatureStore, "warm_listings", slow)
+    monkeypatch.setattr(readahead, "listing_pages", slow)
     client, _ = _client(built)
     with client:
         waiting = client.get("/readyz")
