@@ -58,6 +58,15 @@ def model(tiny_two_tower_dir):
     return f"two-tower:{tiny_two_tower_dir}"
 
 
+def _cli_args(shop, model, tmp_path) -> list[str]:
+    """index_build.py's flags for the shop into tmp_path's ix and data, as a user would type them."""
+    return [
+        *("--catalog", str(shop), "--model", model),
+        *("--out", str(tmp_path / "ix"), "--data-dir", str(tmp_path / "data")),
+        *("--workers", "0", "--duplicate-threshold", "0"),
+    ]
+
+
 def _counts(manifest):
     return {k: manifest[k] for k in build.COUNTS}
 
@@ -212,20 +221,7 @@ def test_bring_your_own_embeddings(tmp_path, model, tiny_two_tower_dir):
 
 def test_the_cli_prints_what_it_did(tmp_path, model, capsys):
     shop = _shop(tmp_path / "shop", n=6)
-    args = [
-        "--catalog",
-        str(shop),
-        "--model",
-        model,
-        "--out",
-        str(tmp_path / "ix"),
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--workers",
-        "0",
-        "--duplicate-threshold",
-        "0",
-    ]
+    args = _cli_args(shop, model, tmp_path)
     assert index_build.main(args) == 0
     table = pd.read_csv(shop, dtype=str)
     table[table.item_id != "0"].to_csv(shop, index=False)
@@ -318,22 +314,7 @@ def test_a_build_killed_with_sigkill_leaves_the_served_index_and_its_rows(tmp_pa
     table["title"] = "killed before it landed"
     table.to_csv(shop, index=False)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "index_build.py",
-            "--catalog",
-            str(shop),
-            "--model",
-            model,
-            "--out",
-            str(tmp_path / "ix"),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--workers",
-            "0",
-            "--duplicate-threshold",
-            "0",
-        ],
+        [sys.executable, "index_build.py", *_cli_args(shop, model, tmp_path)],
         cwd=build.Path(__file__).parent.parent,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
