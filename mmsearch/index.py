@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,16 @@ LAYOUT = 2  # 1: ids.json and one Feast listing per item id (catalogs overwrote 
 # measured (2k x 256 flat: 58 us on one thread, 120-215 us on two; 50k x 512: 4.5 ms against 6.5-7.8 ms), and on a
 # busy machine they wait for a core. OpenMP keeps the thread count per OS thread, so this touches no other search.
 FEW_QUERIES = 4
+
+
+@contextmanager
+def _one_thread():
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 class IndexLoadError(RuntimeError):
@@ -107,14 +118,7 @@ class VectorIndex:
         depth = max(k, self.params.get("rerank_depth", 0)) if self.kind == "ivfpq" else k
         depth = min(depth, len(self.ids) if allowed is None else len(allowed))
         params = kinds.search_params(self.kind, self.params, selector, depth)
-        if len(queries) <= FEW_QUERIES:
-            before = faiss.omp_get_max_threads()
-            faiss.omp_set_num_threads(1)
-            try:
-                scores, slots = self.faiss_index.search(queries, depth, params=params)
-            finally:
-                faiss.omp_set_num_threads(before)
-        else:
+        with _one_thread() if len(queries) <= FEW_QUERIES else nullcontext():
             scores, slots = self.faiss_index.search(queries, depth, params=params)
         if self.kind == "ivfpq":  # codes rank candidates; the exact vectors order them
             scores, slots = _rerank(self.vectors, queries, slots, k)
