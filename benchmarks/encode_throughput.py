@@ -20,8 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from mmsearch import demo  # noqa: E402
-from mmsearch.encoders import load_encoder  # noqa: E402
-from mmsearch.evaluate import input_size, render_pixels  # noqa: E402
+from mmsearch.encode.encoders import (
+    input_size,  # noqa: E402
+    load_encoder,  # noqa: E402
+)
+from mmsearch.train.data import render_pixels  # noqa: E402
 
 
 def main() -> int:

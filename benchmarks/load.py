@@ -113,9 +113,9 @@ def in_process(args, mix: list[dict]) -> list[float]:
     from PIL import Image
 
     from mmsearch import config as cfgmod
-    from mmsearch.build import ensure_index
-    from mmsearch.encoders import load_encoder
-    from mmsearch.search import Searcher
+    from mmsearch.build.pipeline import ensure_index
+    from mmsearch.encode.encoders import load_encoder
+    from mmsearch.search.searcher import Searcher
 
     cfg = cfgmod.from_env(reload_interval=0.0)
     encoder = load_encoder(cfg.model, cfg.device)

@@ -83,7 +83,8 @@ def bench_model(dim: int, out: Path) -> str:
     """A random-init two-tower model of this dimension: only its id and dimension matter here."""
     import torch
 
-    from mmsearch import train, twotower
+    from mmsearch.encode import twotower
+    from mmsearch.train import loop as train
 
     if not (out / twotower.CONFIG_FILE).exists():
         torch.manual_seed(0)
@@ -119,8 +120,8 @@ def stages(lines: list[tuple[float, str]]) -> dict[str, float]:
 def query_phase(args) -> None:
     """Runs inside a child process: opens the index as the app does and times searches."""
     from mmsearch import config as cfgmod
-    from mmsearch import readahead
-    from mmsearch.search import Searcher
+    from mmsearch.search.searcher import Searcher
+    from mmsearch.store import readahead
 
     t = time.time()
     cfg = cfgmod.from_env(
@@ -277,7 +278,7 @@ def main() -> None:
     picture = work / "placeholder.png"
     Image.new("RGB", (32, 32), (200, 200, 200)).save(picture)
     model = bench_model(args.dim, args.work / f"model-{args.dim}")
-    from mmsearch.encoders import load_encoder
+    from mmsearch.encode.encoders import load_encoder
 
     model_id = load_encoder(model, "cpu").model_id
     build_cmd = [

@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mmsearch import config as cfgmod  # noqa: E402
-from mmsearch.build import ensure_index  # noqa: E402
-from mmsearch.encoders import encode_images, load_encoder  # noqa: E402
-from mmsearch.search import Searcher  # noqa: E402
+from mmsearch.build.pipeline import ensure_index  # noqa: E402
+from mmsearch.encode.encoders import encode_images, load_encoder  # noqa: E402
+from mmsearch.search.searcher import Searcher  # noqa: E402
 
 QUERIES = [
     "red striped t-shirt",

@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--report", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
 
-    from mmsearch import demo
+    from mmsearch.ingest import demo
 
     work = args.work / f"{args.items}"
     shutil.rmtree(work / "data", ignore_errors=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mmsearch.features import definitions  # noqa: E402
+from mmsearch.store.features import definitions  # noqa: E402
 
 _data_dir = Path(os.environ.get("MMSEARCH_DATA_DIR", Path(__file__).resolve().parent.parent / "data"))
 catalog, item, revision, model, picture, catalog_items, catalog_embeddings = definitions(_data_dir)

@@ -17,9 +17,9 @@ import runpy
 import sys
 from pathlib import Path
 
-from . import __version__
-from . import config as cfgmod
-from .config import PROJECT_ROOT
+from mmsearch import __version__
+from mmsearch import config as cfgmod
+from mmsearch.resources import BENCHMARKS_DIR
 
 SERVE_DOC = """Serves the search app at http://127.0.0.1:7860 (the demo catalog and model unless told otherwise):
 the Gradio UI at /, the REST API at /api (docs at /docs), /metrics, /healthz and /readyz. Builds the index on first
@@ -35,7 +35,6 @@ encoded; removed items leave the index; listing changes are written without enco
     python index_build.py --catalog products.csv --model clip:ViT-L-14/openai --out data/indexes/products
 
 Exit codes: 0 built, 2 bad arguments or unusable catalog/model, 1 unexpected failure."""
-BENCHMARKS = PROJECT_ROOT / "benchmarks"
 
 
 def _config(parser: argparse.ArgumentParser, argv: list[str] | None) -> cfgmod.Config | None:
@@ -90,13 +89,13 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
     if config is None:
         return 2
     # Imported here so that `mmsearch --help` and the other commands do not pay for torch, Gradio and Feast.
-    from .build import BuildError, ensure_index
-    from .catalog import CatalogError
-    from .encoders import EncoderError, load_encoder
-    from .index import IndexLoadError
-    from .search import Searcher
-    from .server import create_app
-    from .server import serve as run_server
+    from mmsearch.build.pipeline import BuildError, ensure_index
+    from mmsearch.encode.encoders import EncoderError, load_encoder
+    from mmsearch.index.vectors import IndexLoadError
+    from mmsearch.ingest.catalog import CatalogError
+    from mmsearch.search.searcher import Searcher
+    from mmsearch.serve.server import create_app
+    from mmsearch.serve.server import serve as run_server
 
     try:
         encoder = load_encoder(config.model, config.device)
@@ -138,7 +137,7 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 
 def build(argv: list[str] | None = None, prog: str | None = None) -> int:
-    from .index_kinds import KINDS
+    from mmsearch.index.kinds import KINDS
 
     parser = argparse.ArgumentParser(
         prog=prog, description=BUILD_DOC, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -183,10 +182,10 @@ def build(argv: list[str] | None = None, prog: str | None = None) -> int:
     config = _config(parser, argv)
     if config is None:
         return 2
-    from .build import COUNTS, BuildError, build_index, print_progress
-    from .catalog import CatalogError
-    from .encoders import EncoderError
-    from .features import FeatureStoreError
+    from mmsearch.build.pipeline import COUNTS, BuildError, build_index, print_progress
+    from mmsearch.encode.encoders import EncoderError
+    from mmsearch.ingest.catalog import CatalogError
+    from mmsearch.store.features import FeatureStoreError
 
     try:
         built = build_index(config, progress=print_progress)
@@ -204,19 +203,19 @@ def build(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 
 def train(argv: list[str] | None = None, prog: str | None = None) -> int:
-    from .train import main as train_main
+    from mmsearch.train.loop import main as train_main
 
     return train_main(argv, prog)
 
 
 def evaluate(argv: list[str] | None = None, prog: str | None = None) -> int:
-    from .evaluate import main as evaluate_main
+    from mmsearch.evaluate.cli import main as evaluate_main
 
     return evaluate_main(argv, prog)
 
 
 def bench(argv: list[str] | None = None, prog: str | None = None) -> int:
-    names = sorted(p.stem for p in BENCHMARKS.glob("*.py")) if BENCHMARKS.is_dir() else []
+    names = sorted(p.stem for p in BENCHMARKS_DIR.glob("*.py")) if BENCHMARKS_DIR.is_dir() else []
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Runs one of the benchmarks under benchmarks/ with "
@@ -225,7 +224,7 @@ def bench(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("name", choices=names, help="the benchmark: " + ", ".join(names))
     parser.add_argument("args", nargs=argparse.REMAINDER, help="flags passed on to the benchmark")
     args = parser.parse_args(argv)
-    script = BENCHMARKS / f"{args.name}.py"
+    script = BENCHMARKS_DIR / f"{args.name}.py"
     saved = sys.argv
     sys.argv = [str(script), *args.args]
     try:

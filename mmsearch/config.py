@@ -13,12 +13,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEMO_MODEL_DIR = PROJECT_ROOT / "assets" / "demo-model"
-FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
-
-
-PRESETS_FILE = PROJECT_ROOT / "assets" / "presets.json"
+from mmsearch.resources import PRESETS_FILE, SYNONYMS_FILE, default_data_dir
 
 
 @dataclass
@@ -31,7 +26,7 @@ class Config:
         },
     )
     data_dir: Path = field(
-        default=PROJECT_ROOT / "data", metadata={"help": "where the Feast stores, renders and indexes live"}
+        default_factory=default_data_dir, metadata={"help": "where the Feast stores, renders and indexes live"}
     )
     catalog: str = field(
         default="demo", metadata={"help": "manifest (.csv/.jsonl/.parquet), image folder, hf:<name>[:split], or demo"}
@@ -103,7 +98,7 @@ class Config:
         metadata={"help": "catalog columns the keyword (BM25) index reads, comma-separated"},
     )
     synonyms: str = field(
-        default=str(PROJECT_ROOT / "assets" / "synonyms.txt"),
+        default=str(SYNONYMS_FILE),
         metadata={"help": "synonym groups for keyword search ('variant, variant => canonical' lines); '' for none"},
     )
     query_cache: int = field(default=1024, metadata={"help": "text queries whose embeddings are kept (LRU)"})

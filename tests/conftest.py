@@ -41,7 +41,8 @@ def tiny_clip_spec(tmp_path_factory) -> str:
 def _tiny_two_tower(out: Path, seed: int) -> Path:
     import torch
 
-    from mmsearch import train, twotower
+    from mmsearch.encode import twotower
+    from mmsearch.train import loop as train
 
     torch.manual_seed(seed)
     cfg = train.TrainConfig(
@@ -67,7 +68,7 @@ def other_two_tower_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_manifest(tmp_path_factory) -> Path:
-    from mmsearch import demo
+    from mmsearch.ingest import demo
 
     return demo.write_catalog(tmp_path_factory.mktemp("democat"), n=96)
 

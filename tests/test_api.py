@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mmsearch.guard import NOT_UPLOADED
+from mmsearch.serve.guard import NOT_UPLOADED
 
 
 @pytest.fixture(scope="module")

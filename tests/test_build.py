@@ -7,8 +7,8 @@ from PIL import Image
 
 import index_build
 from mmsearch import config
-from mmsearch.build import BuildError, build_index
-from mmsearch.search import Searcher
+from mmsearch.build.pipeline import BuildError, build_index
+from mmsearch.search.searcher import Searcher
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_cli_exit_codes(tmp_path, tiny_two_tower_dir, demo_manifest, capsys):
 
 def test_near_duplicates_are_reported_and_collapsed(tmp_path):
     # The demo model, not a random one: random weights map distinct pictures to near-identical vectors.
-    from mmsearch import demo
+    from mmsearch.ingest import demo
 
     rows = []
     for i, item in enumerate(demo.make_items(8, demo.HELDOUT_SEED)):

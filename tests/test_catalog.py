@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mmsearch import catalog
-from mmsearch.catalog import CatalogError, ImageError
+from mmsearch.ingest import catalog
+from mmsearch.ingest.catalog import CatalogError, ImageError
 
 
 def _img(path, mode="RGB", size=(40, 30), color=(200, 10, 10)):

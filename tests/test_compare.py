@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from mmsearch import compare, config
-from mmsearch.build import build_index
-from mmsearch.search import QueryError, Searcher
+from mmsearch import config
+from mmsearch.build.pipeline import build_index
+from mmsearch.evaluate import compare
+from mmsearch.search.searcher import QueryError, Searcher
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import csv
 
 import numpy as np
 
-from mmsearch import demo
+from mmsearch.ingest import demo
 
 
 def test_catalog_covers_every_combination_with_distinct_attributes():

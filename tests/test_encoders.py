@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmsearch.encoders import EncoderError, encode_image_files, encode_images, load_encoder
+from mmsearch.encode.encoders import EncoderError, encode_image_files, encode_images, load_encoder
 
 
 @pytest.fixture(params=["clip", "two-tower"])
@@ -72,7 +72,7 @@ class _Payload:
 def test_pickled_checkpoints_with_code_are_refused(tiny_clip_spec, tmp_path):
     import torch
 
-    from mmsearch import train
+    from mmsearch.train import loop as train
 
     marker = tmp_path / "ran"
     evil = tmp_path / "evil.pt"

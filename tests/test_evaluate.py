@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mmsearch import demo, evaluate
+from mmsearch.ingest import demo
+from mmsearch.train import validation
 
 
 @dataclass
@@ -56,14 +57,14 @@ def _oracle_pixels(encoder, items):
 def test_a_perfect_encoder_scores_one():
     enc = OracleEncoder()
     items = demo.make_items(10 * len(demo.combos()), demo.HELDOUT_SEED, prefix="heldout")
-    result = evaluate.attribute_precision(enc, per_combo=10, pixels=_oracle_pixels(enc, items))
+    result = validation.attribute_precision(enc, per_combo=10, pixels=_oracle_pixels(enc, items))
     assert result["precision_at_k"] == 1.0 and result["per_attribute"]["colour"] == 1.0
 
 
 def test_a_colour_blind_encoder_scores_what_chance_gives():
     enc = OracleEncoder(see_colour=False)
     items = demo.make_items(10 * len(demo.combos()), demo.HELDOUT_SEED, prefix="heldout")
-    result = evaluate.attribute_precision(enc, per_combo=10, pixels=_oracle_pixels(enc, items))
+    result = validation.attribute_precision(enc, per_combo=10, pixels=_oracle_pixels(enc, items))
     # Kind and pattern are always right; among the 100 equally good renders of that kind and pattern, the top 10 are
     # drawn without regard to colour, so on average one in ten colours matches.
     assert result["per_attribute"]["kind"] == 1.0 and result["per_attribute"]["pattern"] == 1.0
@@ -72,7 +73,7 @@ def test_a_colour_blind_encoder_scores_what_chance_gives():
 
 def test_the_bundled_demo_model_meets_its_quality_bar():
     """The offline default must work: >= 90% of top-10 results match kind, colour and pattern on unseen renders."""
-    from mmsearch.encoders import load_encoder
+    from mmsearch.encode.encoders import load_encoder
 
-    result = evaluate.attribute_precision(load_encoder("demo", "cpu"), per_combo=10)
+    result = validation.attribute_precision(load_encoder("demo", "cpu"), per_combo=10)
     assert result["precision_at_k"] >= 0.90, result

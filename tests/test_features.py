@@ -3,7 +3,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from mmsearch import catalog, features
+from mmsearch.ingest import catalog
+from mmsearch.store import features
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from mmsearch.filters import FilterError, matching_rows, parse_filters, split_terms
+from mmsearch.index.filters import FilterError, matching_rows, parse_filters, split_terms
 
 TABLE = pd.DataFrame(
     {

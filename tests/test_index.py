@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmsearch import index as vindex
-from mmsearch import index_kinds
+from mmsearch.index import kinds as index_kinds
+from mmsearch.index import vectors as vindex
 
 
 def _vectors(n=50, d=8, seed=0, clusters=0):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from mmsearch.keyword import KeywordIndex, reciprocal_rank_fusion, tokenize
-from mmsearch.phrasing import Synonyms
+from mmsearch.index.keyword import KeywordIndex, reciprocal_rank_fusion, tokenize
+from mmsearch.ingest.phrasing import Synonyms
 
 TEXTS = [
     "Red striped cotton t-shirt",

@@ -2,8 +2,9 @@ import random
 
 import pytest
 
-from mmsearch import demo, phrasing
-from mmsearch.phrasing import DEFAULT_SYNONYMS, Synonyms, SynonymsError, normalize
+from mmsearch.ingest import demo, phrasing
+from mmsearch.ingest.phrasing import Synonyms, SynonymsError, normalize
+from mmsearch.resources import SYNONYMS_FILE
 
 
 def test_normalize_folds_case_unicode_punctuation_and_spaces():
@@ -25,13 +26,13 @@ def test_synonyms_parse_groups_and_say_what_is_wrong_with_a_line(tmp_path):
 
 
 def test_the_bundled_groups_cover_every_facet_value_of_the_demo():
-    groups = Synonyms.load(DEFAULT_SYNONYMS)
+    groups = Synonyms.load(SYNONYMS_FILE)
     for value in [*demo.KINDS, *demo.COLOURS, *demo.PATTERNS]:
         assert len(groups.words(value)) >= 3, value
 
 
 def test_training_captions_vary_the_way_people_type():
-    groups = Synonyms.load(DEFAULT_SYNONYMS)
+    groups = Synonyms.load(SYNONYMS_FILE)
     rng = random.Random(0)
     texts = [phrasing.varied_caption("mug", "red", "striped", rng, groups) for _ in range(400)]
     assert len(set(texts)) > 200

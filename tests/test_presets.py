@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from mmsearch import config
-from mmsearch.catalog import CatalogError, parse_renames
+from mmsearch.ingest.catalog import CatalogError, parse_renames
 
 COLOURS = {"Navy Blue": (20, 30, 90), "Red": (200, 30, 30), "White": (245, 245, 245), "Black": (20, 20, 20)}
 TYPES = ["Tshirts", "Shirts", "Casual Shoes", "Watches"]
@@ -63,8 +63,8 @@ def test_column_renames_are_checked():
 def test_a_fashion_schema_dataset_builds_and_searches_with_its_columns_mapped(
     fashion_like, tmp_path, tiny_two_tower_dir
 ):
-    from mmsearch.build import build_index
-    from mmsearch.search import Searcher
+    from mmsearch.build.pipeline import build_index
+    from mmsearch.search.searcher import Searcher
 
     cfg = config.from_env(
         {},

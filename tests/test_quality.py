@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from mmsearch import measures, quality
+from mmsearch.evaluate import measures, quality
 
 
 def test_ir_measures_agree_with_the_figures_worked_by_hand():
@@ -93,8 +93,8 @@ def test_hybrid_beats_both_single_modes_on_the_demo_set_with_the_demo_model(tmp_
     """The issue's bar, with the bundled model on the full demo catalog: hybrid is not worse than the better of
     vector and keyword search on the test queries, with and without filters."""
     from mmsearch import config
-    from mmsearch.build import build_index
-    from mmsearch.search import Searcher
+    from mmsearch.build.pipeline import build_index
+    from mmsearch.search.searcher import Searcher
 
     tmp = tmp_path_factory.mktemp("quality")
     cfg = config.Config(data_dir=tmp / "data", catalog="demo", model="demo", index=tmp / "ix", workers=2)

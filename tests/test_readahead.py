@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
-from mmsearch import catalog, features, readahead
+from mmsearch.ingest import catalog
+from mmsearch.store import features, readahead
 
 
 def test_the_listing_pages_are_read_ahead_and_a_damaged_store_only_skips_it(tmp_path, demo_manifest, monkeypatch):

@@ -9,9 +9,11 @@ import time
 import numpy as np
 import pytest
 
-from mmsearch import build, config, readahead
-from mmsearch.encoders import encode_image_files, load_encoder
-from mmsearch.search import Searcher
+from mmsearch import config
+from mmsearch.build import pipeline as build
+from mmsearch.encode.encoders import encode_image_files, load_encoder
+from mmsearch.search.searcher import Searcher
+from mmsearch.store import readahead
 
 
 def _needed(binary_or_module: str) -> None:
@@ -24,8 +26,8 @@ def _needed(binary_or_module: str) -> None:
 
 def test_ray_data_encoding_equals_the_single_process_path(demo_manifest, tiny_two_tower_dir, tmp_path):
     ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
-    from mmsearch import catalog
-    from mmsearch.ray_encode import encode_with_ray
+    from mmsearch.encode.ray_data import encode_with_ray
+    from mmsearch.ingest import catalog
 
     items = catalog.load_catalog(str(demo_manifest), tmp_path).items
     paths = items["image"].tolist()[:40] + [str(tmp_path / "missing.png")]

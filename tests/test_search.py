@@ -2,9 +2,9 @@ import pytest
 from PIL import Image
 
 from mmsearch import config
-from mmsearch.build import build_index
-from mmsearch.keyword import tokenize
-from mmsearch.search import QueryError, Searcher
+from mmsearch.build.pipeline import build_index
+from mmsearch.index.keyword import tokenize
+from mmsearch.search.searcher import QueryError, Searcher
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_keyword_search_needs_words(searcher, demo_manifest):
 def test_an_index_without_a_saved_keyword_index_builds_one_from_feast(searcher):
     import shutil
 
-    from mmsearch.keyword import KEYWORD_DIR
+    from mmsearch.index.keyword import KEYWORD_DIR
 
     before = [r.item_id for r in searcher.search("red striped mug", k=5, mode="keyword")]
     saved = searcher.index.path / KEYWORD_DIR
@@ -195,7 +195,7 @@ def test_an_index_without_a_saved_keyword_index_builds_one_from_feast(searcher):
 def test_the_public_form_of_a_result_has_every_field_but_the_server_path():
     from dataclasses import fields
 
-    from mmsearch.search import Result
+    from mmsearch.search.searcher import Result
 
     r = Result(item_id="a/b c", score=0.5, title="t", image="/srv/pictures/a.jpg", metadata={"colour": "red"})
     public = r.public()

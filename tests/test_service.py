@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from mmsearch import config, guard, readahead
-from mmsearch.build import build_index
-from mmsearch.search import Searcher
-from mmsearch.server import create_app
+from mmsearch import config
+from mmsearch.build.pipeline import build_index
+from mmsearch.search.searcher import Searcher
+from mmsearch.serve import guard
+from mmsearch.serve.server import create_app
+from mmsearch.store import readahead
 
 ROOT = Path(__file__).resolve().parent.parent
 

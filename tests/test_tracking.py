@@ -2,8 +2,8 @@
 
 import pytest
 
-from mmsearch import train
-from mmsearch.tracking import open_tracker
+from mmsearch.train import loop as train
+from mmsearch.train.tracking import open_tracker
 
 
 def test_wandb_tracker_records_a_training_run_offline(tmp_path, monkeypatch):

@@ -1,7 +1,7 @@
 import json
 
-from mmsearch import train
-from mmsearch.encoders import load_encoder
+from mmsearch.encode.encoders import load_encoder
+from mmsearch.train import loop as train
 
 
 def test_tiny_training_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
@@ -33,7 +33,7 @@ def test_tiny_training_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
     # The run is in MLflow: its config, the loss curve, per-epoch validation recall, the report and the model.
     from mlflow.tracking import MlflowClient
 
-    from mmsearch.tracking import mlflow_uri
+    from mmsearch.train.tracking import mlflow_uri
 
     client = MlflowClient(mlflow_uri(tmp_path / "data"))
     run = client.get_run(meta["run_id"])
@@ -48,7 +48,7 @@ def test_tiny_training_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
 def test_stopping_and_resuming_gives_the_same_weights_as_one_run(tmp_path):
     import torch
 
-    from mmsearch import twotower
+    from mmsearch.encode import twotower
 
     # One vocabulary for both runs: the WordPiece trainer breaks ties differently from one call to the next.
     vocab = tmp_path / "tokenizer.json"
@@ -104,7 +104,7 @@ TINY = dict(
 def test_frozen_towers_stay_put_while_heads_learn(tmp_path):
     import torch
 
-    from mmsearch import twotower
+    from mmsearch.encode import twotower
 
     torch.manual_seed(0)
     initial, _ = train.build_model(train.TrainConfig(**TINY))
@@ -148,7 +148,7 @@ def test_gradient_accumulation_and_both_towers_needed(tmp_path):
 def test_training_on_image_caption_pairs_with_validation(tmp_path):
     import pandas as pd
 
-    from mmsearch import demo
+    from mmsearch.ingest import demo
 
     rows = []
     for split, seed, n in (("train", demo.TRAIN_SEED, 96), ("val", demo.VALID_SEED, 16)):

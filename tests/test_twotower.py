@@ -3,8 +3,8 @@ import math
 import numpy as np
 import torch
 
-from mmsearch import twotower
-from mmsearch.encoders import load_encoder
+from mmsearch.encode import twotower
+from mmsearch.encode.encoders import load_encoder
 
 
 def test_save_load_round_trip_gives_identical_embeddings(tiny_two_tower_dir, tmp_path):

@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 import index_build
-from mmsearch import build, config
-from mmsearch.catalog import CatalogError
-from mmsearch.search import QueryError, Searcher
+from mmsearch import config
+from mmsearch.build import pipeline as build
+from mmsearch.ingest.catalog import CatalogError
+from mmsearch.search.searcher import QueryError, Searcher
 
 
 def _picture(path, seed):
@@ -173,7 +174,7 @@ def test_two_catalogs_with_the_same_item_ids_keep_their_own_data(tmp_path, model
 
 
 def test_bring_your_own_embeddings(tmp_path, model, tiny_two_tower_dir):
-    from mmsearch.encoders import load_encoder
+    from mmsearch.encode.encoders import load_encoder
 
     encoder = load_encoder(model, "cpu")
     _shop(tmp_path / "shop", n=8)
@@ -275,7 +276,7 @@ def test_the_searcher_swaps_in_an_updated_index_while_queries_run(tmp_path, mode
 
 
 def test_embeddings_from_a_side_file(tmp_path, model):
-    from mmsearch.encoders import load_encoder
+    from mmsearch.encode.encoders import load_encoder
 
     encoder = load_encoder(model, "cpu")
     shop = _shop(tmp_path / "shop", n=6)

@@ -1,0 +1,7 @@
+"""``python -m mmsearch``: the ``mmsearch`` command (serve, build, train, evaluate, bench)."""
+
+import sys
+
+from mmsearch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,377 @@
+"""Measured search quality: labelled queries with graded relevance, and nDCG@10, Recall@10 and MRR@10 for vector,
+keyword and hybrid search, with and without filters.
+
+The demo's query set (assets/demo-queries.csv, assets/demo-qrels.csv) is derived from the true attributes of the
+demo catalog's items, which the listings only partly say (see demo.listing) and the images show. Grades: 2 = the
+item has every attribute the query names (and passes its filter); 1 = right kind, one other named attribute wrong;
+0 = anything else. Any catalog can be judged the same way from a queries file (qid, query, filters) and a qrels file
+(qid, item_id, grade).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mmsearch.evaluate import measures
+from mmsearch.index import keyword as kw
+from mmsearch.index.filters import matching_rows, parse_filters
+from mmsearch.ingest import demo
+from mmsearch.resources import ASSETS_DIR
+
+QUERIES_FILE = ASSETS_DIR / "demo-queries.csv"
+QRELS_FILE = ASSETS_DIR / "demo-qrels.csv"
+# Written by hand in phrasings the demo's generators do not produce (plurals, word orders, "with ..." phrases,
+# everyday words, typos, words around the request), and never used to choose anything: its dev half included.
+HAND_QUERIES_FILE = ASSETS_DIR / "handwritten-queries.csv"
+HAND_QRELS_FILE = ASSETS_DIR / "handwritten-qrels.csv"
+SETS = {"demo": (QUERIES_FILE, QRELS_FILE), "handwritten": (HAND_QUERIES_FILE, HAND_QRELS_FILE)}
+REPORT_FILE, PLOT_FILE = "quality.json", "quality.png"  # the demo set's, written into the index directory
+MODES = ("vector", "keyword", "hybrid")
+METRICS, K = measures.METRICS, measures.K
+PAIRS = (("hybrid", "vector"), ("hybrid", "keyword"), ("vector", "keyword"))  # the claims the report tests
+SIGNIFICANCE_METRICS = ("nDCG@10", "P@10 strict")
+TAG_WORDS = {
+    "new": "new",
+    "favourite": "customer favourite",
+    "durable": "made to last",
+    "essential": "everyday essential",
+}
+SWEEP = [round(w, 1) for w in np.linspace(0, 1, 11)]
+RRF_KS = (1, 5, 20, 60)
+
+
+# --- the demo's labelled queries ----------------------------------------------------------------------------------
+
+
+def demo_queries(seed: int = 0, truth: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Queries of five forms, two fifths of them again with a filter; alternate ones form the dev split (for choosing
+    the hybrid weight) and the rest the test split (for the reported figures)."""
+    rng = random.Random(seed)
+    patterned = [p for p in demo.PATTERNS if p != "solid"]
+    rows = []
+
+    def add(kind: str, colour: str = "", pattern: str = "", tag: str = "", form: str = "") -> None:
+        words = [TAG_WORDS[tag] if tag else "", colour, pattern, kind]
+        rows.append(
+            {
+                "query": " ".join(w for w in words if w),
+                "kind": kind,
+                "colour": colour,
+                "pattern": pattern,
+                "tag": tag,
+                "form": form,
+                "filters": "",
+            }
+        )
+
+    colours, kinds = list(demo.COLOURS), demo.KINDS
+    for _ in range(40):
+        add(rng.choice(kinds), rng.choice(colours), rng.choice(patterned), form="colour pattern kind")
+    for _ in range(30):
+        add(rng.choice(kinds), rng.choice(colours), form="colour kind")
+    for _ in range(20):
+        add(rng.choice(kinds), pattern=rng.choice(patterned), form="pattern kind")
+    for _ in range(30):
+        add(rng.choice(kinds), rng.choice(colours), tag=rng.choice(list(TAG_WORDS)), form="tag colour kind")
+    for _ in range(20):
+        add(rng.choice(kinds), pattern=rng.choice(patterned), tag=rng.choice(list(TAG_WORDS)), form="tag pattern kind")
+    table = pd.DataFrame(rows).drop_duplicates("query").reset_index(drop=True)
+    filtered = table.sample(frac=0.4, random_state=seed).copy()
+    # A price cap at the kind's base price, or a facet on an attribute the query leaves open.
+    filtered["filters"] = [
+        f"price<={demo.BASE_PRICE[k]}" if i % 2 or (c and p) else "pattern=striped|checked" if c else "colour=red|blue"
+        for i, (k, c, p) in enumerate(zip(filtered["kind"], filtered["colour"], filtered["pattern"]))
+    ]
+    table = pd.concat([table, filtered], ignore_index=True)
+    truth = demo_truth() if truth is None else truth
+    answerable = [bool((grades(q, truth) == 2).any()) for _, q in table.iterrows()]
+    table = table[answerable].reset_index(drop=True)  # a filter can rule out every fully relevant item
+    table.insert(0, "qid", [f"q{i:03d}" for i in range(len(table))])
+    table["split"] = ["dev" if i % 2 == 0 else "test" for i in range(len(table))]
+    return table
+
+
+def demo_truth(n: int = 2048) -> pd.DataFrame:
+    """The demo catalog's items with their true attributes (what write_catalog puts in its columns)."""
+    items = demo.make_items(n, demo.CATALOG_SEED)
+    return pd.DataFrame(
+        [
+            {
+                "item_id": it.item_id,
+                "category": it.kind,
+                "colour": it.colour,
+                "pattern": it.pattern,
+                "tag": demo.tag(it),
+                "price": it.price,
+            }
+            for it in items
+        ]
+    )
+
+
+def grades(query: pd.Series, truth: pd.DataFrame) -> np.ndarray:
+    """The grade of every item of ``truth`` for one query."""
+    named = [a for a in ("colour", "pattern", "tag") if query[a]]
+    misses = sum((truth[a] != query[a]).to_numpy(dtype=int) for a in named) if named else np.zeros(len(truth), int)
+    out = np.where(misses == 0, 2, np.where((misses == 1) & bool(named), 1, 0))
+    out[(truth["category"] != query["kind"]).to_numpy()] = 0
+    if query["filters"]:
+        passing = np.zeros(len(truth), dtype=bool)
+        passing[matching_rows(truth, parse_filters(query["filters"]))] = True
+        out[~passing] = 0
+    return out
+
+
+def qrels_for(queries: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    parts = []
+    for _, q in queries.iterrows():
+        g = grades(q, truth)
+        keep = np.flatnonzero(g)
+        parts.append(pd.DataFrame({"qid": q["qid"], "item_id": truth["item_id"].to_numpy()[keep], "grade": g[keep]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def write_demo_set() -> None:
+    """Regenerates the files in assets/ (tests/test_quality.py checks that they match this code): the demo queries
+    and their judgements, and the judgements of the hand-written queries from the attributes written beside them."""
+    truth = demo_truth()
+    queries = demo_queries(truth=truth)
+    queries.to_csv(QUERIES_FILE, index=False)
+    qrels_for(queries, truth).to_csv(QRELS_FILE, index=False)
+    hand = pd.read_csv(HAND_QUERIES_FILE, dtype=str, keep_default_na=False)
+    qrels_for(hand, truth).to_csv(HAND_QRELS_FILE, index=False)
+
+
+def report_files(name: str) -> tuple[str, str]:
+    """The report and plot file names of a query set in an index directory (the demo set keeps the plain ones)."""
+    if name in ("demo", ""):
+        return REPORT_FILE, PLOT_FILE
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(name).stem)[:60]
+    return f"quality-{stem}.json", f"quality-{stem}.png"
+
+
+def load_set(
+    queries: Path | str = QUERIES_FILE, qrels: Path | None = QRELS_FILE
+) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+    """A query set: a name of SETS ('demo', 'handwritten'), or a queries file with its qrels file."""
+    if str(queries) in SETS:
+        queries, qrels = SETS[str(queries)]
+    if qrels is None:
+        raise ValueError(
+            f"a queries file needs its qrels file (qid, item_id, grade); the bundled sets are {', '.join(SETS)}"
+        )
+    table = pd.read_csv(queries, dtype=str, keep_default_na=False)
+    for column in ("qid", "query"):
+        if column not in table.columns:
+            raise ValueError(f"{queries} needs a {column!r} column (and optionally filters, split, form)")
+    for column, default in (("filters", ""), ("split", "test"), ("form", "")):
+        if column not in table.columns:
+            table[column] = default
+    judged = pd.read_csv(qrels, dtype={"qid": str, "item_id": str, "grade": int})
+    by_query: dict[str, dict[str, int]] = {}
+    for qid, item_id, g in judged[["qid", "item_id", "grade"]].itertuples(index=False):
+        by_query.setdefault(qid, {})[item_id] = int(g)
+    return table, by_query
+
+
+# --- running a query set through a searcher ---------------------------------------------------------------------------
+
+
+def score(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]], mode: str) -> pd.DataFrame:
+    """One row of metrics per query, searched the way the app searches (near-duplicates collapsed)."""
+    ranked = {
+        q.qid: [r.item_id for r in searcher.search(q.query, None, K, None, q.filters or None, mode)]
+        for q in queries.itertuples(index=False)
+    }
+    table = measures.per_query(ranked, judged).reset_index()
+    table.insert(1, "form", queries["form"].to_numpy())
+    table.insert(2, "filtered", queries["filters"].astype(bool).to_numpy())
+    return table
+
+
+def sweep(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]]) -> list[dict]:
+    """Hybrid nDCG@10 for each RRF constant and keyword weight, fusing each query's two lists fetched once."""
+    lists = [(q.qid, *searcher.candidates(q.query, q.filters or None)) for q in queries.itertuples(index=False)]
+    out = []
+    for rrf_k in RRF_KS:
+        for w in SWEEP:
+            ranked = {
+                qid: [
+                    searcher.index.ids[r] for r, _ in kw.reciprocal_rank_fusion(vec, [r for r, _ in key], w, rrf_k)[:K]
+                ]
+                for qid, vec, key in lists
+            }
+            values = measures.per_query(ranked, judged)["nDCG@10"]
+            out.append({"rrf_k": rrf_k, "keyword_weight": w, "nDCG@10": round(float(values.mean()), 4)})
+    return out
+
+
+def evaluate(
+    searcher,
+    queries: pd.DataFrame,
+    judged: dict[str, dict[str, int]],
+    progress: Callable[[float, str], None] | None = None,
+) -> dict:
+    """The report: the hybrid settings swept on the dev split; every mode on the test split at the searcher's
+    configured settings."""
+    say = progress or (lambda fraction, message: None)
+    dev, test = queries[queries["split"] == "dev"], queries[queries["split"] != "dev"]
+    say(0.0, f"sweeping the hybrid settings on {len(dev)} dev queries")
+    swept = sweep(searcher, dev, judged) if len(dev) else []
+    table, by_form, scored = {}, {}, {}
+    for i, mode in enumerate(MODES):
+        say(0.3 + 0.7 * i / len(MODES), f"{mode} search on {len(test)} test queries")
+        rows = scored[mode] = score(searcher, test, judged, mode).set_index("qid")
+        table[mode] = {
+            "all": _means(rows),
+            "without filters": _means(rows[~rows["filtered"]]),
+            "with filters": _means(rows[rows["filtered"]]),
+        }
+        by_form[mode] = {form: _means(group) for form, group in rows.groupby("form")}
+    significance = [
+        {"a": a, "b": b, "metric": m} | measures.paired_test(scored[a][m], scored[b][m])
+        for a, b in PAIRS
+        for m in SIGNIFICANCE_METRICS
+    ]
+    best_single = max(table["vector"]["all"]["nDCG@10"], table["keyword"]["all"]["nDCG@10"])
+    best_dev = max(swept, key=lambda r: r["nDCG@10"]) if swept else None
+    return {
+        "k": K,
+        "keyword_weight": searcher.config.keyword_weight,
+        "rrf_k": searcher.config.rrf_k,
+        "best_on_dev": best_dev,
+        "test_queries": len(test),
+        "dev_queries": len(dev),
+        "filtered_test_queries": int(test["filters"].astype(bool).sum()),
+        "table": table,
+        "by_form": by_form,
+        "sweep": swept,
+        "hybrid_gain_ndcg": round(table["hybrid"]["all"]["nDCG@10"] - best_single, 4),
+        "significance": significance,
+    }
+
+
+def judge(
+    searcher,
+    queries: pd.DataFrame,
+    judged: dict[str, dict[str, int]],
+    name: str,
+    progress: Callable[[float, str], None] | None = None,
+    directory: Path | None = None,
+) -> dict:
+    """Evaluates a searcher on a judged query set and writes the report and plot into ``directory`` (default: the
+    index directory, where the app's Evaluation tab reads them); refuses judgements made for another catalog."""
+    missing = {i for items in judged.values() for i in items} - set(searcher.index.ids)
+    if missing or searcher.index.path is None:
+        raise ValueError(
+            f"{len(missing)} judged items are not in the index at {searcher.index.path} "
+            f"(e.g. {sorted(missing)[:3]}); the judgements were made for another catalog"
+        )
+    report = evaluate(searcher, queries, judged, progress)
+    report |= {
+        "model": searcher.encoder.model_id,
+        "catalog": searcher.config.catalog,
+        "queries": name,
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    title = f"{searcher.encoder.model_id} on {searcher.config.catalog}, {name} queries"
+    write(report, Path(directory or searcher.index.path), title, name)
+    return report
+
+
+def _means(rows: pd.DataFrame) -> dict[str, float]:
+    return {m: round(float(rows[m].mean()), 4) if len(rows) else float("nan") for m in METRICS} | {"queries": len(rows)}
+
+
+def table_rows(report: dict) -> list[list]:
+    """Rows for printing and for the app: mode, queries subset, the metrics; subsets without queries left out."""
+    return [
+        [mode, subset, *[report["table"][mode][subset].get(m, float("nan")) for m in METRICS]]
+        for subset in ("all", "without filters", "with filters")
+        if report["table"]["vector"][subset]["queries"]
+        for mode in MODES
+    ]
+
+
+def print_report(report: dict) -> None:
+    print(f"{'mode':<9}{'queries':<17}" + "".join(f"{m:>11}" for m in METRICS))
+    for mode, subset, *values in table_rows(report):
+        print(f"{mode:<9}{subset:<17}" + "".join(f"{v:>11.3f}" for v in values))
+    print(
+        f"hybrid (keyword weight {report['keyword_weight']}, RRF k {report['rrf_k']}) vs the better single "
+        f"mode: {report['hybrid_gain_ndcg']:+.3f} nDCG@10 on {report['test_queries']} test queries"
+    )
+    if report["best_on_dev"]:
+        best = report["best_on_dev"]
+        print(
+            f"best on the {report['dev_queries']} dev queries: --keyword-weight {best['keyword_weight']} "
+            f"--rrf-k {best['rrf_k']} (nDCG@10 {best['nDCG@10']:.3f})"
+        )
+    for line in significance_lines(report):
+        print(line)
+
+
+def plot(report: dict, out: Path, title: str = "") -> Path:
+    """Bars per metric and mode (without / with filters) and the dev-split weight sweep, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    x = np.arange(len(METRICS))
+    for ax, subset in zip(axes[:2], ("without filters", "with filters")):
+        for i, mode in enumerate(MODES):
+            values = [report["table"][mode][subset][m] for m in METRICS]
+            bars = ax.bar(x + (i - 1) * 0.27, values, 0.27, label=mode)
+            ax.bar_label(bars, fmt="%.2f", fontsize=7)
+        ax.set_xticks(x, METRICS)
+        ax.set_ylim(0, 1.2)
+        ax.set_title(f"{subset} ({report['table']['vector'][subset]['queries']} queries)")
+        ax.legend(loc="upper center", ncols=3, fontsize=8)
+    ax = axes[2]
+    for rrf_k in sorted({s["rrf_k"] for s in report["sweep"]}):
+        points = [s for s in report["sweep"] if s["rrf_k"] == rrf_k]
+        ax.plot(
+            [s["keyword_weight"] for s in points],
+            [s["nDCG@10"] for s in points],
+            marker=".",
+            label=f"RRF k={rrf_k}",
+            linewidth=2.2 if rrf_k == report["rrf_k"] else 1,
+        )
+    if report["sweep"]:
+        ax.axvline(report["keyword_weight"], color="grey", linestyle=":")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("hybrid keyword weight (0 = vector order, 1 = keyword order)")
+    ax.set_ylabel("nDCG@10, dev queries")
+    ax.set_title("choosing the hybrid settings (dev queries)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
+def write(report: dict, directory: Path, title: str = "", name: str = "demo") -> tuple[Path, Path]:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    report_file, plot_file = report_files(name)
+    tmp = directory / (report_file + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2))
+    tmp.replace(directory / report_file)
+    return directory / report_file, plot(report, directory / plot_file, title)
+
+
+def significance_lines(report: dict) -> list[str]:
+    """Each tested claim in words, with its p-value (reports written before the tests existed have none)."""
+    return [measures.verdict(t["a"], t["b"], t, t["metric"]) for t in report.get("significance", [])]

@@ -1,0 +1,344 @@
+"""The index directory and searching it.
+
+An index directory holds ``manifest.json`` (written last: its presence marks a complete directory), ``faiss.index``
+(the kind chosen in index_kinds), ``vectors.npy`` (every slot's exact vector, memory-mapped: re-ranking, filtered
+exact search, more-like-this, updates), ``items.parquet`` (one row per live item: id, slot, picture fingerprint,
+listing revision and every catalog column, so filters and keyword search read one columnar file), ``keyword/``,
+``skipped.csv`` and ``near_duplicates.csv``. Vectors are L2-normalised: inner product is cosine similarity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pandas as pd
+
+from mmsearch.atomic import atomic_dir
+from mmsearch.index import kinds
+
+FAISS_FILE, VECTORS_FILE, ITEMS_FILE, MANIFEST_FILE = "faiss.index", "vectors.npy", "items.parquet", "manifest.json"
+REPORT_FILE, DUPLICATES_FILE = "skipped.csv", "near_duplicates.csv"
+LAYOUT = 2  # 1: ids.json and one Feast listing per item id (catalogs overwrote each other)
+# A query or two at a time gain nothing from OpenMP threads: waking them cost more than the search at every size
+# measured (2k x 256 flat: 58 us on one thread, 120-215 us on two; 50k x 512: 4.5 ms against 6.5-7.8 ms), and on a
+# busy machine they wait for a core. OpenMP keeps the thread count per OS thread, so this touches no other search.
+FEW_QUERIES = 4
+
+
+@contextmanager
+def _one_thread():
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+class IndexLoadError(RuntimeError):
+    """An index directory that is missing, incomplete, of an older layout, or made for another model."""
+
+
+@dataclass
+class VectorIndex:
+    faiss_index: faiss.Index
+    vectors: np.ndarray  # [slots, dim]; rows of removed items stay until the next compaction
+    items: pd.DataFrame  # live items in row order, with their ``slot``
+    manifest: dict
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.ids = self.items["item_id"].astype(str).tolist()
+        self._row = {item_id: n for n, item_id in enumerate(self.ids)}
+        self.slots = self.items["slot"].to_numpy(dtype=np.int64)
+        # Looked up for every result: one array, not a column of a million-row frame per query.
+        self.revisions = self.items["revision"].to_numpy() if "revision" in self.items else None
+        self.row_of_slot = np.full(len(self.vectors), -1, dtype=np.int64)
+        self.row_of_slot[self.slots] = np.arange(len(self.slots))
+        self.kind = self.manifest.get("index_kind", "flat")
+        self._resident = kinds.resident_vectors(self.faiss_index, len(self.vectors))  # a view: keeps no copy
+        self.params = self.manifest.get("index_params", {})
+        masked = len(self.vectors) - len(self.slots)
+        # Only HNSW keeps vectors of removed items in its graph; they are excluded by a bitmap of live slots.
+        self._live = None
+        if masked and not kinds.can_remove(self.kind):
+            bits = np.zeros((len(self.vectors) + 7) // 8, dtype=np.uint8)
+            np.bitwise_or.at(bits, self.slots >> 3, (1 << (self.slots & 7)).astype(np.uint8))
+            self._live_bits = bits  # the selector reads this buffer: keep it alive
+            self._live = faiss.IDSelectorBitmap(len(self.vectors), faiss.swig_ptr(bits))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._row
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest["model_id"]
+
+    @property
+    def catalog_id(self) -> str:
+        return self.manifest["catalog_id"]
+
+    def row(self, item_id: str) -> int:
+        return self._row[item_id]
+
+    def vector(self, item_id: str) -> np.ndarray:
+        return np.asarray(self.vectors[self.slots[self._row[item_id]]], dtype=np.float32)
+
+    def search(self, queries: np.ndarray, k: int, rows: np.ndarray | None = None) -> list[list[tuple[str, float]]]:
+        """Top-k (item_id, cosine score) per query row; with ``rows``, among those index rows only, and k come back
+        whenever k rows are allowed, whatever the kind (a selective filter is answered exactly)."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        allowed = None if rows is None else self.slots[np.asarray(rows, dtype=np.int64)]
+        k = max(0, min(int(k), len(self.ids) if allowed is None else len(allowed)))
+        if k == 0:
+            return [[] for _ in range(len(queries))]
+        if allowed is not None and (len(allowed) <= kinds.EXACT_FILTER_MAX or self.kind == "flat"):
+            scores, slots = kinds.exact_top(
+                self.vectors if self._resident is None else self._resident, allowed, queries, k
+            )
+        else:
+            scores, slots = self._ann(queries, k, allowed)
+        return [
+            [(self.ids[self.row_of_slot[s]], float(v)) for s, v in zip(ss, vv) if s >= 0]
+            for ss, vv in zip(slots, scores)
+        ]
+
+    def _ann(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        selector = self._live if allowed is None else faiss.IDSelectorBatch(allowed)
+        depth = max(k, self.params.get("rerank_depth", 0)) if self.kind == "ivfpq" else k
+        depth = min(depth, len(self.ids) if allowed is None else len(allowed))
+        params = kinds.search_params(self.kind, self.params, selector, depth)
+        with _one_thread() if len(queries) <= FEW_QUERIES else nullcontext():
+            scores, slots = self.faiss_index.search(queries, depth, params=params)
+        if self.kind == "ivfpq":  # codes rank candidates; the exact vectors order them
+            scores, slots = _rerank(self.vectors, queries, slots, k)
+        short = (slots[:, :k] < 0).any(axis=1)
+        if short.any():  # the graph or the probed lists ran out inside the filter: exact over the allowed rows
+            pool = self.slots if allowed is None else allowed
+            s2, i2 = kinds.exact_top(self.vectors, pool, queries[short], k)
+            scores[short, :k], slots[short, :k] = s2, i2
+        return scores[:, :k], slots[:, :k]
+
+    def neighbours(self, rows: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's m nearest live items (scores, rows), itself included: near-duplicates without all pairs."""
+        queries = np.asarray(self.vectors[self.slots[rows]], dtype=np.float32)
+        if self.kind == "flat":
+            scores, slots = self.faiss_index.search(queries, m)
+        else:
+            scores, slots = self._ann(queries, m, None)
+        return scores, np.where(slots >= 0, self.row_of_slot[np.maximum(slots, 0)], -1)
+
+    def near_duplicates(
+        self, threshold: float, rows: np.ndarray | None = None, m: int = 10
+    ) -> list[tuple[str, str, float]]:
+        """Pairs at least ``threshold`` alike among each row's m nearest (all rows, or ``rows`` against all)."""
+        rows = np.arange(len(self.ids)) if rows is None else np.asarray(rows, dtype=np.int64)
+        pairs = set()
+        for start in range(0, len(rows), 4096):
+            chunk = rows[start : start + 4096]
+            scores, found = self.neighbours(chunk, min(m, len(self.ids)))
+            for r, ss, ff in zip(chunk, scores, found):
+                for s, f in zip(ss, ff):
+                    if f >= 0 and f != r and s >= threshold:
+                        a, b = sorted((self.ids[r], self.ids[f]))
+                        pairs.add((a, b, round(float(s), 4)))
+        return sorted(pairs)
+
+
+def _rerank(vectors: np.ndarray, queries: np.ndarray, slots: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    out_s = np.full((len(queries), max(k, slots.shape[1])), -np.inf, dtype=np.float32)
+    out_i = np.full(out_s.shape, -1, dtype=np.int64)
+    for q in range(len(queries)):
+        cand = slots[q][slots[q] >= 0]
+        if len(cand) == 0:
+            continue
+        exact = np.asarray(vectors[np.sort(cand)], dtype=np.float32) @ queries[q]
+        cand = np.sort(cand)
+        order = np.argsort(-exact, kind="stable")
+        out_s[q, : len(cand)], out_i[q, : len(cand)] = exact[order], cand[order]
+    return out_s, out_i
+
+
+def build(vectors: np.ndarray, items: pd.DataFrame, manifest: dict, kind: str = "flat") -> VectorIndex:
+    """A fresh index over ``vectors`` (row order of ``items``); slots are the row numbers."""
+    if len(vectors) != len(items):
+        raise ValueError(f"{len(vectors)} vectors for {len(items)} items")
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    p = kinds.params(kind, len(vectors), vectors.shape[1])
+    index = kinds.make(kind, vectors.shape[1], p, train=vectors)
+    slots = np.arange(len(vectors), dtype=np.int64)
+    _add(index, vectors, slots)
+    return VectorIndex(
+        index,
+        vectors,
+        items.assign(slot=slots).reset_index(drop=True),
+        _described(manifest, kind, p, vectors, len(items)),
+    )
+
+
+def updated(
+    prev: VectorIndex,
+    items: pd.DataFrame,
+    reused: np.ndarray,
+    fresh: np.ndarray,
+    manifest: dict,
+    scratch: Path | None = None,
+) -> VectorIndex:
+    """``prev`` changed instead of rebuilt: ``items`` (new row order) whose rows with ``reused`` >= 0 keep that slot
+    of ``prev`` and whose other rows take ``fresh`` vectors, in order, in new slots.
+
+    ``prev``'s Faiss index is changed in place (load it privately, as a build does: the served one is another copy).
+    With ``scratch``, the vectors file is written there chunk by chunk and mapped, never held whole in memory."""
+    index = prev.faiss_index
+    prev._resident = None  # a view into storage that the adds below may move: prev must not search from it again
+    keep = reused[reused >= 0]
+    gone = np.setdiff1d(prev.slots, keep)
+    if len(gone) and kinds.can_remove(prev.kind):
+        index.remove_ids(faiss.IDSelectorBatch(gone))
+    new_slots = np.arange(len(prev.vectors), len(prev.vectors) + len(fresh), dtype=np.int64)
+    fresh = np.ascontiguousarray(fresh, dtype=np.float32)
+    if scratch is not None:
+        vectors = stream_npy(scratch, [prev.vectors, fresh], prev.vectors.shape[1])
+    else:
+        vectors = np.concatenate([np.asarray(prev.vectors, dtype=np.float32), fresh])
+    if len(fresh):
+        _add(index, np.ascontiguousarray(fresh, dtype=np.float32), new_slots)
+    slots = reused.astype(np.int64).copy()
+    slots[reused < 0] = new_slots
+    return VectorIndex(
+        index,
+        vectors,
+        items.assign(slot=slots).reset_index(drop=True),
+        _described(
+            manifest | {"index_rule": prev.manifest.get("index_rule")}, prev.kind, prev.params, vectors, len(items)
+        ),
+    )
+
+
+def scratch_vectors(out_dir: Path) -> Path:
+    """Where a build of ``out_dir`` streams its vectors before the write moves them in (same filesystem)."""
+    return Path(out_dir).parent / f".{Path(out_dir).name}.vectors.npy"
+
+
+def stream_npy(path: Path, parts: list[np.ndarray], dim: int, chunk: int = 65_536) -> np.ndarray:
+    """Writes the rows of ``parts`` one after another as a .npy file with plain writes (a memory map being written
+    would count every page in the process's resident memory), then maps it read-only."""
+    rows = sum(len(p) for p in parts)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)  # a first build's folder may not exist yet
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)})
+        for part in parts:
+            if _copy_mapped(part, fh):
+                continue
+            for start in range(0, len(part), chunk):
+                fh.write(np.ascontiguousarray(part[start : start + chunk], dtype="<f4").tobytes())
+    return np.load(path, mmap_mode="r")
+
+
+def _copy_mapped(part: np.ndarray, out) -> bool:
+    """Copies a whole memory-mapped .npy array file to file inside the kernel: reading it through the map would
+    make every page of it resident in this process (2 GB for a million 512-d vectors)."""
+    if not (
+        isinstance(part, np.memmap)
+        and part.filename
+        and part.dtype == np.dtype("<f4")
+        and part.flags.c_contiguous
+        and part.base is not None
+        and part.size * 4 == part.nbytes
+    ):
+        return False
+    out.flush()
+    with open(part.filename, "rb") as src:
+        offset, left = part.offset, part.nbytes
+        if os.fstat(src.fileno()).st_size != offset + left:  # a slice of the map keeps the whole file's offset
+            return False
+        while left:
+            sent = os.copy_file_range(src.fileno(), out.fileno(), min(left, 1 << 30), offset)
+            if sent <= 0:
+                raise OSError(f"copying the vectors of {part.filename} stopped with {left:,} bytes to go")
+            offset, left = offset + sent, left - sent
+    return True
+
+
+def compaction_due(slots: int, live: int) -> bool:
+    """Rebuild rather than update once this share of slots would belong to removed or re-encoded items."""
+    return slots > 0 and 1 - live / slots > kinds.COMPACT_AT
+
+
+def _add(index: faiss.Index, vectors: np.ndarray, slots: np.ndarray) -> None:
+    for start in range(0, len(vectors), 65_536):  # bounded temporary memory inside Faiss
+        index.add_with_ids(vectors[start : start + 65_536], slots[start : start + 65_536])
+
+
+def _described(manifest: dict, kind: str, p: dict, vectors: np.ndarray, n: int) -> dict:
+    return manifest | {
+        "layout": LAYOUT,
+        "metric": "inner_product",
+        "index_kind": kind,
+        "index_params": p,
+        "dimension": int(vectors.shape[1]),
+        "item_count": n,
+        "slots": len(vectors),
+    }
+
+
+def write(index: VectorIndex, out_dir: Path, extra: Callable[[Path], None] | None = None) -> Path:
+    """Writes the index directory atomically; ``extra`` may add files (reports, keyword index) before the swap."""
+    with atomic_dir(Path(out_dir)) as tmp:
+        faiss.write_index(index.faiss_index, str(tmp / FAISS_FILE))
+        if isinstance(index.vectors, np.memmap) and Path(index.vectors.filename) == scratch_vectors(out_dir):
+            os.replace(index.vectors.filename, tmp / VECTORS_FILE)  # a scratch file of this build: moved, not copied
+        else:
+            np.save(tmp / VECTORS_FILE, np.asarray(index.vectors, dtype=np.float32))
+        index.items.to_parquet(tmp / ITEMS_FILE, index=False)
+        if extra is not None:
+            extra(tmp)
+        index.manifest["faiss_total"] = int(index.faiss_index.ntotal)
+        (tmp / MANIFEST_FILE).write_text(json.dumps(index.manifest, indent=2, default=str))
+    index.path = Path(out_dir)
+    return Path(out_dir)
+
+
+def read_manifest(path: Path) -> dict | None:
+    try:
+        return json.loads((Path(path) / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def load(path: Path, expect_model_id: str | None = None, writable: bool = False) -> VectorIndex:
+    path = Path(path)
+    manifest = read_manifest(path)
+    if manifest is None:
+        raise IndexLoadError(f"no index at {path} (build one with: python index_build.py --catalog ... --out {path})")
+    if manifest.get("layout") != LAYOUT:
+        raise IndexLoadError(
+            f"the index at {path} was built by an older mmsearch (layout {manifest.get('layout', 1)}"
+            f", now {LAYOUT}); rebuild it: python index_build.py --catalog {manifest.get('catalog')}"
+            f" --model {manifest.get('model_spec')} --out {path}"
+        )
+    if expect_model_id is not None and manifest.get("model_id") != expect_model_id:
+        raise IndexLoadError(
+            f"the index at {path} was built with {manifest.get('model_id')!r}, but the loaded model "
+            f"is {expect_model_id!r}; rebuild it with index_build.py --model, or load that model"
+        )
+    try:
+        flags = faiss.IO_FLAG_MMAP if manifest.get("index_kind") == "ivfpq" and not writable else 0
+        faiss_index = faiss.read_index(str(path / FAISS_FILE), flags)
+        vectors = np.load(path / VECTORS_FILE, mmap_mode="r")
+        items = pd.read_parquet(path / ITEMS_FILE)
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise IndexLoadError(f"the index at {path} is damaged ({exc}); rebuild it with index_build.py") from exc
+    if faiss_index.ntotal != manifest.get("faiss_total", faiss_index.ntotal) or len(items) != manifest["item_count"]:
+        raise IndexLoadError(f"the index at {path} does not match its manifest; rebuild it")
+    return VectorIndex(faiss_index, vectors, items, manifest, path)

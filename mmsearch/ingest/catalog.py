@@ -1,0 +1,385 @@
+"""Catalog ingestion: every source becomes one validated table of items plus a list of the rows that were skipped.
+
+Sources: a manifest (.csv, .jsonl, .parquet), a folder of images, a Hugging Face dataset (``hf:<name or path>[:split]``)
+and ``demo``. A bad row never aborts ingestion: it is skipped with its reason, which ends up in the index's report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+CORE_COLUMNS = ["item_id", "image", "title", "description", "category", "price"]
+EMBEDDING_COLUMN = "embedding"
+
+
+class ImageError(ValueError):
+    """An image that cannot be used; the message says why in words a person can act on."""
+
+
+class CatalogError(ValueError):
+    """The catalog as a whole cannot be read (missing file, no item_id/image column, ...)."""
+
+
+@dataclass
+class Skipped:
+    row: int | None
+    item_id: str | None
+    reason: str
+
+
+@dataclass
+class Catalog:
+    name: str
+    items: pd.DataFrame  # CORE_COLUMNS first, then the catalog's own columns; image paths are absolute
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[Skipped] = field(default_factory=list)
+    total_rows: int = 0
+
+    def extra_columns(self) -> list[str]:
+        return [c for c in self.items.columns if c not in CORE_COLUMNS]
+
+    def skip(self, item_ids: list[str], reasons: list[str]) -> Catalog:
+        """Drops items found bad later (e.g. truncated images found while encoding), keeping them in the report."""
+        if not item_ids:
+            return self
+        rows = {iid: i for i, iid in enumerate(self.items["item_id"])}
+        extra = [Skipped(rows.get(i), i, r) for i, r in zip(item_ids, reasons)]
+        kept = self.items[~self.items["item_id"].isin(set(item_ids))].reset_index(drop=True)
+        return Catalog(self.name, kept, self.skipped + extra, self.warnings, self.total_rows)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.items)} items indexed from {self.total_rows} rows of {self.name}; "
+            f"{len(self.skipped)} skipped, {len(self.warnings)} warnings"
+        )
+
+
+# --- images ------------------------------------------------------------------------------------------------------
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode to 8-bit RGB: transparency on white, CMYK converted, 16-bit and float rescaled to 8 bits."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
+        img = Image.fromarray(arr.astype(np.uint8), "L")
+    if img.mode == "P" or img.mode == "PA":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "La", "RGBa"):
+        img = img.convert("RGBA")
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img)
+    return img.convert("RGB")
+
+
+def check_header(path: str | Path, max_pixels: int) -> tuple[int, int]:
+    """Cheap check without decoding pixels: the file opens as an image of sane size."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"image is absurdly large ({exc})") from exc
+    except FileNotFoundError as exc:
+        raise ImageError(f"image file not found: {path}") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(
+            "not a readable image: the file is not in a known image format (JPEG, PNG, WebP, GIF, BMP, TIFF, ...)"
+        ) from exc
+    except Exception as exc:  # PIL raises several kinds for a damaged file
+        raise ImageError(f"not a readable image ({type(exc).__name__}: {exc})") from exc
+    if width <= 0 or height <= 0:
+        raise ImageError(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageError(f"image is too large ({width}x{height} = {width * height:,} pixels, limit {max_pixels:,})")
+    return width, height
+
+
+def load_image(source: str | Path | Image.Image, max_pixels: int = 40_000_000) -> Image.Image:
+    """Opens, size-checks, fully decodes and converts to RGB. Raises ImageError with a readable reason."""
+    if isinstance(source, Image.Image):
+        if source.width * source.height > max_pixels:
+            raise ImageError(f"image is too large ({source.width}x{source.height} pixels, limit {max_pixels:,})")
+        return to_rgb(source)
+    check_header(source, max_pixels)
+    if hasattr(source, "seek"):  # an in-memory upload: check_header read its start
+        source.seek(0)
+    try:
+        with Image.open(source) as img:
+            img.load()
+            return to_rgb(img)
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"image is absurdly large ({exc})") from exc
+    except Exception as exc:
+        raise ImageError(f"corrupt or truncated image ({type(exc).__name__}: {exc})") from exc
+
+
+# --- sources -----------------------------------------------------------------------------------------------------
+
+
+def read_manifest(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        if suffix in (".jsonl", ".ndjson"):
+            return _read_jsonl(path)
+        if suffix == ".parquet":  # precomputed embeddings are read apart, as one buffer (mmsearch.precomputed)
+            import pyarrow.parquet as pq
+
+            names = [c for c in pq.read_schema(path).names if c != EMBEDDING_COLUMN]
+            return pd.read_parquet(path, columns=names)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise CatalogError(f"cannot read manifest {path}: {exc}") from exc
+    raise CatalogError(f"unsupported manifest type {suffix!r} (use .csv, .jsonl or .parquet)")
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    # Line by line, so one broken line becomes one skipped row instead of an unreadable file.
+    rows = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+            rows.append(value if isinstance(value, dict) else {"__error__": "line is not a JSON object"})
+        except json.JSONDecodeError as exc:
+            rows.append({"__error__": f"invalid JSON on line {lineno}: {exc.msg}"})
+    return pd.DataFrame(rows)
+
+
+def folder_table(folder: Path) -> pd.DataFrame:
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    ids = [p.relative_to(folder).with_suffix("").as_posix() for p in files]
+    titles = [p.stem.replace("_", " ").replace("-", " ").strip() for p in files]
+    return pd.DataFrame({"item_id": ids, "image": [str(p) for p in files], "title": titles})
+
+
+def hf_table(
+    spec: str, data_dir: Path, image_column: str, text_column: str, id_column: str = "", columns: str = ""
+) -> pd.DataFrame:
+    """A Hugging Face dataset (hub name, or a folder from ``save_to_disk``), its images written out as files so the
+    gallery can serve them and encoding can run in DataLoader workers. ``columns`` renames the dataset's other
+    columns ('articleType:category,baseColour:colour') so filters and results use the catalog's usual names."""
+    import datasets
+
+    body = spec[len("hf:") :]
+    name, split = (body.rsplit(":", 1) + ["train"])[:2] if ":" in body else (body, "train")
+    local = Path(name)
+    if local.is_dir() and ((local / "dataset_dict.json").exists() or (local / "state.json").exists()):
+        ds = datasets.load_from_disk(str(local))
+        ds = ds[split] if isinstance(ds, datasets.DatasetDict) else ds
+    else:
+        ds = datasets.load_dataset(name, split=split)
+    rename = parse_renames(columns)
+    for col in (image_column, text_column, *([id_column] if id_column else []), *rename):
+        if col not in ds.column_names:
+            raise CatalogError(
+                f"{spec}: no column {col!r}; columns are {ds.column_names} (set --hf-image-column, "
+                "--hf-text-column, --hf-id-column or --hf-columns)"
+            )
+    from mmsearch.config import slug
+
+    out = Path(data_dir) / "hf" / slug(body) / "images"
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, rec in enumerate(tqdm(ds, desc=f"writing {spec} images", unit="img")):
+        item_id = str(rec[id_column]) if id_column else f"{i:07d}"
+        text = rec[text_column]
+        text = text[0] if isinstance(text, list) and text else text  # Flickr30k keeps 5 captions per image
+        path = out / f"{slug(item_id)}.jpg"
+        row = {"item_id": item_id, "image": str(path), "title": str(text)}
+        row |= {
+            rename.get(k, k): v
+            for k, v in rec.items()
+            if k not in (image_column, text_column, id_column) and _is_scalar(v)
+        }
+        try:
+            if not path.exists():
+                to_rgb(rec[image_column]).save(path, quality=92)
+        except Exception as exc:
+            row["__error__"] = f"dataset image cannot be decoded ({exc})"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def parse_renames(spec: str) -> dict[str, str]:
+    """'articleType:category, baseColour:colour' -> {'articleType': 'category', 'baseColour': 'colour'}."""
+    out = {}
+    for part in filter(None, (p.strip() for p in (spec or "").split(","))):
+        source, sep, target = (x.strip() for x in part.partition(":"))
+        if not sep or not source or not target or target in ("item_id", "image", "title"):
+            raise CatalogError(f"--hf-columns: {part!r} should be FROM:TO with TO not item_id, image or title")
+        out[source] = target
+    return out
+
+
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, (str, int, float, bool)) or value is None
+
+
+def load_catalog(
+    source: str,
+    data_dir: Path,
+    max_pixels: int = 40_000_000,
+    demo_size: int = 2048,
+    hf_image_column: str = "image",
+    hf_text_column: str = "caption",
+    hf_id_column: str = "",
+    known: set[tuple[str, int, int]] | None = None,
+    hf_columns: str = "",
+) -> Catalog:
+    """Reads any supported source and validates every row. ``known``: (path, size, mtime_ns) of pictures a previous
+    build already read, whose headers need no second look."""
+    if source == "demo":
+        from mmsearch.ingest import demo
+
+        manifest = demo.write_catalog(Path(data_dir) / "demo", n=demo_size)
+        return validate(read_manifest(manifest), manifest.parent, "demo", max_pixels, known)
+    if source.startswith("hf:"):
+        table = hf_table(source, data_dir, hf_image_column, hf_text_column, hf_id_column, hf_columns)
+        return validate(table, Path("/"), source, max_pixels, known)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return validate(folder_table(path), path, path.name, max_pixels, known)
+    if not path.exists():
+        raise CatalogError(f"catalog not found: {source} (a manifest file, an image folder, hf:<dataset> or demo)")
+    return validate(read_manifest(path), path.parent, path.stem, max_pixels, known)
+
+
+def validate(
+    table: pd.DataFrame, base: Path, name: str, max_pixels: int, known: set[tuple[str, int, int]] | None = None
+) -> Catalog:
+    for col in ("item_id", "image"):
+        if col not in table.columns:
+            raise CatalogError(f"{name}: the manifest has no {col!r} column (columns: {list(table.columns)})")
+    skipped: list[Skipped] = []
+    warnings: list[Skipped] = []
+    seen: dict[str, int] = {}
+    checked: dict[str, str | None] = {}
+    keep: list[dict] = []
+    base_dir, resolve = str(base), _resolver()
+    records = table.to_dict("records")
+    for row_no, rec in enumerate(tqdm(records, desc=f"checking {name}", unit="row", leave=False), start=1):
+        item_id = _text(rec.get("item_id"))
+        if _text(rec.get("__error__")):
+            skipped.append(Skipped(row_no, item_id or None, _text(rec["__error__"])))
+            continue
+        if not item_id:
+            skipped.append(Skipped(row_no, None, "empty item_id"))
+            continue
+        if item_id in seen:
+            skipped.append(Skipped(row_no, item_id, f"duplicate item_id (first seen on row {seen[item_id]})"))
+            continue
+        image = _text(rec.get("image"))
+        if not image:
+            skipped.append(Skipped(row_no, item_id, "empty image path"))
+            continue
+        path = resolve(os.path.join(base_dir, os.path.expanduser(image)))  # an absolute image path stays as given
+        if path not in checked and known and _unchanged(path, known):
+            checked[path] = None
+        if path not in checked:  # many rows may share one picture file
+            try:
+                check_header(path, max_pixels)
+                checked[path] = None
+            except ImageError as exc:
+                checked[path] = str(exc)
+        if checked[path] is not None:
+            skipped.append(Skipped(row_no, item_id, checked[path]))
+            continue
+        seen[item_id] = row_no
+        clean = {k: v for k, v in rec.items() if k not in ("__error__", EMBEDDING_COLUMN)}
+        clean |= {
+            "item_id": item_id,
+            "image": path,
+            "title": _text(rec.get("title")) or Path(image).stem.replace("_", " "),
+            "description": _text(rec.get("description")),
+            "category": _text(rec.get("category")),
+        }
+        clean["price"], problem = _price(rec.get("price"))
+        if problem:
+            warnings.append(Skipped(row_no, item_id, problem))
+        keep.append(clean)
+    items = pd.DataFrame(keep, columns=_columns(table.columns)) if keep else pd.DataFrame(columns=CORE_COLUMNS)
+    extra = [c for c in items.columns if c not in CORE_COLUMNS]
+    items[extra] = items[extra].astype(object).where(items[extra].notna(), "").astype(str)
+    return Catalog(name, items.reset_index(drop=True), skipped, warnings, total_rows=len(records))
+
+
+def _resolver():
+    """Like Path.resolve, but each folder is resolved once: a catalog's pictures share a few folders, and resolving
+    every path anew costs more than reading it. A picture that is itself a symbolic link is still followed."""
+    folders: dict[str, str] = {}
+
+    def resolve(path: str) -> str:
+        folder, name = os.path.split(os.path.normpath(path))
+        if folder not in folders:
+            folders[folder] = os.path.realpath(folder)
+        full = os.path.join(folders[folder], name)
+        return os.path.realpath(full) if os.path.islink(full) else full
+
+    return resolve
+
+
+def _unchanged(path: str, known: set[tuple[str, int, int]]) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (path, st.st_size, st.st_mtime_ns) in known
+
+
+def _columns(columns) -> list[str]:
+    # A precomputed embedding is read by mmsearch.byo, not kept as a metadata column.
+    return CORE_COLUMNS + [c for c in columns if c not in CORE_COLUMNS and c not in ("__error__", EMBEDDING_COLUMN)]
+
+
+def _text(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def _price(value: object) -> tuple[float, str | None]:
+    raw = _text(value)
+    if not raw:
+        return float("nan"), None
+    try:
+        price = float(raw.replace(",", "").lstrip("$€£"))
+    except ValueError:
+        return float("nan"), f"price {raw!r} is not a number; kept without a price"
+    if price < 0 or math.isinf(price):
+        return float("nan"), f"price {raw!r} is out of range; kept without a price"
+    return price, None
+
+
+def write_report(catalog: Catalog, out_dir: Path) -> Path:
+    """The skipped-rows report that sits next to the index: every row that is not searchable, and why."""
+    path = Path(out_dir) / "skipped.csv"
+    rows = [{"row": s.row, "item_id": s.item_id, "kind": "skipped", "reason": s.reason} for s in catalog.skipped]
+    rows += [{"row": s.row, "item_id": s.item_id, "kind": "warning", "reason": s.reason} for s in catalog.warnings]
+    pd.DataFrame(rows, columns=["row", "item_id", "kind", "reason"]).to_csv(path, index=False)
+    return path
+
+
+def catalog_key(source: str) -> str:
+    """The catalog's part of every Feast key: its name and a hash of where it lives, so two catalogs whose item ids
+    overlap (ids like 1, 2, 3 are common) keep separate rows in one data directory."""
+    from mmsearch.config import slug
+
+    if source == "demo" or source.startswith("hf:"):
+        return slug(source)
+    path = Path(source).expanduser().resolve()
+    return f"{slug(path.stem)}-{hashlib.blake2b(str(path).encode(), digest_size=4).hexdigest()}"

@@ -1,0 +1,107 @@
+"""Image-caption pairs to train on or measure with: Hugging Face datasets (hub or ``save_to_disk``) and captions files.
+
+The figures made from them (Recall@K) are in mmsearch/train/validation.py."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mmsearch.ingest.catalog import CatalogError, load_image
+
+
+@dataclass
+class Pairs:
+    """Images and their captions: ``caption_image[i]`` is the image (index into ``images``) of ``captions[i]``."""
+
+    images: Sequence  # file paths, PIL images, or a LazyImages column
+    captions: list[str]
+    caption_image: np.ndarray
+
+
+def load_pairs(
+    source: str,
+    image_column: str = "image",
+    caption_column: str = "caption",
+    where: dict[str, str] | None = None,
+    limit: int | None = None,
+) -> Pairs:
+    """Image-caption pairs from ``hf:<name or saved folder>[:split]`` or a captions file (.csv/.jsonl/.parquet with an
+    image path column and a caption column; several rows or a list per image give several captions).
+
+    ``where`` keeps rows whose columns equal the given values, e.g. {"split": "test"} for Flickr30k's Karpathy test
+    split as published in one table; ``limit`` keeps the first N images."""
+    if source.startswith("hf:"):
+        return _hf_pairs(source, image_column, caption_column, where or {}, limit)
+    from mmsearch.ingest.catalog import read_manifest
+
+    path = Path(source)
+    table = read_manifest(path)
+    for col, value in (where or {}).items():
+        table = table[table[col].astype(str) == value]
+    if image_column not in table.columns or caption_column not in table.columns:
+        raise CatalogError(f"{source}: needs columns {image_column!r} and {caption_column!r}")
+    images: list[str] = []
+    index: dict[str, int] = {}
+    captions, owner = [], []
+    for rec in table.to_dict("records"):
+        image = str(
+            Path(rec[image_column]) if Path(rec[image_column]).is_absolute() else path.parent / rec[image_column]
+        )
+        if image not in index:
+            if limit is not None and len(images) >= limit:
+                continue
+            index[image] = len(images)
+            images.append(image)
+        for caption in _caption_list(rec[caption_column]):
+            captions.append(caption)
+            owner.append(index[image])
+    return Pairs(images, captions, np.asarray(owner))
+
+
+def _caption_list(value) -> list[str]:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v) for v in value if str(v).strip()]
+    return [str(value)] if str(value).strip() and not pd.isna(value) else []
+
+
+def _hf_pairs(source: str, image_column: str, caption_column: str, where: dict[str, str], limit: int | None) -> Pairs:
+    import datasets
+
+    body = source[len("hf:") :]
+    name, split = body.rsplit(":", 1) if ":" in body else (body, "test")
+    local = Path(name)
+    if local.is_dir():
+        ds = datasets.load_from_disk(str(local))
+        ds = ds[split] if isinstance(ds, datasets.DatasetDict) else ds
+    else:
+        ds = datasets.load_dataset(name, split=split)
+    for col, value in where.items():
+        ds = ds.filter(lambda v, value=value: str(v) == value, input_columns=[col])
+    if limit is not None:
+        ds = ds.select(range(min(limit, len(ds))))
+    captions, owner = [], []
+    for n, value in enumerate(ds[caption_column]):  # the caption column alone: no image is decoded here
+        for caption in _caption_list(value):
+            captions.append(caption)
+            owner.append(n)
+    return Pairs(LazyImages(ds, image_column), captions, np.asarray(owner))
+
+
+class LazyImages:
+    """A dataset's image column, decoded only when an image is asked for: Flickr30k's 31k images stay on disk."""
+
+    def __init__(self, ds, column: str):
+        self.ds, self.column = ds, column
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return load_image(self.ds[int(i)][self.column])

@@ -1,0 +1,82 @@
+"""The loaded index as queries see it: one snapshot of an index directory, swapped whole when a build lands.
+
+A query takes one ``Live`` at its start and uses it to the end, so swapping in a rebuilt index never mixes two indexes
+inside one answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mmsearch.config import Config
+from mmsearch.index import keyword as kw
+from mmsearch.index import vectors as vindex
+from mmsearch.index.filters import Columns
+from mmsearch.ingest.phrasing import Synonyms
+
+INTERNAL_COLUMNS = ("slot", "picture", "revision", "_size", "_mtime")
+
+
+@dataclass
+class Live:
+    """Everything a query reads from one index directory."""
+
+    index: vindex.VectorIndex
+    table: pd.DataFrame  # every item's catalog columns in index row order: what filters read
+    keyword: kw.KeywordIndex
+    groups: dict[str, str]  # item -> the first item of its near-duplicate group
+    stamp: tuple
+    columns: Columns = None  # the table prepared for filters, column by column on first use
+
+    def __post_init__(self) -> None:
+        self.columns = Columns(self.table)
+
+    @classmethod
+    def open(cls, path: Path, model_id: str, config: Config) -> Live:
+        stamp = stamp_of(path)  # before loading: a build landing meanwhile is seen by the next check
+        return cls.of(vindex.load(path, expect_model_id=model_id), config, stamp)
+
+    @classmethod
+    def of(cls, index: vindex.VectorIndex, config: Config, stamp: tuple | None = None) -> Live:
+        path = index.path
+        stamp = stamp or stamp_of(path)
+        table = index.items.drop(columns=[c for c in INTERNAL_COLUMNS if c in index.items.columns])
+        saved = Path(path) / kw.KEYWORD_DIR
+        synonyms = Synonyms.load(config.synonyms)
+        keyword = (
+            kw.KeywordIndex.load(saved, len(index), synonyms)
+            if saved.exists()
+            else kw.KeywordIndex.build(
+                kw.item_texts(table, index.manifest.get("keyword_fields") or config.keyword_field_list()), synonyms
+            )
+        )
+        return cls(index, table, keyword, duplicate_groups(path), stamp)
+
+
+def stamp_of(path: Path) -> tuple:
+    """Changes whenever a build swaps a new directory in (the manifest is written last, in a new inode)."""
+    st = (Path(path) / vindex.MANIFEST_FILE).stat()
+    return st.st_ino, st.st_mtime_ns
+
+
+def duplicate_groups(index_dir: Path | None) -> dict[str, str]:
+    """Near-duplicate pairs from the build, joined into groups (a ~ b, b ~ c: one group); item -> group id."""
+    if index_dir is None or not (Path(index_dir) / vindex.DUPLICATES_FILE).exists():
+        return {}
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
+    for a, b in pd.read_csv(Path(index_dir) / vindex.DUPLICATES_FILE, dtype=str)[
+        ["item_id", "duplicate_of"]
+    ].itertuples(index=False):
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: root(x) for x in parent}  # a group's root is absent and stands for itself (see _collapse)

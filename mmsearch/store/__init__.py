@@ -1,0 +1,1 @@
+"""Store: the Feast feature store that holds every listing and embedding, and its read-ahead at start."""

@@ -1,0 +1,135 @@
+"""The app's other tabs: Evaluation (search quality on labelled queries) and Compare (two models side by side)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from mmsearch.evaluate import quality
+from mmsearch.evaluate.compare import COLUMNS, compare, report_rows
+from mmsearch.search.searcher import QueryError, Searcher
+
+if TYPE_CHECKING:
+    from mmsearch.ui.blocks import Events
+
+
+def evaluation_tab(searcher: Searcher) -> None:
+    """Search quality on labelled query sets: the table, significance tests and plot of the last run of each set,
+    and a button to run one again."""
+    index_dir = searcher.index.path
+    sets = {"Generated demo queries": "demo", "Hand-written queries (other phrasings)": "handwritten"}
+
+    def view(name: str, report: dict | None) -> tuple[list[list], str | None, str]:
+        if report is None:
+            return (
+                [],
+                None,
+                (
+                    "No evaluation of this index on these queries yet: run it with the button below, or "
+                    f"from a shell with `python -m mmsearch.evaluate --queries {name}`."
+                ),
+            )
+        best = report.get("best_on_dev") or {}
+        tests = "\n".join(f"- {line}" for line in quality.significance_lines(report))
+        return (
+            quality.table_rows(report),
+            str(index_dir / quality.report_files(name)[1]),
+            f"**{report['test_queries']} test queries** ({report['filtered_test_queries']} with filters) · "
+            f"hybrid with keyword weight {report['keyword_weight']} and RRF k {report['rrf_k']} vs the better "
+            f"single mode: **{report['hybrid_gain_ndcg']:+.3f} nDCG@10** · best on the "
+            f"{report['dev_queries']} dev queries: weight {best.get('keyword_weight')}, k {best.get('rrf_k')} "
+            f"· {report.get('model', '')} · {report.get('generated', '')}\n\n"
+            + (f"**Is the difference real?** (paired over the same test queries)\n{tests}" if tests else ""),
+        )
+
+    def saved(name: str) -> dict | None:
+        path = index_dir / quality.report_files(name)[0] if index_dir else None
+        return json.loads(path.read_text()) if path is not None and path.exists() else None
+
+    def show(label: str) -> tuple[list[list], str | None, str]:
+        name = sets.get(label, "demo")
+        return view(name, saved(name))
+
+    def evaluate_search(label: str, progress: gr.Progress = gr.Progress()) -> tuple[list[list], str | None, str]:
+        """Runs a labelled query set through every search mode and shows the figures (the demo catalog only)."""
+        name = sets.get(label, "demo")
+        queries, judged = quality.load_set(name)
+        try:
+            report = quality.judge(searcher, queries, judged, name, progress=lambda f, m: progress(f, desc=m))
+        except ValueError as exc:
+            raise gr.Error(
+                "The labelled queries judge the demo catalog, and this index holds another. Judge it "
+                "from a shell: python -m mmsearch.evaluate --queries FILE --qrels FILE",
+                duration=None,
+            ) from exc
+        return view(name, report)
+
+    first = next(iter(sets))
+    rows, plot_path, summary_text = show(first)
+    with gr.Tab("Evaluation"):
+        gr.Markdown(
+            "Labelled queries with graded relevance (2 = every named attribute, 1 = right kind with one "
+            "attribute wrong), searched in each mode. The generated set (`assets/demo-queries.csv`) uses the "
+            "catalog's own words; the hand-written set (`assets/handwritten-queries.csv`) asks in other "
+            "ways (plurals, word orders, everyday words, typos) and is never used to tune anything. The "
+            "hybrid settings are chosen on the generated set's dev half; tables are test halves. "
+            "*P@10 strict*: fully relevant results in the top 10, out of min(10, how many exist)."
+        )
+        which = gr.Radio(list(sets), value=first, label="Query set")
+        summary = gr.Markdown(summary_text)
+        table = gr.Dataframe(rows, headers=["mode", "queries", *quality.METRICS], interactive=False)
+        plot = gr.Image(plot_path, type="filepath", show_label=False, interactive=False)
+        button = gr.Button("Run the evaluation again (seconds with the demo model)")
+        which.change(show, which, [table, plot, summary], api_visibility="private")
+        button.click(evaluate_search, which, [table, plot, summary], api_name="evaluate")
+
+
+def compare_tab(first: Searcher, second: Searcher, events: Events) -> None:
+    """The same query against two models, each with its own index, and both models' evaluation reports."""
+
+    def compare_models(
+        query: str, image: dict | str | None, k: float, request: gr.Request = None
+    ) -> tuple[list, list, dict]:
+        """The same query (or picture) against both models; each model's results."""
+
+        def work():
+            try:
+                a, b = compare([first, second], query, events.upload(image), int(k))
+            except QueryError as exc:
+                raise gr.Error(str(exc), duration=None, title="Cannot compare") from exc
+            return (
+                events.gallery(a),
+                events.gallery(b),
+                {first.encoder.model_id: [r.public() for r in a], second.encoder.model_id: [r.public() for r in b]},
+            )
+
+        return events.run("compare", "image" if image else "text", "", query, request, work)
+
+    with gr.Tab("Compare"):
+        with gr.Row(equal_height=True):
+            with gr.Column(scale=3):
+                query = gr.Textbox(label="Query for both models", placeholder="blue dotted mug", max_lines=1)
+                with gr.Row():
+                    button = gr.Button("Compare", variant="primary")
+                    k = gr.Slider(1, 24, value=6, step=1, label="Results per model (k)")
+            image = gr.Image(type="filepath", label="…or an image (used instead of the text)", height=150, scale=2)
+        with gr.Row():
+            left = gr.Gallery(label=f"A: {first.encoder.model_id}", columns=3, height="auto", object_fit="contain")
+            right = gr.Gallery(label=f"B: {second.encoder.model_id}", columns=3, height="auto", object_fit="contain")
+        gr.Markdown(
+            "**Evaluation reports** (`python -m mmsearch.evaluate --model M --report <index>/evaluation.json` "
+            "adds or refreshes one)"
+        )
+        gr.Dataframe(report_rows([first, second]), headers=COLUMNS, interactive=False, wrap=True)
+        with gr.Accordion("Both result lists as JSON", open=False):
+            both = gr.JSON()
+        gr.on(
+            [button.click, query.submit],
+            compare_models,
+            [query, image, k],
+            [left, right, both],
+            api_name="compare",
+            preprocess=False,
+        )

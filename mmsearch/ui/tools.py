@@ -1,0 +1,116 @@
+"""Search as tools: typed functions for scripts and agents, registered with ``gr.api``.
+
+They show in the app's API docs (``gradio_client``) and, with ``--mcp``, as Model Context Protocol tools at
+``/gradio_api/mcp/`` (Gradio's MCP server reads their type hints and the Args sections below). Unlike the UI's
+events they answer JSON text: no gallery pictures to download, picture URLs a client can open. Text, because Gradio's
+MCP server hands a tool's value to the agent as ``str(value)``, and a Python repr is not what an agent should parse.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import gradio as gr
+from gradio.data_classes import FileData
+
+from mmsearch.search.results import QueryError, Result
+from mmsearch.search.searcher import Searcher
+
+if TYPE_CHECKING:
+    from mmsearch.ui.blocks import Events
+
+
+def _absolute(results: list[Result], request: gr.Request | None) -> list[dict]:
+    """Results with picture URLs an agent can fetch: the server's own address in front of the REST route."""
+    root = str(request.request.base_url).rstrip("/") if request is not None and request.request is not None else ""
+    out = [r.public() for r in results]
+    return [d | {"image_url": root + d["image_url"]} for d in out]
+
+
+def register_tools(searcher: Searcher, events: Events) -> None:
+    """Adds the four tools to the Blocks being built (call inside ``with gr.Blocks()``)."""
+
+    def answer(endpoint: str, kind: str, mode: str, query: str | None, request: gr.Request | None, work) -> str:
+        def guarded():
+            try:
+                return None, work()
+            except QueryError as exc:
+                raise gr.Error(str(exc), title="Cannot search") from exc
+
+        return json.dumps(events.run(endpoint, kind, mode, query, request, guarded)[1], ensure_ascii=False)
+
+    def search_products(
+        query: str, k: int = 10, mode: str = "hybrid", filters: str = "", request: gr.Request = None
+    ) -> str:
+        """Search the product catalog with words; returns the best matches first.
+
+        Args:
+            query: what to look for, as a shopper would type it, e.g. "red striped t-shirt"; a word starting with '-' excludes what it names, e.g. "sneaker -white".
+            k: how many products to return, 1 to 100.
+            mode: "hybrid" (keywords and image embeddings fused; the default), "vector" (embeddings only, best for colours and looks) or "keyword" (BM25 over titles and descriptions).
+            filters: optional conditions on catalog columns separated by ';', e.g. "category=mug; colour=red|blue; price<=20".
+        Returns:
+            JSON: a list of products, item_id, score, title, image_url, price, category, description, metadata, similarity and keyword_score.
+        """
+        return answer(
+            "tool_search_products",
+            "text",
+            mode,
+            query,
+            request,
+            lambda: _absolute(searcher.search(query, None, k, None, filters or None, mode), request),
+        )
+
+    def search_by_image(image: FileData, k: int = 10, filters: str = "", request: gr.Request = None) -> str:
+        """Find the products that look most like a picture.
+
+        Args:
+            image: the picture, as an http(s) URL or an uploaded file (PNG, JPEG, WebP, ...).
+            k: how many products to return, 1 to 100.
+            filters: optional conditions on catalog columns separated by ';', e.g. "category=sneaker; price<=80".
+        Returns:
+            JSON: a list of products, most similar first, item_id, score (cosine similarity), title, image_url, price, category, description, metadata.
+        """
+
+        def work():
+            path = events.upload(image)
+            if path is None:
+                raise QueryError("Send a picture to search with: an http(s) URL or an uploaded file.")
+            return _absolute(searcher.search_image(path, k, None, filters or None), request)
+
+        return answer("tool_search_by_image", "image", "vector", None, request, work)
+
+    def similar_products(item_id: str, k: int = 10, filters: str = "", request: gr.Request = None) -> str:
+        """Find the products that look most like a product already in the catalog (more like this).
+
+        Args:
+            item_id: the catalog id of the product, as returned by the other tools.
+            k: how many products to return, 1 to 100 (the product itself comes first, with score 1).
+            filters: optional conditions on catalog columns separated by ';', e.g. "price<=20".
+        Returns:
+            JSON: a list of products, most similar first, with the same fields as search_products.
+        """
+        return answer(
+            "tool_similar_products",
+            "similar",
+            "vector",
+            None,
+            request,
+            lambda: _absolute(searcher.more_like_this(item_id, k, None, filters or None), request),
+        )
+
+    def get_product(item_id: str, request: gr.Request = None) -> str:
+        """Look up one product of the catalog by its id.
+
+        Args:
+            item_id: the catalog id of the product, as returned by the search tools.
+        Returns:
+            JSON: the product, item_id, title, image_url, price, category, description and every other catalog column under metadata.
+        """
+        return answer(
+            "tool_get_product", "item", "", None, request, lambda: _absolute([searcher.item(item_id)], request)[0]
+        )
+
+    for tool in (search_products, search_by_image, similar_products, get_product):
+        gr.api(tool, api_name=tool.__name__)
