@@ -113,7 +113,7 @@ def in_process(args, mix: list[dict]) -> list[float]:
     from PIL import Image
 
     from mmsearch import config as cfgmod
-    from mmsearch.build.pipeline import ensure_index
+    from mmsearch.builder.pipeline import ensure_index
     from mmsearch.encode.encoders import load_encoder
     from mmsearch.search.searcher import Searcher
 

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mmsearch import config as cfgmod  # noqa: E402
-from mmsearch.build.pipeline import ensure_index  # noqa: E402
+from mmsearch.builder.pipeline import ensure_index  # noqa: E402
 from mmsearch.encode.encoders import encode_images, load_encoder  # noqa: E402
 from mmsearch.search.searcher import Searcher  # noqa: E402
 

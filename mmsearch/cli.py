@@ -89,13 +89,13 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
     if config is None:
         return 2
     # Imported here so that `mmsearch --help` and the other commands do not pay for torch, Gradio and Feast.
-    from mmsearch.build.pipeline import BuildError, ensure_index
+    from mmsearch.builder.pipeline import BuildError, ensure_index
     from mmsearch.encode.encoders import EncoderError, load_encoder
     from mmsearch.index.vectors import IndexLoadError
     from mmsearch.ingest.catalog import CatalogError
     from mmsearch.search.searcher import Searcher
-    from mmsearch.serve.server import create_app
     from mmsearch.serve.server import serve as run_server
+    from mmsearch.service import create_app
 
     try:
         encoder = load_encoder(config.model, config.device)
@@ -182,7 +182,7 @@ def build(argv: list[str] | None = None, prog: str | None = None) -> int:
     config = _config(parser, argv)
     if config is None:
         return 2
-    from mmsearch.build.pipeline import COUNTS, BuildError, build_index, print_progress
+    from mmsearch.builder.pipeline import COUNTS, BuildError, build_index, print_progress
     from mmsearch.encode.encoders import EncoderError
     from mmsearch.ingest.catalog import CatalogError
     from mmsearch.store.features import FeatureStoreError

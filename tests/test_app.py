@@ -2,7 +2,7 @@
 
 import app
 from mmsearch import config
-from mmsearch.build.pipeline import build_index
+from mmsearch.builder.pipeline import build_index
 
 
 def test_missing_index_is_a_clear_error(tmp_path, tiny_two_tower_dir, capsys):

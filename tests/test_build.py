@@ -7,7 +7,7 @@ from PIL import Image
 
 import index_build
 from mmsearch import config
-from mmsearch.build.pipeline import BuildError, build_index
+from mmsearch.builder.pipeline import BuildError, build_index
 from mmsearch.search.searcher import Searcher
 
 

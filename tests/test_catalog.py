@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mmsearch.ingest import catalog
-from mmsearch.ingest.catalog import CatalogError, ImageError
+from mmsearch.ingest import catalog, images
+from mmsearch.ingest.catalog import CatalogError
+from mmsearch.ingest.images import ImageError
 
 
 def _img(path, mode="RGB", size=(40, 30), color=(200, 10, 10)):
@@ -69,14 +70,14 @@ def test_bad_rows_are_skipped_with_reasons_and_good_rows_kept(messy):
     assert cat.items.set_index("item_id").loc["a", "brand"] == "acme"  # unknown columns are kept as metadata
     assert cat.items.set_index("item_id").loc["a", "title"] == "Red thing"
     with pytest.raises(ImageError, match="corrupt or truncated"):
-        catalog.load_image(cat.items.set_index("item_id").loc["trunc", "image"])
+        images.load_image(cat.items.set_index("item_id").loc["trunc", "image"])
 
 
 @pytest.mark.parametrize(
     "name,mode", [("cmyk.jpg", "CMYK"), ("rgba.png", "RGBA"), ("deep.png", "I;16"), ("pal.png", "P")]
 )
 def test_odd_modes_become_rgb(messy, name, mode):
-    img = catalog.load_image(messy.parent / "imgs" / name)
+    img = images.load_image(messy.parent / "imgs" / name)
     assert img.mode == "RGB" and img.size == (40, 30)
     if mode == "RGBA":  # fully transparent pixels land on white, not black
         assert img.getpixel((0, 0)) == (255, 255, 255)
@@ -125,7 +126,7 @@ def test_hugging_face_dataset_from_disk(tmp_path):
     cat = catalog.load_catalog(f"hf:{tmp_path / 'ds'}", tmp_path / "data", hf_id_column="img_id")
     assert list(cat.items["item_id"]) == ["d", "c", "b"]
     assert cat.items.iloc[0]["title"] == "a red dog"  # first of several captions
-    assert all(catalog.load_image(p).size == (20, 20) for p in cat.items["image"])
+    assert all(images.load_image(p).size == (20, 20) for p in cat.items["image"])
     with pytest.raises(CatalogError, match="no column 'text'"):
         catalog.load_catalog(f"hf:{tmp_path / 'ds'}", tmp_path / "data", hf_text_column="text")
 
@@ -144,4 +145,4 @@ def test_unreadable_catalogs_raise_clear_errors(tmp_path):
 def test_decompression_bomb_is_refused(tmp_path):
     Image.new("L", (4000, 4000)).save(tmp_path / "bomb.png")
     with pytest.raises(ImageError, match="too large"):
-        catalog.load_image(tmp_path / "bomb.png", max_pixels=1_000_000)
+        images.load_image(tmp_path / "bomb.png", max_pixels=1_000_000)

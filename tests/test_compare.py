@@ -3,7 +3,7 @@ import json
 import pytest
 
 from mmsearch import config
-from mmsearch.build.pipeline import build_index
+from mmsearch.builder.pipeline import build_index
 from mmsearch.evaluate import compare
 from mmsearch.search.searcher import QueryError, Searcher
 

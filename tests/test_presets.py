@@ -63,7 +63,7 @@ def test_column_renames_are_checked():
 def test_a_fashion_schema_dataset_builds_and_searches_with_its_columns_mapped(
     fashion_like, tmp_path, tiny_two_tower_dir
 ):
-    from mmsearch.build.pipeline import build_index
+    from mmsearch.builder.pipeline import build_index
     from mmsearch.search.searcher import Searcher
 
     cfg = config.from_env(

@@ -93,7 +93,7 @@ def test_hybrid_beats_both_single_modes_on_the_demo_set_with_the_demo_model(tmp_
     """The issue's bar, with the bundled model on the full demo catalog: hybrid is not worse than the better of
     vector and keyword search on the test queries, with and without filters."""
     from mmsearch import config
-    from mmsearch.build.pipeline import build_index
+    from mmsearch.builder.pipeline import build_index
     from mmsearch.search.searcher import Searcher
 
     tmp = tmp_path_factory.mktemp("quality")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mmsearch import config
-from mmsearch.build import pipeline as build
+from mmsearch.builder import pipeline as build
 from mmsearch.encode.encoders import encode_image_files, load_encoder
 from mmsearch.search.searcher import Searcher
 from mmsearch.store import readahead

@@ -2,7 +2,7 @@ import pytest
 from PIL import Image
 
 from mmsearch import config
-from mmsearch.build.pipeline import build_index
+from mmsearch.builder.pipeline import build_index
 from mmsearch.index.keyword import tokenize
 from mmsearch.search.searcher import QueryError, Searcher
 

@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mmsearch import config
-from mmsearch.build.pipeline import build_index
+from mmsearch.builder.pipeline import build_index
 from mmsearch.search.searcher import Searcher
 from mmsearch.serve import guard
-from mmsearch.serve.server import create_app
+from mmsearch.service import create_app
 from mmsearch.store import readahead
 
 ROOT = Path(__file__).resolve().parent.parent

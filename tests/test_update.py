@@ -11,7 +11,7 @@ from PIL import Image
 
 import index_build
 from mmsearch import config
-from mmsearch.build import pipeline as build
+from mmsearch.builder import pipeline as build
 from mmsearch.ingest.catalog import CatalogError
 from mmsearch.search.searcher import QueryError, Searcher
 

@@ -18,7 +18,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from mmsearch.ingest.catalog import ImageError, load_image
+from mmsearch.ingest.images import ImageError, load_image
 from mmsearch.ingest.phrasing import normalize
 from mmsearch.resources import DEMO_MODEL_DIR
 

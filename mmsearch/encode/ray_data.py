@@ -13,7 +13,7 @@ DECODE_BATCH = 32
 
 
 def _decode(batch: dict, preprocess, max_pixels: int) -> dict:
-    from mmsearch.ingest.catalog import ImageError, load_image
+    from mmsearch.ingest.images import ImageError, load_image
 
     pixels, errors = [], []
     for path in batch["path"]:

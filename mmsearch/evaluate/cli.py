@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 def judge_search(args: argparse.Namespace) -> int:
     """--queries: runs a labelled query set through the index in every mode and reports/plots the figures."""
-    from mmsearch.build.pipeline import BuildError, ensure_index
+    from mmsearch.builder.pipeline import BuildError, ensure_index
     from mmsearch.config import from_env
     from mmsearch.evaluate import quality
     from mmsearch.index.vectors import IndexLoadError

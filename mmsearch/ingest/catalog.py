@@ -13,18 +13,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
+
+from mmsearch.ingest.images import ImageError, check_header, to_rgb
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 CORE_COLUMNS = ["item_id", "image", "title", "description", "category", "price"]
 EMBEDDING_COLUMN = "embedding"
-
-
-class ImageError(ValueError):
-    """An image that cannot be used; the message says why in words a person can act on."""
 
 
 class CatalogError(ValueError):
@@ -63,67 +59,6 @@ class Catalog:
             f"{len(self.items)} items indexed from {self.total_rows} rows of {self.name}; "
             f"{len(self.skipped)} skipped, {len(self.warnings)} warnings"
         )
-
-
-# --- images ------------------------------------------------------------------------------------------------------
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode to 8-bit RGB: transparency on white, CMYK converted, 16-bit and float rescaled to 8 bits."""
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
-        img = Image.fromarray(arr.astype(np.uint8), "L")
-    if img.mode == "P" or img.mode == "PA":
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "La", "RGBa"):
-        img = img.convert("RGBA")
-        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, img)
-    return img.convert("RGB")
-
-
-def check_header(path: str | Path, max_pixels: int) -> tuple[int, int]:
-    """Cheap check without decoding pixels: the file opens as an image of sane size."""
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"image is absurdly large ({exc})") from exc
-    except FileNotFoundError as exc:
-        raise ImageError(f"image file not found: {path}") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageError(
-            "not a readable image: the file is not in a known image format (JPEG, PNG, WebP, GIF, BMP, TIFF, ...)"
-        ) from exc
-    except Exception as exc:  # PIL raises several kinds for a damaged file
-        raise ImageError(f"not a readable image ({type(exc).__name__}: {exc})") from exc
-    if width <= 0 or height <= 0:
-        raise ImageError(f"image has no pixels ({width}x{height})")
-    if width * height > max_pixels:
-        raise ImageError(f"image is too large ({width}x{height} = {width * height:,} pixels, limit {max_pixels:,})")
-    return width, height
-
-
-def load_image(source: str | Path | Image.Image, max_pixels: int = 40_000_000) -> Image.Image:
-    """Opens, size-checks, fully decodes and converts to RGB. Raises ImageError with a readable reason."""
-    if isinstance(source, Image.Image):
-        if source.width * source.height > max_pixels:
-            raise ImageError(f"image is too large ({source.width}x{source.height} pixels, limit {max_pixels:,})")
-        return to_rgb(source)
-    check_header(source, max_pixels)
-    if hasattr(source, "seek"):  # an in-memory upload: check_header read its start
-        source.seek(0)
-    try:
-        with Image.open(source) as img:
-            img.load()
-            return to_rgb(img)
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"image is absurdly large ({exc})") from exc
-    except Exception as exc:
-        raise ImageError(f"corrupt or truncated image ({type(exc).__name__}: {exc})") from exc
 
 
 # --- sources -----------------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmsearch.ingest.catalog import CatalogError, load_image
+from mmsearch.ingest.catalog import CatalogError
+from mmsearch.ingest.images import load_image
 
 
 @dataclass

@@ -54,6 +54,16 @@ class Result:
         }
 
 
+class Answer(list):
+    """A search's results, best first, with what ran to find them, so that no caller works it out again: ``mode``
+    ranked them (an image alone, or more-like-this, is always ``vector``) and ``kind`` is what was asked with
+    (``text``, ``image``, ``text+image`` or ``similar``)."""
+
+    def __init__(self, results: list[Result], mode: str, kind: str):
+        super().__init__(results)
+        self.mode, self.kind = mode, kind
+
+
 def picture_url(item_id: str) -> str:
     """The REST route that serves an indexed item's picture (relative to the server's root)."""
     return f"/api/items/{quote(str(item_id), safe='')}/image"

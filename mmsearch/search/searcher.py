@@ -18,11 +18,11 @@ from mmsearch.encode.encoders import Encoder, encode_images, load_encoder
 from mmsearch.index import keyword as kw
 from mmsearch.index import vectors as vindex
 from mmsearch.index.filters import FilterError, matching_rows, parse_filters, split_terms
-from mmsearch.ingest.catalog import ImageError, load_image
+from mmsearch.ingest.images import ImageError, load_image
 from mmsearch.ingest.phrasing import normalize
-from mmsearch.search.results import ItemNotFound, QueryError, Result, check_fraction, check_text_type
+from mmsearch.search.results import Answer, ItemNotFound, QueryError, Result, check_fraction, check_text_type
 from mmsearch.search.snapshot import Live, stamp_of
-from mmsearch.serve.monitoring import stage
+from mmsearch.search.stages import stage
 from mmsearch.store.features import FeatureStore
 
 MAX_K = 100
@@ -167,7 +167,7 @@ class Searcher:
         mode: str | None = None,
         keyword_weight: float | None = None,
         image_weight: float | None = None,
-    ) -> list[Result]:
+    ) -> Answer:
         """Text, image, or both; ``mode`` vector, keyword (BM25 over the catalog's text) or hybrid (both fused by
         reciprocal rank fusion, ``keyword_weight`` of 0..1 for the keyword side, scaled by the text's share when an
         image comes too). Keyword needs words: an image-only query is a vector search in any mode."""
@@ -182,12 +182,16 @@ class Searcher:
         vector, words, negative = self.query_vector(query, image, share)
         if image is not None and image != "":
             weight *= 1.0 - share  # the words' side of the fusion shrinks with the image's share of the query
+        has_image = image is not None and image != ""
+        kind = "text+image" if words and has_image else ("text" if words else "image")
         live = self.live
         if not words or mode == "vector":
             if mode == "keyword":
                 raise QueryError("Keyword search needs words: type some, or switch the mode to vector or hybrid.")
-            return self._search_vector(live, vector, k, min_score, filters)
-        return self._search_words(live, vector, words, negative, k, min_score, filters, mode, weight)
+            return Answer(self._search_vector(live, vector, k, min_score, filters), "vector", kind)
+        return Answer(
+            self._search_words(live, vector, words, negative, k, min_score, filters, mode, weight), mode, kind
+        )
 
     def search_text(
         self,
@@ -197,7 +201,7 @@ class Searcher:
         filters: str | None = None,
         mode: str | None = None,
         keyword_weight: float | None = None,
-    ) -> list[Result]:
+    ) -> Answer:
         """Text search in the configured mode unless ``mode`` names another."""
         if not check_text_type(query, "The query").strip():
             self.check_text(query)
@@ -205,13 +209,15 @@ class Searcher:
 
     def more_like_this(
         self, item_id: str, k: int | None = None, min_score: float | None = None, filters: str | None = None
-    ) -> list[Result]:
+    ) -> Answer:
         """Searches with an indexed item's stored embedding: no image is decoded or encoded again."""
         item_id = check_text_type(item_id, "The item id").strip()
         live = self.live
         if item_id not in live.index:
             raise ItemNotFound(f"No item {item_id!r} in this index.")
-        return self._search_vector(live, live.index.vector(item_id), self._k(k), min_score, filters)
+        return Answer(
+            self._search_vector(live, live.index.vector(item_id), self._k(k), min_score, filters), "vector", "similar"
+        )
 
     def item(self, item_id: str) -> Result:
         """An indexed item's listing (its score is 1: it is itself)."""
@@ -227,7 +233,7 @@ class Searcher:
         k: int | None = None,
         min_score: float | None = None,
         filters: str | None = None,
-    ) -> list[Result]:
+    ) -> Answer:
         if image is None or image == "":
             raise QueryError("Upload an image to search with.")
         return self.search(None, image, k, min_score, filters, mode="vector")

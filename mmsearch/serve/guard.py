@@ -1,20 +1,33 @@
-"""What stands between a caller and the searcher: the queue bound, per-client rate limits, access control, and the
-rule that an input naming a file must name one this server received.
+"""What stands between a caller and the searcher, whichever way it came in (REST, a UI event, an agent tool).
 
-The REST routes and the Gradio events share the rate limit and the upload rule; Gradio's own queue (``max_size``)
-bounds its events, and ``Gate`` bounds the REST routes the same way, so neither side grows latency without bound.
+``Guard.request`` is the one wrapper every way in uses: it takes the client's rate-limit token, maps any failure to
+one ``Refusal`` (status, kind, a message for people), and writes the request's metrics and its JSON log line. Each way
+in only translates a refusal into its own transport (a JSON error, the UI's error box). Beside it: the queue bound
+(``Gate``, for REST; Gradio's own queue bounds its events), per-client token buckets shared by REST and the UI,
+access control, and the rule that an input naming a file must name one this server received.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import math
 import os
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+from mmsearch.ingest.images import ImageError
+from mmsearch.search.results import ItemNotFound, QueryError
+from mmsearch.serve import monitoring
+from mmsearch.store.features import StoreUnavailable
+
+log = logging.getLogger("mmsearch.guard")
 
 # One message whatever the reason: a caller must not learn whether a path exists on the server.
 NOT_UPLOADED = (
@@ -150,111 +163,77 @@ def uploaded_file(payload: object, upload_dir: str | Path) -> str | None:
     return str(real)
 
 
-def _named_paths(value: object):
-    """Every file path a Gradio payload names: the ``path`` of each FileData object, however deeply nested."""
-    if isinstance(value, dict):
-        if isinstance(value.get("path"), str) and (
-            "meta" in value or "orig_name" in value or "url" in value or len(value) <= 3
-        ):
-            yield value["path"]
-        for v in value.values():
-            yield from _named_paths(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _named_paths(v)
+class Refusal(Exception):
+    """A request turned down: REST answers ``status`` with ``{"error": message}``, the UI and the agent tools show the
+    message. ``kind`` names the failure in metrics (``mmsearch_errors_total{type}``) and the log."""
+
+    def __init__(self, status: int, message: str, kind: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.kind, self.headers = status, message, kind, headers or {}
 
 
-class GradioDoor:
-    """ASGI middleware in front of Gradio's event routes.
+def refusal(exc: BaseException) -> Refusal:
+    """The one table from a failure to what the caller is told."""
+    if isinstance(exc, Refusal):
+        return exc
+    if isinstance(exc, Busy):
+        monitoring.REJECTED.labels(exc.reason).inc()
+        return Refusal(429, str(exc), "busy", {"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
+    if isinstance(exc, ItemNotFound):
+        return Refusal(404, str(exc), "not_found")
+    if isinstance(exc, Forbidden):
+        return Refusal(400, str(exc), "QueryError")
+    if isinstance(exc, (QueryError, ImageError)):
+        return Refusal(400, str(exc), type(exc).__name__)
+    if isinstance(exc, StoreUnavailable):
+        return Refusal(503, f"Search is unavailable: {exc}", "StoreUnavailable")
+    log.error("a request failed", exc_info=exc)  # a defect: the caller gets a plain line, the log the traceback
+    return Refusal(500, "The server failed on this request; the failure is in its log.", type(exc).__name__)
 
-    - An event whose inputs name a server file that was not uploaded (anything outside the upload folder, or a path
-      that does not resolve) is refused before Gradio copies it anywhere, with NOT_UPLOADED whatever the path.
-      http(s) URLs pass: Gradio fetches those itself, through its public-address-only client.
-    - A raw HTTP call (``/gradio_api/call/<name>`` or ``/run/<name>``) with too few inputs is told which are missing,
-      by name, instead of Gradio's message about component objects."""
 
-    EVENT_PATHS = ("/gradio_api/queue/join", "/gradio_api/call/", "/gradio_api/run/", "/gradio_api/api/")
-    MAX_BODY = 4 << 20  # an event's JSON: files travel separately, through /gradio_api/upload
+@dataclass
+class Outcome:
+    """What one request did, filled in as it runs: the figures of its metrics and its log line."""
 
-    def __init__(self, app, upload_dir: str | Path, inputs: dict[str, list[str]] | None = None):
-        self.app, self.upload_dir, self.inputs = app, upload_dir, inputs or {}
+    endpoint: str
+    client: str
+    kind: str = ""  # text, image, text+image, similar, item: set once the request has answered
+    mode: str = ""
+    query: str | None = None  # kept only with --log-queries
+    results: int | None = None
+    status: int = 200
 
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(self.EVENT_PATHS):
-            return await self.app(scope, receive, send)
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.MAX_BODY:
-                return await _json(send, 413, {"error": "The request is too large."})
-        payload = _parse(body)
-        if not self._acceptable(payload):
-            return await _json(send, 400, {"error": NOT_UPLOADED})
-        missing = self._missing(scope["path"], payload)
-        if missing:
-            return await _json(send, 400, {"error": missing})
-        replayed = False
 
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+class Guard:
+    """The rate limit, the error mapping, the metrics and the request log, for every way in."""
 
-        return await self.app(scope, replay, send)
+    def __init__(self, buckets: TokenBuckets, log_queries: bool = False):
+        self.buckets, self.log_queries = buckets, log_queries
 
-    def _missing(self, path: str, payload: object) -> str:
-        name = path.rstrip("/").rsplit("/", 1)[-1]
-        wanted = self.inputs.get(name)
-        if (
-            not path.startswith(("/gradio_api/call/", "/gradio_api/run/"))
-            or wanted is None
-            or not isinstance(payload, dict)
-        ):
-            return ""
-        data = payload.get("data")
-        if not isinstance(data, list):
-            return f'/{name} takes its inputs as a JSON list under "data", in this order: {", ".join(wanted)}.'
-        if len(data) < len(wanted):
-            return (
-                f"/{name} needs {len(wanted)} inputs in this order: {', '.join(wanted)}; got {len(data)}, so "
-                f"{', '.join(wanted[len(data) :])} {'is' if len(wanted) - len(data) == 1 else 'are'} missing "
-                f"(send null for a default)."
+    def admit(self, outcome: Outcome) -> None:
+        """Spends one of the client's tokens (a search; lookups of one item are not counted)."""
+        self.buckets.take(outcome.client)
+
+    @contextmanager
+    def request(self, endpoint: str, client: str, mode: str = "", query: str | None = None) -> Iterator[Outcome]:
+        """Wraps one request: any failure inside leaves as a ``Refusal``, and the request is observed either way."""
+        outcome = Outcome(endpoint, client, mode=mode, query=query if self.log_queries else None)
+        started, error = time.perf_counter(), ""
+        try:
+            yield outcome
+        except Exception as exc:
+            refused = refusal(exc)
+            outcome.status, error = refused.status, refused.kind
+            raise refused from exc
+        finally:
+            monitoring.observe(
+                endpoint,
+                time.perf_counter() - started,
+                status=outcome.status,
+                results=outcome.results,
+                mode=outcome.mode,
+                kind="" if error else outcome.kind,
+                error=error,
+                query=outcome.query,
+                client=client,
             )
-        return ""
-
-    def _acceptable(self, payload: object) -> bool:
-        for path in _named_paths(payload):
-            if path.startswith(("http://", "https://")):
-                continue
-            try:
-                uploaded_file(path, self.upload_dir)
-            except Forbidden:
-                return False
-        return True
-
-
-def _parse(body: bytes) -> object:
-    import json
-
-    try:
-        return json.loads(body or b"null")
-    except ValueError:
-        return None  # not JSON: Gradio answers it with its own error
-
-
-async def _json(send, status: int, body: dict) -> None:
-    import json
-
-    data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})

@@ -1,7 +1,8 @@
 """What the running service reports about itself: Prometheus metrics and one JSON log line per request.
 
-Stage histograms are filled from inside the searcher (encode, vector search, keyword, fusion, Feast read), request
-histograms by the REST routes and the Gradio events, so a dashboard can tell a slow encoder from a slow store.
+Stage histograms are filled from inside the searcher (mmsearch/search/stages.py: encode, vector search, keyword,
+fusion, Feast read), request histograms by the guard that every REST route, Gradio event and agent tool passes, so
+a dashboard can tell a slow encoder from a slow store.
 Query text is logged only when asked for (``--log-queries``): queries can say more about a person than they meant to.
 """
 
@@ -11,17 +12,14 @@ import json
 import logging
 import sys
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
-# From 0.5 ms (a cached query's index search) to 10 s (an image upload on a loaded CPU).
-_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+from mmsearch.search.stages import BUCKETS
 
-STAGE_SECONDS = Histogram("mmsearch_stage_seconds", "Time in one stage of a search", ["stage"], buckets=_BUCKETS)
-REQUEST_SECONDS = Histogram("mmsearch_request_seconds", "Whole requests, by endpoint", ["endpoint"], buckets=_BUCKETS)
+REQUEST_SECONDS = Histogram("mmsearch_request_seconds", "Whole requests, by endpoint", ["endpoint"], buckets=BUCKETS)
 QUERIES = Counter("mmsearch_queries", "Searches answered, by mode and kind of query", ["mode", "kind"])
 ERRORS = Counter("mmsearch_errors", "Requests that failed, by the kind of failure", ["type"])
 REJECTED = Counter(
@@ -46,15 +44,6 @@ def setup_request_log(stream=None) -> None:
     request_log.addHandler(handler)
     request_log.setLevel(logging.INFO)
     request_log.propagate = False
-
-
-@contextmanager
-def stage(name: str):
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        STAGE_SECONDS.labels(name).observe(time.perf_counter() - start)
 
 
 def observe(

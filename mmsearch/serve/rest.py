@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import logging
-import math
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -22,14 +20,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from mmsearch.ingest.catalog import ImageError, load_image
+from mmsearch.ingest.images import ImageError, load_image
 from mmsearch.search.searcher import MAX_K, ItemNotFound, QueryError, Searcher
 from mmsearch.serve import monitoring
-from mmsearch.serve.guard import NEEDS_TOKEN, Busy, Gate, TokenBuckets, authorized
-from mmsearch.store.features import StoreUnavailable
+from mmsearch.serve.guard import NEEDS_TOKEN, Gate, Guard, Refusal, authorized
 
 UPLOAD_CHUNK = 1 << 20
-log = logging.getLogger("mmsearch.api")
 
 
 class Hit(BaseModel):
@@ -87,65 +83,30 @@ ERRORS = {
 }
 
 
-class Refused(Exception):
-    """A request answered with an error status and a plain message (raised inside a route)."""
+class GuardedRoute(APIRoute):
+    """Every /api route: access checked first, then the handler inside the guard (serve/guard.py), whose refusals
+    become ``{"error": message}`` with their status."""
 
-    def __init__(self, status: int, message: str, kind: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.kind, self.headers = status, kind, headers
-
-
-class LoggedRoute(APIRoute):
-    """Every /api route: the caller's identity and access checked first, errors as ``{"error": ...}`` with the
-    searcher's own messages, then one metrics observation and one JSON log line per request."""
-
-    credentials: tuple[str, str] | None = None  # a subclass per router() holds its deployment's secret
+    guard: Guard  # a subclass per router() holds its deployment's guard and secret
+    credentials: tuple[str, str] | None = None
 
     def get_route_handler(self):
         handler, endpoint = super().get_route_handler(), self.path_format
 
-        async def logged(request: Request):
-            started = time.perf_counter()
-            request.state.client = _client(request)
-            request.state.outcome = {}
+        async def guarded(request: Request):
             try:
-                if not authorized(request.headers.get("authorization"), self.credentials):
-                    raise Refused(401, NEEDS_TOKEN, "unauthorized", {"WWW-Authenticate": "Bearer"})
-                response = await handler(request)
-            except Refused as exc:
-                response = _refusal(exc.status, str(exc), exc.kind, exc.headers)
-            except Busy as exc:
-                monitoring.REJECTED.labels(exc.reason).inc()
-                response = _refusal(429, str(exc), "busy", {"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
-            except ItemNotFound as exc:
-                response = _refusal(404, str(exc), "not_found")
-            except (QueryError, ImageError) as exc:
-                response = _refusal(400, str(exc), type(exc).__name__)
-            except RequestValidationError as exc:
-                response = _refusal(422, _plain(exc), "invalid_parameter")
-            except StoreUnavailable as exc:
-                response = _refusal(503, f"Search is unavailable: {exc}", "StoreUnavailable")
-            except Exception as exc:  # a defect: the caller gets a plain line, the log the traceback
-                log.exception("%s failed", endpoint)
-                response = _refusal(
-                    500, "The server failed on this request; the failure is in its log.", type(exc).__name__
-                )
-            outcome = request.state.outcome
-            monitoring.observe(
-                endpoint,
-                time.perf_counter() - started,
-                status=response.status_code,
-                client=request.state.client,
-                **outcome,
-            )
-            return response
+                with self.guard.request(endpoint, _client(request)) as outcome:
+                    request.state.outcome = outcome
+                    if not authorized(request.headers.get("authorization"), self.credentials):
+                        raise Refusal(401, NEEDS_TOKEN, "unauthorized", {"WWW-Authenticate": "Bearer"})
+                    try:
+                        return await handler(request)
+                    except RequestValidationError as exc:
+                        raise Refusal(422, _plain(exc), "invalid_parameter") from exc
+            except Refusal as refused:
+                return JSONResponse({"error": refused.message}, status_code=refused.status, headers=refused.headers)
 
-        return logged
-
-
-def _refusal(status: int, message: str, kind: str, headers: dict | None = None) -> JSONResponse:
-    monitoring.ERRORS.labels(kind).inc()
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+        return guarded
 
 
 def _plain(exc: RequestValidationError) -> str:
@@ -173,47 +134,40 @@ def _version(package: str) -> str:
 
 
 def router(
-    searcher: Searcher,
-    buckets: TokenBuckets,
-    gate: Gate,
-    max_upload_bytes: int,
-    credentials: tuple[str, str] | None = None,
-    log_queries: bool = False,
+    searcher: Searcher, guard: Guard, gate: Gate, max_upload_bytes: int, credentials: tuple[str, str] | None = None
 ) -> APIRouter:
-    route_class = type("DeploymentRoute", (LoggedRoute,), {"credentials": credentials})
+    route_class = type("DeploymentRoute", (GuardedRoute,), {"guard": guard, "credentials": credentials})
     versions = {p: _version(p) for p in ("faiss-cpu", "feast", "gradio", "torch", "open_clip_torch")}
     api = APIRouter(prefix="/api", responses=ERRORS, route_class=route_class)
 
-    async def run(request: Request, kind: str, mode: str, query: str | None, work) -> Response:
-        """Rate limit, queue bound, and the search; what the log line needs goes in the request's state for the
-        route class (LoggedRoute) to write.
+    async def run(request: Request, query: str | None, work) -> Response:
+        """The search ``work`` after the client's rate limit and the queue bound; what the log line needs goes in the
+        request's outcome, which the route class's guard writes.
 
         Searches run on the event loop itself, one at a time: a search is milliseconds of mostly Python, and handing
         it to worker threads made them fight over the GIL (16 clients, the load mix: 237 q/s in threads, 275 with
         only uploads in threads, 476 all on the loop, with a lower p99 too). An upload's size is bounded by
         --max-upload-mb and --max-upload-pixels, so one picture cannot stall the loop for long."""
         started = time.perf_counter()
-        request.state.outcome = {"mode": mode, "query": query if log_queries else None}
-        buckets.take(request.state.client)
+        outcome = request.state.outcome
+        outcome.query = query if guard.log_queries else None
+        guard.admit(outcome)
         async with gate:
-            results, used = work()
-        request.state.outcome |= {"results": len(results), "kind": kind}
+            answer = work()
+        outcome.mode, outcome.kind, outcome.results = answer.mode, answer.kind, len(answer)
         # Shaped as SearchResponse (the documented model) but serialised directly: building a pydantic model per
         # hit costs more than the search's own Python on a small catalog.
         return Response(
             orjson.dumps(
                 {
-                    "results": [r.public() for r in results],
+                    "results": [r.public() for r in answer],
                     "took_ms": round(1000 * (time.perf_counter() - started), 2),
-                    "mode": used,
-                    "k": len(results),
+                    "mode": answer.mode,
+                    "k": len(answer),
                 }
             ),
             media_type="application/json",
         )
-
-    def _mode(mode: str | None) -> str:
-        return (mode or searcher.config.search_mode).strip().lower()
 
     @api.get("/search", response_model=SearchResponse, summary="Search by text")
     async def search(
@@ -225,14 +179,7 @@ def router(
         min_score: float | None = Query(None, description="drop results scoring lower"),
         keyword_weight: float | None = Query(None, description="hybrid: the keyword list's share, 0..1"),
     ):
-        used = _mode(mode)
-        return await run(
-            request,
-            "text",
-            used,
-            q,
-            lambda: (searcher.search_text(q, k, min_score, filters, mode, keyword_weight), used),
-        )
+        return await run(request, q, lambda: searcher.search_text(q, k, min_score, filters, mode, keyword_weight))
 
     @api.post("/search/image", response_model=SearchResponse, summary="Search by an uploaded picture (and text)")
     async def search_image(
@@ -249,18 +196,16 @@ def router(
         while chunk := await image.read(UPLOAD_CHUNK):
             data += chunk
             if len(data) > max_upload_bytes:
-                raise Refused(413, f"The upload is larger than the {max_upload_bytes // 2**20} MB limit.", "too_large")
-        has_text = bool((q or "").strip())
-        used = _mode(mode) if has_text else "vector"
+                raise Refusal(413, f"The upload is larger than the {max_upload_bytes // 2**20} MB limit.", "too_large")
 
         def work():
             try:
                 picture = load_image(io.BytesIO(bytes(data)), searcher.config.max_upload_pixels)
             except ImageError as exc:  # worded as the UI words it
                 raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
-            return searcher.search(q, picture, k, min_score, filters, used, None, image_weight), used
+            return searcher.search(q, picture, k, min_score, filters, mode, None, image_weight)
 
-        return await run(request, "text+image" if has_text else "image", used, q, work)
+        return await run(request, q, work)
 
     @api.get("/items/{item_id}", response_model=Item, summary="One indexed item's listing")
     async def item(request: Request, item_id: str):
@@ -275,13 +220,7 @@ def router(
         filters: str | None = Query(None),
         min_score: float | None = Query(None),
     ):
-        return await run(
-            request,
-            "similar",
-            "vector",
-            None,
-            lambda: (searcher.more_like_this(item_id, k, min_score, filters), "vector"),
-        )
+        return await run(request, None, lambda: searcher.more_like_this(item_id, k, min_score, filters))
 
     @api.get(
         "/items/{item_id}/image",
@@ -295,7 +234,7 @@ def router(
             raise ItemNotFound(f"No item {item_id!r} in this index.")
         path = Path(str(live.index.items["image"].iat[live.index.row(item_id)]))
         if not path.is_file():
-            raise Refused(404, f"The picture of item {item_id!r} is no longer on the server.", "not_found")
+            raise Refusal(404, f"The picture of item {item_id!r} is no longer on the server.", "not_found")
         return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
     @api.get("/info", response_model=Info, summary="The model and index being served")

@@ -1,64 +1,29 @@
-"""One process, one port: the REST API, the health and metrics routes, and the Gradio app mounted at ``/``.
+"""The HTTP service without its UI: the REST API, the health and metrics routes, and the uvicorn that runs it all.
 
-/api/...   REST (api.py), OpenAPI docs at /docs
+/api/...   REST (rest.py), OpenAPI docs at /docs
 /metrics   Prometheus
 /healthz   the process answers
 /readyz    the index is loaded, the Feast online store answers a read, and its listings were read ahead
-/          the Gradio UI and its own API (gradio_client)
+
+The Gradio UI is mounted at ``/`` on this app by mmsearch/service.py.
 """
 
 from __future__ import annotations
 
-import inspect
-from pathlib import Path
-
-import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
-from gradio.utils import get_upload_folder
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mmsearch.config import Config
-from mmsearch.resources import DEMO_MODEL_DIR, IN_CHECKOUT, PACKAGE_DIR, SOURCE_ROOT
 from mmsearch.search.searcher import Searcher
-from mmsearch.serve import monitoring
-from mmsearch.serve import rest as api
-from mmsearch.serve.guard import NEEDS_TOKEN, Gate, GradioDoor, TokenBuckets, authorized, parse_auth
+from mmsearch.serve import monitoring, rest
+from mmsearch.serve.guard import NEEDS_TOKEN, Gate, Guard, authorized
 from mmsearch.store import readahead
-from mmsearch.ui.blocks import CSS, build_ui
 
 
-def private_paths(config: Config, searchers: list[Searcher]) -> list[str]:
-    """What Gradio must never serve, even if a path to it is guessed: the data directory (Feast stores, indexes),
-    the indexes and models wherever they are, and the project's sources."""
-    paths = {Path(config.data_dir), PACKAGE_DIR, DEMO_MODEL_DIR, *([SOURCE_ROOT] if IN_CHECKOUT else [])}
-    for s in searchers:
-        paths.add(Path(s.index.path))
-        paths.add(Path(s.store.data_dir))
-        model_dir = getattr(s.encoder, "path", None)
-        if model_dir:
-            paths.add(Path(model_dir))
-    return sorted(str(p.resolve()) for p in paths)
-
-
-def event_inputs(demo: gr.Blocks) -> dict[str, list[str]]:
-    """Each public event's input names, in order (its function's parameters): what a raw HTTP call must send."""
-    out = {}
-    for fn in demo.fns.values():
-        if fn.api_name and fn.fn is not None and fn.inputs:
-            names = [p for p in inspect.signature(fn.fn).parameters if p not in ("request", "evt", "progress")]
-            out[str(fn.api_name)] = names[: len(fn.inputs)]
-    return out
-
-
-def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
-    """The whole service; the UI is built here so that its events and the REST routes spend one client's tokens from
-    the same bucket."""
+def create_api(searcher: Searcher, guard: Guard, credentials: tuple[str, str] | None) -> FastAPI:
+    """REST, /metrics, /healthz and /readyz for one searcher, every route through ``guard``."""
     config = searcher.config
-    credentials = parse_auth(config.auth)
-    buckets = TokenBuckets(config.rate_limit, config.rate_burst)
-    demo = build_ui(searcher, other, buckets)
     monitoring.setup_request_log()
     monitoring.SERVICE.searcher = searcher
     # /readyz waits for this: a balancer then sends no one to a server whose first searches would wait on the disk
@@ -70,16 +35,8 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
         summary="Multimodal product search: text, image, and more-like-this",
         description='REST routes beside the Gradio app. Errors are `{"error": message}`.',
     )
-    app.include_router(
-        api.router(
-            searcher,
-            buckets,
-            Gate(config.concurrency, config.max_queue),
-            config.max_upload_mb * 2**20,
-            credentials,
-            config.log_queries,
-        )
-    )
+    gate = Gate(config.concurrency, config.max_queue)
+    app.include_router(rest.router(searcher, guard, gate, config.max_upload_mb * 2**20, credentials))
 
     @app.get("/healthz", summary="The process is up")
     def healthz() -> dict:
@@ -103,25 +60,7 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
             return JSONResponse({"error": NEEDS_TOKEN}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    # Gradio's own queue bounds its events as Gate bounds the REST routes.
-    demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
-    searchers = [s for s in (searcher, other) if s is not None]
-    # Gradio copies any file an event's input names into its cache before the event runs (its own check is off
-    # when it is mounted rather than launched): the middleware refuses such inputs at the door.
-    app.add_middleware(GradioDoor, upload_dir=get_upload_folder(), inputs=event_inputs(demo))
-    return gr.mount_gradio_app(
-        app,
-        demo,
-        path="/",
-        auth=credentials,
-        allowed_paths=[],
-        blocked_paths=private_paths(config, searchers),
-        max_file_size=f"{config.max_upload_mb}mb",
-        footer_links=["api"],
-        theme=gr.themes.Soft(),
-        css=CSS,
-        mcp_server=config.mcp,
-    )
+    return app
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import threading
@@ -153,8 +152,6 @@ class FeatureStore:
         self.online_store = re.sub(r"//[^@/]*@", "//", online_store or "sqlite")  # said in errors: no password
         (self.data_dir / "feast").mkdir(parents=True, exist_ok=True)
         self.migrated = migrate_legacy(self.data_dir)
-        # feature_repo/definitions.py reads this when the Feast CLI is pointed at the repository.
-        os.environ["MMSEARCH_DATA_DIR"] = str(self.data_dir)
         config = RepoConfig(
             project="mmsearch",
             provider="local",

@@ -16,7 +16,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from mmsearch.ingest import demo
-from mmsearch.ingest.catalog import load_image
+from mmsearch.ingest.images import load_image
 from mmsearch.ingest.pairs import Pairs
 from mmsearch.ingest.phrasing import Synonyms
 

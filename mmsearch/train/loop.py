@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 from mmsearch.encode import twotower
 from mmsearch.encode.encoders import TwoTowerEncoder, encode_pixel_tensor, image_transform, pick_device
 from mmsearch.ingest import demo
-from mmsearch.ingest.catalog import CatalogError, load_image
+from mmsearch.ingest.catalog import CatalogError
+from mmsearch.ingest.images import load_image
 from mmsearch.ingest.pairs import load_pairs
 from mmsearch.ingest.phrasing import Synonyms, normalize
 from mmsearch.resources import SYNONYMS_FILE

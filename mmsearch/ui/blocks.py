@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import math
-import time
-from pathlib import Path
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
 from mmsearch.search.searcher import MODES, QueryError, Result, Searcher
-from mmsearch.serve import monitoring
-from mmsearch.serve.guard import Busy, Forbidden, TokenBuckets, uploaded_file
-from mmsearch.store.features import StoreUnavailable
-from mmsearch.ui.pictures import ServedPictures
+from mmsearch.serve.guard import Guard
+from mmsearch.ui.events import Events
 from mmsearch.ui.tabs import compare_tab, evaluation_tab
 from mmsearch.ui.tools import register_tools
 
@@ -45,61 +40,6 @@ EXAMPLES = [
 ]
 
 
-class Events:
-    """What every search event shares: the rate limit, the upload rule, the served pictures, metrics and the log."""
-
-    def __init__(self, searcher: Searcher, buckets: TokenBuckets):
-        cfg = searcher.config
-        self.buckets = buckets  # shared with the REST routes (server.create_app)
-        self.log_queries = cfg.log_queries
-        self.pictures = ServedPictures(Path(get_upload_folder()) / "mmsearch-pictures")
-
-    def upload(self, image) -> str | None:
-        try:
-            return uploaded_file(image, get_upload_folder())
-        except Forbidden as exc:
-            raise QueryError(str(exc)) from exc
-
-    def gallery(self, results: list[Result]) -> list[tuple[str, str]]:
-        return [(self.pictures.path(r.image), r.caption()) for r in results]
-
-    def run(self, endpoint: str, kind: str, mode: str, query: str | None, request: gr.Request | None, work):
-        """Runs one search event: its refusals become the UI's error box, its figures the metrics and the log."""
-        started = time.perf_counter()
-        client = request.client.host if request is not None and request.client else "local"
-        failure, count = "", None
-        try:
-            self.buckets.take(client)
-            out = work()
-            count = len(out[1]) if isinstance(out[1], list) else 1
-            return out
-        except Busy as exc:
-            failure = "busy"
-            monitoring.REJECTED.labels(exc.reason).inc()
-            raise gr.Error(str(exc), title="Busy") from exc
-        except StoreUnavailable as exc:
-            failure = "StoreUnavailable"
-            raise gr.Error(f"Search is unavailable: {exc}", duration=None, title="Cannot search") from exc
-        except gr.Error:
-            failure = "QueryError"
-            raise
-        except Exception as exc:
-            failure = type(exc).__name__
-            raise
-        finally:
-            monitoring.observe(
-                endpoint,
-                time.perf_counter() - started,
-                status=200 if not failure else 400,
-                results=count,
-                mode=mode,
-                kind="" if failure else kind,
-                error=failure,
-                query=query if self.log_queries else None,
-                client=client,
-            )
-
-
 def _outputs(
     results: list[Result], what: str, hidden: int = 0, note: str = "", gallery=None
 ) -> tuple[list, list[dict], str]:
@@ -125,21 +65,18 @@ def _number(value, name: str, whole: bool = False) -> float | int | None:
         raise QueryError(f"{name} must be a number, not {value!r}.") from None
 
 
-def _run(
-    search, what: str, k: float, min_score: float, filters: str | None, note: str = "", gallery=None
-) -> tuple[list, list[dict], str]:
-    """Runs a search for the UI; the minimum score is applied here so the status can say how many it hid."""
-    try:
-        if filters is not None and not isinstance(filters, str):
-            raise QueryError(f"The filters must be text such as 'category=mug; price<=20', not {filters!r}.")
-        if filters and filters.strip():
-            what += f" where {filters.strip()}"
-        floor = _number(min_score, "The minimum score") or 0.0
-        results = search(_number(k, "k", whole=True), None, filters)  # None: the server's default k
-    except QueryError as exc:
-        raise gr.Error(str(exc), duration=None, title="Cannot search") from exc
-    kept = [r for r in results if r.score >= floor] if floor else results
-    return _outputs(kept, what, hidden=len(results) - len(kept), note=note, gallery=gallery)
+def _run(search, what: str, k: float, min_score: float, filters: str | None, say_mode=False, gallery=None) -> tuple:
+    """Runs a search for the UI; the minimum score is applied here so the status can say how many it hid (and, with
+    ``say_mode``, which mode ranked the results). Returns the event's outputs and the searcher's answer."""
+    if filters is not None and not isinstance(filters, str):
+        raise QueryError(f"The filters must be text such as 'category=mug; price<=20', not {filters!r}.")
+    if filters and filters.strip():
+        what += f" where {filters.strip()}"
+    floor = _number(min_score, "The minimum score") or 0.0
+    answer = search(_number(k, "k", whole=True), None, filters)  # None: the server's default k
+    kept = [r for r in answer if r.score >= floor] if floor else answer
+    note = f"{answer.mode} · {SCORE_NOTE[answer.mode]}" if say_mode else ""
+    return _outputs(kept, what, hidden=len(answer) - len(kept), note=note, gallery=gallery), answer
 
 
 SCORE_NOTE = {
@@ -149,9 +86,9 @@ SCORE_NOTE = {
 }
 
 
-def build_ui(searcher: Searcher, other: Searcher | None, buckets: TokenBuckets) -> gr.Blocks:
+def build_ui(searcher: Searcher, other: Searcher | None, guard: Guard) -> gr.Blocks:
     cfg = searcher.config
-    events = Events(searcher, buckets)
+    events = Events(guard)
 
     def search_text(
         query: str,
@@ -165,9 +102,7 @@ def build_ui(searcher: Searcher, other: Searcher | None, buckets: TokenBuckets) 
         request: gr.Request = None,
     ) -> tuple[list, list[dict], str]:
         """Text search in a mode (vector, keyword or hybrid); with an image too, both blend by image_weight."""
-        mode = mode or cfg.search_mode
-        has_text = bool((query or "").strip())
-        used = mode if has_text else "vector"  # an image alone has no words for keyword search
+        has_text = isinstance(query, str) and bool(query.strip())
 
         def work():
             path = events.upload(image)
@@ -182,12 +117,11 @@ def build_ui(searcher: Searcher, other: Searcher | None, buckets: TokenBuckets) 
                 k,
                 min_score,
                 filters,
-                note=f"{used} · {SCORE_NOTE.get(used, '')}",
+                say_mode=True,
                 gallery=events.gallery,
             )
 
-        kind = "text+image" if has_text and image else ("text" if has_text else "image")
-        return events.run("search_text", kind, used, query, request, lambda: _guarded(work))
+        return events.run("search_text", request, work, query=query)
 
     def search_image(
         image: dict | str | None, k: float, min_score: float = 0.0, filters: str = "", request: gr.Request = None
@@ -205,16 +139,13 @@ def build_ui(searcher: Searcher, other: Searcher | None, buckets: TokenBuckets) 
                 gallery=events.gallery,
             )
 
-        return events.run("search_image", "image", "vector", None, request, lambda: _guarded(work))
+        return events.run("search_image", request, work)
 
     def more_like_this(
         item_id: str, k: float, min_score: float = 0.0, filters: str = "", request: gr.Request = None
     ) -> tuple[list, list[dict], str]:
         return events.run(
             "more_like_this",
-            "similar",
-            "vector",
-            None,
             request,
             lambda: _run(
                 lambda n, m, f: searcher.more_like_this(item_id, n, m, f),
@@ -381,11 +312,3 @@ def build_ui(searcher: Searcher, other: Searcher | None, buckets: TokenBuckets) 
         # After the tabs: anything between two tabs (even an API-only function) would split them into two tab bars.
         register_tools(searcher, events)
     return demo
-
-
-def _guarded(work):
-    """An upload that names a file the server never received reads as any other refused query."""
-    try:
-        return work()
-    except QueryError as exc:
-        raise gr.Error(str(exc), duration=None, title="Cannot search") from exc

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from mmsearch.evaluate import quality
 from mmsearch.evaluate.compare import COLUMNS, compare, report_rows
-from mmsearch.search.searcher import QueryError, Searcher
-
-if TYPE_CHECKING:
-    from mmsearch.ui.blocks import Events
+from mmsearch.search.searcher import Searcher
+from mmsearch.ui.events import Events
 
 
 def evaluation_tab(searcher: Searcher) -> None:
@@ -95,17 +92,15 @@ def compare_tab(first: Searcher, second: Searcher, events: Events) -> None:
         """The same query (or picture) against both models; each model's results."""
 
         def work():
-            try:
-                a, b = compare([first, second], query, events.upload(image), int(k))
-            except QueryError as exc:
-                raise gr.Error(str(exc), duration=None, title="Cannot compare") from exc
-            return (
+            a, b = compare([first, second], query, events.upload(image), int(k))
+            outputs = (
                 events.gallery(a),
                 events.gallery(b),
                 {first.encoder.model_id: [r.public() for r in a], second.encoder.model_id: [r.public() for r in b]},
             )
+            return outputs, a
 
-        return events.run("compare", "image" if image else "text", "", query, request, work)
+        return events.run("compare", request, work, query=query, title="Cannot compare")
 
     with gr.Tab("Compare"):
         with gr.Row(equal_height=True):

@@ -9,16 +9,13 @@ MCP server hands a tool's value to the agent as ``str(value)``, and a Python rep
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 import gradio as gr
 from gradio.data_classes import FileData
 
 from mmsearch.search.results import QueryError, Result
 from mmsearch.search.searcher import Searcher
-
-if TYPE_CHECKING:
-    from mmsearch.ui.blocks import Events
+from mmsearch.ui.events import Events
 
 
 def _absolute(results: list[Result], request: gr.Request | None) -> list[dict]:
@@ -31,14 +28,16 @@ def _absolute(results: list[Result], request: gr.Request | None) -> list[dict]:
 def register_tools(searcher: Searcher, events: Events) -> None:
     """Adds the four tools to the Blocks being built (call inside ``with gr.Blocks()``)."""
 
-    def answer(endpoint: str, kind: str, mode: str, query: str | None, request: gr.Request | None, work) -> str:
-        def guarded():
-            try:
-                return None, work()
-            except QueryError as exc:
-                raise gr.Error(str(exc), title="Cannot search") from exc
+    def answer(endpoint: str, request: gr.Request | None, work, query: str | None = None) -> str:
+        """JSON text of what ``work`` found (results with absolute picture URLs, or one product), through the guard."""
 
-        return json.dumps(events.run(endpoint, kind, mode, query, request, guarded)[1], ensure_ascii=False)
+        def found():
+            result = work()  # an Answer, or one product's listing
+            if isinstance(result, list):
+                return _absolute(result, request), result
+            return _absolute([result], request)[0], result
+
+        return json.dumps(events.run(endpoint, request, found, query=query), ensure_ascii=False)
 
     def search_products(
         query: str, k: int = 10, mode: str = "hybrid", filters: str = "", request: gr.Request = None
@@ -54,12 +53,7 @@ def register_tools(searcher: Searcher, events: Events) -> None:
             JSON: a list of products, item_id, score, title, image_url, price, category, description, metadata, similarity and keyword_score.
         """
         return answer(
-            "tool_search_products",
-            "text",
-            mode,
-            query,
-            request,
-            lambda: _absolute(searcher.search(query, None, k, None, filters or None, mode), request),
+            "tool_search_products", request, lambda: searcher.search(query, None, k, None, filters or None, mode)
         )
 
     def search_by_image(image: FileData, k: int = 10, filters: str = "", request: gr.Request = None) -> str:
@@ -77,9 +71,9 @@ def register_tools(searcher: Searcher, events: Events) -> None:
             path = events.upload(image)
             if path is None:
                 raise QueryError("Send a picture to search with: an http(s) URL or an uploaded file.")
-            return _absolute(searcher.search_image(path, k, None, filters or None), request)
+            return searcher.search_image(path, k, None, filters or None)
 
-        return answer("tool_search_by_image", "image", "vector", None, request, work)
+        return answer("tool_search_by_image", request, work)
 
     def similar_products(item_id: str, k: int = 10, filters: str = "", request: gr.Request = None) -> str:
         """Find the products that look most like a product already in the catalog (more like this).
@@ -92,12 +86,7 @@ def register_tools(searcher: Searcher, events: Events) -> None:
             JSON: a list of products, most similar first, with the same fields as search_products.
         """
         return answer(
-            "tool_similar_products",
-            "similar",
-            "vector",
-            None,
-            request,
-            lambda: _absolute(searcher.more_like_this(item_id, k, None, filters or None), request),
+            "tool_similar_products", request, lambda: searcher.more_like_this(item_id, k, None, filters or None)
         )
 
     def get_product(item_id: str, request: gr.Request = None) -> str:
@@ -108,9 +97,7 @@ def register_tools(searcher: Searcher, events: Events) -> None:
         Returns:
             JSON: the product, item_id, title, image_url, price, category, description and every other catalog column under metadata.
         """
-        return answer(
-            "tool_get_product", "item", "", None, request, lambda: _absolute([searcher.item(item_id)], request)[0]
-        )
+        return answer("tool_get_product", request, lambda: searcher.item(item_id))
 
     for tool in (search_products, search_by_image, similar_products, get_product):
         gr.api(tool, api_name=tool.__name__)

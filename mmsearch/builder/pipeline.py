@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmsearch.build import update
+from mmsearch.builder import update
 from mmsearch.config import Config, replace
 from mmsearch.encode.encoders import Encoder, encode_image_files, load_encoder
 from mmsearch.index import kinds as index_kinds

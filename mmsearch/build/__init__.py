@@ -1,1 +1,0 @@
-"""Build: catalog -> encoder -> Feast -> Faiss, and the plan of what an update must encode, write or drop."""

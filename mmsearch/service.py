@@ -1,0 +1,60 @@
+"""The whole service on one port: the HTTP side (mmsearch/serve: REST, metrics, health) with the Gradio UI
+(mmsearch/ui) mounted at ``/``, both behind one guard, so a client's REST calls and UI events spend tokens from the
+same bucket and are counted, refused and logged the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+from fastapi import FastAPI
+from gradio.utils import get_upload_folder
+
+from mmsearch.config import Config
+from mmsearch.resources import DEMO_MODEL_DIR, IN_CHECKOUT, PACKAGE_DIR, SOURCE_ROOT
+from mmsearch.search.searcher import Searcher
+from mmsearch.serve.door import GradioDoor, event_inputs
+from mmsearch.serve.guard import Guard, TokenBuckets, parse_auth
+from mmsearch.serve.server import create_api
+from mmsearch.ui.blocks import CSS, build_ui
+
+
+def private_paths(config: Config, searchers: list[Searcher]) -> list[str]:
+    """What Gradio must never serve, even if a path to it is guessed: the data directory (Feast stores, indexes),
+    the indexes and models wherever they are, and the project's sources."""
+    paths = {Path(config.data_dir), PACKAGE_DIR, DEMO_MODEL_DIR, *([SOURCE_ROOT] if IN_CHECKOUT else [])}
+    for s in searchers:
+        paths.add(Path(s.index.path))
+        paths.add(Path(s.store.data_dir))
+        model_dir = getattr(s.encoder, "path", None)
+        if model_dir:
+            paths.add(Path(model_dir))
+    return sorted(str(p.resolve()) for p in paths)
+
+
+def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
+    """The app ``python app.py`` serves: ``other`` is the Compare tab's second model."""
+    config = searcher.config
+    credentials = parse_auth(config.auth)
+    guard = Guard(TokenBuckets(config.rate_limit, config.rate_burst), config.log_queries)
+    app = create_api(searcher, guard, credentials)
+    demo = build_ui(searcher, other, guard)
+    # Gradio's own queue bounds its events as Gate bounds the REST routes.
+    demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
+    searchers = [s for s in (searcher, other) if s is not None]
+    # Gradio copies any file an event's input names into its cache before the event runs (its own check is off
+    # when it is mounted rather than launched): the middleware refuses such inputs at the door.
+    app.add_middleware(GradioDoor, upload_dir=get_upload_folder(), inputs=event_inputs(demo))
+    return gr.mount_gradio_app(
+        app,
+        demo,
+        path="/",
+        auth=credentials,
+        allowed_paths=[],
+        blocked_paths=private_paths(config, searchers),
+        max_file_size=f"{config.max_upload_mb}mb",
+        footer_links=["api"],
+        theme=gr.themes.Soft(),
+        css=CSS,
+        mcp_server=config.mcp,
+    )

@@ -1,0 +1,109 @@
+"""The package's shape: each stage imports only from the stages before it, and no modules import each other in a loop.
+
+A stage may use what comes earlier in the data flow (search reads indexes, the UI runs searches), never what comes
+later; so training cannot reach evaluation, and the HTTP service cannot reach the Gradio UI, which mmsearch/service.py
+mounts on it."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "mmsearch"
+# Bottom to top. Foundation: settings, where the package's files are, atomic writes. Top: what wires stages together.
+LAYERS = [
+    ["mmsearch", "mmsearch.config", "mmsearch.flags", "mmsearch.resources", "mmsearch.atomic"],
+    ["mmsearch.ingest"],
+    ["mmsearch.encode"],
+    ["mmsearch.store"],
+    ["mmsearch.index"],
+    ["mmsearch.builder"],
+    ["mmsearch.search"],
+    ["mmsearch.train"],
+    ["mmsearch.evaluate"],
+    ["mmsearch.serve"],
+    ["mmsearch.ui"],
+    ["mmsearch.service", "mmsearch.cli", "mmsearch.__main__", "mmsearch.demo"],
+]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def imports(name: str) -> set[str]:
+    """The package's modules that ``name`` imports, anywhere in its body (inside functions too)."""
+    path = MODULES[name]
+    is_package = path.name == "__init__.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = name.split(".") if is_package else name.split(".")[:-1]
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in MODULES and t != name}
+    return found
+
+
+def layer(name: str) -> int:
+    best = max(
+        (
+            (i, len(prefix))
+            for i, prefixes in enumerate(LAYERS)
+            for prefix in prefixes
+            if name == prefix or (name.startswith(prefix + ".") and prefix != "mmsearch")
+        ),
+        key=lambda x: x[1],
+        default=None,
+    )
+    assert best is not None, f"{name} belongs to no stage: add it to LAYERS or move it into a stage's package"
+    return best[0]
+
+
+def test_every_module_belongs_to_a_stage():
+    for name in MODULES:
+        layer(name)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_import_reaches_a_later_stage(name):
+    later = sorted(t for t in imports(name) if layer(t) > layer(name))
+    assert not later, f"{name} imports {later}, from a later stage"
+
+
+def test_no_import_circle():
+    graph = {name: imports(name) for name in MODULES}
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                raise AssertionError("import circle: " + " -> ".join(path[path.index(nxt) :] + [node, nxt]))
+            if nxt not in state:
+                visit(nxt, path + [node])
+        state[node] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [])
+
+
+def test_nothing_writes_the_environment_to_pass_a_value():
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Assign, ast.AugAssign)):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    text = ast.unparse(target)
+                    assert not text.startswith("os.environ["), f"{name} writes {text}"
