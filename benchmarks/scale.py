@@ -129,7 +129,7 @@ def query_phase(args) -> None:
     )
     searcher = Searcher.open(cfg)
     opened = time.time() - t
-    live, index = searcher.live, searcher.index
+    snap, index = searcher.snapshot, searcher.index
     centres = np.random.default_rng(0).normal(size=(max(64, args.items // 2000), args.dim)).astype(np.float32)
     queries = vectors(1000, args.dim, centres, seed=999_999)[0]
 
@@ -147,13 +147,13 @@ def query_phase(args) -> None:
 
     def whole_searches(prefix: str, offset: int) -> dict:
         return {
-            f"{prefix}vector_search_ms": timed(lambda i: searcher._search_vector(live, queries[i], 12), offset=offset),
+            f"{prefix}vector_search_ms": timed(lambda i: searcher._search_vector(snap, queries[i], 12), offset=offset),
             f"{prefix}hybrid_search_ms": timed(
-                lambda i: searcher._search_words(live, queries[i], words[i], [], 12, None, None, "hybrid", 0.6),
+                lambda i: searcher._search_words(snap, queries[i], words[i], [], 12, None, None, "hybrid", 0.6),
                 offset=offset,
             ),
             f"{prefix}filtered_1pct_ms": timed(
-                lambda i: searcher._search_vector(live, queries[i], 12, filters=f"category=c{i % 100}"), offset=offset
+                lambda i: searcher._search_vector(snap, queries[i], 12, filters=f"category=c{i % 100}"), offset=offset
             ),
         }
 
@@ -169,9 +169,9 @@ def query_phase(args) -> None:
     figures |= whole_searches("ready_", 250)
     # The same kinds of query in a server that has been answering for a while: after 2,000 queries over random items
     # their listings are in the searcher's listing cache too.
-    timed(lambda i: searcher._search_vector(live, queries[i % 1000], 12, filters=None), n=2000)
+    timed(lambda i: searcher._search_vector(snap, queries[i % 1000], 12, filters=None), n=2000)
     figures |= whole_searches("warm_", 500)
-    assert len(searcher._search_vector(live, queries[0], 12, filters="category=c3")) == 12
+    assert len(searcher._search_vector(snap, queries[0], 12, filters="category=c3")) == 12
     import resource
 
     figures["serving_peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
@@ -245,7 +245,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000, help="synthetic catalog size")
     parser.add_argument("--dim", type=int, default=512, help="embedding dimension")
-    parser.add_argument("--index", default="auto", help="index kind for index_build.py --index")
+    parser.add_argument("--index-kind", default="auto", help="index kind for index_build.py --index-kind")
     parser.add_argument("--work", type=Path, default=Path("/tmp/mmsearch-scale"), help="scratch directory")
     parser.add_argument("--report", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--skip-app", action="store_true", help="do not time app.py's start")
@@ -268,7 +268,7 @@ def main() -> None:
     if args.phase == "query":
         return query_phase(args)
 
-    work = args.work / f"{args.items}x{args.dim}-{args.index}"
+    work = args.work / f"{args.items}x{args.dim}-{args.index_kind}"
     reuse = args.reuse and (work / "index" / "manifest.json").exists()
     if not reuse:
         shutil.rmtree(work, ignore_errors=True)
@@ -288,12 +288,12 @@ def main() -> None:
         str(work / "catalog.parquet"),
         "--model",
         model,
-        "--out",
+        "--index",
         str(work / "index"),
         "--data-dir",
         str(work / "data"),
-        "--index",
-        args.index,
+        "--index-kind",
+        args.index_kind,
         "--duplicate-threshold",
         "0.98",
     ]

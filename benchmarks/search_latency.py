@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mmsearch import config as cfgmod  # noqa: E402
+from mmsearch import flags  # noqa: E402
 from mmsearch.builder.pipeline import ensure_index  # noqa: E402
 from mmsearch.encode.encoders import encode_images, load_encoder  # noqa: E402
 from mmsearch.search.searcher import Searcher  # noqa: E402
@@ -48,16 +49,16 @@ def timed(fn, runs: int) -> tuple[float, float]:
 
 def uncached(searcher: Searcher) -> Searcher:
     """The searcher with its query-embedding cache emptied, so the timing includes the text encoder."""
-    searcher._encode_query.cache_clear()
+    searcher.queries.cache_clear()
     return searcher
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cfgmod.add_arguments(parser, ["model", "catalog", "data_dir", "index", "device"])
+    flags.add_settings(parser, cfgmod.CatalogSettings)
     parser.add_argument("--runs", type=int, default=50, help="timed runs per kind of search")
     args = parser.parse_args()
-    config = cfgmod.from_args(args)
+    config = cfgmod.from_env(**flags.overrides(args, cfgmod.Config))
     encoder = load_encoder(config.model, config.device)
     config = ensure_index(config, encoder)
     searcher = Searcher.open(config, encoder)

@@ -54,7 +54,7 @@ def main() -> None:
         str(manifest),
         "--model",
         args.model,
-        "--out",
+        "--index",
         str(work / "index"),
         "--data-dir",
         str(work / "data"),

@@ -17,7 +17,7 @@ import runpy
 import sys
 from pathlib import Path
 
-from mmsearch import __version__
+from mmsearch import __version__, flags
 from mmsearch import config as cfgmod
 from mmsearch.resources import BENCHMARKS_DIR
 
@@ -40,51 +40,40 @@ Exit codes: 0 built, 2 bad arguments or unusable catalog/model, 1 unexpected fai
 def _config(parser: argparse.ArgumentParser, argv: list[str] | None) -> cfgmod.Config | None:
     """The settings from flags, MMSEARCH_* variables and a preset; None (said on stderr) when they cannot be used."""
     try:
-        return cfgmod.from_args(parser.parse_args(argv))
+        return cfgmod.from_env(**flags.overrides(parser.parse_args(argv), cfgmod.Config))
     except ValueError as exc:  # an unknown preset, a malformed setting
         print(f"error: {exc}", file=sys.stderr)
         return None
 
 
-def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=SERVE_DOC)
-    cfgmod.add_arguments(
-        parser,
-        [
-            "index",
-            "model",
-            "catalog",
-            "data_dir",
-            "host",
-            "port",
-            "device",
-            "top_k",
-            "search_mode",
-            "online_store",
-            "reload_interval",
-            "keyword_weight",
-            "rrf_k",
-            "image_weight",
-            "keyword_fields",
-            "compare_model",
-            "compare_index",
-            "concurrency",
-            "max_queue",
-            "rate_limit",
-            "rate_burst",
-            "auth",
-            "log_queries",
-            "query_cache",
-            "listing_cache",
-            "synonyms",
-            "mcp",
-            "preset",
-            "hf_image_column",
-            "hf_text_column",
-            "hf_id_column",
-            "hf_columns",
-        ],
+def _parser(prog: str | None, description: str, command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    flags.add_settings(parser, *cfgmod.GROUPS[command])
+    return parser
+
+
+def _old_build_spellings(argv: list[str] | None) -> list[str]:
+    """index_build.py once called the index directory --out and the Faiss kind --index: both still work, with a
+    warning. ``--index KIND`` is read as the kind when KIND is a kind's name and no directory of that name exists."""
+    argv, out = list(sys.argv[1:] if argv is None else argv), []
+    i = 0
+    while i < len(argv):
+        arg, rest = argv[i], argv[i + 1 :]
+        value = arg.partition("=")[2] if arg.startswith("--index=") else (rest[0] if arg == "--index" and rest else "")
+        if value in cfgmod.INDEX_KINDS and not Path(value).exists():
+            print("warning: --index KIND is now --index-kind KIND (--index names the index directory)", file=sys.stderr)
+            out += ["--index-kind", value]
+            i += 1 if "=" in arg else 2
+            continue
+        out.append(arg)
+        i += 1
+    return flags.renamed(out, "--out", "--index")
+
+
+def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = _parser(prog, SERVE_DOC, "serve")
     config = _config(parser, argv)
     if config is None:
         return 2
@@ -113,7 +102,7 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 2
     for s in (searcher, other):  # a rebuilt or updated index is swapped in without a restart
         if s is not None:
-            s.watch()
+            s.loaded.watch()
     try:
         app = create_app(searcher, other)
     except ValueError as exc:  # a malformed MMSEARCH_AUTH
@@ -137,48 +126,8 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 
 def build(argv: list[str] | None = None, prog: str | None = None) -> int:
-    from mmsearch.index.kinds import KINDS
-
-    parser = argparse.ArgumentParser(
-        prog=prog, description=BUILD_DOC, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    cfgmod.add_arguments(
-        parser,
-        [
-            "catalog",
-            "model",
-            "data_dir",
-            "batch_size",
-            "workers",
-            "device",
-            "demo_size",
-            "hf_image_column",
-            "hf_text_column",
-            "hf_id_column",
-            "hf_columns",
-            "preset",
-            "duplicate_threshold",
-            "keyword_fields",
-            "full",
-            "online_store",
-            "embeddings",
-            "embeddings_model",
-        ],
-    )
-    parser.add_argument("--out", dest="index", type=Path, help="index directory to write or update")
-    parser.add_argument(
-        "--index",
-        dest="index_type",
-        choices=list(KINDS),
-        help="Faiss index kind: auto (default: by size and memory), flat, hnsw or ivfpq",
-    )
-    parser.add_argument(
-        "--ray",
-        nargs="?",
-        const="local",
-        default=None,
-        help="encode with Ray Data: a local cluster, or the cluster at ADDRESS (ray://host:10001)",
-    )
+    parser = _parser(prog, BUILD_DOC, "build")
+    argv = _old_build_spellings(argv)
     config = _config(parser, argv)
     if config is None:
         return 2
@@ -215,7 +164,14 @@ def evaluate(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 
 def bench(argv: list[str] | None = None, prog: str | None = None) -> int:
-    names = sorted(p.stem for p in BENCHMARKS_DIR.glob("*.py")) if BENCHMARKS_DIR.is_dir() else []
+    if not BENCHMARKS_DIR.is_dir():
+        print(
+            "error: the benchmarks are scripts of the source checkout (they start app.py and index_build.py there); "
+            "clone the repository and run mmsearch bench from it",
+            file=sys.stderr,
+        )
+        return 2
+    names = sorted(p.stem for p in BENCHMARKS_DIR.glob("*.py"))
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Runs one of the benchmarks under benchmarks/ with "

@@ -1,23 +1,30 @@
-"""One place for every setting: defaults here, then ``MMSEARCH_*`` environment variables, then CLI flags.
+"""Every setting of build, serve and search, grouped by the command it belongs to, with its default and help text.
 
-Precedence is the usual one for a deployable tool: a Space or a Dockerfile sets env vars, a person at a shell passes
-flags.
+``Config`` holds them all (a served app builds its index on first start, so ``serve`` takes every group); each field
+is a flag and an ``MMSEARCH_<NAME>`` variable through mmsearch/flags.py. Precedence is the usual one for a deployable
+tool: a preset, then variables (a Space or a Dockerfile sets them), then flags (a person at a shell passes them).
+Training's settings are in mmsearch/train/config.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from mmsearch import flags
 from mmsearch.resources import PRESETS_FILE, SYNONYMS_FILE, default_data_dir
+
+INDEX_KINDS = ("auto", "flat", "hnsw", "ivfpq")
 
 
 @dataclass
-class Config:
+class CatalogSettings:
+    """What is indexed and served, and where its data lives"""
+
     preset: str = field(
         default="",
         metadata={
@@ -35,10 +42,46 @@ class Config:
         default="demo", metadata={"help": "demo, two-tower:<dir>, or clip:<arch>/<pretrained tag or checkpoint>"}
     )
     index: Path | None = field(
-        default=None, metadata={"help": "index directory (default: <data-dir>/indexes/<catalog>-<model>)"}
+        default=None, metadata={"help": "the index directory (default: <data-dir>/indexes/<catalog>--<model>)"}
     )
-    compare_model: str = field(default="", metadata={"help": "a second model for the Compare tab (same spec forms)"})
-    compare_index: Path | None = field(default=None, metadata={"help": "the second model's index directory"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:N]"})
+    online_store: str = field(
+        default="sqlite",
+        metadata={"help": "Feast online store: sqlite (a file in the data directory) or redis://host:port[/db]"},
+    )
+    demo_size: int = field(default=2048, metadata={"help": "images in the generated demo catalog"})
+    hf_image_column: str = field(default="image", metadata={"help": "image column of a Hugging Face dataset"})
+    hf_text_column: str = field(default="caption", metadata={"help": "title/caption column of a Hugging Face dataset"})
+    hf_id_column: str = field(
+        default="", metadata={"help": "id column of a Hugging Face dataset (default: row number)"}
+    )
+    hf_columns: str = field(
+        default="",
+        metadata={"help": "rename a Hugging Face dataset's columns: 'from:to,from:to', e.g. articleType:category"},
+    )
+
+
+@dataclass
+class BuildSettings:
+    """How an index is built"""
+
+    batch_size: int = field(default=64, metadata={"help": "encoder batch size"})
+    workers: int = field(default=2, metadata={"help": "DataLoader workers that decode and resize images"})
+    index_kind: str = field(
+        default="auto",
+        metadata={
+            "help": "Faiss index kind: auto (chosen by size and memory), flat (exact), hnsw, or ivfpq "
+            "(OPQ + IVF-PQ with exact re-ranking, memory-mapped)",
+            "choices": INDEX_KINDS,
+        },
+    )
+    index_memory_gb: float = field(
+        default=0.0,
+        metadata={
+            "help": "memory an in-memory index may take, in GiB, when --index-kind auto chooses; 0: a quarter of RAM"
+        },
+    )
+    full: bool = field(default=False, metadata={"help": "rebuild from scratch instead of updating the index"})
     # Strict by default: the demo model puts renders of one kind/colour/pattern at cosine 0.99+, so a looser cut
     # would fold distinct products together; with CLIP, ~0.97 also catches resized or re-encoded copies.
     duplicate_threshold: float = field(
@@ -47,17 +90,9 @@ class Config:
             "help": "cosine at or above which two items are near-duplicates (reported, collapsed in results); 0: off"
         },
     )
-    index_type: str = field(
-        default="auto",
-        metadata={
-            "help": "Faiss index kind: auto (chosen by size and memory), flat (exact), hnsw, or ivfpq "
-            "(OPQ + IVF-PQ with exact re-ranking, memory-mapped)"
-        },
-    )
-    full: bool = field(default=False, metadata={"help": "rebuild from scratch instead of updating the index at --out"})
-    online_store: str = field(
-        default="sqlite",
-        metadata={"help": "Feast online store: sqlite (a file in the data directory) or redis://host:port[/db]"},
+    keyword_fields: str = field(
+        default="title,description",
+        metadata={"help": "catalog columns the keyword (BM25) index reads, comma-separated"},
     )
     embeddings: Path | None = field(
         default=None,
@@ -70,22 +105,24 @@ class Config:
     ray: str = field(
         default="",
         metadata={
-            "help": "encode with Ray Data: 'local' for a local cluster, or a cluster address (ray://host:10001, auto)"
+            "help": "encode with Ray Data: a local cluster (the flag alone, or 'local'), or the cluster at ADDRESS "
+            "(ray://host:10001, auto)",
+            "nargs": "?",
+            "const": "local",
+            "metavar": "ADDRESS",
         },
     )
-    reload_interval: float = field(
-        default=2.0,
-        metadata={
-            "help": "seconds between the app's checks for a rebuilt index (swapped in without a restart); 0: off"
-        },
-    )
-    batch_size: int = field(default=64, metadata={"help": "encoder batch size"})
-    workers: int = field(default=2, metadata={"help": "DataLoader workers that decode and resize images"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:N]"})
-    host: str = field(default="127.0.0.1", metadata={"help": "address the app listens on"})
-    port: int = field(default=7860, metadata={"help": "port the app listens on"})
+
+
+@dataclass
+class SearchSettings:
+    """How searches run"""
+
     top_k: int = field(default=12, metadata={"help": "results shown by default"})
-    search_mode: str = field(default="hybrid", metadata={"help": "text search: vector, keyword (BM25) or hybrid"})
+    search_mode: str = field(
+        default="hybrid",
+        metadata={"help": "text search: vector, keyword (BM25) or hybrid", "choices": ("vector", "keyword", "hybrid")},
+    )
     # Both chosen on the dev half of the demo's labelled queries (python -m mmsearch.evaluate --queries demo): a
     # small RRF constant lets the top places of each list count, where the classic 60 flattens them.
     keyword_weight: float = field(
@@ -93,10 +130,6 @@ class Config:
     )
     rrf_k: int = field(default=5, metadata={"help": "hybrid mode: the rank constant of reciprocal rank fusion"})
     image_weight: float = field(default=0.5, metadata={"help": "text + image queries: the image's share, 0..1"})
-    keyword_fields: str = field(
-        default="title,description",
-        metadata={"help": "catalog columns the keyword (BM25) index reads, comma-separated"},
-    )
     synonyms: str = field(
         default=str(SYNONYMS_FILE),
         metadata={"help": "synonym groups for keyword search ('variant, variant => canonical' lines); '' for none"},
@@ -112,6 +145,22 @@ class Config:
     max_upload_pixels: int = field(
         default=40_000_000, metadata={"help": "larger images are refused (decompression bombs)"}
     )
+    reload_interval: float = field(
+        default=2.0,
+        metadata={
+            "help": "seconds between the app's checks for a rebuilt index (swapped in without a restart); 0: off"
+        },
+    )
+
+
+@dataclass
+class ServeSettings:
+    """How the app is served"""
+
+    host: str = field(default="127.0.0.1", metadata={"help": "address the app listens on"})
+    port: int = field(default=7860, metadata={"help": "port the app listens on"})
+    compare_model: str = field(default="", metadata={"help": "a second model for the Compare tab (same spec forms)"})
+    compare_index: Path | None = field(default=None, metadata={"help": "the second model's index directory"})
     max_upload_mb: int = field(default=20, metadata={"help": "larger uploads are refused by the server"})
     concurrency: int = field(
         default=4,
@@ -139,7 +188,8 @@ class Config:
         default="",
         metadata={
             "help": "user:password to lock the app: Gradio's login for the UI, 'Authorization: Bearer <password>' "
-            "(or HTTP basic) for REST and /metrics; empty: open, for public demos"
+            "(or HTTP basic) for REST and /metrics; empty: open, for public demos (better set as MMSEARCH_AUTH: a "
+            "flag shows in the process list)"
         },
     )
     mcp: bool = field(
@@ -153,16 +203,11 @@ class Config:
         default=False,
         metadata={"help": "write each query's text into the JSON request log (off: only latency, counts and settings)"},
     )
-    demo_size: int = field(default=2048, metadata={"help": "images in the generated demo catalog"})
-    hf_image_column: str = field(default="image", metadata={"help": "image column of a Hugging Face dataset"})
-    hf_text_column: str = field(default="caption", metadata={"help": "title/caption column of a Hugging Face dataset"})
-    hf_columns: str = field(
-        default="",
-        metadata={"help": "rename a Hugging Face dataset's columns: 'from:to,from:to', e.g. articleType:category"},
-    )
-    hf_id_column: str = field(
-        default="", metadata={"help": "id column of a Hugging Face dataset (default: row number)"}
-    )
+
+
+@dataclass
+class Config(ServeSettings, SearchSettings, BuildSettings, CatalogSettings):
+    """Every setting of build, serve and search."""
 
     def keyword_field_list(self) -> list[str]:
         return [f.strip().lower() for f in self.keyword_fields.split(",") if f.strip()]
@@ -176,41 +221,36 @@ class Config:
         return Path(self.data_dir) / "indexes" / f"{slug(self.catalog)}--{slug(model_id or self.model)}"
 
 
+GROUPS = {
+    "serve": (CatalogSettings, BuildSettings, SearchSettings, ServeSettings),  # serve builds what is missing
+    "build": (CatalogSettings, BuildSettings),
+    "search": (CatalogSettings, SearchSettings),
+}
+# Old spellings still read, with a warning: (old variable, new field).
+RENAMED_VARIABLES = {"MMSEARCH_INDEX_TYPE": "index_kind"}
+
+
 def slug(text: str) -> str:
     """A file-name-safe rendering of a catalog or model spec."""
     keep = [c if c.isalnum() or c in "-_." else "-" for c in text.strip()]
     return "".join(keep).strip("-.")[:80] or "default"
 
 
-def _cast(kind: object, raw: str) -> object:
-    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
-    if "bool" in kind_name:
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if "int" in kind_name:
-        return int(raw)
-    if "float" in kind_name:
-        return float(raw)
-    if "Path" in kind_name:
-        return Path(raw) if raw else None
-    return raw
-
-
 def from_env(env: dict[str, str] | None = None, **overrides: object) -> Config:
-    """Defaults, then ``MMSEARCH_<FIELD>`` variables, then explicit overrides (already typed)."""
-    env = os.environ if env is None else env
-    values: dict[str, object] = {}
+    """Defaults, then a preset, then ``MMSEARCH_<FIELD>`` variables, then explicit overrides (already typed)."""
+    env = dict(os.environ if env is None else env)
+    for old, new in RENAMED_VARIABLES.items():
+        if old in env and flags.env_name(Config, new) not in env:
+            print(f"warning: {old} is now {flags.env_name(Config, new)}", file=sys.stderr)
+            env[flags.env_name(Config, new)] = env[old]
+    base: dict[str, object] = {}
     if "SPACE_ID" in env:  # on a Hugging Face Space the proxy reaches the app on all interfaces only
-        values["host"] = "0.0.0.0"
+        base["host"] = "0.0.0.0"
     preset = overrides.get("preset") or env.get("MMSEARCH_PRESET", "")
     if preset:  # a preset's settings sit between the defaults and the environment
         types = {f.name: f.type for f in fields(Config)}
-        values |= {k: _cast(types[k], str(v)) for k, v in load_preset(str(preset)).items() if k in types}
-    for f in fields(Config):
-        key = f"MMSEARCH_{f.name.upper()}"
-        if key in env:
-            values[f.name] = _cast(f.type, env[key])
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return Config(**values)
+        base |= {k: flags.cast(types[k], str(v)) for k, v in load_preset(str(preset)).items() if k in types}
+    return flags.settings_from(Config, env, base, **overrides)
 
 
 def presets() -> dict[str, dict]:
@@ -223,24 +263,6 @@ def load_preset(name: str) -> dict:
     if name not in known:
         raise ValueError(f"unknown preset {name!r}; the presets are {', '.join(sorted(known))} (assets/presets.json)")
     return {k: v for k, v in known[name].items() if k != "about"}
-
-
-def add_arguments(parser: argparse.ArgumentParser, names: list[str]) -> None:
-    """Adds ``--flag`` options for the named config fields; unset flags fall back to env vars and defaults."""
-    by_name = {f.name: f for f in fields(Config)}
-    for name in names:
-        f = by_name[name]
-        flag = "--" + name.replace("_", "-")
-        if str(f.type) == "bool":
-            parser.add_argument(flag, dest=name, action="store_true", default=None, help=f.metadata.get("help"))
-            continue
-        kind = {"int": int, "float": float}.get(str(f.type), Path if "Path" in str(f.type) else str)
-        parser.add_argument(flag, dest=name, type=kind, default=None, help=f.metadata.get("help"))
-
-
-def from_args(args: argparse.Namespace) -> Config:
-    known = {f.name for f in fields(Config)}
-    return from_env(**{k: v for k, v in vars(args).items() if k in known})
 
 
 def replace(config: Config, **changes: object) -> Config:

@@ -6,6 +6,7 @@ detection off (duplicate_threshold=0); tests of that feature use the trained dem
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import sys
@@ -20,6 +21,57 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # "weights cannot be had" fails fast instead of waiting on connection time-outs.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+PACKAGE_MODULES = {module_name(p): p for p in (ROOT / "mmsearch").rglob("*.py")}
+
+
+def package_imports(name: str) -> set[str]:
+    """The package's modules that ``name`` imports, anywhere in its body (inside functions too)."""
+    path = PACKAGE_MODULES[name]
+    is_package = path.name == "__init__.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = name.split(".") if is_package else name.split(".")[:-1]
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in PACKAGE_MODULES else base for a in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in PACKAGE_MODULES and t != name}
+    return found
+
+
+INSTALL = {  # how a missing system program is had on Debian (and by .ci/run)
+    "chromium": "apt-get install chromium",
+    "redis-server": "apt-get install redis-server",
+    "postgres": "apt-get install postgresql",
+}
+
+
+def need_program(name: str, *alternatives: str) -> str:
+    """The path of a system program a test needs. Missing, the test is skipped with the install command (the summary
+    lists it, pyproject.toml's addopts has -rs), except in CI, where .ci/run installs it and its absence fails."""
+    import shutil
+
+    for candidate in (name, *alternatives):
+        if path := shutil.which(candidate):
+            return path
+    message = f"{name} is not installed: {INSTALL.get(name, name)}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI=true: .ci/run installs it, so its absence is a failure)", pytrace=False)
+    pytest.skip(message)
+
 
 TINY_CLIP = {
     "embed_dim": 32,
@@ -84,7 +136,9 @@ def free_port() -> int:
 class RunningApp:
     """``python app.py`` in a child process on a free loopback port, as a user starts it."""
 
-    def __init__(self, data: Path, env: dict[str, str], timeout: float = 180):
+    def __init__(
+        self, data: Path, env: dict[str, str], timeout: float = 180, command: list[str] | None = None, cwd: Path = ROOT
+    ):
         import subprocess
         import time
 
@@ -95,18 +149,24 @@ class RunningApp:
         self.log_path = data / f"app-{self.port}.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py")],
-            cwd=ROOT,
+            command or [sys.executable, str(ROOT / "app.py")],
+            cwd=cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=os.environ
-            | {
-                "MMSEARCH_DATA_DIR": str(data),
-                "MMSEARCH_PORT": str(self.port),
-                "MMSEARCH_WORKERS": "1",
-                "GRADIO_ANALYTICS_ENABLED": "False",
-            }
-            | env,
+            env={  # a value of None leaves that variable out
+                k: v
+                for k, v in (
+                    os.environ
+                    | {
+                        "MMSEARCH_DATA_DIR": str(data),
+                        "MMSEARCH_PORT": str(self.port),
+                        "MMSEARCH_WORKERS": "1",
+                        "GRADIO_ANALYTICS_ENABLED": "False",
+                    }
+                    | env
+                ).items()
+                if v is not None
+            },
         )
         deadline = time.time() + timeout
         while time.time() < deadline:

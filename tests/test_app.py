@@ -1,5 +1,7 @@
 """app.py's start-up decisions that end before a server starts: a missing or mismatched index is a message."""
 
+import pytest
+
 import app
 from mmsearch import config
 from mmsearch.builder.pipeline import build_index
@@ -19,6 +21,7 @@ def test_missing_index_is_a_clear_error(tmp_path, tiny_two_tower_dir, capsys):
     assert code == 2 and "no index at" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_index_of_another_model_is_refused(tmp_path, tiny_two_tower_dir, tiny_clip_spec, demo_manifest, capsys):
     build_index(
         config.Config(

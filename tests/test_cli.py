@@ -47,16 +47,24 @@ def test_the_command_lists_its_subcommands_and_version():
     version = subprocess.run([sys.executable, "-m", "mmsearch.cli", "--version"], capture_output=True, text=True)
     assert version.stdout.strip() == f"mmsearch {mmsearch.__version__}"
     sub = subprocess.run([sys.executable, "-m", "mmsearch.cli", "build", "--help"], capture_output=True, text=True)
-    assert sub.returncode == 0 and "usage: mmsearch build" in sub.stdout and "--out" in sub.stdout
+    assert sub.returncode == 0 and "usage: mmsearch build" in sub.stdout and "--index-kind" in sub.stdout
     wrong = subprocess.run([sys.executable, "-m", "mmsearch.cli", "launch"], capture_output=True, text=True)
     assert wrong.returncode == 2 and "invalid choice" in wrong.stderr
 
 
-def test_the_package_metadata_names_the_command_and_reads_its_pins_from_requirements():
+def test_the_package_metadata_names_the_command_and_its_version():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert meta["project"]["scripts"]["mmsearch"] == "mmsearch.cli:main"
-    assert meta["tool"]["setuptools"]["dynamic"]["dependencies"]["file"] == ["requirements.txt"]
     assert meta["tool"]["setuptools"]["dynamic"]["version"]["attr"] == "mmsearch.__version__"
+
+
+def test_the_build_command_takes_its_old_spellings_with_a_warning(tmp_path, capsys):
+    argv = cli._old_build_spellings(["--out", str(tmp_path / "ix"), "--index", "hnsw", "--full"])
+    assert argv == ["--index", str(tmp_path / "ix"), "--index-kind", "hnsw", "--full"]
+    assert "--out is now --index" in capsys.readouterr().err
+    assert cli._old_build_spellings(["--index=flat"]) == ["--index-kind", "flat"]
+    (tmp_path / "flat").mkdir()  # a directory of that name is a directory
+    assert cli._old_build_spellings(["--index", str(tmp_path / "flat")]) == ["--index", str(tmp_path / "flat")]
 
 
 def test_bench_runs_a_benchmark_with_its_own_flags(capsys):

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from mmsearch import config
+from mmsearch import config, flags
 
 
 def test_env_overrides_defaults_and_flags_override_env(tmp_path):
@@ -15,9 +15,10 @@ def test_cli_flags_parse_to_typed_fields(tmp_path):
     import argparse
 
     parser = argparse.ArgumentParser()
-    config.add_arguments(parser, ["port", "index", "catalog"])
-    cfg = config.from_args(parser.parse_args(["--port", "8123", "--index", str(tmp_path / "ix")]))
-    assert cfg.port == 8123 and cfg.index == tmp_path / "ix" and cfg.catalog == "demo"
+    flags.add_settings(parser, config.CatalogSettings, config.ServeSettings)
+    args = parser.parse_args(["--port", "8123", "--index", str(tmp_path / "ix"), "--mcp"])
+    cfg = config.from_env({}, **flags.overrides(args, config.Config))
+    assert cfg.port == 8123 and cfg.index == tmp_path / "ix" and cfg.catalog == "demo" and cfg.mcp is True
 
 
 def test_default_index_path_depends_on_catalog_and_model_id(tmp_path):

@@ -5,11 +5,11 @@ later; so training cannot reach evaluation, and the HTTP service cannot reach th
 mounts on it."""
 
 import ast
-from pathlib import Path
 
 import pytest
+from conftest import PACKAGE_MODULES as MODULES
+from conftest import package_imports as imports
 
-PACKAGE = Path(__file__).resolve().parent.parent / "mmsearch"
 # Bottom to top. Foundation: settings, where the package's files are, atomic writes. Top: what wires stages together.
 LAYERS = [
     ["mmsearch", "mmsearch.config", "mmsearch.flags", "mmsearch.resources", "mmsearch.atomic"],
@@ -25,35 +25,6 @@ LAYERS = [
     ["mmsearch.ui"],
     ["mmsearch.service", "mmsearch.cli", "mmsearch.__main__", "mmsearch.demo"],
 ]
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-
-
-def imports(name: str) -> set[str]:
-    """The package's modules that ``name`` imports, anywhere in its body (inside functions too)."""
-    path = MODULES[name]
-    is_package = path.name == "__init__.py"
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = name.split(".") if is_package else name.split(".")[:-1]
-                anchor = anchor[: len(anchor) - node.level + 1]
-                base = ".".join(anchor + ([base] if base else []))
-            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
-        else:
-            continue
-        found |= {t for t in targets if t in MODULES and t != name}
-    return found
 
 
 def layer(name: str) -> int:

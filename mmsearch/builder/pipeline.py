@@ -61,8 +61,8 @@ def previous_index(
         why = f"it was built with {manifest.get('model_id')}"
     elif manifest.get("catalog_id") != catalog_id:
         why = f"it holds another catalog ({manifest.get('catalog')})"
-    elif config.index_type not in ("auto", manifest.get("index_kind")):
-        why = f"it is a {manifest.get('index_kind')} index and --index {config.index_type} was asked for"
+    elif config.index_kind not in ("auto", manifest.get("index_kind")):
+        why = f"it is a {manifest.get('index_kind')} index and --index-kind {config.index_kind} was asked for"
     if why is None:
         try:
             return vindex.load(out, model_id, writable=True)
@@ -273,7 +273,9 @@ def _vectors_and_index(
         vectors = np.empty((len(items), encoder.dim), dtype=np.float32)
         vectors[need] = from_feast
         vectors[kept] = np.asarray(prev.vectors[plan.reused[kept]], dtype=np.float32)
-    kind, rule = index_kinds.choose(len(items), encoder.dim, config.index_type)
+    kind, rule = index_kinds.choose(
+        len(items), encoder.dim, config.index_kind, index_kinds.memory_budget(config.index_memory_gb)
+    )
     say(0.9, f"building a {kind} index of {len(items):,} vectors ({rule})")
     plan.reused = np.full(len(items), -1, dtype=np.int64)
     return vindex.build(vectors, items, manifest | {"index_rule": rule}, kind), plan, encoded

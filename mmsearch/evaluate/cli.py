@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from mmsearch import flags
+from mmsearch.config import CatalogSettings, Config, SearchSettings, from_env
 from mmsearch.encode.encoders import EncoderError, load_encoder
 from mmsearch.ingest.catalog import CatalogError
 from mmsearch.ingest.pairs import load_pairs
-from mmsearch.resources import default_data_dir
 from mmsearch.train.tracking import open_tracker
 from mmsearch.train.validation import attribute_precision, evaluate_pairs
 
@@ -34,72 +36,80 @@ def print_retrieval(report: dict) -> None:
         )
 
 
+@dataclass
+class EvaluateSettings:
+    """What is measured"""
+
+    ENV_PREFIX = "MMSEARCH_EVALUATE_"
+
+    dataset: str = field(
+        default="demo",
+        metadata={
+            "help": "demo (attribute precision on held-out renders), hf:<name or folder>[:split], or a captions file "
+            "(.csv/.jsonl/.parquet) for Recall@K; Flickr30k 1k test: hf:nlphuji/flickr30k:test --where split=test"
+        },
+    )
+    image_column: str = field(default="image", metadata={"help": "--dataset: the image column"})
+    caption_column: str = field(default="caption", metadata={"help": "--dataset: the caption column"})
+    where: str = field(
+        default="",
+        metadata={
+            "help": "keep only rows with these values, COLUMN=VALUE[,COLUMN=VALUE...]",
+            "metavar": "COLUMN=VALUE",
+        },
+    )
+    limit: int = field(default=0, metadata={"help": "evaluate on the first N images (0: all)"})
+    per_combo: int = field(default=12, metadata={"help": "demo: held-out renders per kind/colour/pattern"})
+    report: Path | None = field(default=None, metadata={"help": "also write the figures as JSON here"})
+    tracker: str = field(
+        default="mlflow",
+        metadata={
+            "help": "where the run is logged (mlflow: a sqlite file in the data directory)",
+            "choices": ("mlflow", "wandb", "none"),
+        },
+    )
+    queries: str = field(
+        default="",
+        metadata={
+            "help": "judge search instead: 'demo' (the generated labelled demo queries), 'handwritten' (queries "
+            "written by hand in other phrasings), or a queries file (qid, query[, filters, split, form]) with --qrels; "
+            "nDCG@10, Recall@10, MRR@10 and strict P@10 for vector, keyword and hybrid search with paired "
+            "significance tests, written with a plot into the index directory"
+        },
+    )
+    qrels: Path | None = field(default=None, metadata={"help": "graded judgements for --queries: qid, item_id, grade"})
+    out_dir: Path | None = field(
+        default=None,
+        metadata={
+            "help": "with --queries: write the report and plot here instead of into the index directory (where the "
+            "app's Evaluation tab reads them)"
+        },
+    )
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog or "python -m mmsearch.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", default="demo", help="model spec (demo, two-tower:<dir>, clip:<arch>/<tag>)")
-    parser.add_argument(
-        "--dataset",
-        default="demo",
-        help="demo (attribute precision on held-out renders), hf:<name or folder>[:split], or a "
-        "captions file (.csv/.jsonl/.parquet) for Recall@K; Flickr30k 1k test: "
-        "hf:nlphuji/flickr30k:test --where split=test",
-    )
-    parser.add_argument("--image-column", default="image", help="--dataset: the image column (default: image)")
-    parser.add_argument("--caption-column", default="caption", help="--dataset: the caption column (default: caption)")
-    parser.add_argument(
-        "--where",
-        action="append",
-        default=[],
-        metavar="COLUMN=VALUE",
-        help="keep only rows with this value (repeatable)",
-    )
-    parser.add_argument("--limit", type=int, help="evaluate on the first N images")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    parser.add_argument("--per-combo", type=int, default=12, help="demo: held-out renders per kind/colour/pattern")
-    parser.add_argument("--report", type=Path, help="also write the figures as JSON here")
-    parser.add_argument(
-        "--tracker",
-        default="mlflow",
-        choices=["mlflow", "wandb", "none"],
-        help="where the run is logged (mlflow: a sqlite file in the data directory)",
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=default_data_dir(),
-        help="where the MLflow database and, with --queries, the Feast stores and indexes live",
-    )
-    parser.add_argument(
-        "--queries",
-        help="judge search instead: 'demo' (the generated labelled demo queries), "
-        "'handwritten' (queries written by hand in other phrasings), or a queries file (qid, "
-        "query[, filters, split, form]) with --qrels; nDCG@10, Recall@10, MRR@10 and strict P@10 "
-        "for vector, keyword and hybrid search with paired significance tests, written with a plot "
-        "into the index directory",
-    )
-    parser.add_argument(
-        "--out-dir",
-        type=Path,
-        help="with --queries: write the report and plot here instead of into the index directory (where the app's "
-        "Evaluation tab reads them)",
-    )
-    parser.add_argument("--qrels", type=Path, help="graded judgements for --queries: qid, item_id, grade")
-    parser.add_argument("--catalog", default="demo", help="with --queries: the catalog searched")
-    parser.add_argument("--index", type=Path, help="with --queries: the index directory (default: the model's)")
-    parser.add_argument("--keyword-weight", type=float, help="with --queries: hybrid weight (default: the app's)")
-    parser.add_argument("--rrf-k", type=int, help="with --queries: hybrid RRF constant (default: the app's)")
-    args = parser.parse_args(argv)
-    if args.queries:
-        return judge_search(args)
+    flags.add_settings(parser, CatalogSettings, SearchSettings, EvaluateSettings)
+    parsed = parser.parse_args(argv)
     try:
-        encoder = load_encoder(args.model, args.device)
+        config = from_env(**flags.overrides(parsed, Config))
+        args = flags.settings_from(EvaluateSettings, None, None, **flags.overrides(parsed, EvaluateSettings))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.queries:
+        return judge_search(config, args)
+    try:
+        encoder = load_encoder(config.model, config.device)
         if args.dataset == "demo":
             result = attribute_precision(encoder, per_combo=args.per_combo)
         else:
-            where = dict(w.split("=", 1) for w in args.where)
-            pairs = load_pairs(args.dataset, args.image_column, args.caption_column, where, args.limit)
+            where = dict(w.split("=", 1) for w in args.where.split(",") if w)
+            pairs = load_pairs(args.dataset, args.image_column, args.caption_column, where, args.limit or None)
             result = evaluate_pairs(encoder, pairs)
     except (EncoderError, CatalogError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -117,7 +127,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print_retrieval(result)
     if args.report:
         args.report.write_text(json.dumps(result, indent=2))
-    tracker = open_tracker(args.tracker, args.data_dir, "mmsearch-evaluate", run_name=encoder.model_id)
+    tracker = open_tracker(args.tracker, config.data_dir, "mmsearch-evaluate", run_name=encoder.model_id)
     tracker.log_params({"model": encoder.model_id, "dataset": args.dataset, "where": args.where, "limit": args.limit})
     tracker.log_metrics(flat_metrics(result))
     tracker.log_dict(result, "report.json")
@@ -125,10 +135,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     return 0
 
 
-def judge_search(args: argparse.Namespace) -> int:
+def judge_search(config: Config, args: EvaluateSettings) -> int:
     """--queries: runs a labelled query set through the index in every mode and reports/plots the figures."""
     from mmsearch.builder.pipeline import BuildError, ensure_index
-    from mmsearch.config import from_env
     from mmsearch.evaluate import quality
     from mmsearch.index.vectors import IndexLoadError
     from mmsearch.search.searcher import Searcher
@@ -140,16 +149,7 @@ def judge_search(args: argparse.Namespace) -> int:
             raise ValueError("--queries FILE needs --qrels FILE (qid, item_id, grade)")
         else:
             queries, judged = quality.load_set(Path(args.queries), args.qrels)
-        config = from_env(
-            data_dir=args.data_dir,
-            catalog=args.catalog,
-            model=args.model,
-            index=args.index,
-            device=args.device,
-            keyword_weight=args.keyword_weight,
-            rrf_k=args.rrf_k,
-        )
-        encoder = load_encoder(args.model, args.device)
+        encoder = load_encoder(config.model, config.device)
         searcher = Searcher.open(ensure_index(config, encoder), encoder)
         report = quality.judge(
             searcher,
@@ -168,12 +168,12 @@ def judge_search(args: argparse.Namespace) -> int:
     print(f"wrote {where / report_file} and {where / plot_file} (the app's Evaluation tab shows them)")
     if args.report:
         args.report.write_text(json.dumps(report, indent=2))
-    tracker = open_tracker(args.tracker, args.data_dir, "mmsearch-evaluate", run_name=f"search {encoder.model_id}")
+    tracker = open_tracker(args.tracker, config.data_dir, "mmsearch-evaluate", run_name=f"search {encoder.model_id}")
     tracker.log_params(
         {
             "model": encoder.model_id,
             "queries": args.queries,
-            "catalog": args.catalog,
+            "catalog": config.catalog,
             "keyword_weight": report["keyword_weight"],
             "rrf_k": report["rrf_k"],
         }

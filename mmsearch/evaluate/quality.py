@@ -138,17 +138,6 @@ def qrels_for(queries: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def write_demo_set() -> None:
-    """Regenerates the files in assets/ (tests/test_quality.py checks that they match this code): the demo queries
-    and their judgements, and the judgements of the hand-written queries from the attributes written beside them."""
-    truth = demo_truth()
-    queries = demo_queries(truth=truth)
-    queries.to_csv(QUERIES_FILE, index=False)
-    qrels_for(queries, truth).to_csv(QRELS_FILE, index=False)
-    hand = pd.read_csv(HAND_QUERIES_FILE, dtype=str, keep_default_na=False)
-    qrels_for(hand, truth).to_csv(HAND_QRELS_FILE, index=False)
-
-
 def report_files(name: str) -> tuple[str, str]:
     """The report and plot file names of a query set in an index directory (the demo set keeps the plain ones)."""
     if name in ("demo", ""):

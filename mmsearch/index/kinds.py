@@ -18,7 +18,9 @@ import os
 import faiss
 import numpy as np
 
-KINDS = ("auto", "flat", "hnsw", "ivfpq")
+from mmsearch.config import INDEX_KINDS
+
+KINDS = INDEX_KINDS  # the --index-kind choices
 FLAT_MAX = 50_000  # exact search costs ~n*d/1e9 s a query: about 5 ms at 50k x 512 on 2 cores
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 96
 IVF_NPROBE, RERANK_DEPTH = 48, 200
@@ -28,10 +30,10 @@ TRAIN_MAX = 65_536  # training sample for IVF centroids and product quantisers
 OPQ_ROUNDS, OPQ_TRAIN_MAX = 8, 16_384
 
 
-def memory_budget() -> int:
-    """Bytes an in-memory index may take: MMSEARCH_INDEX_MEMORY_GB, else a quarter of this machine's RAM."""
-    if os.environ.get("MMSEARCH_INDEX_MEMORY_GB"):
-        return int(float(os.environ["MMSEARCH_INDEX_MEMORY_GB"]) * 2**30)
+def memory_budget(gb: float = 0.0) -> int:
+    """Bytes an in-memory index may take: ``gb`` (--index-memory-gb) when set, else a quarter of this machine's RAM."""
+    if gb > 0:
+        return int(gb * 2**30)
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
     except (ValueError, OSError):
@@ -47,7 +49,7 @@ def choose(n: int, dim: int, requested: str = "auto", budget: int | None = None)
     if requested not in KINDS:
         raise ValueError(f"unknown index kind {requested!r}; use one of {', '.join(KINDS)}")
     if requested != "auto":
-        return requested, "asked for with --index"
+        return requested, "asked for with --index-kind"
     budget = memory_budget() if budget is None else budget
     if n <= FLAT_MAX:
         return "flat", f"{n:,} items <= {FLAT_MAX:,}: exact search is fast enough"

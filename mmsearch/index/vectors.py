@@ -2,7 +2,7 @@
 
 An index directory holds ``manifest.json`` (written last: its presence marks a complete directory), ``faiss.index``
 (the kind chosen in index_kinds), ``vectors.npy`` (every slot's exact vector, memory-mapped: re-ranking, filtered
-exact search, more-like-this, updates), ``items.parquet`` (one row per live item: id, slot, picture fingerprint,
+exact search, more-like-this, updates), ``items.parquet`` (one row per item in the index: id, slot, picture fingerprint,
 listing revision and every catalog column, so filters and keyword search read one columnar file), ``keyword/``,
 ``skipped.csv`` and ``near_duplicates.csv``. Vectors are L2-normalised: inner product is cosine similarity.
 """
@@ -50,7 +50,7 @@ class IndexLoadError(RuntimeError):
 class VectorIndex:
     faiss_index: faiss.Index
     vectors: np.ndarray  # [slots, dim]; rows of removed items stay until the next compaction
-    items: pd.DataFrame  # live items in row order, with their ``slot``
+    items: pd.DataFrame  # the items in the index, in row order, with their ``slot``
     manifest: dict
     path: Path | None = None
 
@@ -66,13 +66,13 @@ class VectorIndex:
         self._resident = kinds.resident_vectors(self.faiss_index, len(self.vectors))  # a view: keeps no copy
         self.params = self.manifest.get("index_params", {})
         masked = len(self.vectors) - len(self.slots)
-        # Only HNSW keeps vectors of removed items in its graph; they are excluded by a bitmap of live slots.
-        self._live = None
+        # Only HNSW keeps vectors of removed items in its graph; a bitmap of the slots still present excludes them.
+        self._present = None
         if masked and not kinds.can_remove(self.kind):
             bits = np.zeros((len(self.vectors) + 7) // 8, dtype=np.uint8)
             np.bitwise_or.at(bits, self.slots >> 3, (1 << (self.slots & 7)).astype(np.uint8))
-            self._live_bits = bits  # the selector reads this buffer: keep it alive
-            self._live = faiss.IDSelectorBitmap(len(self.vectors), faiss.swig_ptr(bits))
+            self._present_bits = bits  # the selector reads this buffer: keep it alive
+            self._present = faiss.IDSelectorBitmap(len(self.vectors), faiss.swig_ptr(bits))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -114,7 +114,7 @@ class VectorIndex:
         ]
 
     def _ann(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        selector = self._live if allowed is None else faiss.IDSelectorBatch(allowed)
+        selector = self._present if allowed is None else faiss.IDSelectorBatch(allowed)
         depth = max(k, self.params.get("rerank_depth", 0)) if self.kind == "ivfpq" else k
         depth = min(depth, len(self.ids) if allowed is None else len(allowed))
         params = kinds.search_params(self.kind, self.params, selector, depth)
@@ -270,9 +270,9 @@ def _copy_mapped(part: np.ndarray, out) -> bool:
     return True
 
 
-def compaction_due(slots: int, live: int) -> bool:
+def compaction_due(slots: int, present: int) -> bool:
     """Rebuild rather than update once this share of slots would belong to removed or re-encoded items."""
-    return slots > 0 and 1 - live / slots > kinds.COMPACT_AT
+    return slots > 0 and 1 - present / slots > kinds.COMPACT_AT
 
 
 def _add(index: faiss.Index, vectors: np.ndarray, slots: np.ndarray) -> None:

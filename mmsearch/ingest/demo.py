@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import random
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
@@ -357,10 +357,6 @@ def captions(item: DemoItem, rng: random.Random, synonyms: Synonyms | None = Non
         f"a {c} {k}, {p}",
     ]
     return rng.choice(choices)
-
-
-def asdicts(items: list[DemoItem]) -> list[dict]:
-    return [asdict(it) | {"category": it.category} for it in items]
 
 
 def write_heldout_pairs(out_dir: Path, per_combo: int = 2, workers: int = 2) -> Path:

@@ -1,9 +1,8 @@
-"""What a search answers, and how it refuses: ``Result`` (one hit with its listing), the errors whose messages are
-meant for the person who asked, and the checks on inputs that arrive from callers untyped."""
+"""What a search answers, and how it refuses: ``Result`` (one hit with its listing), ``Answer`` (the results with what
+ran to find them), and the errors whose messages are meant for the person who asked."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from urllib.parse import quote
 
@@ -67,23 +66,3 @@ class Answer(list):
 def picture_url(item_id: str) -> str:
     """The REST route that serves an indexed item's picture (relative to the server's root)."""
     return f"/api/items/{quote(str(item_id), safe='')}/image"
-
-
-def check_text_type(value, name: str) -> str:
-    """Text from a caller (None is empty); a number, list or object where text belongs is refused plainly."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise QueryError(f"{name} must be text, not {type(value).__name__}.")
-    return value
-
-
-def check_fraction(value, name: str) -> float:
-    """A weight between 0 and 1 from a caller; NaN, infinities and non-numbers are refused."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not 0.0 <= number <= 1.0:
-        raise QueryError(f"The {name} must be between 0 and 1, not {value!r}.")
-    return number

@@ -1,11 +1,15 @@
-"""The loaded index as queries see it: one snapshot of an index directory, swapped whole when a build lands.
+"""The loaded index as queries see it: one ``Snapshot`` of an index directory, and the ``LoadedIndex`` that swaps a
+newer snapshot in whole when a build lands (hot reload).
 
-A query takes one ``Live`` at its start and uses it to the end, so swapping in a rebuilt index never mixes two indexes
-inside one answer.
+A query takes one snapshot at its start and uses it to the end, so swapping in a rebuilt index never mixes two
+indexes inside one answer.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +22,11 @@ from mmsearch.index.filters import Columns
 from mmsearch.ingest.phrasing import Synonyms
 
 INTERNAL_COLUMNS = ("slot", "picture", "revision", "_size", "_mtime")
+log = logging.getLogger("mmsearch.search")
 
 
 @dataclass
-class Live:
+class Snapshot:
     """Everything a query reads from one index directory."""
 
     index: vindex.VectorIndex
@@ -35,12 +40,12 @@ class Live:
         self.columns = Columns(self.table)
 
     @classmethod
-    def open(cls, path: Path, model_id: str, config: Config) -> Live:
+    def open(cls, path: Path, model_id: str, config: Config) -> Snapshot:
         stamp = stamp_of(path)  # before loading: a build landing meanwhile is seen by the next check
         return cls.of(vindex.load(path, expect_model_id=model_id), config, stamp)
 
     @classmethod
-    def of(cls, index: vindex.VectorIndex, config: Config, stamp: tuple | None = None) -> Live:
+    def of(cls, index: vindex.VectorIndex, config: Config, stamp: tuple | None = None) -> Snapshot:
         path = index.path
         stamp = stamp or stamp_of(path)
         table = index.items.drop(columns=[c for c in INTERNAL_COLUMNS if c in index.items.columns])
@@ -54,6 +59,49 @@ class Live:
             )
         )
         return cls(index, table, keyword, duplicate_groups(path), stamp)
+
+
+class LoadedIndex:
+    """The snapshot queries take now, and the swap to a newer build of the same directory."""
+
+    def __init__(self, snapshot: Snapshot, model_id: str, config: Config):
+        self.snapshot, self.model_id, self.config = snapshot, model_id, config
+        self.reloads = 0
+        self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+
+    def reload_if_changed(self) -> bool:
+        """Swaps in the index directory's newer build, if there is one; queries in flight finish on the old one.
+        A directory that cannot be read (a build swapping it this instant, a damaged one) keeps the old index."""
+        path = self.snapshot.index.path
+        with self._lock:
+            try:
+                if stamp_of(path) == self.snapshot.stamp:
+                    return False
+                fresh = Snapshot.open(path, self.model_id, self.config)
+            except (OSError, vindex.IndexLoadError) as exc:
+                log.warning("keeping the loaded index: %s", exc)
+                return False
+            self.snapshot = fresh  # one reference assignment: atomic for every reader
+            self.reloads += 1
+            log.info(
+                "swapped in the index built at %s (%d items)", fresh.index.manifest.get("built_at"), len(fresh.index)
+            )
+            return True
+
+    def watch(self, interval: float | None = None) -> None:
+        """Checks the index directory every ``interval`` seconds in a daemon thread (the app's hot reload)."""
+        interval = self.config.reload_interval if interval is None else interval
+        if interval <= 0 or self._watcher is not None:
+            return
+
+        def loop() -> None:
+            while True:
+                time.sleep(interval)
+                self.reload_if_changed()
+
+        self._watcher = threading.Thread(target=loop, name="mmsearch-index-watch", daemon=True)
+        self._watcher.start()
 
 
 def stamp_of(path: Path) -> tuple:

@@ -110,7 +110,7 @@ class ServiceCollector:
             },
         )
         yield info
-        cache, store = searcher.query_cache_info(), searcher.store
+        cache, store = searcher.queries.cache_info(), searcher.store
         for name, value, text in (
             ("query_cache_hits", cache.hits, "Text queries answered from the embedding cache"),
             ("query_cache_misses", cache.misses, "Text queries that ran the text encoder"),

@@ -21,7 +21,9 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from mmsearch.ingest.images import ImageError, load_image
-from mmsearch.search.searcher import MAX_K, ItemNotFound, QueryError, Searcher
+from mmsearch.search.checks import MAX_K
+from mmsearch.search.results import ItemNotFound, QueryError
+from mmsearch.search.searcher import Searcher
 from mmsearch.serve import monitoring
 from mmsearch.serve.guard import NEEDS_TOKEN, Gate, Guard, Refusal, authorized
 
@@ -229,10 +231,10 @@ def router(
         responses={200: {"content": {"image/*": {}}}},
     )
     async def picture(item_id: str):
-        live = searcher.live
-        if item_id not in live.index:
+        snap = searcher.snapshot
+        if item_id not in snap.index:
             raise ItemNotFound(f"No item {item_id!r} in this index.")
-        path = Path(str(live.index.items["image"].iat[live.index.row(item_id)]))
+        path = Path(str(snap.index.items["image"].iat[snap.index.row(item_id)]))
         if not path.is_file():
             raise Refusal(404, f"The picture of item {item_id!r} is no longer on the server.", "not_found")
         return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})

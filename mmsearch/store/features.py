@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -33,12 +32,9 @@ from mmsearch.resources import FEATURE_REPO_DIR
 ITEMS_VIEW = "catalog_items"
 EMBEDDINGS_VIEW = "catalog_embeddings"
 METADATA_FIELDS = ["title", "description", "category", "price", "image", "extra_json"]
-ITEM_KEYS = ["catalog_id", "item_id", "revision"]
-EMBEDDING_KEYS = ["catalog_id", "item_id", "model_id", "picture"]
 _READ_BATCH = 1000  # rows per online read; keeps each sqlite query and protobuf response small
 _WRITE_BATCH = 10_000  # rows per online write when the Feast CLI materializes
 ONLINE_CHUNK = 20_000  # rows per online write of a build: bounds its memory whatever the catalog's size
-LEGACY_FILES = ["item_metadata.parquet", "item_embeddings.parquet"]  # the layout before catalogs had their own keys
 
 
 class FeatureStoreError(RuntimeError):
@@ -151,7 +147,6 @@ class FeatureStore:
         self.data_dir = Path(data_dir).resolve()
         self.online_store = re.sub(r"//[^@/]*@", "//", online_store or "sqlite")  # said in errors: no password
         (self.data_dir / "feast").mkdir(parents=True, exist_ok=True)
-        self.migrated = migrate_legacy(self.data_dir)
         config = RepoConfig(
             project="mmsearch",
             provider="local",
@@ -356,28 +351,6 @@ def listing_frame(items: pd.DataFrame, extra_cols: list[str]) -> pd.DataFrame:
     fields = frame[METADATA_FIELDS].astype(str).to_numpy()
     frame["revision"] = [revision(list(row)) for row in fields]
     return frame
-
-
-def migrate_legacy(data_dir: Path) -> bool:
-    """Moves a data directory of the old layout (one listing per item id for every catalog, the cause of overlapping
-    catalogs overwriting each other) aside into ``feast/legacy-v1/``. Nothing is deleted; indexes built on it must be
-    rebuilt, which their loader says."""
-    base = Path(data_dir) / "feast"
-    old = [base / name for name in LEGACY_FILES if (base / name).exists()]
-    if not old:
-        return False
-    aside = base / "legacy-v1"
-    aside.mkdir(exist_ok=True)
-    for path in [*old, base / "registry.db", base / "online_store.db"]:
-        if path.exists():
-            shutil.move(str(path), aside / path.name)
-    print(
-        f"mmsearch: {data_dir} held features in the old layout, in which catalogs with the same item ids "
-        f"overwrote each other; they were moved to {aside}. Indexes built on them are rebuilt on their next "
-        "index_build.py run (the app says which).",
-        flush=True,
-    )
-    return True
 
 
 def _now() -> datetime:

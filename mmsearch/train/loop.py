@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mmsearch import flags
 from mmsearch.encode import twotower
 from mmsearch.encode.encoders import TwoTowerEncoder, encode_pixel_tensor, image_transform, pick_device
 from mmsearch.ingest import demo
@@ -27,7 +28,7 @@ from mmsearch.ingest.images import load_image
 from mmsearch.ingest.pairs import load_pairs
 from mmsearch.ingest.phrasing import Synonyms, normalize
 from mmsearch.resources import SYNONYMS_FILE
-from mmsearch.train.config import HELP, TrainConfig, tiny_configs
+from mmsearch.train.config import TrainConfig, tiny_configs
 from mmsearch.train.data import DemoData, PairsData, render_pixels
 from mmsearch.train.tracking import open_tracker
 from mmsearch.train.validation import attribute_precision, ranks_text_to_image, summarize
@@ -181,7 +182,7 @@ def train(cfg: TrainConfig) -> dict:
         history, start_epoch, start_step = state["history"], state["epoch"], state["step_in_epoch"]
         order, run_id = state["order"], state.get("run_id")
         best = state.get("best", best)
-        print(f"resuming from {ckpt} at step {len(history)} (epoch {start_epoch}, batch {start_step})")
+        print(f"resuming from {ckpt} at batch {len(history)} (epoch {start_epoch}, batch {start_step} of the epoch)")
 
     recipe = "demo" if cfg.dataset == "demo" else "pairs"
     tracker = open_tracker(
@@ -191,7 +192,7 @@ def train(cfg: TrainConfig) -> dict:
         tracker.log_params(asdict(cfg) | {"vocab_size": len(tokenizer), "train_images": len(data)})
     model.train()
     epoch_rates: list[float] = []  # training images/s per epoch, data loading included, validation not
-    bar = tqdm(total=total, initial=len(history), desc="training", unit="step")
+    bar = tqdm(total=total, initial=len(history), desc="training", unit="batch")
     for epoch in range(start_epoch, cfg.epochs):
         if hasattr(data, "set_epoch"):
             data.set_epoch(epoch, cfg.epochs)
@@ -224,19 +225,19 @@ def train(cfg: TrainConfig) -> dict:
                 opt.step()
                 sched.step()
                 opt.zero_grad(set_to_none=True)
-            step = len(history)
-            if step % cfg.log_every == 0:
+            batches = len(history)  # a batch is one forward and backward pass; a step, one optimizer update
+            if batches % cfg.log_every == 0:
                 tracker.log_metrics(
                     {
                         "loss": float(np.mean(history[-cfg.log_every :])),
                         "lr": sched.get_last_lr()[0],
                         "temperature": model.temperature(),
                     },
-                    step=step,
+                    step=batches,
                 )
             bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", temp=f"{model.temperature():.3f}")
             bar.update()
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step % cfg.accumulate == 0:
+            if cfg.checkpoint_every and batches % cfg.checkpoint_every == 0 and batches % cfg.accumulate == 0:
                 save_checkpoint(
                     ckpt,
                     {
@@ -254,10 +255,10 @@ def train(cfg: TrainConfig) -> dict:
                         "best": best,
                     },
                 )
-            if cfg.stop_after and step >= cfg.stop_after:
+            if cfg.stop_after and batches >= cfg.stop_after:
                 bar.close()
-                print(f"stopped after step {step} as asked; continue with --resume (checkpoint {ckpt})")
-                return {"stopped_at": step, "run_id": tracker.run_id}
+                print(f"stopped after batch {batches} as asked; continue with --resume (checkpoint {ckpt})")
+                return {"stopped_at": batches, "run_id": tracker.run_id}
         epoch_rates.append(len(index_lists) * cfg.batch_size / (time.perf_counter() - epoch_start))
         start_step, order = 0, None
         val = validate()
@@ -336,22 +337,11 @@ def write_curve(path: Path, history: list[float], every: int) -> Path:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
-    defaults = TrainConfig()
-    for name, value in asdict(defaults).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value, help=HELP[name])
-        else:
-            parser.add_argument(
-                flag,
-                type=type(value),
-                default=value,
-                help=f"{HELP[name]} (default: {value})" if value != "" else HELP[name],
-            )
+    parser = argparse.ArgumentParser(prog=prog or "python -m mmsearch.train", description=__doc__)
+    flags.add_settings(parser, TrainConfig)
     args = parser.parse_args(argv)
     try:
-        train(TrainConfig(**vars(args)))
+        train(flags.settings_from(TrainConfig, None, None, **flags.overrides(args, TrainConfig)))
     except (ValueError, FileNotFoundError, CatalogError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,11 @@
 import json
 
+import pytest
+
 from mmsearch.encode.encoders import load_encoder
 from mmsearch.train import loop as train
+
+pytestmark = [pytest.mark.slow]
 
 
 def test_tiny_training_lowers_the_loss_and_saves_a_loadable_model(tmp_path):

@@ -1,9 +1,11 @@
-"""Both trackers behind one interface: MLflow (tests/test_train.py reads its runs back) and Weights & Biases."""
+"""Both trackers behind one interface: MLflow (tests/train/test_loop.py reads its runs back) and Weights & Biases."""
 
 import pytest
 
 from mmsearch.train import loop as train
 from mmsearch.train.tracking import open_tracker
+
+pytestmark = [pytest.mark.slow]
 
 
 def test_wandb_tracker_records_a_training_run_offline(tmp_path, monkeypatch):

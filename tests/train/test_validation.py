@@ -83,6 +83,7 @@ def test_hugging_face_pairs_with_caption_lists(tmp_path):
     assert pairs.captions == ["x", "y", "w", "v"] and pairs.caption_image.tolist() == [0, 0, 1, 1]
 
 
+@pytest.mark.slow
 def test_evaluate_command_writes_a_report(tmp_path, tiny_two_tower_dir, capsys):
     import json
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+
 pytest.importorskip("mcp", reason="mcp is in requirements.txt (the app's --mcp needs it)")
 
 TOOLS = {"search_products", "search_by_image", "similar_products", "get_product"}

@@ -10,6 +10,8 @@ import pytest
 
 from mmsearch.serve.guard import NOT_UPLOADED
 
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, demo_manifest, tiny_two_tower_dir):

@@ -89,6 +89,7 @@ def test_a_file_set_needs_its_columns(tmp_path):
         quality.load_set(tmp_path / "q.csv", tmp_path / "r.csv")
 
 
+@pytest.mark.slow
 def test_hybrid_beats_both_single_modes_on_the_demo_set_with_the_demo_model(tmp_path_factory):
     """The issue's bar, with the bundled model on the full demo catalog: hybrid is not worse than the better of
     vector and keyword search on the test queries, with and without filters."""

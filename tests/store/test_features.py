@@ -71,17 +71,6 @@ def test_a_changed_listing_is_a_new_row_and_the_old_one_still_reads(store_with_i
     assert old_meta["title"] == cat.items["title"][0] and new_meta["title"] == "renamed"
 
 
-def test_a_data_directory_of_the_old_layout_is_moved_aside(tmp_path, capsys):
-    feast_dir = tmp_path / "data" / "feast"
-    feast_dir.mkdir(parents=True)
-    (feast_dir / "item_metadata.parquet").write_bytes(b"old")
-    (feast_dir / "online_store.db").write_bytes(b"old")
-    store = features.FeatureStore(tmp_path / "data")
-    assert store.migrated and (feast_dir / "legacy-v1" / "item_metadata.parquet").read_bytes() == b"old"
-    assert not (feast_dir / "online_store.db").exists() or (feast_dir / "online_store.db").read_bytes() != b"old"
-    assert "old layout" in capsys.readouterr().out
-
-
 def test_online_store_settings():
     assert features.online_store_config("redis://:pw@cache:6380/2", "/d") == {
         "type": "redis",

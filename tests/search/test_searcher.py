@@ -107,6 +107,7 @@ def test_a_query_of_only_negative_terms_is_refused(searcher):
         searcher.search_text("-white -red")
 
 
+@pytest.mark.slow
 def test_negative_term_removes_what_it_names_with_the_demo_model(tmp_path_factory):
     """With the real demo model: 'sneaker -white' keeps sneakers and drops the white ones."""
     tmp = tmp_path_factory.mktemp("negative")

@@ -21,7 +21,7 @@ from mmsearch.serve import guard
 from mmsearch.service import create_app
 from mmsearch.store import readahead
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,7 @@ def test_readyz_waits_for_the_listings_to_be_read_ahead(built, monkeypatch):
         }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["corrupted", "locked", "missing"])
 def test_a_broken_feature_store_gives_503_and_readyz_false_without_a_crash(built, tmp_path, fault):
     cfg = config.replace(built, data_dir=tmp_path / "data", index=tmp_path / "ix")
@@ -179,6 +180,7 @@ def test_a_broken_feature_store_gives_503_and_readyz_false_without_a_crash(built
             assert client.get("/readyz").status_code == 200
 
 
+@pytest.mark.slow
 def test_a_truncated_index_stops_the_app_with_a_message(built, tmp_path):
     index = tmp_path / "ix"
     shutil.copytree(built.index, index)
@@ -234,7 +236,7 @@ def test_searches_from_many_threads_answer_as_one_at_a_time(built, demo_manifest
     for t in threads:
         t.join()
     assert not errors and not mismatches, (errors[:3], mismatches[:3])
-    assert searcher.query_cache_info().hits > 0
+    assert searcher.queries.cache_info().hits > 0
 
 
 def test_listings_once_read_come_from_memory_and_new_revisions_from_feast(built):
@@ -245,11 +247,11 @@ def test_listings_once_read_come_from_memory_and_new_revisions_from_feast(built)
     again = searcher.search_text("red mug", 5)
     assert [r.to_dict() for r in again] == [r.to_dict() for r in first]
     assert searcher.store.listing_hits == hits + 5 and searcher.store.listing_misses == misses
-    live = searcher.live
+    snap = searcher.snapshot
     ids = [r.item_id for r in first]
-    stale = [live.index.revisions[live.index.row(i)] for i in ids]
-    assert searcher.store.metadata(live.index.catalog_id, ids, ["other-revision"] * 5)[0]["title"] is None
-    assert searcher.store.metadata(live.index.catalog_id, ids, stale)[0]["title"] == first[0].title
+    stale = [snap.index.revisions[snap.index.row(i)] for i in ids]
+    assert searcher.store.metadata(snap.index.catalog_id, ids, ["other-revision"] * 5)[0]["title"] is None
+    assert searcher.store.metadata(snap.index.catalog_id, ids, stale)[0]["title"] == first[0].title
 
 
 def test_a_flood_of_requests_past_the_queue_is_turned_away_at_once(built):

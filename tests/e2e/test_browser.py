@@ -7,13 +7,14 @@ browser these tests fail with a message saying so, rather than passing quietly.
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from first_screen import SIZES, TARGETS, VISIBLE, launch_browser, search_from_box  # noqa: E402
@@ -34,14 +35,10 @@ def app_url(tmp_path_factory, demo_manifest, tiny_two_tower_dir, other_two_tower
 
 @pytest.fixture(scope="module")
 def browser():
+    from conftest import need_program
     from playwright.sync_api import sync_playwright
 
-    if not (shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")):
-        pytest.fail(
-            "NO BROWSER: the browser tests need Debian's chromium (apt-get install chromium); .ci/run "
-            "installs it. They were not run.",
-            pytrace=False,
-        )
+    need_program("chromium", "chromium-browser", "google-chrome")
     with sync_playwright() as p:
         b = launch_browser(p)
         yield b

@@ -1,7 +1,6 @@
 """Past one machine on existing engines: encoding with Ray Data, and Redis as Feast's online store."""
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -15,13 +14,7 @@ from mmsearch.encode.encoders import encode_image_files, load_encoder
 from mmsearch.search.searcher import Searcher
 from mmsearch.store import readahead
 
-
-def _needed(binary_or_module: str) -> None:
-    """In CI a missing engine is a failure, not a skip: .ci/run installs both."""
-    message = f"{binary_or_module} is not installed (.ci/run installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 def test_ray_data_encoding_equals_the_single_process_path(demo_manifest, tiny_two_tower_dir, tmp_path):
@@ -46,9 +39,9 @@ def test_ray_data_encoding_equals_the_single_process_path(demo_manifest, tiny_tw
 
 @pytest.fixture
 def redis_url(tmp_path):
-    server = shutil.which("redis-server")
-    if server is None:
-        _needed("redis-server")
+    from conftest import need_program
+
+    server = need_program("redis-server")
     pytest.importorskip("redis") if not os.environ.get("CI") else None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 API = README[README.index("\n## API\n") :]
 API = API[: API.index("\n## ", 1)]

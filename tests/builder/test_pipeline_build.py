@@ -83,7 +83,7 @@ def test_cli_exit_codes(tmp_path, tiny_two_tower_dir, demo_manifest, capsys):
         str(demo_manifest),
         "--model",
         f"two-tower:{tiny_two_tower_dir}",
-        "--out",
+        "--index",
         str(out),
         "--data-dir",
         str(tmp_path / "d"),
@@ -99,7 +99,7 @@ def test_cli_exit_codes(tmp_path, tiny_two_tower_dir, demo_manifest, capsys):
             [
                 "--catalog",
                 str(tmp_path / "nope.csv"),
-                "--out",
+                "--index",
                 str(tmp_path / "y"),
                 "--model",
                 f"two-tower:{tiny_two_tower_dir}",
@@ -108,7 +108,7 @@ def test_cli_exit_codes(tmp_path, tiny_two_tower_dir, demo_manifest, capsys):
         == 2
     )
     assert "catalog not found" in capsys.readouterr().err
-    assert index_build.main(["--catalog", str(demo_manifest), "--model", "clip:Nope/x", "--out", str(out)]) == 2
+    assert index_build.main(["--catalog", str(demo_manifest), "--model", "clip:Nope/x", "--index", str(out)]) == 2
     assert (out / "manifest.json").exists()  # the earlier good index survives a failed rebuild
 
 

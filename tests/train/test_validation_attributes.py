@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -71,6 +72,7 @@ def test_a_colour_blind_encoder_scores_what_chance_gives():
     assert 0.03 < result["precision_at_k"] < 0.2
 
 
+@pytest.mark.slow
 def test_the_bundled_demo_model_meets_its_quality_bar():
     """The offline default must work: >= 90% of top-10 results match kind, colour and pattern on unseen renders."""
     from mmsearch.encode.encoders import load_encoder

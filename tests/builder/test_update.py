@@ -63,7 +63,7 @@ def _cli_args(shop, model, tmp_path) -> list[str]:
     """index_build.py's flags for the shop into tmp_path's ix and data, as a user would type them."""
     return [
         *("--catalog", str(shop), "--model", model),
-        *("--out", str(tmp_path / "ix"), "--data-dir", str(tmp_path / "data")),
+        *("--index", str(tmp_path / "ix"), "--data-dir", str(tmp_path / "data")),
         *("--workers", "0", "--duplicate-threshold", "0"),
     ]
 
@@ -209,7 +209,7 @@ def test_bring_your_own_embeddings(tmp_path, model, tiny_two_tower_dir):
         str(tmp_path / "shop" / "bad.parquet"),
         "--model",
         model,
-        "--out",
+        "--index",
         str(tmp_path / "ix3"),
         "--data-dir",
         str(tmp_path / "data"),
@@ -262,16 +262,16 @@ def test_the_searcher_swaps_in_an_updated_index_while_queries_run(tmp_path, mode
     table.loc[table.item_id == "1", "title"] = "swapped title"
     table[table.item_id != "3"].to_csv(shop, index=False)
     build.build_index(_cfg(tmp_path, shop, model))
-    searcher.watch(0.05)
+    searcher.loaded.watch(0.05)
     for _ in range(200):
-        if searcher.reloads:
+        if searcher.loaded.reloads:
             break
         threading.Event().wait(0.05)
     threading.Event().wait(0.3)
     stop.set()
     for t in threads:
         t.join()
-    assert searcher.reloads == 1 and not errors and len(answers) > 20 and set(answers) == {5}
+    assert searcher.loaded.reloads == 1 and not errors and len(answers) > 20 and set(answers) == {5}
     assert "3" not in searcher.index and searcher.more_like_this("1", k=1)[0].title == "swapped title"
 
 
@@ -303,6 +303,7 @@ def test_an_index_of_the_old_layout_is_refused_with_a_way_out_and_rebuilt(tmp_pa
     assert len(Searcher.open(cfg).index) == 6
 
 
+@pytest.mark.slow
 def test_a_build_killed_with_sigkill_leaves_the_served_index_and_its_rows(tmp_path, model):
     import signal
     import subprocess
@@ -316,7 +317,7 @@ def test_a_build_killed_with_sigkill_leaves_the_served_index_and_its_rows(tmp_pa
     table.to_csv(shop, index=False)
     proc = subprocess.Popen(
         [sys.executable, "index_build.py", *_cli_args(shop, model, tmp_path)],
-        cwd=build.Path(__file__).parent.parent,
+        cwd=build.Path(__file__).resolve().parents[2],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

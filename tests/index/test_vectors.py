@@ -82,6 +82,7 @@ def test_kind_rules_follow_size_and_memory():
         index_kinds.choose(100, 8, "annoy")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
 def test_filtered_search_returns_k_whenever_k_match_with_every_kind(kind, monkeypatch):
     n = 12_000
@@ -101,6 +102,7 @@ def test_filtered_search_returns_k_whenever_k_match_with_every_kind(kind, monkey
     assert len(hits) == 10 and {int(h[0][1:]) for h in hits} <= set(rows.tolist())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
 def test_updates_add_and_remove_with_every_kind(kind):
     n = 12_000
@@ -120,6 +122,7 @@ def test_updates_add_and_remove_with_every_kind(kind):
     assert kind != "hnsw" or len(up.vectors) == n + 100  # HNSW masks the removed slots
 
 
+@pytest.mark.slow
 def test_ivfpq_recall_against_exact_search():
     n, d = 20_000, 64
     v = _vectors(n, d, seed=5, clusters=50)

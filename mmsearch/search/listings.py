@@ -1,0 +1,35 @@
+"""Hits dressed with their listings: each (item, score) becomes a Result with the title, picture, price and the
+catalog's other columns, read from the Feast online store at the revision the loaded index holds."""
+
+from __future__ import annotations
+
+from mmsearch.search.results import Result
+from mmsearch.search.snapshot import Snapshot
+from mmsearch.search.stages import stage
+from mmsearch.store.features import FeatureStore
+
+CORE = ("title", "image", "price", "category", "description")
+
+
+def dress(store: FeatureStore, snapshot: Snapshot, hits: list[tuple[str, float]]) -> list[Result]:
+    index = snapshot.index
+    ids = [item_id for item_id, _ in hits]
+    revisions = [index.revisions[index.row(i)] for i in ids]
+    with stage("feast_read"):
+        listings = store.metadata(index.catalog_id, ids, revisions)
+    results = []
+    for (item_id, score), listing in zip(hits, listings):
+        core = {f: listing.get(f) for f in CORE}
+        results.append(
+            Result(
+                item_id=item_id,
+                score=round(score, 4),
+                title=core["title"] or item_id,
+                image=core["image"] or "",
+                price=core["price"],
+                category=core["category"] or "",
+                description=core["description"] or "",
+                metadata={k: v for k, v in listing.items() if k not in core and k != "item_id"},
+            )
+        )
+    return results
