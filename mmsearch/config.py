@@ -50,6 +50,10 @@ class CatalogSettings:
         metadata={"help": "Feast online store: sqlite (a file in the data directory) or redis://host:port[/db]"},
     )
     demo_size: int = field(default=2048, metadata={"help": "images in the generated demo catalog"})
+    max_upload_pixels: int = field(
+        default=40_000_000,
+        metadata={"help": "larger images are refused, in a catalog or an upload (decompression bombs)"},
+    )
     hf_image_column: str = field(default="image", metadata={"help": "image column of a Hugging Face dataset"})
     hf_text_column: str = field(default="caption", metadata={"help": "title/caption column of a Hugging Face dataset"})
     hf_id_column: str = field(
@@ -142,9 +146,6 @@ class SearchSettings:
         },
     )
     max_query_chars: int = field(default=500, metadata={"help": "longer text queries are refused"})
-    max_upload_pixels: int = field(
-        default=40_000_000, metadata={"help": "larger images are refused (decompression bombs)"}
-    )
     reload_interval: float = field(
         default=2.0,
         metadata={

@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from mmsearch.resources import ASSETS_DIR, default_data_dir
+
 
 def env_name(cls: type, name: str) -> str:
     return getattr(cls, "ENV_PREFIX", "MMSEARCH_") + name.upper()
@@ -94,3 +96,21 @@ def renamed(argv: list[str] | None, old: str, new: str) -> list[str]:
             arg = new + arg[len(old) :]
         out.append(arg)
     return out
+
+
+def markdown_table(group: type) -> str:
+    """The settings of one group as the documentation's table: flag, variable, default, what it does."""
+    rows = ["| flag | variable | default | what it does |", "| --- | --- | --- | --- |"]
+    for f in dataclasses.fields(group):
+        if f.name not in group.__dict__.get("__annotations__", {}):
+            continue
+        default = f.default_factory if f.default_factory is not dataclasses.MISSING else f.default
+        if default is default_data_dir:
+            shown = "`data/` in a checkout, else `$XDG_DATA_HOME/mmsearch`"
+        elif isinstance(default, (str, Path)) and str(default).startswith(str(ASSETS_DIR)):
+            shown = f"`assets/{Path(default).relative_to(ASSETS_DIR)}`"
+        else:
+            shown = "" if default in ("", None) else f"`{default}`"
+        text = str(f.metadata.get("help", "")).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+        rows.append(f"| `{flag_name(f.name)}` | `{env_name(group, f.name)}` | {shown} | {text} |")
+    return "\n".join(rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -49,7 +50,7 @@ def previous_index(
     out: Path, model_id: str, catalog_id: str, dim: int, config: Config, say: Progress
 ) -> vindex.VectorIndex | None:
     """The index at ``out`` if this build can update it; otherwise None (and why, when there was one)."""
-    manifest = vindex.read_manifest(out)
+    manifest = vindex.read_index_manifest(out)
     if manifest is None:
         return None
     why = None
@@ -70,6 +71,20 @@ def previous_index(
             why = str(exc)
     say(0.06, f"rebuilding {out} in full: {why}")
     return None
+
+
+@dataclass
+class Job:
+    """One build's fixed context: its settings, model, feature store, target directory, clock and progress report."""
+
+    config: Config
+    encoder: Encoder
+    catalog_id: str
+    store: FeatureStore
+    out: Path
+    when: datetime
+    started: float
+    say: Progress
 
 
 def build_index(config: Config, encoder: Encoder | None = None, progress: Progress | None = None) -> vindex.VectorIndex:
@@ -111,56 +126,46 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
     store.apply()  # before the first read: a fresh data directory has no views yet
     when = datetime.now(UTC)
     try:
-        return _index_and_write(config, encoder, catalog, catalog_id, plan, prev, byo, store, when, out, say, started)
+        job = Job(config, encoder, catalog_id, store, out, when, started, say)
+        return _index_and_write(job, catalog, plan, prev, byo)
     finally:
         vindex.scratch_vectors(out).unlink(missing_ok=True)  # a scratch file the write did not take
 
 
 def _index_and_write(
-    config: Config,
-    encoder: Encoder,
-    catalog,
-    catalog_id: str,
-    plan: update.Plan,
-    prev: vindex.VectorIndex | None,
-    byo: dict,
-    store: FeatureStore,
-    when: datetime,
-    out: Path,
-    say: Progress,
-    started: float,
+    job: Job, catalog, plan: update.Plan, prev: vindex.VectorIndex | None, byo: dict
 ) -> vindex.VectorIndex:
-    built, plan, encoded = _vectors_and_index(config, encoder, catalog_id, plan, prev, byo, store, when, say)
+    built, plan, encoded = _vectors_and_index(job, plan, prev, byo)
     catalog = catalog.skip(*plan.skipped)
     counts = plan.counts | {"encoded": encoded}
     built.manifest |= {
-        "model_id": encoder.model_id,
-        "model_spec": config.model,
-        "catalog": config.catalog,
-        "catalog_id": catalog_id,
+        "model_id": job.encoder.model_id,
+        "model_spec": job.config.model,
+        "catalog": job.config.catalog,
+        "catalog_id": job.catalog_id,
         "catalog_name": catalog.name,
-        "data_dir": str(Path(config.data_dir).resolve()),
-        "online_store": config.online_store,
+        "data_dir": str(Path(job.config.data_dir).resolve()),
+        "online_store": job.config.online_store,
         "image_roots": image_roots(plan.items["image"].tolist()),
         "rows": catalog.total_rows,
         "skipped": len(catalog.skipped),
         "warnings": len(catalog.warnings),
-        "built_at": when.isoformat(timespec="seconds"),
+        "built_at": job.when.isoformat(timespec="seconds"),
         "mode": "update" if prev else "full",
         **counts,
         "versions": _versions(),
     }
 
     if not isinstance(built.vectors, np.memmap):  # to a file now: later stages read a few rows, the write moves it
-        built.vectors = vindex.stream_npy(vindex.scratch_vectors(out), [built.vectors], encoder.dim)
-    say(0.92, "looking for near-duplicate images")
-    duplicates = _near_duplicates(built, prev, plan, config.duplicate_threshold)
+        built.vectors = vindex.stream_npy(vindex.scratch_vectors(job.out), [built.vectors], job.encoder.dim)
+    job.say(0.92, "looking for near-duplicate images")
+    duplicates = _near_duplicates(built, prev, plan, job.config.duplicate_threshold)
     built.manifest["near_duplicate_pairs"] = len(duplicates)
-    say(0.95, "building the keyword (BM25) index")
-    fields = config.keyword_field_list()
+    job.say(0.95, "building the keyword (BM25) index")
+    fields = job.config.keyword_field_list()
     keywords = KeywordIndex.build(item_texts(built.items, fields))
     built.manifest["keyword_fields"] = fields
-    built.manifest["build_seconds"] = round(time.time() - started, 1)
+    built.manifest["build_seconds"] = round(time.time() - job.started, 1)
 
     def reports(tmp: Path) -> None:
         keywords.save(tmp / KEYWORD_DIR)
@@ -169,28 +174,18 @@ def _index_and_write(
             tmp / vindex.DUPLICATES_FILE, index=False
         )
 
-    vindex.write(built, out, extra=reports)
+    vindex.write(built, job.out, extra=reports)
     built.manifest["summary"] = catalog.summary()
-    say(1.0, f"index ready at {out}: {catalog.summary()}; " + ", ".join(f"{c} {counts[c]}" for c in COUNTS))
+    job.say(1.0, f"index ready at {job.out}: {catalog.summary()}; " + ", ".join(f"{c} {counts[c]}" for c in COUNTS))
     return built
 
 
-def _vectors_and_index(
-    config: Config,
-    encoder: Encoder,
-    catalog_id: str,
-    plan: update.Plan,
-    prev: vindex.VectorIndex | None,
-    byo: dict,
-    store: FeatureStore,
-    when: datetime,
-    say: Progress,
-):
+def _vectors_and_index(job: Job, plan: update.Plan, prev: vindex.VectorIndex | None, byo: dict):
     """Finds a vector for every row (kept, precomputed, already in Feast, or encoded), writes what is new to Feast,
     and builds or updates the Faiss index from the vectors Feast gives back."""
     items, need = plan.items, np.flatnonzero(plan.reused < 0)
     ids, pictures = items["item_id"].tolist(), items["picture"].tolist()
-    fresh = np.zeros((len(need), encoder.dim), dtype=np.float32)
+    fresh = np.zeros((len(need), job.encoder.dim), dtype=np.float32)
     to_write = np.zeros(len(need), dtype=bool)  # vectors Feast does not hold yet
     pending = []
     for j, row in enumerate(need):
@@ -199,11 +194,11 @@ def _vectors_and_index(
         else:
             pending.append(j)
     byo.clear()  # copied into ``fresh``: at a million 512-d items each copy is 2 GB
-    if pending and not config.full:  # vectors another build of this catalog already put in Feast
-        say(0.1, f"looking up {len(pending):,} embeddings in Feast")
-        found = store.embeddings(
-            catalog_id,
-            encoder.model_id,
+    if pending and not job.config.full:  # vectors another build of this catalog already put in Feast
+        job.say(0.1, f"looking up {len(pending):,} embeddings in Feast")
+        found = job.store.embeddings(
+            job.catalog_id,
+            job.encoder.model_id,
             [ids[need[j]] for j in pending],
             [pictures[need[j]] for j in pending],
             required=False,
@@ -218,8 +213,8 @@ def _vectors_and_index(
     encoded, bad = 0, {}
     if pending:
         paths = [items["image"].iloc[need[j]] for j in pending]
-        say(0.12, f"encoding {len(paths):,} pictures")
-        vectors, failed = _encode(config, encoder, paths, say)
+        job.say(0.12, f"encoding {len(paths):,} pictures")
+        vectors, failed = _encode(job.config, job.encoder, paths, job.say)
         for n, j in enumerate(pending):
             if n in failed:
                 bad[ids[need[j]]] = failed[n]
@@ -234,49 +229,49 @@ def _vectors_and_index(
         need = np.flatnonzero(plan.reused < 0)
         items, ids, pictures = plan.items, plan.items["item_id"].tolist(), plan.items["picture"].tolist()
     if len(items) == 0:
-        raise BuildError(f"no picture of {config.catalog} could be decoded; e.g. {list(bad.items())[:3]}")
+        raise BuildError(f"no picture of {job.config.catalog} could be decoded; e.g. {list(bad.items())[:3]}")
 
     # New rows only, under keys no served index uses: a build that fails or is killed after this leaves rows that
     # change nothing served, and the next build finds its vectors here instead of encoding them again.
-    say(0.82, "writing new rows to Feast")
-    store.write_items(catalog_id, plan.listing[plan.new_revisions], when)
-    store.write_embeddings(
-        catalog_id,
-        encoder.model_id,
+    job.say(0.82, "writing new rows to Feast")
+    job.store.write_items(job.catalog_id, plan.listing[plan.new_revisions], job.when)
+    job.store.write_embeddings(
+        job.catalog_id,
+        job.encoder.model_id,
         [ids[r] for r in need[to_write]],
         [pictures[r] for r in need[to_write]],
         fresh if to_write.all() else fresh[to_write],
-        when,
+        job.when,
     )  # no 2 GB copy on a full build
     del fresh  # the index is built from what Feast gives back
-    say(0.86, "writing the new rows to the online store")
-    store.write_online()
-    say(0.88, "reading the new embeddings back from Feast")
+    job.say(0.86, "writing the new rows to the online store")
+    job.store.write_online()
+    job.say(0.88, "reading the new embeddings back from Feast")
     from_feast = (
-        store.embeddings(catalog_id, encoder.model_id, [ids[r] for r in need], [pictures[r] for r in need])
+        job.store.embeddings(job.catalog_id, job.encoder.model_id, [ids[r] for r in need], [pictures[r] for r in need])
         if len(need)
-        else np.zeros((0, encoder.dim), np.float32)
+        else np.zeros((0, job.encoder.dim), np.float32)
     )
     manifest = {"index_rule": None}
     if prev is not None and not vindex.compaction_due(len(prev.vectors) + len(need), len(items)):
-        say(
+        job.say(
             0.9,
             f"updating the {prev.kind} index: {len(need):,} vectors in, "
             f"{len(prev.slots) - int((plan.reused >= 0).sum()):,} out",
         )
-        scratch = vindex.scratch_vectors(config.resolved_index(encoder.model_id))
+        scratch = vindex.scratch_vectors(job.config.resolved_index(job.encoder.model_id))
         return vindex.updated(prev, items, plan.reused, from_feast, manifest, scratch), plan, encoded
     kept = plan.reused >= 0
     if not kept.any():  # a full build: Feast's answer is the whole matrix already
         vectors = from_feast
     else:
-        vectors = np.empty((len(items), encoder.dim), dtype=np.float32)
+        vectors = np.empty((len(items), job.encoder.dim), dtype=np.float32)
         vectors[need] = from_feast
         vectors[kept] = np.asarray(prev.vectors[plan.reused[kept]], dtype=np.float32)
     kind, rule = index_kinds.choose(
-        len(items), encoder.dim, config.index_kind, index_kinds.memory_budget(config.index_memory_gb)
+        len(items), job.encoder.dim, job.config.index_kind, index_kinds.memory_budget(job.config.index_memory_gb)
     )
-    say(0.9, f"building a {kind} index of {len(items):,} vectors ({rule})")
+    job.say(0.9, f"building a {kind} index of {len(items):,} vectors ({rule})")
     plan.reused = np.full(len(items), -1, dtype=np.int64)
     return vindex.build(vectors, items, manifest | {"index_rule": rule}, kind), plan, encoded
 
@@ -321,7 +316,7 @@ def ensure_index(config: Config, encoder: Encoder) -> Config:
     """Builds the default index on first start (the demo on a fresh machine), and rebuilds it when it is of an
     older layout; an explicit --index must exist."""
     path = config.resolved_index(encoder.model_id)
-    manifest = vindex.read_manifest(path)
+    manifest = vindex.read_index_manifest(path)
     if config.index is not None or (manifest is not None and manifest.get("layout") == vindex.LAYOUT):
         return config
     why = "first start only" if manifest is None else "it was built by an older mmsearch"

@@ -20,7 +20,7 @@ from mmsearch import flags
 from mmsearch.config import CatalogSettings, Config, SearchSettings, from_env
 from mmsearch.encode.encoders import EncoderError, load_encoder
 from mmsearch.ingest.catalog import CatalogError
-from mmsearch.ingest.pairs import load_pairs
+from mmsearch.ingest.pairs import load_pairs, parse_where
 from mmsearch.train.tracking import open_tracker
 from mmsearch.train.validation import attribute_precision, evaluate_pairs
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         if args.dataset == "demo":
             result = attribute_precision(encoder, per_combo=args.per_combo)
         else:
-            where = dict(w.split("=", 1) for w in args.where.split(",") if w)
+            where = parse_where(args.where)
             pairs = load_pairs(args.dataset, args.image_column, args.caption_column, where, args.limit or None)
             result = evaluate_pairs(encoder, pairs)
     except (EncoderError, CatalogError, ValueError) as exc:

@@ -309,7 +309,7 @@ def write(index: VectorIndex, out_dir: Path, extra: Callable[[Path], None] | Non
     return Path(out_dir)
 
 
-def read_manifest(path: Path) -> dict | None:
+def read_index_manifest(path: Path) -> dict | None:
     try:
         return json.loads((Path(path) / MANIFEST_FILE).read_text())
     except (OSError, ValueError):
@@ -318,7 +318,7 @@ def read_manifest(path: Path) -> dict | None:
 
 def load(path: Path, expect_model_id: str | None = None, writable: bool = False) -> VectorIndex:
     path = Path(path)
-    manifest = read_manifest(path)
+    manifest = read_index_manifest(path)
     if manifest is None:
         raise IndexLoadError(f"no index at {path} (build one with: python index_build.py --catalog ... --out {path})")
     if manifest.get("layout") != LAYOUT:

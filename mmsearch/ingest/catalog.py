@@ -64,7 +64,7 @@ class Catalog:
 # --- sources -----------------------------------------------------------------------------------------------------
 
 
-def read_manifest(path: Path) -> pd.DataFrame:
+def read_catalog_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -182,7 +182,7 @@ def load_catalog(
         from mmsearch.ingest import demo
 
         manifest = demo.write_catalog(Path(data_dir) / "demo", n=demo_size)
-        return validate(read_manifest(manifest), manifest.parent, "demo", max_pixels, known)
+        return validate(read_catalog_table(manifest), manifest.parent, "demo", max_pixels, known)
     if source.startswith("hf:"):
         table = hf_table(source, data_dir, hf_image_column, hf_text_column, hf_id_column, hf_columns)
         return validate(table, Path("/"), source, max_pixels, known)
@@ -191,7 +191,7 @@ def load_catalog(
         return validate(folder_table(path), path, path.name, max_pixels, known)
     if not path.exists():
         raise CatalogError(f"catalog not found: {source} (a manifest file, an image folder, hf:<dataset> or demo)")
-    return validate(read_manifest(path), path.parent, path.stem, max_pixels, known)
+    return validate(read_catalog_table(path), path.parent, path.stem, max_pixels, known)
 
 
 def validate(

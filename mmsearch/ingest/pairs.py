@@ -24,6 +24,14 @@ class Pairs:
     caption_image: np.ndarray
 
 
+def parse_where(text: str) -> dict[str, str]:
+    """``COLUMN=VALUE[,COLUMN=VALUE...]`` (the --where flags) as a dict; empty: no condition."""
+    try:
+        return dict(part.split("=", 1) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"--where takes COLUMN=VALUE[,COLUMN=VALUE...], not {text!r}") from None
+
+
 def load_pairs(
     source: str,
     image_column: str = "image",
@@ -38,10 +46,10 @@ def load_pairs(
     split as published in one table; ``limit`` keeps the first N images."""
     if source.startswith("hf:"):
         return _hf_pairs(source, image_column, caption_column, where or {}, limit)
-    from mmsearch.ingest.catalog import read_manifest
+    from mmsearch.ingest.catalog import read_catalog_table
 
     path = Path(source)
-    table = read_manifest(path)
+    table = read_catalog_table(path)
     for col, value in (where or {}).items():
         table = table[table[col].astype(str) == value]
     if image_column not in table.columns or caption_column not in table.columns:

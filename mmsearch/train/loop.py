@@ -21,17 +21,16 @@ from tqdm.auto import tqdm
 
 from mmsearch import flags
 from mmsearch.encode import twotower
-from mmsearch.encode.encoders import TwoTowerEncoder, encode_pixel_tensor, image_transform, pick_device
+from mmsearch.encode.encoders import TwoTowerEncoder, image_transform, pick_device
 from mmsearch.ingest import demo
 from mmsearch.ingest.catalog import CatalogError
-from mmsearch.ingest.images import load_image
-from mmsearch.ingest.pairs import load_pairs
+from mmsearch.ingest.pairs import load_pairs, parse_where
 from mmsearch.ingest.phrasing import Synonyms, normalize
 from mmsearch.resources import SYNONYMS_FILE
 from mmsearch.train.config import TrainConfig, tiny_configs
-from mmsearch.train.data import DemoData, PairsData, render_pixels
+from mmsearch.train.data import DemoData, PairsData
 from mmsearch.train.tracking import open_tracker
-from mmsearch.train.validation import attribute_precision, ranks_text_to_image, summarize
+from mmsearch.train.validation import attribute_precision, validation_set
 
 
 def demo_vocabulary_texts(synonyms: str | Path = SYNONYMS_FILE) -> list[str]:
@@ -71,10 +70,6 @@ def build_model(
     return twotower.from_configs(vision_cfg, text_cfg, cfg.embed_dim), tokenizer
 
 
-def _where(text: str) -> dict[str, str]:
-    return dict([text.split("=", 1)]) if text else {}
-
-
 def checkpoint_path(cfg: TrainConfig) -> Path:
     return Path(str(cfg.out) + ".checkpoint.pt")
 
@@ -109,7 +104,7 @@ def train(cfg: TrainConfig) -> dict:
     t0 = time.time()
     pairs = None
     if cfg.dataset != "demo":
-        pairs = load_pairs(cfg.dataset, cfg.image_column, cfg.caption_column, _where(cfg.where))
+        pairs = load_pairs(cfg.dataset, cfg.image_column, cfg.caption_column, parse_where(cfg.where))
     # A resumed run takes its tokenizer from the checkpoint: the WordPiece trainer of tokenizers breaks ties between
     # equally frequent pieces differently in each process, so a vocabulary learnt again would not match the weights.
     resumed = torch.load(checkpoint_path(cfg), weights_only=True) if cfg.resume else None
@@ -140,28 +135,16 @@ def train(cfg: TrainConfig) -> dict:
         raise ValueError(f"{len(data)} training images make no batch of {cfg.batch_size}; lower --batch-size")
     total = steps_per_epoch * cfg.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.warmup_steps, max(1, total // cfg.accumulate)))
-    # Validation pairs: for the demo, one render per combination, apart from training and test renders.
-    if cfg.dataset == "demo":
-        valid_items = demo.make_items(len(demo.combos()), demo.VALID_SEED, prefix="valid")
-        valid_pixels = render_pixels(valid_items, preprocess, model.image_size, cfg.workers)
-        valid_queries = [demo.query_for(it.kind, it.colour, it.pattern) for it in valid_items]
-        valid_owner = np.arange(len(valid_items))
-    elif cfg.valid_dataset:
-        vp = load_pairs(cfg.valid_dataset, cfg.image_column, cfg.caption_column, _where(cfg.valid_where))
-        valid_pixels = torch.stack([preprocess(load_image(im)) for im in vp.images])
-        valid_queries, valid_owner = vp.captions, vp.caption_image
-    else:
-        valid_pixels = None
+    heldout = validation_set(cfg, preprocess, model.image_size)
 
     def validate() -> dict | None:
-        if valid_pixels is None:
+        if heldout is None:
             return None
         model.eval()
         with torch.inference_mode():
-            enc = TwoTowerEncoder("training", model, tokenizer, device, preprocess)
-            sim = enc.encode_text(valid_queries) @ encode_pixel_tensor(enc, valid_pixels).T
+            figures = heldout.recall(TwoTowerEncoder("training", model, tokenizer, device, preprocess))
         model.train()
-        return summarize(ranks_text_to_image(sim, valid_owner))
+        return figures
 
     gen = torch.Generator().manual_seed(cfg.seed)
     text_rng = random.Random(cfg.seed)

@@ -8,6 +8,7 @@ count only strictly better candidates, so a tie never costs a query its hit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ from tqdm.auto import tqdm
 from mmsearch.encode.encoders import Encoder, encode_image_files, encode_images, encode_pixel_tensor, input_size
 from mmsearch.ingest import demo
 from mmsearch.ingest.catalog import CatalogError
-from mmsearch.ingest.pairs import Pairs
+from mmsearch.ingest.images import load_image
+from mmsearch.ingest.pairs import Pairs, load_pairs
 from mmsearch.train.data import render_pixels
 
 KS = (1, 5, 10)
@@ -109,3 +111,36 @@ def attribute_precision(
         "per_attribute": by_attr,
         "worst_queries": sorted(zip(per_query.mean(1).round(2).tolist(), queries))[:5],
     }
+
+
+@dataclass
+class HeldOut:
+    """Queries whose right answers are known, over pictures ready for the model: what training validates on."""
+
+    pixels: torch.Tensor
+    queries: list[str]
+    owner: np.ndarray  # the picture each query is about
+
+    def recall(self, encoder: Encoder) -> dict:
+        """Text->image Recall@K and median rank of the queries."""
+        sim = encoder.encode_text(self.queries) @ encode_pixel_tensor(encoder, self.pixels).T
+        return summarize(ranks_text_to_image(sim, self.owner))
+
+
+def validation_set(cfg, preprocess, image_size: int) -> HeldOut | None:
+    """For the demo, one render per kind/colour/pattern, apart from training and test renders, asked for by its
+    query; for pairs, ``--valid-dataset``'s captions; without either, None."""
+    if cfg.dataset == "demo":
+        items = demo.make_items(len(demo.combos()), demo.VALID_SEED, prefix="valid")
+        return HeldOut(
+            render_pixels(items, preprocess, image_size, cfg.workers),
+            [demo.query_for(it.kind, it.colour, it.pattern) for it in items],
+            np.arange(len(items)),
+        )
+    if cfg.valid_dataset:
+        where = dict([cfg.valid_where.split("=", 1)]) if cfg.valid_where else {}
+        pairs = load_pairs(cfg.valid_dataset, cfg.image_column, cfg.caption_column, where)
+        return HeldOut(
+            torch.stack([preprocess(load_image(im)) for im in pairs.images]), pairs.captions, pairs.caption_image
+        )
+    return None

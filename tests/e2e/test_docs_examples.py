@@ -1,5 +1,6 @@
-"""Every example of the README's API section runs as written against ``python app.py`` with the demo: curl lines in
-bash, Python blocks in a fresh interpreter, in a folder holding a ``photo.jpg``. Only the address is changed."""
+"""Every example of the API and Agents pages (and the README's script example) runs as written against
+``python app.py`` with the demo: curl lines in bash, Python blocks in a fresh interpreter, in a folder holding a
+``photo.jpg``. Only the address is changed."""
 
 import re
 import shutil
@@ -13,30 +14,34 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
-API = README[README.index("\n## API\n") :]
-API = API[: API.index("\n## ", 1)]
-BLOCKS = re.findall(r"```(bash|python)\n(.*?)```", API, re.S)
+PAGES = [ROOT / "docs" / "api.md", ROOT / "docs" / "agents.md", ROOT / "README.md"]
+# The examples that talk to a running app (the README's other blocks install and start it).
+BLOCKS = [
+    (kind, code)
+    for page in PAGES
+    for kind, code in re.findall(r"```(bash|python)\n(.*?)```", page.read_text(), re.S)
+    if "127.0.0.1:7860" in code
+]
 
 
 @pytest.fixture(scope="module")
 def demo_app(tmp_path_factory):
     from conftest import RunningApp
 
-    app = RunningApp(tmp_path_factory.mktemp("readme-data"), {}, timeout=600)  # the demo catalog and model
+    app = RunningApp(tmp_path_factory.mktemp("docs-data"), {"MMSEARCH_MCP": "1"}, timeout=600)  # the demo, with --mcp
     yield app
     app.stop()
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, demo_app):
-    work = tmp_path_factory.mktemp("readme-examples")
+    work = tmp_path_factory.mktemp("docs-examples")
     pictures = sorted((demo_app.log_path.parent / "demo").rglob("*.jpg"))
     shutil.copy(pictures[7], work / "photo.jpg")
     return work
 
 
-def test_the_api_section_has_examples_of_each_kind():
+def test_the_api_pages_have_examples_of_each_kind():
     kinds = [kind for kind, _ in BLOCKS]
     assert kinds.count("bash") >= 2 and kinds.count("python") >= 2
     assert any("/api/search/image" in code for _, code in BLOCKS)
@@ -44,7 +49,7 @@ def test_the_api_section_has_examples_of_each_kind():
 
 
 @pytest.mark.parametrize("n", range(len(BLOCKS)), ids=[f"{k}-{i}" for i, (k, _) in enumerate(BLOCKS)])
-def test_readme_example_runs_as_written(n, demo_app, workdir):
+def test_docs_example_runs_as_written(n, demo_app, workdir):
     kind, code = BLOCKS[n]
     code = code.replace("http://127.0.0.1:7860", demo_app.url.rstrip("/"))
     cmd = ["bash", "-euo", "pipefail", "-c", code] if kind == "bash" else [sys.executable, "-c", code]
