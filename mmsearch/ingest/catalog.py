@@ -119,35 +119,57 @@ def hf_table(
     else:
         ds = datasets.load_dataset(name, split=split)
     rename = parse_renames(columns)
+    # A classification dataset's labels (ClassLabel: fashion_mnist, cifar10, food101, ...) are numbers standing for
+    # names: each becomes its name, under the --hf-columns name it is given or as the catalog's category, and the
+    # first one is the title when the dataset has no text column.
+    labels = {c: f for c, f in ds.features.items() if isinstance(f, datasets.ClassLabel)}
+    for col in labels:
+        if col not in rename and "category" not in ds.column_names and "category" not in rename.values():
+            rename[col] = "category"
+            break
+    if text_column not in ds.column_names and labels:
+        text_column = next(iter(labels))
     for col in (image_column, text_column, *([id_column] if id_column else []), *rename):
         if col not in ds.column_names:
             raise CatalogError(
                 f"{spec}: no column {col!r}; columns are {ds.column_names} (set --hf-image-column, "
                 "--hf-text-column, --hf-id-column or --hf-columns)"
             )
+    names = {c: f.names for c, f in labels.items()}
     from mmsearch.config import slug
 
     out = Path(data_dir) / "hf" / slug(body) / "images"
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, rec in enumerate(tqdm(ds, desc=f"writing {spec} images", unit="img")):
+        rec = {
+            k: (names[k][v] if k in names and isinstance(v, int) and 0 <= v < len(names[k]) else v)
+            for k, v in rec.items()
+        }
         item_id = str(rec[id_column]) if id_column else f"{i:07d}"
         text = rec[text_column]
         text = text[0] if isinstance(text, list) and text else text  # Flickr30k keeps 5 captions per image
-        path = out / f"{slug(item_id)}.jpg"
+        path = out / f"{slug(item_id)}{_picture_suffix(rec[image_column])}"
         row = {"item_id": item_id, "image": str(path), "title": str(text)}
         row |= {
             rename.get(k, k): v
             for k, v in rec.items()
-            if k not in (image_column, text_column, id_column) and _is_scalar(v)
+            if k not in (image_column, id_column) and (k != text_column or k in rename) and _is_scalar(v)
         }
         try:
             if not path.exists():
-                to_rgb(rec[image_column]).save(path, quality=92)
+                to_rgb(rec[image_column]).save(path, **({"quality": 92} if path.suffix == ".jpg" else {}))
         except Exception as exc:
             row["__error__"] = f"dataset image cannot be decoded ({exc})"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _picture_suffix(image: object) -> str:
+    """PNG for small pictures, whose every pixel shows when the gallery scales them up (Fashion-MNIST's are 28x28);
+    JPEG for photographs, a tenth of the disk."""
+    size = getattr(image, "size", None)
+    return ".png" if size is not None and max(size) <= 128 else ".jpg"
 
 
 def parse_renames(spec: str) -> dict[str, str]:

@@ -29,9 +29,11 @@ class Result:
     keyword_score: float | None = None  # BM25, when the item came up in the keyword search
 
     def caption(self) -> str:
-        # Score first: the gallery cuts long captions at the end, and the score is what a judge compares.
+        """The gallery card's text: score (what a judge compares, so first), title, category unless the title says
+        it, and price where there is one."""
+        category = f" · {self.category}" if self.category and self.category.lower() not in self.title.lower() else ""
         price = f" · ${self.price:.2f}" if self.price is not None and self.price == self.price else ""
-        return f"{self.score:.3f} · {self.title}{price}"
+        return f"{self.score:.3f} · {self.title}{category}{price}"
 
     def to_dict(self) -> dict:
         return asdict(self)

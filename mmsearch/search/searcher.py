@@ -82,9 +82,9 @@ class Searcher:
         k = check_k(k, self.config.top_k)
         share = check_fraction(self.config.image_weight if image_weight is None else image_weight, "image weight")
         vector, words, negative = self.queries.vector(query, image, share)
-        if image is not None and image != "":
-            weight *= 1.0 - share  # the words' side of the fusion shrinks with the image's share of the query
         has_image = image is not None and image != ""
+        if has_image:
+            weight *= 1.0 - share  # the words' side of the fusion shrinks with the image's share of the query
         kind = "text+image" if words and has_image else ("text" if words else "image")
         snap = self.snapshot
         if not words or mode == "vector":

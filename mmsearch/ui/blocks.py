@@ -13,11 +13,14 @@ from mmsearch.ui.search_tab import search_tab
 from mmsearch.ui.tools import register_tools
 
 # Gradio's gallery has a fixed column count: this lets the columns follow the screen (about 170 px a picture, at
-# least two on a phone), keeps the example queries to one scrolling line, and trims the space above the results.
+# least two on a phone), keeps the example queries to one scrolling line, trims the space above the results, and lets
+# a card's caption wrap onto three lines instead of cutting the title after a few letters.
 CSS = """
 #mm-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(min(170px, 45%), 1fr)) !important; }
 #mm-examples .gallery, #mm-examples [class*="gallery"] { flex-wrap: nowrap !important; overflow-x: auto; }
 #mm-examples button { white-space: nowrap; flex-shrink: 0; }
+#mm-gallery .caption-label { white-space: normal; max-width: calc(100% - 8px); display: -webkit-box;
+  -webkit-line-clamp: 3; -webkit-box-orient: vertical; line-height: 1.25; }
 @media (max-width: 640px) {
   #mm-heading h2 { font-size: 1.05rem; }
   #mm-heading p { display: none; }

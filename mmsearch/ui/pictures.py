@@ -4,6 +4,9 @@ Gradio serves files from the folders given to ``allowed_paths``: handing it the 
 whatever else lives there (a data directory holds the Feast stores and the indexes). Instead each picture a search
 returns is hard-linked (or copied, across file systems) into one folder under Gradio's upload directory that holds
 nothing else, named by the source's path, size and modification time, so a changed picture gets a new name.
+
+A small picture (Fashion-MNIST's are 28x28) is served scaled up by a whole factor with nearest-neighbour sampling, so
+the browser, which would blur it, only scales it down: every pixel stays a crisp square.
 """
 
 from __future__ import annotations
@@ -35,15 +38,34 @@ class ServedPictures:
         except OSError:
             return str(self.missing)
         key = hashlib.blake2b(f"{source}|{st.st_size}|{st.st_mtime_ns}".encode(), digest_size=12).hexdigest()
-        target = self.root / f"{key}{Path(source).suffix.lower()[:8]}"
-        if target.exists():
-            return str(target)
-        with self._lock:  # two searches showing a new picture at once link it once
-            if not target.exists():
+        target, scaled = self.root / f"{key}{Path(source).suffix.lower()[:8]}", self.root / f"{key}.x.png"
+        for known in (target, scaled):
+            if known.exists():
+                return str(known)
+        with self._lock:  # two searches showing a new picture at once write it once
+            factor = _upscale_factor(source)
+            out = scaled if factor > 1 else target
+            if not out.exists():
                 tmp = self.root / f".{key}.{os.getpid()}.{threading.get_ident()}"
-                try:
-                    os.link(source, tmp)
-                except OSError:
-                    shutil.copyfile(source, tmp)
-                os.replace(tmp, target)
-        return str(target)
+                if factor > 1:
+                    with Image.open(source) as img:
+                        img.resize((img.width * factor, img.height * factor), Image.Resampling.NEAREST).save(tmp, "PNG")
+                else:
+                    try:
+                        os.link(source, tmp)
+                    except OSError:
+                        shutil.copyfile(source, tmp)
+                os.replace(tmp, out)
+        return str(out)
+
+
+CRISP_SIDE = 192  # a card is about 170 px wide: smaller pictures are scaled up to at least this, by a whole factor
+
+
+def _upscale_factor(source: str) -> int:
+    try:
+        with Image.open(source) as img:
+            side = max(img.size)
+    except Exception:  # an unreadable picture is served as it is, and the browser shows what it can
+        return 1
+    return -(-CRISP_SIDE // side) if 0 < side < CRISP_SIDE // 2 else 1

@@ -146,3 +146,21 @@ def test_decompression_bomb_is_refused(tmp_path):
     Image.new("L", (4000, 4000)).save(tmp_path / "bomb.png")
     with pytest.raises(ImageError, match="too large"):
         images.load_image(tmp_path / "bomb.png", max_pixels=1_000_000)
+
+
+def test_a_classification_dataset_indexes_with_its_label_names(tmp_path):
+    """The shape of fashion_mnist, cifar10, food101: an image and a ClassLabel, no text column."""
+    datasets = pytest.importorskip("datasets")
+    names = ["T-shirt/top", "Trouser", "Pullover"]
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=names)})
+    rows = {"image": [Image.new("L", (28, 28), 40 * i) for i in range(6)], "label": [0, 1, 2, 2, 1, 0]}
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "ds"))
+    cat = catalog.load_catalog(f"hf:{tmp_path / 'ds'}", tmp_path / "data")
+    items = cat.items.set_index("item_id")
+    assert items["title"].tolist() == ["T-shirt/top", "Trouser", "Pullover", "Pullover", "Trouser", "T-shirt/top"]
+    assert items["category"].tolist() == items["title"].tolist()
+    assert all(p.endswith(".png") and images.load_image(p).size == (28, 28) for p in items["image"])
+    # mapped elsewhere by --hf-columns, the label keeps its names there and still titles the item
+    renamed = catalog.load_catalog(f"hf:{tmp_path / 'ds'}", tmp_path / "data2", hf_columns="label:kind").items
+    assert renamed["kind"].tolist()[:3] == names and renamed["title"].tolist()[:3] == names
+    assert "category" not in renamed or renamed["category"].fillna("").eq("").all()
