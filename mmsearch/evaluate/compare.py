@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mmsearch.search.searcher import QueryError, Result, Searcher
+from mmsearch.search.results import QueryError, Result
+from mmsearch.search.searcher import Searcher
 
 REPORT_FILE = "evaluation.json"
 COLUMNS = [

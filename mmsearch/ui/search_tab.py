@@ -7,7 +7,8 @@ import math
 
 import gradio as gr
 
-from mmsearch.search.searcher import MODES, QueryError, Result, Searcher
+from mmsearch.search.results import QueryError, Result
+from mmsearch.search.searcher import MODES, Searcher
 from mmsearch.ui.events import Events
 
 EXAMPLES = [

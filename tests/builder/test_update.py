@@ -13,7 +13,8 @@ import index_build
 from mmsearch import config
 from mmsearch.builder import pipeline as build
 from mmsearch.ingest.catalog import CatalogError
-from mmsearch.search.searcher import QueryError, Searcher
+from mmsearch.search.results import QueryError
+from mmsearch.search.searcher import Searcher
 
 
 def _picture(path, seed):

@@ -5,7 +5,8 @@ import pytest
 from mmsearch import config
 from mmsearch.builder.pipeline import build_index
 from mmsearch.evaluate import compare
-from mmsearch.search.searcher import QueryError, Searcher
+from mmsearch.search.results import QueryError
+from mmsearch.search.searcher import Searcher
 
 
 @pytest.fixture(scope="module")

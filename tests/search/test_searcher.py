@@ -4,7 +4,8 @@ from PIL import Image
 from mmsearch import config
 from mmsearch.builder.pipeline import build_index
 from mmsearch.index.keyword import tokenize
-from mmsearch.search.searcher import QueryError, Searcher
+from mmsearch.search.results import QueryError
+from mmsearch.search.searcher import Searcher
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +197,7 @@ def test_an_index_without_a_saved_keyword_index_builds_one_from_feast(searcher):
 def test_the_public_form_of_a_result_has_every_field_but_the_server_path():
     from dataclasses import fields
 
-    from mmsearch.search.searcher import Result
+    from mmsearch.search.results import Result
 
     r = Result(item_id="a/b c", score=0.5, title="t", image="/srv/pictures/a.jpg", metadata={"colour": "red"})
     public = r.public()
