@@ -138,6 +138,24 @@ class SearchSettings:
         default=str(SYNONYMS_FILE),
         metadata={"help": "synonym groups for keyword search ('variant, variant => canonical' lines); '' for none"},
     )
+    # The answer's match (mmsearch/search/match.py). Chosen on the dev halves of the demo's labelled queries and
+    # assets/unmatched-queries.csv (python -m mmsearch.evaluate --match); the figures are in docs/quality.md.
+    match_words: float = field(
+        default=0.35,
+        metadata={
+            "help": "a text answer matches when at least this share of the query's words is in the catalog's text"
+        },
+    )
+    match_standing: float = field(
+        default=3.6,
+        metadata={
+            "help": "a text answer also matches when its best result stands this many standard deviations above the "
+            "catalog's mean similarity to the query"
+        },
+    )
+    match_image_standing: float = field(
+        default=2.0, metadata={"help": "an image answer matches when its best result stands this far above the mean"}
+    )
     query_cache: int = field(default=1024, metadata={"help": "text queries whose embeddings are kept (LRU)"})
     listing_cache: int = field(
         default=100_000,

@@ -77,6 +77,13 @@ class EvaluateSettings:
             "significance tests, written with a plot into the index directory"
         },
     )
+    match: bool = field(
+        default=False,
+        metadata={
+            "help": "judge the answers' match flag: the labelled queries (--queries, default demo and handwritten) "
+            "against assets/unmatched-queries.csv; thresholds chosen on dev halves, precision/recall on test halves"
+        },
+    )
     qrels: Path | None = field(default=None, metadata={"help": "graded judgements for --queries: qid, item_id, grade"})
     out_dir: Path | None = field(
         default=None,
@@ -101,6 +108,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.match:
+        return judge_match(config, args)
     if args.queries:
         return judge_search(config, args)
     try:
@@ -132,6 +141,48 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     tracker.log_metrics(flat_metrics(result))
     tracker.log_dict(result, "report.json")
     tracker.finish()
+    return 0
+
+
+def judge_match(config: Config, args: EvaluateSettings) -> int:
+    """--match: how well the answers' match flag separates the catalog's queries from the unmatched ones."""
+    import pandas as pd
+
+    from mmsearch.builder.pipeline import BuildError, ensure_index
+    from mmsearch.evaluate import matching, quality
+    from mmsearch.index.vectors import IndexLoadError
+    from mmsearch.search.searcher import Searcher
+
+    try:
+        names = [args.queries] if args.queries else ["demo", "handwritten"]
+        if args.queries and args.queries not in quality.SETS:
+            matched = quality.load_set(args.queries, args.qrels)[0]
+        else:
+            matched = pd.concat([quality.load_set(n)[0] for n in names], ignore_index=True)
+        unmatched = matching.load_unmatched()
+        encoder = load_encoder(config.model, config.device)
+        searcher = Searcher.open(ensure_index(config, encoder), encoder)
+    except (ValueError, OSError, BuildError, IndexLoadError, EncoderError, CatalogError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = {"mode": config.search_mode, "matched_sets": names}
+    result |= matching.report(matching.observe(searcher, matched, unmatched), searcher.match_rule)
+    chosen, test = result["chosen_on_dev"], result["test_with_configured"]
+    print(
+        f"match flag, {config.search_mode} mode: chosen on dev words>={chosen['words']} or "
+        f"standing>={chosen['standing']} (dev F1 {result['dev']['f1']:.3f})"
+    )
+    for name in ("test_with_chosen", "test_with_configured"):
+        r = result[name]
+        print(
+            f"{name}: precision {r['precision']:.3f} recall {r['recall']:.3f} of the weak flag "
+            f"({r['unmatched_queries']} unmatched, {r['matched_queries']} matched queries)"
+        )
+    if test["matched_flagged_weak"] or test["unmatched_flagged_good"]:
+        print("test misses: weak but matched " + "; ".join(test["matched_flagged_weak"][:8]))
+        print("             good but unmatched " + "; ".join(test["unmatched_flagged_good"][:8]))
+    if args.report:
+        args.report.write_text(json.dumps(result, indent=2))
     return 0
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 import Stemmer
 from rapidfuzz import fuzz, process
 
-from mmsearch.ingest.phrasing import Synonyms
+from mmsearch.ingest.phrasing import Synonyms, is_word
 
 KEYWORD_DIR = "keyword"
 SYNONYM_WEIGHT = 0.5  # a synonym's share of a query word's BM25 score (chosen on the demo queries' dev half)
@@ -28,6 +28,12 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)  # its per-build debug line
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased word stems without English stop words: "Striped T-shirts" -> ["stripe", "shirt"]."""
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
+
+
+def query_words(text: str) -> list[str]:
+    """The words ``tokenize`` stems, unstemmed and in the same order: ``tokenize([t])[0][i]`` is the stem of
+    ``query_words(t)[i]`` (one splitter and one stop-word list for both)."""
+    return bm25s.tokenize([text], stopwords="en", stemmer=None, return_ids=False, show_progress=False)[0]
 
 
 def item_texts(rows: list[dict] | pd.DataFrame, fields: list[str]) -> list[str]:
@@ -44,8 +50,10 @@ def item_texts(rows: list[dict] | pd.DataFrame, fields: list[str]) -> list[str]:
 
 
 class QueryStems:
-    """A query's stems as BM25 should see them: a word the index has never seen is corrected to the nearest word it
-    knows (one or two typed letters off: "sneekers", "purpel"), and a word or phrase of a synonym group brings its whole
+    """A query's stems as BM25 should see them: a typed string that is not a word, and that the index has never
+    seen, is corrected to the nearest word it knows (one or two letters off: "sneekers", "purpel"); a real word is
+    left as it is, known or not ("coat" is not corrected to "cobalt", a ratio of exactly 80); and a word or phrase
+    of a synonym group brings its whole
     group ("trainers" finds "sneaker"; "red" finds listings that say "crimson")."""
 
     MIN_FUZZY_LENGTH, FUZZY_CUTOFF = 4, 80.0  # shorter words have too many near neighbours to correct safely
@@ -59,22 +67,28 @@ class QueryStems:
             for s in stems:
                 self.phrases[s] = self.phrases.get(s, frozenset()) | group
         self.longest = max((len(p) for p in self.phrases), default=1)
+        self.phrase_stems = frozenset(x for p in self.phrases for x in p)
         self._known: list[str] | None = None  # built at the first misspelling: a big catalog has many words
 
     def known(self) -> list[str]:
         if self._known is None:
-            self._known = sorted(set(self.vocab) | {x for p in self.phrases for x in p})
+            self._known = sorted(set(self.vocab) | self.phrase_stems)
         return self._known
 
-    def correct(self, stem: str) -> str:
+    def correct(self, stem: str, word: str | None = None) -> str:
+        """``stem`` of the typed ``word``, or the index's nearest word when ``word`` is a slip, not a word."""
         if stem in self.vocab or (stem,) in self.phrases or len(stem) < self.MIN_FUZZY_LENGTH:
+            return stem
+        if word is not None and is_word(word):
             return stem
         best = process.extractOne(stem, self.known(), scorer=fuzz.ratio, score_cutoff=self.FUZZY_CUTOFF)
         return best[0] if best else stem
 
     def __call__(self, query: str) -> tuple[list[str], list[str]]:
         """(the query's own stems, corrected; the stems its synonym groups add), both limited to the index's words."""
-        stems = [self.correct(s) for s in tokenize([query])[0]]
+        raw = tokenize([query])[0]
+        words = query_words(query)
+        stems = [self.correct(s, w) for s, w in zip(raw, words if len(words) == len(raw) else [None] * len(raw))]
         added, i = [], 0
         while i < len(stems):
             for n in range(min(self.longest, len(stems) - i), 0, -1):
@@ -87,6 +101,14 @@ class QueryStems:
                 i += 1
         own = [s for s in dict.fromkeys(stems) if s in self.vocab]
         return own, [s for s in dict.fromkeys(added) if s in self.vocab and s not in own]
+
+    def unknown(self, query: str) -> list[str]:
+        """The query's words that neither the index nor a synonym group knows, after correction: what keyword search
+        cannot find, so an answer's match rests on the embedding alone."""
+        raw, words = tokenize([query])[0], query_words(query)
+        words = words if len(words) == len(raw) else raw
+        fixed = [(w, self.correct(s, w)) for s, w in zip(raw, words)]
+        return [w for w, c in fixed if c not in self.vocab and c not in self.phrase_stems]
 
 
 class KeywordIndex:

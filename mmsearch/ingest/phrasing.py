@@ -3,6 +3,9 @@
 ``normalize`` runs on every query before any encoder sees it and on every training caption, so the model meets text
 in the form it was trained on (Unicode folded, lower case, one kind of hyphen and apostrophe, single spaces).
 
+``is_word`` tells a real English word (pyspellchecker's word list) from a slip of the fingers: search corrects only
+the slips, never a word a person meant ("coat" is not the colour "cobalt").
+
 ``Synonyms`` reads a Solr-style file (``variant, variant => canonical``, see assets/synonyms.txt). Keyword search
 expands a query's stems with their groups; ``varied_caption`` writes the demo's training captions from the same
 groups, with the plurals, word orders, phrases, filler words and typos of real queries.
@@ -23,6 +26,19 @@ _QUOTES = dict.fromkeys(map(ord, "\u2018\u2019\u201b\u2032`"), "'")
 
 class SynonymsError(ValueError):
     """A synonyms file that cannot be read as ``variant, variant => canonical`` lines."""
+
+
+@lru_cache(maxsize=1)
+def _english():
+    # Imported on first use: the word list takes ~0.25 s to load and only keyword search needs it.
+    from spellchecker import SpellChecker
+
+    return SpellChecker(language="en", distance=1)
+
+
+def is_word(word: str) -> bool:
+    """Whether ``word`` is in pyspellchecker's English word list (about 160,000 words, from its frequency lists)."""
+    return word.lower() in _english().word_frequency
 
 
 def normalize(text: str) -> str:

@@ -57,12 +57,13 @@ class Result:
 
 class Answer(list):
     """A search's results, best first, with what ran to find them, so that no caller works it out again: ``mode``
-    ranked them (an image alone, or more-like-this, is always ``vector``) and ``kind`` is what was asked with
-    (``text``, ``image``, ``text+image`` or ``similar``)."""
+    ranked them (an image alone, or more-like-this, is always ``vector``), ``kind`` is what was asked with
+    (``text``, ``image``, ``text+image`` or ``similar``), and ``match`` says whether the results match the query
+    (``good``) or are only the closest the catalog has (``weak``; see match.py), ``standing`` the figure behind it."""
 
-    def __init__(self, results: list[Result], mode: str, kind: str):
+    def __init__(self, results: list[Result], mode: str, kind: str, match: str = "good", standing: float | None = None):
         super().__init__(results)
-        self.mode, self.kind = mode, kind
+        self.mode, self.kind, self.match, self.standing = mode, kind, match, standing
 
 
 def picture_url(item_id: str) -> str:

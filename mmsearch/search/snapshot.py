@@ -11,8 +11,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mmsearch.config import Config
@@ -20,6 +22,7 @@ from mmsearch.index import keyword as kw
 from mmsearch.index import vectors as vindex
 from mmsearch.index.filters import Columns
 from mmsearch.ingest.phrasing import Synonyms
+from mmsearch.search.match import SAMPLE, Spread
 
 INTERNAL_COLUMNS = ("slot", "picture", "revision", "_size", "_mtime")
 log = logging.getLogger("mmsearch.search")
@@ -38,6 +41,14 @@ class Snapshot:
 
     def __post_init__(self) -> None:
         self.columns = Columns(self.table)
+
+    @cached_property
+    def spread(self) -> Spread:
+        """The moments of the present items' vectors (a sample of a large index), taken at the first query."""
+        slots = self.index.slots
+        if len(slots) > SAMPLE:
+            slots = np.sort(np.random.default_rng(0).choice(slots, SAMPLE, replace=False))
+        return Spread.of(self.index.vectors[slots])
 
     @classmethod
     def open(cls, path: Path, model_id: str, config: Config) -> Snapshot:

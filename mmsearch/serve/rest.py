@@ -49,6 +49,10 @@ class SearchResponse(BaseModel):
     results: list[Hit]
     took_ms: float = Field(description="time spent in the server on this request")
     mode: str = Field(description="the mode that ranked the results (an image alone is always vector)")
+    match: str = Field(
+        description="good: the results match the query; weak: nothing in the catalog matches it well, these are the "
+        "closest (see the match settings)"
+    )
     k: int
 
 
@@ -165,6 +169,7 @@ def router(
                     "results": [r.public() for r in answer],
                     "took_ms": round(1000 * (time.perf_counter() - started), 2),
                     "mode": answer.mode,
+                    "match": answer.match,
                     "k": len(answer),
                 }
             ),

@@ -7,6 +7,7 @@ import math
 
 import gradio as gr
 
+from mmsearch.search.match import GOOD, WEAK
 from mmsearch.search.results import QueryError, Result
 from mmsearch.search.searcher import MODES, Searcher
 from mmsearch.ui.events import Events
@@ -24,10 +25,15 @@ EXAMPLES = [
 
 
 def _outputs(
-    results: list[Result], what: str, hidden: int = 0, note: str = "", gallery=None
+    results: list[Result], what: str, hidden: int = 0, note: str = "", gallery=None, match: str = GOOD
 ) -> tuple[list, list[dict], str]:
     gallery = gallery(results) if gallery else [(r.image, r.caption()) for r in results]
-    status = f"{len(results)} results for {what} · click one for more like it" if results else f"No results for {what}."
+    if not results:
+        status = f"No results for {what}."
+    elif match == WEAK:
+        status = f"No item matches {what} well; these are the closest · click one for more like it"
+    else:
+        status = f"{len(results)} results for {what} · click one for more like it"
     if hidden:
         status += f" · {hidden} more below the minimum score hidden"
     if note:
@@ -59,7 +65,8 @@ def _run(search, what: str, k: float, min_score: float, filters: str | None, say
     answer = search(_number(k, "k", whole=True), None, filters)  # None: the server's default k
     kept = [r for r in answer if r.score >= floor] if floor else answer
     note = f"{answer.mode} · {SCORE_NOTE[answer.mode]}" if say_mode else ""
-    return _outputs(kept, what, hidden=len(answer) - len(kept), note=note, gallery=gallery), answer
+    match = getattr(answer, "match", GOOD)
+    return _outputs(kept, what, hidden=len(answer) - len(kept), note=note, gallery=gallery, match=match), answer
 
 
 SCORE_NOTE = {
@@ -90,7 +97,7 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
 
         def work():
             path = events.upload(image)
-            parts = [f"“{query.strip()}”"] if has_text else []
+            parts = [f'"{query.strip()}"'] if has_text else []
             if path:
                 share = _number(image_weight, "The image weight")
                 share = cfg.image_weight if share is None else share

@@ -29,12 +29,14 @@ def register_tools(searcher: Searcher, events: Events) -> None:
     """Adds the four tools to the Blocks being built (call inside ``with gr.Blocks()``)."""
 
     def answer(endpoint: str, request: gr.Request | None, work, query: str | None = None) -> str:
-        """JSON text of what ``work`` found (results with absolute picture URLs, or one product), through the guard."""
+        """JSON text of what ``work`` found, through the guard: a search's ``{"match", "mode", "results"}`` (results
+        with absolute picture URLs; match ``weak`` when nothing in the catalog matches well), or one product."""
 
         def found():
             result = work()  # an Answer, or one product's listing
             if isinstance(result, list):
-                return _absolute(result, request), result
+                shown = {"match": result.match, "mode": result.mode, "results": _absolute(result, request)}
+                return shown, result
             return _absolute([result], request)[0], result
 
         return json.dumps(events.run(endpoint, request, found, query=query), ensure_ascii=False)

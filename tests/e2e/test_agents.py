@@ -64,13 +64,16 @@ def test_an_agent_searches_looks_up_and_asks_for_more_like_it(mcp_app, demo_mani
 
     async def work(session):
         found = payload(await session.call_tool("search_products", {"query": "red striped t-shirt", "k": 3}))
-        item = payload(await session.call_tool("get_product", {"item_id": found[0]["item_id"]}))
-        similar = payload(await session.call_tool("similar_products", {"item_id": found[0]["item_id"], "k": 4}))
+        first = found["results"][0]["item_id"]
+        item = payload(await session.call_tool("get_product", {"item_id": first}))
+        similar = payload(await session.call_tool("similar_products", {"item_id": first, "k": 4}))
         by_image = payload(await session.call_tool("search_by_image", {"image": data_uri, "k": 2}))
         missing = await session.call_tool("get_product", {"item_id": "no-such-item"})
         return found, item, similar, by_image, missing
 
     found, item, similar, by_image, missing = session_run(mcp_app.url, work)
+    assert found["match"] == "good" and found["mode"] == "hybrid" and by_image["match"] in ("good", "weak")
+    found, similar, by_image = found["results"], similar["results"], by_image["results"]
     assert len(found) == 3 and found[0]["image_url"].startswith(mcp_app.url.rstrip("/") + "/api/items/")
     assert item["item_id"] == found[0]["item_id"] and item["title"] == found[0]["title"]
     assert len(similar) == 4 and similar[0]["item_id"] == found[0]["item_id"]  # itself first, then its neighbours

@@ -121,7 +121,7 @@ def test_search_modes_and_text_with_an_image_through_the_api(client, demo_manife
     _, both, status = client.predict("", 5, 0.0, "", "hybrid", 0.6, image, 1.0, api_name="/search_text")
     assert [r["item_id"] for r in both] == [r["item_id"] for r in alone] and "the uploaded image" in status
     _, mixed, status = client.predict("blue mug", 5, 0.0, "", "hybrid", 0.6, image, 0.5, api_name="/search_text")
-    assert len(mixed) == 5 and "“blue mug” + the uploaded image (image weight 0.50)" in status
+    assert len(mixed) == 5 and '"blue mug" + the uploaded image (image weight 0.50)' in status
     with pytest.raises(Exception, match="Unknown search mode"):
         client.predict("mug", 5, 0.0, "", "fuzzy", api_name="/search_text")
 

@@ -40,6 +40,7 @@ def test_text_search_returns_results_with_pictures_a_browser_can_open(http):
     assert r.status_code == 200, r.text
     body = r.json()
     assert len(body["results"]) == 5 and body["k"] == 5 and body["mode"] == "hybrid" and body["took_ms"] > 0
+    assert body["match"] == "good"
     first = body["results"][0]
     assert first["title"] and first["image_url"] == f"/api/items/{first['item_id']}/image"
     assert "image" not in first  # no server paths
@@ -87,6 +88,7 @@ def test_image_search_by_upload_alone_and_with_words(http, demo_manifest, tmp_pa
     r = http.post("/api/search/image", files={"image": ("x.jpg", photo.read_bytes(), "image/jpeg")}, data={"k": 3})
     assert r.status_code == 200, r.text
     assert r.json()["results"][0]["item_id"] == "demo-00010" and r.json()["mode"] == "vector"
+    assert r.json()["match"] in ("good", "weak")
     r = http.post(
         "/api/search/image",
         files={"image": ("x.jpg", photo.read_bytes(), "image/jpeg")},

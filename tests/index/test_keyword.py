@@ -89,3 +89,12 @@ def test_a_typo_is_corrected_to_the_nearest_known_word_but_short_words_are_left_
     assert [r for r, _ in index.search("chekered", 5)][:1] == [4]  # to a synonym, then its group
     assert index.search("rod", 5) == []  # three letters: too many near words to guess
     assert index.search("zzzzzzzz", 5) == []
+
+
+def test_a_real_word_is_never_corrected_into_another_word():
+    index = KeywordIndex.build(["Cobalt canvas cap", "Red ceramic mug"], GROUPS)
+    assert index.search("coat", 5) == []  # a word: left alone, though "cobalt" is a ratio of 80 away
+    assert [r for r, _ in index.search("cobolt", 5)] == [0]  # not a word: corrected
+    stems = index.query_stems
+    assert stems.unknown("warm winter coat") == ["warm", "winter", "coat"]
+    assert stems.unknown("crimson cobolt mugs") == []  # a synonym, a slip and a plural are all known

@@ -46,3 +46,10 @@ def test_training_captions_vary_the_way_people_type():
         and phrasing.plural("shoes") == "shoes"
     )
     assert phrasing.misspell("striped", random.Random(1)) != "striped"
+
+
+def test_words_are_told_from_slips_of_the_fingers():
+    from mmsearch.ingest.phrasing import is_word
+
+    assert all(map(is_word, ["coat", "cobalt", "Jumper", "parka", "stripped"]))
+    assert not any(map(is_word, ["sneekers", "purpel", "yelow", "chekered"]))

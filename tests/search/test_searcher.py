@@ -108,6 +108,20 @@ def test_a_query_of_only_negative_terms_is_refused(searcher):
         searcher.search_text("-white -red")
 
 
+def test_an_answer_says_whether_it_matches(searcher):
+    known = searcher.search_text("red striped t-shirt")
+    assert known.match == "good" and known.standing is not None
+    strange = searcher.search_text("xylophone harmonica", mode="vector")  # no word the catalog's text knows
+    assert strange.match == ("good" if strange.standing >= searcher.config.match_standing else "weak")
+    picky = Searcher(
+        searcher.encoder, searcher.index, searcher.store, config.replace(searcher.config, match_standing=99)
+    )
+    assert picky.search_text("xylophone harmonica").match == "weak"
+    assert picky.search_text("red striped t-shirt").match == "good"  # its words are the catalog's
+    assert picky.search_text("red striped t-shirt", filters="price<0").match == "weak"  # nothing found at all
+    assert searcher.more_like_this(known[0].item_id).match == "good"
+
+
 @pytest.mark.slow
 def test_negative_term_removes_what_it_names_with_the_demo_model(tmp_path_factory):
     """With the real demo model: 'sneaker -white' keeps sneakers and drops the white ones."""
@@ -120,6 +134,11 @@ def test_negative_term_removes_what_it_names_with_the_demo_model(tmp_path_factor
     minus = demo_searcher.search_text("sneaker -white", k=10)
     assert all(r.metadata["colour"] != "white" for r in minus)
     assert sum(r.category == "sneaker" for r in minus) >= 8
+    # The demo catalog sells no coats: the answer says so in every mode, and "coat" is not read as "cobalt".
+    for mode in ("hybrid", "vector", "keyword"):
+        assert demo_searcher.search_text("warm winter coat", mode=mode).match == "weak", mode
+    assert demo_searcher.search_text("warm winter coat", mode="keyword") == []
+    assert demo_searcher.search_text("red striped t-shirt").match == "good"
 
 
 def test_keyword_mode_finds_the_words_and_a_negated_word_removes_every_item_saying_it(searcher):

@@ -1,0 +1,105 @@
+"""How well an answer's ``match`` flag tells queries the catalog can answer from queries for things it does not have.
+
+Labelled queries with judged results are the matched side; ``assets/unmatched-queries.csv`` (things neither bundled
+catalog sells, written before any rule was chosen) is the unmatched side. The rule's thresholds are chosen on the dev
+halves only (the best F1 of the ``weak`` flag), and precision/recall are reported on the test halves.
+``python -m mmsearch.evaluate --match`` prints both.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from mmsearch.index import keyword as kw
+from mmsearch.resources import ASSETS_DIR
+from mmsearch.search.match import WEAK, MatchRule
+
+UNMATCHED_FILE = ASSETS_DIR / "unmatched-queries.csv"
+WORDS_GRID = (0.0, 0.2, 0.25, 0.35, 0.5, 0.67, 0.75, 1.0, 1.01)
+STANDING_GRID = tuple(np.round(np.arange(1.5, 6.01, 0.1), 2))
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One query's figures: the best result's standing, the share of known words, and whether it is unmatched."""
+
+    query: str
+    split: str
+    standing: float | None
+    coverage: float
+    unmatched: bool
+
+
+def observe(searcher, matched: pd.DataFrame, unmatched: pd.DataFrame, mode: str | None = None) -> list[Observed]:
+    """Runs both query sets once; thresholds are then tried on the figures, not by searching again."""
+    out = []
+    for table, is_unmatched in ((matched, False), (unmatched, True)):
+        for row in table.itertuples(index=False):
+            filters = getattr(row, "filters", "") or None
+            answer = searcher.search(row.query, filters=filters, mode=mode)
+            words = kw.query_words(row.query)
+            unknown = searcher.snapshot.keyword.query_stems.unknown(row.query)
+            coverage = 1.0 - len(unknown) / len(words) if words else 0.0
+            out.append(Observed(row.query, row.split, answer.standing, coverage, is_unmatched))
+    return out
+
+
+def scores(observed: list[Observed], rule: MatchRule) -> dict:
+    """Precision and recall of the ``weak`` flag for unmatched queries, with the counts behind them."""
+    flagged = [rule.judge(o.standing, o.coverage) == WEAK for o in observed]
+    truth = [o.unmatched for o in observed]
+    tp = sum(f and t for f, t in zip(flagged, truth))
+    fp = sum(f and not t for f, t in zip(flagged, truth))
+    fn = sum(t and not f for f, t in zip(flagged, truth))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "weak_flagged": int(sum(flagged)),
+        "unmatched_queries": int(sum(truth)),
+        "matched_queries": len(truth) - int(sum(truth)),
+        "matched_flagged_weak": [o.query for o, f in zip(observed, flagged) if f and not o.unmatched],
+        "unmatched_flagged_good": [o.query for o, f in zip(observed, flagged) if o.unmatched and not f],
+    }
+
+
+def calibrate(observed: list[Observed], image_standing: float) -> MatchRule:
+    """The rule with the best F1 of the weak flag on the dev half (the first such in grid order)."""
+    dev = [o for o in observed if o.split == "dev"]
+    best, best_f1 = None, -1.0
+    for words, standing in itertools.product(WORDS_GRID, STANDING_GRID):
+        rule = MatchRule(words, float(standing), image_standing)
+        f1 = scores(dev, rule)["f1"]
+        if f1 > best_f1:
+            best, best_f1 = rule, f1
+    return best
+
+
+def report(observed: list[Observed], configured: MatchRule) -> dict:
+    """The rule chosen on dev, and both it and the configured rule scored on test."""
+    chosen = calibrate(observed, configured.image_standing)
+    test = [o for o in observed if o.split == "test"]
+    dev = [o for o in observed if o.split == "dev"]
+    return {
+        "chosen_on_dev": asdict(chosen),
+        "dev": scores(dev, chosen),
+        "test_with_chosen": scores(test, chosen),
+        "configured": asdict(configured),
+        "test_with_configured": scores(test, configured),
+    }
+
+
+def load_unmatched(path=UNMATCHED_FILE) -> pd.DataFrame:
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "query" not in table.columns:
+        raise ValueError(f"{path} needs a 'query' column (and a split column, dev or test)")
+    if "split" not in table.columns:
+        table["split"] = "test"
+    return table

@@ -1,0 +1,46 @@
+from mmsearch.evaluate.matching import Observed, calibrate, report, scores
+from mmsearch.search.match import MatchRule, Spread
+
+
+def _observed():
+    out = []
+    for i in range(20):  # matched: known words, or a high standing
+        out.append(Observed(f"m{i}", "dev" if i % 2 else "test", 3.0 + i / 20, 1.0 if i % 3 else 0.0, False))
+    for i in range(10):  # unmatched: unknown words and a low standing, but one that stands high
+        out.append(Observed(f"u{i}", "dev" if i % 2 else "test", 2.0 + (2 if i == 9 else 0), 0.0, True))
+    return out
+
+
+def test_the_weak_flag_is_scored_against_the_labels():
+    rule = MatchRule(words=0.5, standing=3.5, image_standing=2.0)
+    s = scores(_observed(), rule)
+    # weak: unmatched with standing 2 (9 of 10) and matched with no known word and standing below 3.5
+    assert s["unmatched_queries"] == 10 and s["recall"] == 0.9 and s["unmatched_flagged_good"] == ["u9"]
+    assert all(q.startswith("m") for q in s["matched_flagged_weak"]) and s["precision"] < 1
+
+
+def test_thresholds_are_chosen_on_the_dev_half_and_scored_on_the_test_half():
+    chosen = calibrate(_observed(), image_standing=2.0)
+    dev = scores([o for o in _observed() if o.split == "dev"], chosen)
+    assert dev["f1"] == max(
+        scores([o for o in _observed() if o.split == "dev"], MatchRule(w, s / 10, 2.0))["f1"]
+        for w in (0.0, 0.5, 1.0)
+        for s in range(15, 60)
+    )
+    r = report(_observed(), MatchRule(0.35, 3.6, 2.0))
+    assert r["chosen_on_dev"]["words"] == chosen.words and 0 <= r["test_with_chosen"]["recall"] <= 1
+
+
+def test_the_standing_counts_deviations_above_the_catalogs_mean():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(5000, 8))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    spread = Spread.of(vectors)
+    q = vectors[0]
+    sims = vectors @ q
+    assert abs(spread.standing(q, 1.0) - (1.0 - sims.mean()) / sims.std()) < 0.05
+    assert MatchRule(0.5, 3.0, 2.0).judge(None, 1.0) == "weak"  # nothing found
+    assert MatchRule(0.5, 3.0, 2.0).judge(1.0, 0.5) == "good"  # words known
+    assert MatchRule(0.5, 3.0, 2.0).judge(2.5, None) == "good"  # an image: its own threshold
