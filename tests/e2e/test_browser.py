@@ -109,6 +109,11 @@ def test_a_query_for_something_the_catalog_lacks_says_so(page, app_url):
 def test_a_shared_link_runs_its_search_and_shows_its_k(page, app_url):
     page.goto(app_url + "?q=green+bag&k=5", wait_until="networkidle")
     page.wait_for_function("() => document.querySelector('#mm-status')?.innerText.includes('green bag')")
+    page.wait_for_function(  # the pictures arrive after the status line; under load, seconds after
+        "() => [...document.querySelectorAll('#mm-gallery img')].filter(i => i.complete && i.naturalWidth > 0)"
+        ".length >= 5",
+        timeout=30_000,
+    )
     assert (
         pictures(page) == 5 and page.locator("#mm-query input, #mm-query textarea").first.input_value() == "green bag"
     )
