@@ -118,6 +118,43 @@ def other_two_tower_dir(tmp_path_factory) -> Path:
     return _tiny_two_tower(tmp_path_factory.mktemp("models") / "tiny-tt-b", seed=1)
 
 
+def write_idx(path: Path, array) -> Path:
+    """``array`` (uint8) as a gzipped idx file, the format of Fashion-MNIST's files."""
+    import gzip
+
+    import numpy as np
+
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.tobytes())
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_fashion_mnist(tmp_path_factory) -> Path:
+    """A folder laid out as Debian's dataset-fashion-mnist with the first photos of each real split when the package is
+    installed (40 per category for training, 8 per category for testing), else drawn shapes of the same size."""
+    import numpy as np
+
+    from mmsearch.ingest import fashion_mnist
+
+    out = tmp_path_factory.mktemp("fashion-mnist")
+    for split, prefix, per in (("train", "train", 40), ("test", "t10k", 8)):
+        if (fashion_mnist.DEBIAN_DIR / f"{prefix}-labels-idx1-ubyte.gz").exists():
+            data = fashion_mnist.load_split(split)
+            keep = np.concatenate([np.flatnonzero(data.labels == c)[:per] for c in range(10)])
+            images, labels = data.images[keep], data.labels[keep]
+        else:  # a bar per category, at a height of its own: learnable, and 28x28 greyscale like the real photos
+            labels = np.repeat(np.arange(10), per)
+            images = np.zeros((len(labels), 28, 28), dtype=np.uint8)
+            for n, c in enumerate(labels):
+                images[n, 2 + 2 * c : 5 + 2 * c, 4 + n % 3 : 22 + n % 3] = 255
+        write_idx(out / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(out / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return out
+
+
 @pytest.fixture(scope="session")
 def demo_manifest(tmp_path_factory) -> Path:
     from mmsearch.ingest import demo

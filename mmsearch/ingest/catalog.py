@@ -1,7 +1,8 @@
 """Catalog ingestion: every source becomes one validated table of items plus a list of the rows that were skipped.
 
-Sources: a manifest (.csv, .jsonl, .parquet), a folder of images, a Hugging Face dataset (``hf:<name or path>[:split]``)
-and ``demo``. A bad row never aborts ingestion: it is skipped with its reason, which ends up in the index's report.
+Sources: a manifest (.csv, .jsonl, .parquet), a folder of images, a Hugging Face dataset
+(``hf:<name or path>[:split]``), ``fashion-mnist[:train]`` (real product photos, mmsearch/ingest/fashion_mnist.py) and
+``demo``. A bad row never aborts ingestion: it is skipped with its reason, which ends up in the index's report.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from mmsearch.ingest.errors import CatalogError
 from mmsearch.ingest.images import ImageError, check_header, to_rgb
+
+__all__ = ["Catalog", "CatalogError", "Skipped", "load_catalog", "validate"]
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 CORE_COLUMNS = ["item_id", "image", "title", "description", "category", "price"]
 EMBEDDING_COLUMN = "embedding"
-
-
-class CatalogError(ValueError):
-    """The catalog as a whole cannot be read (missing file, no item_id/image column, ...)."""
 
 
 @dataclass
@@ -197,14 +197,23 @@ def load_catalog(
     hf_id_column: str = "",
     known: set[tuple[str, int, int]] | None = None,
     hf_columns: str = "",
+    fashion_mnist_dir: Path | None = None,
 ) -> Catalog:
-    """Reads any supported source and validates every row. ``known``: (path, size, mtime_ns) of pictures a previous
+    """Reads any supported source and validates every row (``fashion_mnist_dir``: where the Fashion-MNIST idx
+    files are, Debian's folder by default). ``known``: (path, size, mtime_ns) of pictures a previous
     build already read, whose headers need no second look."""
     if source == "demo":
         from mmsearch.ingest import demo
 
         manifest = demo.write_catalog(Path(data_dir) / "demo", n=demo_size)
         return validate(read_catalog_table(manifest), manifest.parent, "demo", max_pixels, known)
+    if source.split(":", 1)[0] == "fashion-mnist":
+        from mmsearch.ingest import fashion_mnist
+
+        manifest = fashion_mnist.write_catalog(
+            Path(data_dir), fashion_mnist.parse_spec(source), fashion_mnist_dir or fashion_mnist.DEBIAN_DIR
+        )
+        return validate(read_catalog_table(manifest), manifest.parent, source, max_pixels, known)
     if source.startswith("hf:"):
         table = hf_table(source, data_dir, hf_image_column, hf_text_column, hf_id_column, hf_columns)
         return validate(table, Path("/"), source, max_pixels, known)
@@ -336,7 +345,7 @@ def catalog_key(source: str) -> str:
     overlap (ids like 1, 2, 3 are common) keep separate rows in one data directory."""
     from mmsearch.config import slug
 
-    if source == "demo" or source.startswith("hf:"):
+    if source == "demo" or source.startswith(("hf:", "fashion-mnist")):
         return slug(source)
     path = Path(source).expanduser().resolve()
     return f"{slug(path.stem)}-{hashlib.blake2b(str(path).encode(), digest_size=4).hexdigest()}"
