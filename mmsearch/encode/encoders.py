@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from mmsearch.ingest.images import ImageError, load_image
 from mmsearch.ingest.phrasing import normalize
-from mmsearch.resources import DEMO_MODEL_DIR
+from mmsearch.resources import NAMED_MODELS
 
 
 class EncoderError(RuntimeError):
@@ -99,11 +99,15 @@ class ClipEncoder:
         return _rows(self.model.encode_image(pixels.to(self.device)))
 
 
-def image_transform(size: int, mean: list[float], std: list[float]) -> Callable[[Image.Image], torch.Tensor]:
+def image_transform(
+    size: int, mean: list[float], std: list[float], grayscale: bool = False
+) -> Callable[[Image.Image], torch.Tensor]:
+    """Resize, centre crop and normalise; a model trained on greyscale photos sees colour ones turned grey."""
     from torchvision import transforms as T
 
     return T.Compose(
         [
+            *([T.Grayscale(num_output_channels=3)] if grayscale else []),
             T.Resize(size, interpolation=T.InterpolationMode.BICUBIC),
             T.CenterCrop(size),
             T.ToTensor(),
@@ -121,14 +125,17 @@ def load_two_tower(model_dir: Path, device: torch.device) -> TwoTowerEncoder:
             f"no two-tower model in {model_dir}: expected {twotower.CONFIG_FILE}, "
             f"{twotower.WEIGHTS_FILE} and tokenizer files (train one with python -m mmsearch.train)"
         )
-    model, tokenizer = twotower.load(model_dir, device)
+    try:
+        model, tokenizer = twotower.load(model_dir, device)
+    except (FileNotFoundError, ValueError) as exc:  # a referenced text tower missing or changed, weights that don't fit
+        raise EncoderError(f"cannot load the model in {model_dir}: {exc}") from exc
     model_id = f"two-tower:{model_dir.name}@{twotower.fingerprint(model_dir)}"
     return TwoTowerEncoder(
         model_id,
         model,
         tokenizer,
         device,
-        image_transform(model.image_size, model.image_mean, model.image_std),
+        image_transform(model.image_size, model.image_mean, model.image_std, model.grayscale),
         model_dir,
     )
 
@@ -172,17 +179,21 @@ def _file_id(path: str) -> str:
 
 def load_encoder(spec: str, device: str = "auto") -> Encoder:
     dev = pick_device(device)
-    if spec == "demo":
-        if not (DEMO_MODEL_DIR / "twotower.json").exists():
-            raise EncoderError(f"the demo model is missing from {DEMO_MODEL_DIR}; run python -m mmsearch.train")
-        return load_two_tower(DEMO_MODEL_DIR, dev)
+    if spec in NAMED_MODELS:
+        folder = NAMED_MODELS[spec]
+        if not (folder / "twotower.json").exists():
+            preset = "" if spec == "demo" else f" --preset {spec}"
+            raise EncoderError(f"the {spec} model is missing from {folder}; run python -m mmsearch.train{preset}")
+        return load_two_tower(folder, dev)
     kind, _, rest = spec.partition(":")
     if kind == "two-tower" and rest:
         return load_two_tower(Path(rest).expanduser(), dev)
     if kind == "clip" and rest:
         arch, _, pretrained = rest.partition("/")
         return load_clip(arch, pretrained, dev)
-    raise EncoderError(f"unknown model spec {spec!r}: use demo, two-tower:<dir> or clip:<arch>/<pretrained>")
+    raise EncoderError(
+        f"unknown model spec {spec!r}: use {', '.join(NAMED_MODELS)}, two-tower:<dir> or clip:<arch>/<pretrained>"
+    )
 
 
 # --- batch image encoding with DataLoader workers ------------------------------------------------------------------

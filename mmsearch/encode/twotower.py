@@ -1,23 +1,27 @@
 """The two-tower model: a transformers ViT image tower and a BERT text tower, each projected into one shared space.
 
 Saved as a plain directory (``model.safetensors``, ``twotower.json``, tokenizer files) so that ``two-tower:<dir>``
-loads it anywhere without pickles. Towers come either from Hugging Face checkpoints or from small configs for training
-from scratch (the offline demo model and the tests).
+loads it anywhere without pickles. Each tower comes either from a Hugging Face checkpoint or from a small config for
+training from scratch (the offline demo model and the tests). A pretrained text tower that training left as it was
+(locked, as LiT locks one tower) is not copied into the directory: ``twotower.json`` names it by id and the sha256
+of its weights, and loading finds it again (mmsearch/encode/pretrained.py) and refuses a copy whose hash differs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 from transformers import AutoTokenizer, BertConfig, BertModel, BertTokenizer, ViTConfig, ViTModel
 
 from mmsearch.atomic import atomic_dir
+from mmsearch.encode import pretrained
 
 CONFIG_FILE = "twotower.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -36,6 +40,9 @@ class TwoTower(nn.Module):
         max_length: int = 32,
         init_temperature: float = 0.07,
         vision_pooling: str = "cls",
+        text_pooling: str = "mean",
+        text_source: dict | None = None,
+        grayscale: bool = False,
     ):
         super().__init__()
         self.vision, self.text = vision, text
@@ -48,6 +55,12 @@ class TwoTower(nn.Module):
         if vision_pooling not in ("cls", "mean"):
             raise ValueError(f"vision_pooling must be 'cls' or 'mean', not {vision_pooling!r}")
         self.vision_pooling = vision_pooling
+        if text_pooling not in ("cls", "mean"):
+            raise ValueError(f"text_pooling must be 'cls' or 'mean', not {text_pooling!r}")
+        self.text_pooling = text_pooling
+        # {"id": ..., "sha256": ...} while the text tower is a pretrained checkpoint left as it was: saved by reference
+        self.text_source = text_source
+        self.grayscale = grayscale  # trained on greyscale photos: colour inputs are turned grey first
 
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
         hidden = self.vision(pixel_values=pixel_values).last_hidden_state
@@ -55,12 +68,30 @@ class TwoTower(nn.Module):
         pooled = hidden[:, 0] if self.vision_pooling == "cls" else hidden.mean(dim=1)
         return F.normalize(self.image_proj(pooled), dim=-1)
 
-    # Masked mean over tokens for text: short product queries have no sentence-level [CLS] training to rely on.
+    # Masked mean over tokens for text by default: short product queries have no sentence-level [CLS] training to rely
+    # on, and sentence-transformers checkpoints such as all-MiniLM-L6-v2 were trained with it.
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.text(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        if self.text_pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         return F.normalize(self.text_proj(pooled), dim=-1)
+
+    def lock_text(self) -> None:
+        """Keeps the text tower and its projection as they are (LiT's locked tower): with the projection the identity,
+        queries meet the images in the pretrained model's own space, so words the training captions never used still
+        land near their meaning."""
+        if self.embed_dim != self.text.config.hidden_size:
+            raise ValueError(
+                f"a locked text tower needs --embed-dim {self.text.config.hidden_size} (its width), "
+                f"not {self.embed_dim}"
+            )
+        with torch.no_grad():
+            self.text_proj.weight.copy_(torch.eye(self.embed_dim))
+        for p in [*self.text.parameters(), *self.text_proj.parameters()]:
+            p.requires_grad_(False)
 
     def temperature(self) -> float:
         return float(1.0 / self.logit_scale.detach().clamp(max=4.6052).exp())
@@ -87,13 +118,62 @@ class TwoTower(nn.Module):
             "image_std": self.image_std,
             "max_length": self.max_length,
             "vision_pooling": self.vision_pooling,
+            "text_pooling": self.text_pooling,
+            "grayscale": self.grayscale,
+            "vision_stem": stem_name(self.vision),
             "vision": self.vision.config.to_dict(),
             "text": self.text.config.to_dict(),
-        }
+        } | ({"text_source": self.text_source} if self.text_source else {})
 
 
-def from_configs(vision_cfg: dict, text_cfg: dict, embed_dim: int, max_length: int = 32) -> TwoTower:
+STEMS = ("patch", "conv", "deep-conv")
+
+
+class ConvStem(nn.Sequential):
+    @property
+    def weight(self) -> torch.Tensor:  # ViTModel reads its input dtype from the patch projection's weight
+        return self[-1].weight
+
+
+def stem_name(vision: ViTModel) -> str:
+    stem = vision.embeddings.patch_embeddings.projection
+    if not isinstance(stem, ConvStem):
+        return "patch"
+    return "deep-conv" if sum(isinstance(m, nn.Conv2d) for m in stem) > 3 else "conv"
+
+
+def conv_stem(vision: ViTModel, deep: bool = False) -> None:
+    """Replaces ViT's patch projection (one convolution, kernel = stride = patch) with small 3x3 convolutions that
+    reach the same grid: a ViT with a convolutional stem (Xiao et al., 2021, "Early convolutions help transformers see
+    better"), which learns shapes from few, small pictures faster. ``deep``: two convolutions at each scale instead of
+    one. Measured figures: docs/fashion-mnist.md."""
+    cfg = vision.config
+    patch, width, channels = cfg.patch_size, cfg.hidden_size, cfg.num_channels
+    strides = max(0, int(patch).bit_length() - 1)  # stride-2 steps to reach the patch grid: patch 4 -> 2
+    if 2**strides != patch:
+        raise ValueError(f"a convolutional stem needs a power-of-two patch size, not {patch}")
+    layers: list[nn.Module] = []
+    inner = max(8, width // 2 ** max(1, strides))
+    previous = channels
+    for step in range(strides + 1):
+        out = width if step == strides else inner * 2**step
+        stride = 1 if step == 0 else 2
+        if deep and step < strides:  # a second convolution at this scale, before the one that moves on
+            layers += [nn.Conv2d(previous, out, 3, stride, 1, bias=False), nn.BatchNorm2d(out), nn.GELU()]
+            previous, stride = out, 1
+        layers.append(nn.Conv2d(previous, out, 3, stride, 1, bias=step == strides))
+        if step < strides:
+            layers += [nn.BatchNorm2d(out), nn.GELU()]
+        previous = out
+    vision.embeddings.patch_embeddings.projection = ConvStem(*layers)
+
+
+def from_configs(
+    vision_cfg: dict, text_cfg: dict, embed_dim: int, max_length: int = 32, stem: str = "patch"
+) -> TwoTower:
     vision = ViTModel(ViTConfig(**vision_cfg), add_pooling_layer=False)
+    if stem in ("conv", "deep-conv"):
+        conv_stem(vision, deep=stem == "deep-conv")
     text = BertModel(BertConfig(**text_cfg), add_pooling_layer=False)
     size = vision.config.image_size
     return TwoTower(vision, text, embed_dim, size, [0.5] * 3, [0.5] * 3, max_length)
@@ -101,13 +181,54 @@ def from_configs(vision_cfg: dict, text_cfg: dict, embed_dim: int, max_length: i
 
 def from_pretrained_towers(vision_name: str, text_name: str, embed_dim: int = 256, max_length: int = 64) -> TwoTower:
     """Towers from Hugging Face checkpoints (e.g. google/vit-base-patch16-224-in21k and bert-base-uncased)."""
-    from transformers import AutoImageProcessor
+    return assemble(vision_name, None, text_name, None, embed_dim, max_length)
 
-    vision = ViTModel.from_pretrained(vision_name, add_pooling_layer=False)
-    text = BertModel.from_pretrained(text_name, add_pooling_layer=False)
-    proc = AutoImageProcessor.from_pretrained(vision_name)
+
+def assemble(
+    vision_name: str | None,
+    vision_cfg: dict | None,
+    text_name: str | None,
+    text_cfg: dict | None,
+    embed_dim: int,
+    max_length: int = 64,
+    grayscale: bool = False,
+    stem: str = "patch",
+) -> TwoTower:
+    """Each tower from a checkpoint (a Hugging Face id or folder; known ids resolve offline to a packaged copy) or,
+    without one, from its small config. The pooling of a pretrained text tower is the one its checkpoint says."""
+    mean, std = [0.5] * 3, [0.5] * 3
+    if vision_name:
+        from transformers import AutoImageProcessor
+
+        folder = pretrained.resolve(vision_name)
+        vision = ViTModel.from_pretrained(folder, add_pooling_layer=False)
+        proc = AutoImageProcessor.from_pretrained(folder)
+        mean, std = list(proc.image_mean), list(proc.image_std)
+    else:
+        vision = ViTModel(ViTConfig(**vision_cfg), add_pooling_layer=False)
+        if stem in ("conv", "deep-conv"):
+            conv_stem(vision, deep=stem == "deep-conv")
+    source, text_pooling = None, "mean"
+    if text_name:
+        folder = pretrained.resolve(text_name)
+        with _quiet_loading():
+            text = BertModel.from_pretrained(folder, add_pooling_layer=False)
+        text_pooling = pretrained.pooling(folder) if Path(folder).is_dir() else "mean"
+        if Path(folder).is_dir():
+            source = {"id": text_name, "sha256": pretrained.weights_hash(folder)}
+    else:
+        text = BertModel(BertConfig(**text_cfg), add_pooling_layer=False)
     return TwoTower(
-        vision, text, embed_dim, vision.config.image_size, list(proc.image_mean), list(proc.image_std), max_length
+        vision,
+        text,
+        embed_dim,
+        vision.config.image_size,
+        mean,
+        std,
+        max_length,
+        text_pooling=text_pooling,
+        text_source=source,
+        grayscale=grayscale,
     )
 
 
@@ -155,7 +276,11 @@ def _wrap(tok) -> BertTokenizer:
 def save(model: TwoTower, tokenizer, out_dir: Path, extra: dict | None = None) -> Path:
     """Writes the model directory atomically: a reader never sees a half-written model."""
     with atomic_dir(Path(out_dir)) as tmp:
-        save_model(model, str(tmp / WEIGHTS_FILE))
+        if model.text_source:  # the pretrained text tower is referenced, not copied
+            own = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("text.")}
+            save_file(own, str(tmp / WEIGHTS_FILE))
+        else:
+            save_model(model, str(tmp / WEIGHTS_FILE))
         cfg = model.config_dict() | ({"training": extra} if extra else {})
         (tmp / CONFIG_FILE).write_text(json.dumps(cfg, indent=2))
         tokenizer.save_pretrained(str(tmp))
@@ -169,7 +294,10 @@ def load(model_dir: Path, device: str | torch.device = "cpu") -> tuple[TwoTower,
         raise FileNotFoundError(f"{model_dir} is not a two-tower model directory (no {CONFIG_FILE})")
     cfg = json.loads(cfg_path.read_text())
     vision = ViTModel(ViTConfig.from_dict(cfg["vision"]), add_pooling_layer=False)
-    text = BertModel(BertConfig.from_dict(cfg["text"]), add_pooling_layer=False)
+    if cfg.get("vision_stem", "patch") in ("conv", "deep-conv"):
+        conv_stem(vision, deep=cfg["vision_stem"] == "deep-conv")
+    source = cfg.get("text_source")
+    text = _referenced_text(source) if source else BertModel(BertConfig.from_dict(cfg["text"]), add_pooling_layer=False)
     model = TwoTower(
         vision,
         text,
@@ -179,10 +307,51 @@ def load(model_dir: Path, device: str | torch.device = "cpu") -> tuple[TwoTower,
         cfg["image_std"],
         cfg.get("max_length", 32),
         vision_pooling=cfg.get("vision_pooling", "cls"),
+        text_pooling=cfg.get("text_pooling", "mean"),
+        text_source=source,
+        grayscale=cfg.get("grayscale", False),
     )
-    load_model(model, str(model_dir / WEIGHTS_FILE), device="cpu")
+    if source:
+        missing, unexpected = model.load_state_dict(load_file(str(model_dir / WEIGHTS_FILE)), strict=False)
+        if unexpected or any(not k.startswith("text.") for k in missing):
+            raise ValueError(f"{model_dir}: weights do not fit the model ({unexpected[:3]} {missing[:3]})")
+    else:
+        load_model(model, str(model_dir / WEIGHTS_FILE), device="cpu")
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     return model.to(device).eval(), tokenizer
+
+
+@contextmanager
+def _quiet_loading():
+    """from_pretrained reports the checkpoint's unused pooler weights (add_pooling_layer=False drops them on purpose)
+    as a table on every load: noise for a person starting the app."""
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
+
+
+def _referenced_text(source: dict) -> BertModel:
+    """The pretrained text tower a model names, found again and checked against the hash it was trained with."""
+    try:
+        folder = pretrained.resolve(source["id"])
+    except pretrained.PretrainedError as exc:
+        raise FileNotFoundError(str(exc)) from exc
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(
+            f"the model's text tower {source['id']} is not on this machine{pretrained.install_hint(source['id'])}"
+        )
+    found = pretrained.weights_hash(folder)
+    if found != source["sha256"]:
+        raise FileNotFoundError(
+            f"the text tower at {folder} has sha256 {found}, but the model was trained on {source['sha256']}"
+        )
+    with _quiet_loading():
+        return BertModel.from_pretrained(folder, add_pooling_layer=False)
 
 
 def fingerprint(model_dir: Path) -> str:

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from mmsearch.encode import twotower
@@ -41,3 +42,59 @@ def test_infonce_matches_a_hand_computed_case(tiny_two_tower_dir):
     same = model.contrastive_loss(img, txt, torch.tensor([3, 3])).item()
     p = math.e / (math.e + 1)
     assert abs(same - (-(0.5 * math.log(p) + 0.5 * math.log(1 - p)))) < 1e-6
+
+
+def test_a_locked_pretrained_text_tower_is_referenced_by_hash_not_copied(tmp_path):
+    from test_pretrained import MINILM, packaged_minilm
+    from transformers import AutoTokenizer
+
+    from mmsearch.encode import pretrained
+
+    folder = packaged_minilm()
+    vision = dict(
+        image_size=28, patch_size=4, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
+    model = twotower.assemble(None, vision, MINILM, None, 384, grayscale=True, stem="conv")
+    model.lock_text()
+    assert not any(p.requires_grad for p in model.text.parameters())
+    assert torch.equal(model.text_proj.weight, torch.eye(384))  # queries stay in MiniLM's own space
+    out = twotower.save(model, AutoTokenizer.from_pretrained(folder), tmp_path / "m")
+    assert (out / "model.safetensors").stat().st_size < 2_000_000  # MiniLM's 90 MB are not in it
+    config = __import__("json").loads((out / "twotower.json").read_text())
+    assert config["text_source"] == {"id": MINILM, "sha256": pretrained.PACKAGED[MINILM].sha256}
+    assert config["vision_stem"] == "conv" and config["text_pooling"] == "mean" and config["grayscale"]
+    enc = load_encoder(f"two-tower:{out}", "cpu")
+    # The text side is MiniLM itself: sentence-transformers' mean pooling, normalised.
+    from transformers import BertModel
+
+    bert, tok = BertModel.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    batch = tok(["warm winter coat"], return_tensors="pt")
+    with torch.no_grad():
+        hidden = bert(**batch).last_hidden_state
+    expected = torch.nn.functional.normalize(hidden.mean(1), dim=-1).numpy()
+    np.testing.assert_allclose(enc.encode_text(["warm winter coat"]), expected, atol=1e-5)
+    # A colour photo is turned grey first, as the greyscale training photos were.
+    from PIL import Image
+
+    red = Image.new("RGB", (40, 40), (200, 30, 30))
+    assert enc.preprocess(red).shape == (3, 28, 28)
+    assert torch.allclose(enc.preprocess(red)[0], enc.preprocess(red)[2])
+
+
+def test_a_model_whose_text_tower_has_changed_is_refused(tmp_path, monkeypatch):
+    from test_pretrained import MINILM, packaged_minilm
+    from transformers import AutoTokenizer
+
+    from mmsearch.encode.encoders import EncoderError
+
+    folder = packaged_minilm()
+    vision = dict(
+        image_size=28, patch_size=4, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
+    model = twotower.assemble(None, vision, MINILM, None, 384)
+    model.lock_text()
+    out = twotower.save(model, AutoTokenizer.from_pretrained(folder), tmp_path / "m")
+    config = (out / "twotower.json").read_text().replace(model.text_source["sha256"], "0" * 64)
+    (out / "twotower.json").write_text(config)
+    with pytest.raises(EncoderError, match="was trained on"):
+        load_encoder(f"two-tower:{out}", "cpu")
