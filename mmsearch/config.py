@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from mmsearch import flags
-from mmsearch.resources import PRESETS_FILE, SYNONYMS_FILE, default_data_dir
+from mmsearch.resources import ASSETS_DIR, PRESETS_FILE, SYNONYMS_FILE, default_data_dir
 
 INDEX_KINDS = ("auto", "flat", "hnsw", "ivfpq")
 
@@ -62,6 +62,13 @@ class CatalogSettings:
     hf_columns: str = field(
         default="",
         metadata={"help": "rename a Hugging Face dataset's columns: 'from:to,from:to', e.g. articleType:category"},
+    )
+    fashion_mnist_dir: Path = field(
+        default=Path("/usr/share/datasets/fashion-mnist"),
+        metadata={
+            "help": "where --catalog fashion-mnist reads the idx files (apt-get install dataset-fashion-mnist puts "
+            "them here); without them, the Hugging Face hub"
+        },
     )
 
 
@@ -155,6 +162,16 @@ class SearchSettings:
     )
     match_image_standing: float = field(
         default=2.0, metadata={"help": "an image answer matches when its best result stands this far above the mean"}
+    )
+    expand: float = field(
+        default=0.0,
+        metadata={
+            "help": "text queries are pulled toward the catalog categories their words resemble (text-to-text "
+            "similarity to each category's name and synonyms): the pull's weight; 0: off"
+        },
+    )
+    expand_temperature: float = field(
+        default=0.05, metadata={"help": "--expand: how sharply the pull goes to the most resembling category"}
     )
     query_cache: int = field(default=1024, metadata={"help": "text queries whose embeddings are kept (LRU)"})
     listing_cache: int = field(
@@ -276,12 +293,19 @@ def presets() -> dict[str, dict]:
     return json.loads(PRESETS_FILE.read_text())
 
 
-def load_preset(name: str) -> dict:
-    """A preset's settings; an unknown name is refused with the known ones."""
+def load_preset(name: str, section: str = "") -> dict:
+    """A preset's settings (``section``: its block for another command, such as "train"); an unknown name is
+    refused with the known ones. A value that starts with ``assets/`` names a file shipped with mmsearch, found
+    wherever the package is installed."""
     known = presets()
     if name not in known:
         raise ValueError(f"unknown preset {name!r}; the presets are {', '.join(sorted(known))} (assets/presets.json)")
-    return {k: v for k, v in known[name].items() if k != "about"}
+    chosen = known[name].get(section, {}) if section else known[name]
+    return {
+        k: str(ASSETS_DIR / v[len("assets/") :]) if isinstance(v, str) and v.startswith("assets/") else v
+        for k, v in chosen.items()
+        if k != "about" and not isinstance(v, dict)
+    }
 
 
 def replace(config: Config, **changes: object) -> Config:

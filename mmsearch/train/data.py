@@ -1,4 +1,5 @@
-"""What the trainer learns from: demo renders held in memory, or image-caption pairs decoded in DataLoader workers.
+"""What the trainer learns from: demo renders held in memory, the photos of a classification dataset held in memory
+(Fashion-MNIST) with captions made from their categories, or image-caption pairs decoded in DataLoader workers.
 
 Both hand the loop the same things for a list of sample indices: pixels, one caption per sample (drawn with the
 loop's RNG, so a resumed run draws the same ones) and group ids (samples whose captions describe the same thing).
@@ -16,6 +17,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from mmsearch.ingest import demo
+from mmsearch.ingest.captions import CategoryCaptions
 from mmsearch.ingest.images import load_image
 from mmsearch.ingest.pairs import Pairs
 from mmsearch.ingest.phrasing import Synonyms
@@ -100,3 +102,65 @@ class PairsData:
 
     def captions(self, idx: list[int], rng: random.Random) -> list[str]:
         return [rng.choice(self.by_image[i]) for i in idx]
+
+
+class ClassData:
+    """Small photos of a classification dataset (uint8, N x H x W, greyscale), kept in memory as bytes (60,000
+    Fashion-MNIST photos: 47 MB), each batch shifted by up to ``shift`` pixels at random and normalised on the way out.
+    Captions come from the category through templates and synonyms; a category is a group (its pictures' captions are
+    all positives for each other)."""
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        categories: tuple[str, ...],
+        captioner: CategoryCaptions,
+        image_size: int,
+        mean: list[float],
+        std: list[float],
+        shift: int = 0,
+        seed: int = 0,
+    ):
+        self.pixels = torch.from_numpy(np.array(images, dtype=np.uint8))  # a copy: idx arrays are read-only
+        self.groups = torch.as_tensor(labels, dtype=torch.long)
+        self.categories, self.captioner, self.image_size, self.shift = categories, captioner, image_size, shift
+        self.mean = torch.tensor(mean).view(1, -1, 1, 1)
+        self.std = torch.tensor(std).view(1, -1, 1, 1)
+        self.seed, self.epoch = seed, 0
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        self.epoch = epoch
+
+    def batches(self, index_lists: list[list[int]]) -> Iterator[torch.Tensor]:
+        for idx in index_lists:
+            # Seeded by the epoch and the batch's first sample, so a resumed run draws the same shifts.
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 100_003 + int(idx[0]))
+            yield self.tensor(self.pixels[idx], gen)
+
+    def tensor(self, pixels: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+        """uint8 N x H x W -> normalised float N x 3 x size x size, shifted when a generator is given."""
+        x = pixels.float().div_(255).unsqueeze(1)
+        if x.shape[-1] != self.image_size:
+            x = torch.nn.functional.interpolate(x, size=(self.image_size, self.image_size), mode="bicubic")
+        if gen is not None and self.shift:
+            x = _shifted(x, self.shift, gen)
+        return ((x.expand(-1, 3, -1, -1) - self.mean) / self.std).contiguous()
+
+    def captions(self, idx: list[int], rng: random.Random) -> list[str]:
+        return [self.captioner.caption(self.categories[int(self.groups[i])], rng) for i in idx]
+
+
+def _shifted(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Each picture moved by up to ``shift`` pixels in each direction, the border filled with the background (0)."""
+    n, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (shift, shift, shift, shift))
+    dx = torch.randint(0, 2 * shift + 1, (n,), generator=gen)
+    dy = torch.randint(0, 2 * shift + 1, (n,), generator=gen)
+    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None].expand(n, 1, h, w + 2 * shift)
+    out = padded.gather(2, rows)
+    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :].expand(n, 1, h, w)
+    return out.gather(3, cols)

@@ -1,4 +1,5 @@
 """Trains a two-tower model contrastively. ``python -m mmsearch.train`` makes the offline demo model in assets/;
+``--preset fashion-mnist`` the Fashion-MNIST model (a ViT learning to meet the locked, pretrained all-MiniLM-L6-v2);
 ``--dataset`` trains on image-caption pairs instead (Flickr30k, any Hugging Face dataset, or a captions file).
 
 The demo recipe trains a small ViT + BERT from scratch on fresh demo renders (disjoint from the catalog and from the
@@ -22,13 +23,16 @@ from tqdm.auto import tqdm
 from mmsearch import flags
 from mmsearch.encode import twotower
 from mmsearch.encode.encoders import TwoTowerEncoder, image_transform, pick_device
-from mmsearch.ingest import demo
+from mmsearch.encode.pretrained import PretrainedError
+from mmsearch.ingest import demo, fashion_mnist
+from mmsearch.ingest.captions import CategoryCaptions, TemplatesError, load_templates
 from mmsearch.ingest.catalog import CatalogError
 from mmsearch.ingest.pairs import load_pairs, parse_where
-from mmsearch.ingest.phrasing import Synonyms, normalize
+from mmsearch.ingest.phrasing import Synonyms, SynonymsError, normalize
 from mmsearch.resources import SYNONYMS_FILE
-from mmsearch.train.config import TrainConfig, tiny_configs
-from mmsearch.train.data import DemoData, PairsData
+from mmsearch.train import classification
+from mmsearch.train.config import TrainConfig, preset_settings, tiny_configs
+from mmsearch.train.data import ClassData, DemoData, PairsData
 from mmsearch.train.tracking import open_tracker
 from mmsearch.train.validation import attribute_precision, validation_set
 
@@ -49,25 +53,87 @@ def demo_vocabulary_texts(synonyms: str | Path = SYNONYMS_FILE) -> list[str]:
 def build_model(
     cfg: TrainConfig, texts: list[str] | None = None, tokenizer_json: str | None = None
 ) -> tuple[twotower.TwoTower, object]:
-    """Pretrained towers when both checkpoints are named (networked machines), else small towers from scratch.
-    ``tokenizer_json``: a resumed run's tokenizer, from its checkpoint."""
-    if bool(cfg.vision_model) != bool(cfg.text_model):
-        raise ValueError("name both --vision-model and --text-model, or neither")
-    if cfg.vision_model:
+    """Each tower pretrained where its checkpoint is named (--vision-model, --text-model), else small and from
+    scratch; a locked tower stays as it is. ``tokenizer_json``: a resumed run's tokenizer, from its checkpoint."""
+    if cfg.lock_text and not cfg.text_model:
+        raise ValueError("--lock-text keeps a pretrained text tower as it is: name one with --text-model")
+    if cfg.lock_vision and not cfg.vision_model:
+        raise ValueError("--lock-vision keeps a pretrained image tower as it is: name one with --vision-model")
+    if cfg.vision_model or cfg.text_model:
         from transformers import AutoTokenizer
 
-        model = twotower.from_pretrained_towers(cfg.vision_model, cfg.text_model, cfg.embed_dim)
-        return model, AutoTokenizer.from_pretrained(cfg.text_model)
+        from mmsearch.encode import pretrained
+
+        vision_cfg, text_cfg = tiny_configs(cfg, cfg.vocab_size)
+        if cfg.text_model:
+            tokenizer = AutoTokenizer.from_pretrained(pretrained.resolve(cfg.text_model))
+        else:
+            tokenizer = _learnt_tokenizer(cfg, texts, tokenizer_json)
+            text_cfg["vocab_size"] = len(tokenizer)
+        try:
+            model = twotower.assemble(
+                cfg.vision_model or None,
+                None if cfg.vision_model else vision_cfg,
+                cfg.text_model or None,
+                None if cfg.text_model else text_cfg,
+                cfg.embed_dim,
+                grayscale=cfg.grayscale,
+                stem=cfg.stem,
+            )
+        except OSError as exc:  # from_pretrained: no network and no local copy
+            raise PretrainedError(
+                f"cannot load {cfg.vision_model or cfg.text_model}: {exc}{pretrained.install_hint(cfg.text_model)}"
+            ) from exc
+        if cfg.lock_text:
+            model.lock_text()
+        else:
+            model.text_source = None  # a tuned text tower is saved with the model, not referenced
+        if cfg.lock_vision:
+            model.vision.requires_grad_(False)
+        return model, tokenizer
+    tokenizer = _learnt_tokenizer(cfg, texts, tokenizer_json)
+    vision_cfg, text_cfg = tiny_configs(cfg, len(tokenizer))
+    model = twotower.from_configs(vision_cfg, text_cfg, cfg.embed_dim, stem=cfg.stem)
+    model.grayscale = cfg.grayscale
+    return model, tokenizer
+
+
+def _learnt_tokenizer(cfg: TrainConfig, texts: list[str] | None, tokenizer_json: str | None):
     if tokenizer_json or cfg.tokenizer:
         source = Path(cfg.tokenizer)
         source = source / "tokenizer.json" if source.is_dir() else source
         if not tokenizer_json and not source.is_file():
             raise FileNotFoundError(f"--tokenizer: no tokenizer.json at {cfg.tokenizer}")
-        tokenizer = twotower.tokenizer_from_json(tokenizer_json or source.read_text())
-    else:
-        tokenizer = twotower.build_tokenizer(texts or demo_vocabulary_texts(cfg.synonyms), cfg.vocab_size)
-    vision_cfg, text_cfg = tiny_configs(cfg, len(tokenizer))
-    return twotower.from_configs(vision_cfg, text_cfg, cfg.embed_dim), tokenizer
+        return twotower.tokenizer_from_json(tokenizer_json or source.read_text())
+    return twotower.build_tokenizer(texts or demo_vocabulary_texts(cfg.synonyms), cfg.vocab_size)
+
+
+class LockedText:
+    """A locked text tower's caption embeddings, each computed once: its captions come from a small set (templates x
+    words), so after the first batches training runs the image tower alone."""
+
+    def __init__(self, model: twotower.TwoTower, tokenizer, device: torch.device):
+        self.model, self.tokenizer, self.device = model, tokenizer, device
+        self.rows: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.rows]
+        for start in range(0, len(missing), 256):
+            chunk = missing[start : start + 256]
+            tok = self.tokenizer(
+                chunk, padding=True, truncation=True, max_length=self.model.max_length, return_tensors="pt"
+            ).to(self.device)
+            self.rows.update(zip(chunk, self.model.encode_text(tok["input_ids"], tok["attention_mask"]).float()))
+        return torch.stack([self.rows[t] for t in texts])
+
+
+def category_captions(cfg: TrainConfig) -> CategoryCaptions:
+    if not cfg.templates:
+        raise ValueError(
+            "a classification dataset is captioned through --templates (e.g. assets/fashion-mnist/templates.txt)"
+        )
+    return CategoryCaptions(load_templates(cfg.templates), Synonyms.load(cfg.synonyms))
 
 
 def checkpoint_path(cfg: TrainConfig) -> Path:
@@ -102,8 +168,11 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     t0 = time.time()
-    pairs = None
-    if cfg.dataset != "demo":
+    pairs, photos = None, None
+    if cfg.dataset.split(":", 1)[0] == fashion_mnist.SOURCE:
+        photos = fashion_mnist.load_split(fashion_mnist.parse_spec(cfg.dataset), cfg.fashion_mnist_dir)
+        captioner = category_captions(cfg)
+    elif cfg.dataset != "demo":
         pairs = load_pairs(cfg.dataset, cfg.image_column, cfg.caption_column, parse_where(cfg.where))
     # A resumed run takes its tokenizer from the checkpoint: the WordPiece trainer of tokenizers breaks ties between
     # equally frequent pieces differently in each process, so a vocabulary learnt again would not match the weights.
@@ -114,22 +183,36 @@ def train(cfg: TrainConfig) -> dict:
     device = pick_device(cfg.device)
     model.to(device)
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-    preprocess = image_transform(model.image_size, model.image_mean, model.image_std)
-    data = (
-        PairsData(pairs, preprocess, cfg.workers)
-        if pairs is not None
-        else DemoData(
+    preprocess = image_transform(model.image_size, model.image_mean, model.image_std, model.grayscale)
+    if photos is not None:
+        data = ClassData(
+            photos.images,
+            photos.labels,
+            fashion_mnist.CATEGORIES,
+            captioner,
+            model.image_size,
+            model.image_mean,
+            model.image_std,
+            cfg.shift,
+            cfg.seed,
+        )
+    elif pairs is not None:
+        data = PairsData(pairs, preprocess, cfg.workers)
+    else:
+        data = DemoData(
             cfg.renders, preprocess, model.image_size, cfg.workers, Synonyms.load(cfg.synonyms), cfg.varied_captions
         )
-    )
     print(f"{len(data)} training images ready in {time.time() - t0:.1f}s")
     groups = data.groups
 
-    heads = [p for n, p in model.named_parameters() if n.startswith(("image_proj", "text_proj", "logit_scale"))]
-    towers = [p for n, p in model.named_parameters() if not n.startswith(("image_proj", "text_proj", "logit_scale"))]
-    opt = torch.optim.AdamW(
-        [{"params": towers, "lr": cfg.lr}, {"params": heads, "lr": cfg.head_lr}], weight_decay=cfg.weight_decay
-    )
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # a locked tower is left out
+    heads = [p for n, p in trained if n.startswith(("image_proj", "text_proj", "logit_scale"))]
+    vision = [p for n, p in trained if n.startswith("vision.")]
+    text = [p for n, p in trained if n.startswith("text.")]
+    towers = vision + text
+    groups_lr = [(vision, cfg.vision_lr or cfg.lr), (text, cfg.text_lr or cfg.lr), (heads, cfg.head_lr)]
+    opt = torch.optim.AdamW([{"params": ps, "lr": lr} for ps, lr in groups_lr if ps], weight_decay=cfg.weight_decay)
+    locked_text = LockedText(model, tokenizer, device) if cfg.lock_text else None
     steps_per_epoch = len(data) // cfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{len(data)} training images make no batch of {cfg.batch_size}; lower --batch-size")
@@ -167,7 +250,7 @@ def train(cfg: TrainConfig) -> dict:
         best = state.get("best", best)
         print(f"resuming from {ckpt} at batch {len(history)} (epoch {start_epoch}, batch {start_step} of the epoch)")
 
-    recipe = "demo" if cfg.dataset == "demo" else "pairs"
+    recipe = cfg.preset or ("demo" if cfg.dataset == "demo" else "pairs")
     tracker = open_tracker(
         cfg.tracker, cfg.data_dir, "mmsearch-train", run_name=f"{recipe}-{Path(cfg.out).name}", run_id=run_id
     )
@@ -194,13 +277,15 @@ def train(cfg: TrainConfig) -> dict:
             flip = (torch.rand(len(idx), generator=gen) < 0.5).to(device)
             x[flip] = x[flip].flip(-1)
             texts = [normalize(t) for t in data.captions(idx, text_rng)]
-            tok = tokenizer(texts, padding=True, truncation=True, max_length=model.max_length, return_tensors="pt").to(
-                device
-            )
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = model.contrastive_loss(
-                    encode_image(x), encode_text(tok["input_ids"], tok["attention_mask"]), groups[idx].to(device)
-                )
+                if locked_text is not None:
+                    text_emb = locked_text(texts)
+                else:
+                    tok = tokenizer(
+                        texts, padding=True, truncation=True, max_length=model.max_length, return_tensors="pt"
+                    ).to(device)
+                    text_emb = encode_text(tok["input_ids"], tok["attention_mask"])
+                loss = model.contrastive_loss(encode_image(x), text_emb, groups[idx].to(device))
             (loss / cfg.accumulate).backward()
             history.append(loss.item())
             if len(history) % cfg.accumulate == 0:
@@ -275,7 +360,18 @@ def train(cfg: TrainConfig) -> dict:
     meta["parameters_millions"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 1)
     twotower.save(model, tokenizer, cfg.out, extra=meta)  # saved before judging, so a failed evaluation loses nothing
     encoder = TwoTowerEncoder("training", model, tokenizer, device, preprocess)
-    if cfg.dataset == "demo":
+    if photos is not None:
+        test = fashion_mnist.load_split("test", cfg.fashion_mnist_dir)
+        figures = classification.evaluate(encoder, test.images, test.labels, fashion_mnist.CATEGORIES, captioner)
+        meta["zero_shot_test"] = {
+            k: figures[k] for k in ("accuracy", "image_to_image_P@10", "photos", "per_category", "most_confused")
+        }
+        summary = (
+            f"zero-shot accuracy on the {figures['photos']} test photos {figures['accuracy']:.1%}, "
+            f"image->image P@10 {figures['image_to_image_P@10']:.1%}"
+        )
+        tracker.log_metrics({"zero_shot_accuracy": figures["accuracy"]})
+    elif cfg.dataset == "demo":
         quality = attribute_precision(encoder, per_combo=cfg.eval_per_combo, workers=cfg.workers)
         meta["heldout_attribute_precision_at_10"] = quality["precision_at_k"]
         meta["heldout_per_attribute"] = quality["per_attribute"]
@@ -323,9 +419,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog or "python -m mmsearch.train", description=__doc__)
     flags.add_settings(parser, TrainConfig)
     args = parser.parse_args(argv)
+    given = flags.overrides(args, TrainConfig)
     try:
-        train(flags.settings_from(TrainConfig, None, None, **flags.overrides(args, TrainConfig)))
-    except (ValueError, FileNotFoundError, CatalogError) as exc:
+        base = preset_settings(given.get("preset") or flags.environment(TrainConfig).get("preset", ""))
+        train(flags.settings_from(TrainConfig, None, base, **given))
+    except (ValueError, FileNotFoundError, CatalogError, PretrainedError, TemplatesError, SynonymsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

