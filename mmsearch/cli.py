@@ -80,6 +80,7 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
     # Imported here so that `mmsearch --help` and the other commands do not pay for torch, Gradio and Feast.
     from mmsearch.builder.pipeline import BuildError, ensure_index
     from mmsearch.encode.encoders import EncoderError, load_encoder
+    from mmsearch.evaluate import reports
     from mmsearch.index.vectors import IndexLoadError
     from mmsearch.ingest.catalog import CatalogError
     from mmsearch.search.searcher import Searcher
@@ -90,6 +91,7 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
         encoder = load_encoder(config.model, config.device)
         config = ensure_index(config, encoder)
         searcher = Searcher.open(config, encoder)
+        reports.ensure(searcher)  # a bundled catalog's figures, for the Evaluation tab from the first start
         other = None
         if config.compare_model:
             second = load_encoder(config.compare_model, config.device)
@@ -133,6 +135,7 @@ def build(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 2
     from mmsearch.builder.pipeline import COUNTS, BuildError, build_index, print_progress
     from mmsearch.encode.encoders import EncoderError
+    from mmsearch.evaluate import reports
     from mmsearch.ingest.catalog import CatalogError
     from mmsearch.store.features import FeatureStoreError
 
@@ -141,11 +144,19 @@ def build(argv: list[str] | None = None, prog: str | None = None) -> int:
     except (BuildError, CatalogError, EncoderError, FeatureStoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if reports.is_fashion_mnist(config.catalog):
+        from mmsearch.encode.encoders import load_encoder
+        from mmsearch.search.searcher import Searcher
+
+        encoder = load_encoder(config.model, config.device)
+        reports.ensure(Searcher.open(cfgmod.replace(config, index=built.path), encoder))
     m = built.manifest
     print(
         f"{'built' if m['mode'] == 'full' else 'updated'} {built.path}: {m['item_count']} items "
         f"({', '.join(f'{c} {m[c]}' for c in COUNTS)}), {m['index_kind']} index, dimension {m['dimension']}, "
-        f"model {m['model_id']}; {m['skipped']} rows skipped (see {built.path}/skipped.csv); "
+        f"model {m['model_id']}; {m['near_duplicate_pairs']} near-duplicate pairs at cosine "
+        f">= {config.duplicate_threshold} (see {built.path}/near_duplicates.csv), {m['exact_duplicate_pairs']} pairs "
+        f"of byte-identical pictures; {m['skipped']} rows skipped (see {built.path}/skipped.csv); "
         f"{m['build_seconds']} s"
     )
     return 0

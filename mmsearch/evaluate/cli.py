@@ -6,6 +6,10 @@ match kind, colour and pattern all three.
 
 ``python -m mmsearch.evaluate --model M --dataset D`` scores any image-caption dataset with text->image and
 image->text Recall@1/5/10 and median rank (see mmsearch/train/validation.py for the protocol).
+
+``python -m mmsearch.evaluate --preset fashion-mnist`` measures the Fashion-MNIST model on the 10,000 real test photos:
+zero-shot accuracy (prompt ensemble) beside the published baselines, a confusion matrix plot, image->image P@10; with
+``--queries categories`` or ``--queries shopper``, search quality per mode on its labelled queries.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ class EvaluateSettings:
     dataset: str = field(
         default="demo",
         metadata={
-            "help": "demo (attribute precision on held-out renders), hf:<name or folder>[:split], or a captions file "
+            "help": "demo (attribute precision on held-out renders), fashion-mnist (zero-shot accuracy on its test "
+            "photos; the default with --catalog fashion-mnist), hf:<name or folder>[:split], or a captions file "
             "(.csv/.jsonl/.parquet) for Recall@K; Flickr30k 1k test: hf:nlphuji/flickr30k:test --where split=test"
         },
     )
@@ -72,7 +77,8 @@ class EvaluateSettings:
         default="",
         metadata={
             "help": "judge search instead: 'demo' (the generated labelled demo queries), 'handwritten' (queries "
-            "written by hand in other phrasings), or a queries file (qid, query[, filters, split, form]) with --qrels; "
+            "written by hand in other phrasings), 'categories' or 'shopper' (Fashion-MNIST's category names and "
+            "hand-written shopper queries), or a queries file (qid, query[, filters, split, form]) with --qrels; "
             "nDCG@10, Recall@10, MRR@10 and strict P@10 for vector, keyword and hybrid search with paired "
             "significance tests, written with a plot into the index directory"
         },
@@ -80,8 +86,15 @@ class EvaluateSettings:
     match: bool = field(
         default=False,
         metadata={
-            "help": "judge the answers' match flag: the labelled queries (--queries, default demo and handwritten) "
+            "help": "judge the answers' match flag: the labelled queries (--queries, default the catalog's sets) "
             "against assets/unmatched-queries.csv; thresholds chosen on dev halves, precision/recall on test halves"
+        },
+    )
+    duplicates: bool = field(
+        default=False,
+        metadata={
+            "help": "count the index's byte-identical pictures and its near-duplicates at cosine 0.9999, 0.999 and "
+            "0.99, and draw example pairs (duplicates.png in --out-dir or the index directory)"
         },
     )
     qrels: Path | None = field(default=None, metadata={"help": "graded judgements for --queries: qid, item_id, grade"})
@@ -110,8 +123,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 2
     if args.match:
         return judge_match(config, args)
+    if args.duplicates:
+        return count_duplicates(config, args)
     if args.queries:
         return judge_search(config, args)
+    if args.dataset == "fashion-mnist" or (args.dataset == "demo" and config.catalog.startswith("fashion-mnist")):
+        return judge_classification(config, args)
     try:
         encoder = load_encoder(config.model, config.device)
         if args.dataset == "demo":
@@ -144,6 +161,55 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     return 0
 
 
+def count_duplicates(config: Config, args: EvaluateSettings) -> int:
+    from mmsearch.builder.pipeline import BuildError, ensure_index
+    from mmsearch.evaluate import duplicates
+    from mmsearch.index import vectors as vindex
+
+    try:
+        encoder = load_encoder(config.model, config.device)
+        index = vindex.load(ensure_index(config, encoder).resolved_index(encoder.model_id))
+    except (EncoderError, CatalogError, BuildError, vindex.IndexLoadError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    found = duplicates.report(index)
+    print(f"{found['items']} items: {found['exact_pairs']} pairs of byte-identical pictures")
+    for threshold, count in found["near_pairs"].items():
+        print(f"  near-duplicate pairs at cosine >= {threshold}: {count}")
+    where = Path(args.out_dir or index.path)
+    where.mkdir(parents=True, exist_ok=True)
+    images = duplicates.image_paths(index, duplicates.examples_ids(found))
+    print(f"wrote {duplicates.picture(found, images, where / duplicates.PICTURE_FILE)}")
+    if args.report:
+        args.report.write_text(json.dumps(found, indent=2))
+    return 0
+
+
+def judge_classification(config: Config, args: EvaluateSettings) -> int:
+    """Fashion-MNIST: zero-shot accuracy and image->image P@10 on the test photos, written with the confusion matrix
+    plot into --out-dir or the index directory (where the Evaluation tab reads them)."""
+    from mmsearch.evaluate import classification
+
+    try:
+        encoder = load_encoder(config.model, config.device)
+        report = classification.fashion_mnist_report(encoder, config.fashion_mnist_dir)
+    except (EncoderError, CatalogError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    classification.print_report(report)
+    where = args.out_dir or config.resolved_index(encoder.model_id)
+    paths = classification.write(report, where)
+    print(f"wrote {paths[0]} and {paths[1]}")
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=2))
+    tracker = open_tracker(args.tracker, config.data_dir, "mmsearch-evaluate", run_name=encoder.model_id)
+    tracker.log_params({"model": encoder.model_id, "dataset": "fashion-mnist"})
+    tracker.log_metrics({k: report[k] for k in ("accuracy", "image_to_image_P@10")})
+    tracker.log_dict(report, "report.json")
+    tracker.finish()
+    return 0
+
+
 def judge_match(config: Config, args: EvaluateSettings) -> int:
     """--match: how well the answers' match flag separates the catalog's queries from the unmatched ones."""
     import pandas as pd
@@ -154,7 +220,9 @@ def judge_match(config: Config, args: EvaluateSettings) -> int:
     from mmsearch.search.searcher import Searcher
 
     try:
-        names = [args.queries] if args.queries else ["demo", "handwritten"]
+        names = [args.queries] if args.queries else list(quality.sets_for(config.catalog))
+        if not names:
+            raise ValueError(f"no bundled query sets judge {config.catalog}: pass --queries FILE --qrels FILE")
         if args.queries and args.queries not in quality.SETS:
             matched = quality.load_set(args.queries, args.qrels)[0]
         else:
