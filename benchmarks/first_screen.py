@@ -40,9 +40,17 @@ def launch_browser(playwright):
     )
 
 
-def search_from_box(page, url: str, query: str, timeout_ms: int = 60_000) -> None:
-    page.goto(url, wait_until="networkidle", timeout=timeout_ms)
+def open_app(page, url: str, timeout_ms: int = 120_000):
+    """Opens the app and waits for its search box. Not "networkidle": on a loaded 2-core CI machine the first page
+    load's many script requests kept the network busy past 60 s once; the box is what a person waits for."""
+    page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
     box = page.locator("#mm-query textarea, #mm-query input").first
+    box.wait_for(state="visible", timeout=timeout_ms)
+    return box
+
+
+def search_from_box(page, url: str, query: str, timeout_ms: int = 60_000) -> None:
+    box = open_app(page, url, 2 * timeout_ms)
     box.fill(query)
     box.press("Enter")
     page.wait_for_function(

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.browser]
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from first_screen import SIZES, TARGETS, VISIBLE, launch_browser, search_from_box  # noqa: E402
+from first_screen import SIZES, TARGETS, VISIBLE, launch_browser, open_app, search_from_box  # noqa: E402
 
 pytest.importorskip("playwright", reason="playwright is in requirements.txt; install it to drive the browser")
 
@@ -107,7 +107,7 @@ def test_a_query_for_something_the_catalog_lacks_says_so(page, app_url):
 
 
 def test_a_shared_link_runs_its_search_and_shows_its_k(page, app_url):
-    page.goto(app_url + "?q=green+bag&k=5", wait_until="networkidle")
+    open_app(page, app_url + "?q=green+bag&k=5")
     page.wait_for_function("() => document.querySelector('#mm-status')?.innerText.includes('green bag')")
     page.wait_for_function(  # the pictures arrive after the status line; under load, seconds after
         "() => [...document.querySelectorAll('#mm-gallery img')].filter(i => i.complete && i.naturalWidth > 0)"
@@ -122,17 +122,16 @@ def test_a_shared_link_runs_its_search_and_shows_its_k(page, app_url):
 
 
 def test_the_advanced_area_remembers_that_it_was_opened(page, app_url):
-    page.goto(app_url, wait_until="networkidle")
+    open_app(page, app_url)
     page.get_by_text("Advanced: number of results").click()
     assert page.get_by_text("Keyword weight (hybrid)").is_visible()
     page.wait_for_timeout(500)  # the browser state is written after the event
-    page.reload(wait_until="networkidle")
-    page.wait_for_timeout(500)
-    assert page.get_by_text("Keyword weight (hybrid)").is_visible()
+    page.reload(wait_until="domcontentloaded")
+    page.get_by_text("Keyword weight (hybrid)").wait_for(state="visible", timeout=30_000)
 
 
 def test_uploading_a_picture_beside_the_box_searches_with_it(page, app_url, demo_manifest):
-    page.goto(app_url, wait_until="networkidle")
+    open_app(page, app_url)
     picture = next((Path(demo_manifest).parent / "images").glob("*.jpg"))
     choose_file(page, picture)
     page.wait_for_function(
@@ -147,7 +146,7 @@ def test_uploading_a_picture_beside_the_box_searches_with_it(page, app_url, demo
 
 
 def test_a_file_that_is_not_a_picture_gets_a_plain_error(page, app_url, tmp_path):
-    page.goto(app_url, wait_until="networkidle")
+    open_app(page, app_url)
     bad = tmp_path / "notes.png"
     bad.write_text("this is not a picture")
     choose_file(page, bad)
@@ -157,7 +156,7 @@ def test_a_file_that_is_not_a_picture_gets_a_plain_error(page, app_url, tmp_path
 
 
 def test_the_evaluation_and_compare_tabs_render(page, app_url):
-    page.goto(app_url, wait_until="networkidle")
+    open_app(page, app_url)
     assert page.get_by_role("tablist").count() == 1  # Search, Evaluation and Compare in one tab bar
     page.get_by_role("tab", name="Evaluation").click()
     assert page.get_by_text("Query set").first.is_visible()
