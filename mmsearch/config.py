@@ -163,6 +163,13 @@ class SearchSettings:
     match_image_standing: float = field(
         default=2.0, metadata={"help": "an image answer matches when its best result stands this far above the mean"}
     )
+    match_affinity: float = field(
+        default=1.01,
+        metadata={
+            "help": "a text answer also matches when the text tower finds the query at least this similar to one of "
+            "the catalog's category words (for a pretrained text tower; above 1: off)"
+        },
+    )
     expand: float = field(
         default=0.0,
         metadata={

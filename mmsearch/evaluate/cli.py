@@ -93,8 +93,8 @@ class EvaluateSettings:
     duplicates: bool = field(
         default=False,
         metadata={
-            "help": "count the index's byte-identical pictures and its near-duplicates at cosine 0.9999, 0.999 and "
-            "0.99, and draw example pairs (duplicates.png in --out-dir or the index directory)"
+            "help": "count the index's byte-identical pictures, near copies by their pixels, and near-duplicates by "
+            "embedding, and draw example pairs (duplicates.png in --out-dir or the index directory)"
         },
     )
     qrels: Path | None = field(default=None, metadata={"help": "graded judgements for --queries: qid, item_id, grade"})
@@ -174,8 +174,10 @@ def count_duplicates(config: Config, args: EvaluateSettings) -> int:
         return 2
     found = duplicates.report(index)
     print(f"{found['items']} items: {found['exact_pairs']} pairs of byte-identical pictures")
+    for threshold, count in found.get("pixel_pairs", {}).items():
+        print(f"  near copies by their pixels (16x16 grey, cosine >= {threshold}): {count} pairs")
     for threshold, count in found["near_pairs"].items():
-        print(f"  near-duplicate pairs at cosine >= {threshold}: {count}")
+        print(f"  near-duplicate pairs by the model's embedding at cosine >= {threshold}: {count}")
     where = Path(args.out_dir or index.path)
     where.mkdir(parents=True, exist_ok=True)
     images = duplicates.image_paths(index, duplicates.examples_ids(found))
@@ -238,7 +240,7 @@ def judge_match(config: Config, args: EvaluateSettings) -> int:
     chosen, test = result["chosen_on_dev"], result["test_with_configured"]
     print(
         f"match flag, {config.search_mode} mode: chosen on dev words>={chosen['words']} or "
-        f"standing>={chosen['standing']} (dev F1 {result['dev']['f1']:.3f})"
+        f"standing>={chosen['standing']} or affinity>={chosen['affinity']} (dev F1 {result['dev']['f1']:.3f})"
     )
     for name in ("test_with_chosen", "test_with_configured"):
         r = result[name]

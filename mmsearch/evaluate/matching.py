@@ -21,6 +21,7 @@ from mmsearch.search.match import WEAK, MatchRule
 UNMATCHED_FILE = ASSETS_DIR / "unmatched-queries.csv"
 WORDS_GRID = (0.0, 0.2, 0.25, 0.35, 0.5, 0.67, 0.75, 1.0, 1.01)
 STANDING_GRID = tuple(np.round(np.arange(1.5, 6.01, 0.1), 2))
+AFFINITY_GRID = (*np.round(np.arange(0.3, 0.91, 0.05), 2), 1.01)  # 1.01: the affinity never decides
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Observed:
     standing: float | None
     coverage: float
     unmatched: bool
+    affinity: float | None = None
 
 
 def observe(searcher, matched: pd.DataFrame, unmatched: pd.DataFrame, mode: str | None = None) -> list[Observed]:
@@ -44,13 +46,13 @@ def observe(searcher, matched: pd.DataFrame, unmatched: pd.DataFrame, mode: str 
             words = kw.query_words(row.query)
             unknown = searcher.snapshot.keyword.query_stems.unknown(row.query)
             coverage = 1.0 - len(unknown) / len(words) if words else 0.0
-            out.append(Observed(row.query, row.split, answer.standing, coverage, is_unmatched))
+            out.append(Observed(row.query, row.split, answer.standing, coverage, is_unmatched, answer.affinity))
     return out
 
 
 def scores(observed: list[Observed], rule: MatchRule) -> dict:
     """Precision and recall of the ``weak`` flag for unmatched queries, with the counts behind them."""
-    flagged = [rule.judge(o.standing, o.coverage) == WEAK for o in observed]
+    flagged = [rule.judge(o.standing, o.coverage, o.affinity) == WEAK for o in observed]
     truth = [o.unmatched for o in observed]
     tp = sum(f and t for f, t in zip(flagged, truth))
     fp = sum(f and not t for f, t in zip(flagged, truth))
@@ -74,8 +76,9 @@ def calibrate(observed: list[Observed], image_standing: float) -> MatchRule:
     """The rule with the best F1 of the weak flag on the dev half (the first such in grid order)."""
     dev = [o for o in observed if o.split == "dev"]
     best, best_f1 = None, -1.0
-    for words, standing in itertools.product(WORDS_GRID, STANDING_GRID):
-        rule = MatchRule(words, float(standing), image_standing)
+    affinities = AFFINITY_GRID if any(o.affinity is not None for o in dev) else (1.01,)
+    for affinity, words, standing in itertools.product(reversed(affinities), WORDS_GRID, STANDING_GRID):
+        rule = MatchRule(words, float(standing), image_standing, float(affinity))
         f1 = scores(dev, rule)["f1"]
         if f1 > best_f1:
             best, best_f1 = rule, f1

@@ -10,7 +10,10 @@ docs/quality.md has the calibration on labelled queries).
 The catalog's words answer too: a query whose words the catalog's text (or a synonym group) mostly knows asks for
 something the catalog describes. On the demo model the embedding alone cannot tell (in-catalog and out-of-catalog
 text queries stand 2.3-3.5 deviations above the catalog alike, and so do uploads of noise), so its rule rests on the
-words (a pretrained text tower should make the standing informative; not yet measured).
+words. With a locked pretrained text tower (the Fashion-MNIST model) the standing says little either: its photos sit
+in ten tight clusters, so every query has a best cluster standing out of the rest. What that tower knows is the
+affinity: how similar the query is, text to text, to the catalog's category words ("hoodie" to "sweatshirt", not
+"garden hose" to anything the catalog sells). docs/quality.md has both catalogs' calibrations.
 """
 
 from __future__ import annotations
@@ -53,16 +56,22 @@ class Spread:
 class MatchRule:
     """When an answer is ``good``: a text query whose words the catalog's text mostly knows (``words``: the share of
     the query's words that keyword search or a synonym group knows), or whose best result stands at least
-    ``standing`` deviations above the catalog; an image query by ``image_standing`` alone."""
+    ``standing`` deviations above the catalog, or (``affinity``) that the text tower finds at least this similar to
+    one of the catalog's category words (search/expansion.py; above 1: never); an image query by ``image_standing``
+    alone."""
 
     words: float
     standing: float
     image_standing: float
+    affinity: float = 1.01
 
-    def judge(self, standing: float | None, coverage: float | None) -> str:
-        """``coverage`` is None for a query without words (an image); ``standing`` None when nothing was found."""
+    def judge(self, standing: float | None, coverage: float | None, affinity: float | None = None) -> str:
+        """``coverage`` is None for a query without words (an image); ``standing`` None when nothing was found;
+        ``affinity`` None when the catalog has no category words."""
         if standing is None:
             return WEAK
         if coverage is None:
             return GOOD if standing >= self.image_standing else WEAK
+        if affinity is not None and affinity >= self.affinity:
+            return GOOD
         return GOOD if coverage >= self.words or standing >= self.standing else WEAK

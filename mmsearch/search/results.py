@@ -61,9 +61,18 @@ class Answer(list):
     (``text``, ``image``, ``text+image`` or ``similar``), and ``match`` says whether the results match the query
     (``good``) or are only the closest the catalog has (``weak``; see match.py), ``standing`` the figure behind it."""
 
-    def __init__(self, results: list[Result], mode: str, kind: str, match: str = "good", standing: float | None = None):
+    def __init__(
+        self,
+        results: list[Result],
+        mode: str,
+        kind: str,
+        match: str = "good",
+        standing: float | None = None,
+        affinity: float | None = None,
+    ):
         super().__init__(results)
         self.mode, self.kind, self.match, self.standing = mode, kind, match, standing
+        self.affinity = affinity  # the words' best similarity to a category word (match.py), when it was measured
 
 
 def picture_url(item_id: str) -> str:

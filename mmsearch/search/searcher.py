@@ -40,18 +40,21 @@ class Searcher:
         self.encoder, self.store, self.config = encoder, store, config
         self.loaded = LoadedIndex(Snapshot.of(index, config), encoder.model_id, config)
         self.queries = QueryEncoder(encoder, config)
-        self._phrases: tuple[Snapshot, CategoryPhrases | None] | None = None  # the expansion's, for one snapshot
+        self._phrases: tuple[Snapshot, CategoryPhrases | None] | None = None  # the category words, for one snapshot
+
+    def category_phrases(self, snap: Snapshot) -> CategoryPhrases | None:
+        """The catalog's category words, embedded once per snapshot, when expansion or the match rule reads them."""
+        if self.config.expand <= 0 and self.config.match_affinity > 1:
+            return None
+        if self._phrases is None or self._phrases[0] is not snap:
+            categories = snap.table["category"].tolist() if "category" in snap.table.columns else []
+            self._phrases = (snap, CategoryPhrases.of(categories, Synonyms.load(self.config.synonyms), self.encoder))
+        return self._phrases[1]
 
     def expanded(self, snap: Snapshot, vector: np.ndarray) -> np.ndarray:
         """A text query's vector pulled toward the categories its words resemble (expansion.py); as it is when
         --expand is 0 or the catalog has no categories."""
-        if self.config.expand <= 0:
-            return vector
-        if self._phrases is None or self._phrases[0] is not snap:
-            categories = snap.table["category"].tolist() if "category" in snap.table.columns else []
-            phrases = CategoryPhrases.of(categories, Synonyms.load(self.config.synonyms), self.encoder)
-            self._phrases = (snap, phrases)
-        phrases = self._phrases[1]
+        phrases = self.category_phrases(snap) if self.config.expand > 0 else None
         if phrases is None:
             return vector
         return phrases.expand(vector, self.config.expand, self.config.expand_temperature)
@@ -119,7 +122,9 @@ class Searcher:
             results = self._search_words(
                 snap, searched, words, negative, k, min_score, filters, mode, weight * coverage
             )
-        return self._answer(snap, vector, results, mode, kind, None if has_image else coverage)
+        phrases = None if has_image else self.category_phrases(snap)
+        affinity = float(phrases.category_scores(vector).max()) if phrases is not None else None
+        return self._answer(snap, vector, results, mode, kind, None if has_image else coverage, affinity)
 
     @staticmethod
     def _coverage(snap: Snapshot, words: str) -> float:
@@ -128,19 +133,27 @@ class Searcher:
         return 1.0 - len(snap.keyword.query_stems.unknown(words)) / len(all_words) if all_words else 0.0
 
     def _answer(
-        self, snap: Snapshot, vector: np.ndarray, results: list[Result], mode: str, kind: str, coverage: float | None
+        self,
+        snap: Snapshot,
+        vector: np.ndarray,
+        results: list[Result],
+        mode: str,
+        kind: str,
+        coverage: float | None,
+        affinity: float | None = None,
     ) -> Answer:
         """The results with their match (match.py): how far the best one stands above the catalog, seen from the
         query, and for words alone (``coverage`` None with a picture) the share of them that the catalog knows."""
         # The query as typed: an expanded query's own similarities would flatter a query for what the catalog lacks.
         similarities = [float(snap.index.vector(r.item_id) @ vector) for r in results]
         standing = round(snap.spread.standing(vector, max(similarities)), 3) if similarities else None
-        return Answer(results, mode, kind, self.match_rule.judge(standing, coverage), standing)
+        match = self.match_rule.judge(standing, coverage, affinity)
+        return Answer(results, mode, kind, match, standing, None if affinity is None else round(affinity, 4))
 
     @property
     def match_rule(self) -> MatchRule:
         c = self.config
-        return MatchRule(c.match_words, c.match_standing, c.match_image_standing)
+        return MatchRule(c.match_words, c.match_standing, c.match_image_standing, c.match_affinity)
 
     def search_text(
         self,

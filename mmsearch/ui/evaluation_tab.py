@@ -21,7 +21,10 @@ def evaluation_tab(searcher: Searcher) -> None:
     """Search quality on labelled query sets: the table, significance tests and plot of the last run of each set,
     and a button to run one again."""
     index_dir = searcher.index.path
-    sets = {SET_LABELS[n]: n for n in quality.sets_for(searcher.config.catalog)}
+    # A catalog of one's own has no bundled judgements; the demo's sets are offered, and running them says so.
+    own = quality.sets_for(searcher.config.catalog)
+    sets = {SET_LABELS[n]: n for n in own or quality.CATALOG_SETS["demo"]}
+    judged_catalog = "Fashion-MNIST" if own and own != quality.CATALOG_SETS["demo"] else "demo"
 
     def view(name: str, report: dict | None) -> tuple[list[list], str | None, str]:
         if report is None:
@@ -62,7 +65,7 @@ def evaluation_tab(searcher: Searcher) -> None:
             report = quality.judge(searcher, queries, judged, name, progress=lambda f, m: progress(f, desc=m))
         except ValueError as exc:
             raise gr.Error(
-                f"These labelled queries judge another catalog than this index holds ({exc}). Judge it "
+                f"The labelled queries judge the {judged_catalog} catalog, and this index holds another. Judge it "
                 "from a shell: python -m mmsearch.evaluate --queries FILE --qrels FILE",
                 duration=None,
             ) from exc
@@ -72,12 +75,6 @@ def evaluation_tab(searcher: Searcher) -> None:
         zero_shot = classification.saved(index_dir)
         if zero_shot is not None:
             classification_section(zero_shot, index_dir / classification.PLOT_FILE)
-        if not sets:
-            gr.Markdown(
-                "No bundled query set judges this catalog. Judge it with queries and graded judgements of your own: "
-                "`python -m mmsearch.evaluate --queries FILE --qrels FILE` writes a report this tab can show."
-            )
-            return
         query_sets(sets, show, evaluate_search)
 
 

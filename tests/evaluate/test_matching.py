@@ -44,3 +44,14 @@ def test_the_standing_counts_deviations_above_the_catalogs_mean():
     assert MatchRule(0.5, 3.0, 2.0).judge(None, 1.0) == "weak"  # nothing found
     assert MatchRule(0.5, 3.0, 2.0).judge(1.0, 0.5) == "good"  # words known
     assert MatchRule(0.5, 3.0, 2.0).judge(2.5, None) == "good"  # an image: its own threshold
+
+
+def test_the_affinity_to_category_words_makes_an_answer_good_only_when_it_is_measured_and_high_enough():
+    from mmsearch.search.match import GOOD, WEAK, MatchRule
+
+    rule = MatchRule(words=0.67, standing=3.5, image_standing=2.0, affinity=0.7)
+    assert rule.judge(2.0, 0.0, 0.75) == GOOD  # "hoodie": no known word, low standing, near "sweatshirt"
+    assert rule.judge(2.0, 0.0, 0.40) == WEAK  # "garden hose"
+    assert rule.judge(2.0, 0.0, None) == WEAK  # no category words to compare with
+    assert rule.judge(1.5, None, 0.99) == WEAK  # a picture: its standing alone decides (below 2.0)
+    assert MatchRule(0.67, 3.5, 2.0).judge(2.0, 0.0, 0.99) == WEAK  # the default affinity (1.01) never decides
