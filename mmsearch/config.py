@@ -202,6 +202,10 @@ class ServeSettings:
 
     host: str = field(default="127.0.0.1", metadata={"help": "address the app listens on"})
     port: int = field(default=7860, metadata={"help": "port the app listens on"})
+    examples: str = field(
+        default="",
+        metadata={"help": "example queries under the search box, separated by '|' (default: the demo catalog's)"},
+    )
     compare_model: str = field(default="", metadata={"help": "a second model for the Compare tab (same spec forms)"})
     compare_index: Path | None = field(default=None, metadata={"help": "the second model's index directory"})
     max_upload_mb: int = field(default=20, metadata={"help": "larger uploads are refused by the server"})

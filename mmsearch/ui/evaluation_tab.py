@@ -43,9 +43,14 @@ def evaluation_tab(searcher: Searcher) -> None:
             str(index_dir / quality.report_files(name)[1]),
             f"**{report['test_queries']} test queries** ({report['filtered_test_queries']} with filters) · "
             f"hybrid with keyword weight {report['keyword_weight']} and RRF k {report['rrf_k']} vs the better "
-            f"single mode: **{report['hybrid_gain_ndcg']:+.3f} nDCG@10** · best on the "
-            f"{report['dev_queries']} dev queries: weight {best.get('keyword_weight')}, k {best.get('rrf_k')} "
-            f"· {report.get('model', '')} · {report.get('generated', '')}\n\n"
+            f"single mode: **{report['hybrid_gain_ndcg']:+.3f} nDCG@10** · "
+            + (
+                f"best on the {report['dev_queries']} dev queries: weight {best.get('keyword_weight')}, "
+                f"k {best.get('rrf_k')} · "
+                if best
+                else "no dev half: nothing was chosen on these queries · "
+            )
+            + f"{report.get('model', '')} · {report.get('generated', '')}\n\n"
             + (f"**Is the difference real?** (paired over the same test queries)\n{tests}" if tests else ""),
         )
 

@@ -172,7 +172,8 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
             upload = gr.UploadButton(
                 "Image", icon=None, file_types=["image"], scale=0, min_width=72, elem_id="mm-upload"
             )
-        gr.Examples(EXAMPLES, inputs=[query], label=None, elem_id="mm-examples")
+        examples = [e.strip() for e in cfg.examples.split("|") if e.strip()] or EXAMPLES
+        gr.Examples(examples, inputs=[query], label=None, elem_id="mm-examples")
         status = gr.Markdown(elem_id="mm-status")
         gallery = gr.Gallery(
             label="Results",
