@@ -42,3 +42,15 @@ def atomic_write_text(path: Path, text: str) -> Path:
     tmp.write_text(text)
     tmp.replace(path)
     return path
+
+
+def atomic_save_figure(fig, out: Path, dpi: int = 110) -> Path:
+    """A matplotlib figure saved as a PNG beside its target, renamed into place, and closed."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    tmp.replace(out)
+    return out

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmsearch.atomic import atomic_write_text
+from mmsearch.atomic import atomic_save_figure, atomic_write_text
 from mmsearch.encode.encoders import Encoder
 from mmsearch.ingest import fashion_mnist
 from mmsearch.ingest.captions import CategoryCaptions, load_templates
@@ -85,12 +85,7 @@ def plot(report: dict, out: Path) -> Path:
             ax.text(j, i, str(n), ha="center", va="center", fontsize=7, color="white" if n > top / 2 else "black")
     ax.set_title(f"{report['model']}: zero-shot accuracy {report['accuracy']:.1%}", fontsize=9)
     fig.tight_layout()
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return atomic_save_figure(fig, out)
 
 
 def write(report: dict, directory: Path) -> tuple[Path, Path]:

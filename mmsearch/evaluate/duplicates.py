@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmsearch.atomic import atomic_save_figure
 from mmsearch.index import vectors as vindex
 
 THRESHOLDS = (0.9999, 0.999, 0.99)
@@ -96,12 +97,7 @@ def picture(found: dict, images: dict[str, str], out: Path) -> Path:
             note = "same bytes" if score is None else f"cosine {score:.4f}"
             ax.set_title(f"{a[-5:]} / {b[-5:]}\n{label}: {note}", fontsize=7)
     fig.tight_layout()
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return atomic_save_figure(fig, out)
 
 
 def image_paths(index: vindex.VectorIndex, ids: list[str]) -> dict[str, str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mmsearch.atomic import atomic_save_figure, atomic_write_text
 from mmsearch.evaluate import measures
 from mmsearch.index import keyword as kw
 from mmsearch.index.filters import matching_rows, parse_filters
@@ -388,22 +389,15 @@ def plot(report: dict, out: Path, title: str = "") -> Path:
     ax.set_title("choosing the hybrid settings (dev queries)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return atomic_save_figure(fig, out)
 
 
 def write(report: dict, directory: Path, title: str = "", name: str = "demo") -> tuple[Path, Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     report_file, plot_file = report_files(name)
-    tmp = directory / (report_file + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(directory / report_file)
-    return directory / report_file, plot(report, directory / plot_file, title)
+    saved = atomic_write_text(directory / report_file, json.dumps(report, indent=2))
+    return saved, plot(report, directory / plot_file, title)
 
 
 def significance_lines(report: dict) -> list[str]:
