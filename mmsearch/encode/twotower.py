@@ -126,7 +126,7 @@ class TwoTower(nn.Module):
         } | ({"text_source": self.text_source} if self.text_source else {})
 
 
-STEMS = ("patch", "conv", "deep-conv")
+CONV_STEMS = ("conv", "deep-conv")  # the other stem is ViT's own patch projection
 
 
 class ConvStem(nn.Sequential):
@@ -172,16 +172,11 @@ def from_configs(
     vision_cfg: dict, text_cfg: dict, embed_dim: int, max_length: int = 32, stem: str = "patch"
 ) -> TwoTower:
     vision = ViTModel(ViTConfig(**vision_cfg), add_pooling_layer=False)
-    if stem in ("conv", "deep-conv"):
+    if stem in CONV_STEMS:
         conv_stem(vision, deep=stem == "deep-conv")
     text = BertModel(BertConfig(**text_cfg), add_pooling_layer=False)
     size = vision.config.image_size
     return TwoTower(vision, text, embed_dim, size, [0.5] * 3, [0.5] * 3, max_length)
-
-
-def from_pretrained_towers(vision_name: str, text_name: str, embed_dim: int = 256, max_length: int = 64) -> TwoTower:
-    """Towers from Hugging Face checkpoints (e.g. google/vit-base-patch16-224-in21k and bert-base-uncased)."""
-    return assemble(vision_name, None, text_name, None, embed_dim, max_length)
 
 
 def assemble(
@@ -206,7 +201,7 @@ def assemble(
         mean, std = list(proc.image_mean), list(proc.image_std)
     else:
         vision = ViTModel(ViTConfig(**vision_cfg), add_pooling_layer=False)
-        if stem in ("conv", "deep-conv"):
+        if stem in CONV_STEMS:
             conv_stem(vision, deep=stem == "deep-conv")
     source, text_pooling = None, "mean"
     if text_name:
@@ -294,7 +289,7 @@ def load(model_dir: Path, device: str | torch.device = "cpu") -> tuple[TwoTower,
         raise FileNotFoundError(f"{model_dir} is not a two-tower model directory (no {CONFIG_FILE})")
     cfg = json.loads(cfg_path.read_text())
     vision = ViTModel(ViTConfig.from_dict(cfg["vision"]), add_pooling_layer=False)
-    if cfg.get("vision_stem", "patch") in ("conv", "deep-conv"):
+    if cfg.get("vision_stem", "patch") in CONV_STEMS:
         conv_stem(vision, deep=cfg["vision_stem"] == "deep-conv")
     source = cfg.get("text_source")
     text = _referenced_text(source) if source else BertModel(BertConfig.from_dict(cfg["text"]), add_pooling_layer=False)
