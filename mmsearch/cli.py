@@ -134,21 +134,22 @@ def build(argv: list[str] | None = None, prog: str | None = None) -> int:
     if config is None:
         return 2
     from mmsearch.builder.pipeline import COUNTS, BuildError, build_index, print_progress
-    from mmsearch.encode.encoders import EncoderError
+    from mmsearch.encode.encoders import EncoderError, load_encoder
     from mmsearch.evaluate import reports
     from mmsearch.ingest.catalog import CatalogError
     from mmsearch.store.features import FeatureStoreError
 
+    # Fashion-MNIST's figures follow the build and need the model again: loaded once, for both.
+    evaluated = reports.is_fashion_mnist(config.catalog)
     try:
-        built = build_index(config, progress=print_progress)
+        encoder = load_encoder(config.model, config.device) if evaluated else None
+        built = build_index(config, encoder, progress=print_progress)
     except (BuildError, CatalogError, EncoderError, FeatureStoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if reports.is_fashion_mnist(config.catalog):
-        from mmsearch.encode.encoders import load_encoder
+    if evaluated:
         from mmsearch.search.searcher import Searcher
 
-        encoder = load_encoder(config.model, config.device)
         reports.ensure(Searcher.open(cfgmod.replace(config, index=built.path), encoder))
     m = built.manifest
     print(

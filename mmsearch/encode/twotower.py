@@ -208,7 +208,7 @@ def assemble(
         folder = pretrained.resolve(text_name)
         with _quiet_loading():
             text = BertModel.from_pretrained(folder, add_pooling_layer=False)
-        text_pooling = pretrained.pooling(folder) if Path(folder).is_dir() else "mean"
+        text_pooling = pretrained.pooling(folder)
         if Path(folder).is_dir():
             source = {"id": text_name, "sha256": pretrained.weights_hash(folder)}
     else:
@@ -334,13 +334,13 @@ def _referenced_text(source: dict) -> BertModel:
     """The pretrained text tower a model names, found again and checked against the hash it was trained with."""
     try:
         folder = pretrained.resolve(source["id"])
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(
+                f"the model's text tower {source['id']} is not on this machine{pretrained.install_hint(source['id'])}"
+            )
+        found = pretrained.weights_hash(folder)
     except pretrained.PretrainedError as exc:
         raise FileNotFoundError(str(exc)) from exc
-    if not Path(folder).is_dir():
-        raise FileNotFoundError(
-            f"the model's text tower {source['id']} is not on this machine{pretrained.install_hint(source['id'])}"
-        )
-    found = pretrained.weights_hash(folder)
     if found != source["sha256"]:
         raise FileNotFoundError(
             f"the text tower at {folder} has sha256 {found}, but the model was trained on {source['sha256']}"

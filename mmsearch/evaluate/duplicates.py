@@ -102,10 +102,9 @@ def picture(found: dict, images: dict[str, str], out: Path) -> Path:
 
 def image_paths(index: vindex.VectorIndex, ids: list[str]) -> dict[str, str]:
     table = index.items.set_index("item_id")
-    column = "image" if "image" in table.columns else None
-    if column is None:
+    if "image" not in table.columns:
         raise ValueError("the index keeps no image paths")
-    return {i: str(table.loc[i, column]) for i in ids if i in table.index}
+    return {i: str(table.loc[i, "image"]) for i in ids if i in table.index}
 
 
 def examples_ids(found: dict) -> list[str]:
