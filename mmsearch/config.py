@@ -154,7 +154,7 @@ class SearchSettings:
         },
     )
     match_standing: float = field(
-        default=3.6,
+        default=4.8,
         metadata={
             "help": "a text answer also matches when its best result stands this many standard deviations above the "
             "catalog's mean similarity to the query"

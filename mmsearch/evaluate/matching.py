@@ -3,13 +3,16 @@
 Labelled queries with judged results are the matched side; ``assets/unmatched-queries.csv`` (things neither bundled
 catalog sells, written before any rule was chosen) is the unmatched side. The rule's thresholds are chosen on the dev
 halves only (the best F1 of the ``weak`` flag), and precision/recall are reported on the test halves.
+Many thresholds often tie on a small dev half; the first of them in grid order sits at the very edge of the dev
+queries, so each threshold is then moved to the middle of its band of equally good values (the rule keeps the
+widest margin to the dev queries on either side).
 ``python -m mmsearch.evaluate --match`` prints both.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -21,7 +24,7 @@ from mmsearch.search.match import WEAK, MatchRule
 UNMATCHED_FILE = ASSETS_DIR / "unmatched-queries.csv"
 WORDS_GRID = (0.0, 0.2, 0.25, 0.35, 0.5, 0.67, 0.75, 1.0, 1.01)
 STANDING_GRID = tuple(np.round(np.arange(1.5, 6.01, 0.1), 2))
-AFFINITY_GRID = (*np.round(np.arange(0.3, 0.91, 0.05), 2), 1.01)  # 1.01: the affinity never decides
+AFFINITY_GRID = (*np.round(np.arange(0.3, 0.91, 0.01), 2), 1.01)  # 1.01: the affinity never decides
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def scores(observed: list[Observed], rule: MatchRule) -> dict:
 
 
 def calibrate(observed: list[Observed], image_standing: float) -> MatchRule:
-    """The rule with the best F1 of the weak flag on the dev half (the first such in grid order)."""
+    """The rule with the best F1 of the weak flag on the dev half, each threshold in the middle of its band."""
     dev = [o for o in observed if o.split == "dev"]
     best, best_f1 = None, -1.0
     affinities = AFFINITY_GRID if any(o.affinity is not None for o in dev) else (1.01,)
@@ -82,7 +85,26 @@ def calibrate(observed: list[Observed], image_standing: float) -> MatchRule:
         f1 = scores(dev, rule)["f1"]
         if f1 > best_f1:
             best, best_f1 = rule, f1
+    grids = {"affinity": affinities, "standing": STANDING_GRID, "words": WORDS_GRID}
+    for name, grid in grids.items():
+        best = _middle_of_band(dev, best, name, [float(v) for v in grid if v <= 1.0 or name != "affinity"], best_f1)
     return best
+
+
+def _middle_of_band(dev: list[Observed], rule: MatchRule, name: str, grid: list[float], f1: float) -> MatchRule:
+    """``rule`` with threshold ``name`` moved to the middle of the run of grid values around it that keep ``f1``
+    (a threshold that never decides, such as an affinity above 1, stays where it is)."""
+    current = getattr(rule, name)
+    if current not in grid:
+        return rule
+    good = [scores(dev, replace(rule, **{name: value}))["f1"] >= f1 for value in grid]
+    at = grid.index(current)
+    low, high = at, at
+    while low > 0 and good[low - 1]:
+        low -= 1
+    while high < len(grid) - 1 and good[high + 1]:
+        high += 1
+    return replace(rule, **{name: grid[(low + high) // 2]})
 
 
 def report(observed: list[Observed], configured: MatchRule) -> dict:

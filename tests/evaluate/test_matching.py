@@ -31,6 +31,16 @@ def test_thresholds_are_chosen_on_the_dev_half_and_scored_on_the_test_half():
     assert r["chosen_on_dev"]["words"] == chosen.words and 0 <= r["test_with_chosen"]["recall"] <= 1
 
 
+def test_a_threshold_is_chosen_in_the_middle_of_its_band_of_equally_good_values():
+    # dev: matched queries stand 5.0 and above, unmatched 2.0 and below; no word is known. Every standing
+    # threshold in (2.0, 5.0] separates them perfectly: the rule takes the middle of that band, not its first value.
+    dev = [Observed(f"m{i}", "dev", 5.0 + i / 10, 0.0, False) for i in range(5)]
+    dev += [Observed(f"u{i}", "dev", 2.0 - i / 10, 0.0, True) for i in range(5)]
+    chosen = calibrate(dev, image_standing=2.0)
+    assert scores(dev, chosen)["f1"] == 1.0
+    assert 3.3 <= chosen.standing <= 3.7
+
+
 def test_the_standing_counts_deviations_above_the_catalogs_mean():
     import numpy as np
 
