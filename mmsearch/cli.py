@@ -83,9 +83,10 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
     from mmsearch.evaluate import reports
     from mmsearch.index.vectors import IndexLoadError
     from mmsearch.ingest.catalog import CatalogError
-    from mmsearch.search.searcher import Searcher
+    from mmsearch.search.searcher import MODES, Searcher
     from mmsearch.serve.server import serve as run_server
     from mmsearch.service import create_app
+    from mmsearch.store.database import DatabaseError
 
     try:
         encoder = load_encoder(config.model, config.device)
@@ -99,15 +100,22 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
                 cfgmod.replace(config, model=config.compare_model, index=config.compare_index), second
             )
             other = Searcher.open(second_cfg, second)
+        rival = None  # --interleave <model>: the second ranker compared online
+        if config.interleave and config.interleave not in MODES:
+            if other is not None and config.interleave == config.compare_model:
+                rival = other
+            else:
+                third = load_encoder(config.interleave, config.device)
+                third_cfg = ensure_index(cfgmod.replace(config, model=config.interleave, index=None), third)
+                rival = Searcher.open(third_cfg, third)
     except (EncoderError, IndexLoadError, BuildError, CatalogError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for s in (searcher, other):  # a rebuilt or updated index is swapped in without a restart
-        if s is not None:
-            s.loaded.watch()
+    for s in {id(x): x for x in (searcher, other, rival) if x is not None}.values():
+        s.loaded.watch()  # a rebuilt or updated index is swapped in without a restart
     try:
-        app = create_app(searcher, other)
-    except ValueError as exc:  # a malformed MMSEARCH_AUTH
+        app = create_app(searcher, other, rival)
+    except (ValueError, DatabaseError) as exc:  # a malformed MMSEARCH_AUTH, a database that cannot be opened
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(

@@ -253,7 +253,58 @@ class ServeSettings:
 
 
 @dataclass
-class Config(ServeSettings, SearchSettings, BuildSettings, CatalogSettings):
+class FeedbackSettings:
+    """What people do with answers: searches, events, judgments, analytics, interleaving"""
+
+    database_url: str = field(
+        default="",
+        metadata={
+            "help": "where searches, events and judgments are kept: a SQLAlchemy URL such as "
+            "postgresql://user:password@host/db for several replicas (better set as MMSEARCH_DATABASE_URL); "
+            "empty: SQLite under the data directory"
+        },
+    )
+    record: bool = field(
+        default=True,
+        metadata={
+            "help": "keep every answered search and the events on its results (analytics, the judging queue, "
+            "interleaving); off: answers still carry a query_id, but nothing is written and events are refused"
+        },
+    )
+    analytics_days: float = field(
+        default=90.0,
+        metadata={"help": "searches and events older than this many days are deleted (checked hourly); 0: kept"},
+    )
+    events_flush_s: float = field(
+        default=1.0,
+        metadata={
+            "help": "searches and events are written in batches this often; a crash loses at most this much, a clean "
+            "stop nothing"
+        },
+    )
+    judging: str = field(
+        default="",
+        metadata={
+            "choices": ["", "open"],
+            "help": "who may judge and see analytics: by default only users logged in with --auth (the rater is "
+            "the user's name), and no one on an open server; 'open': anyone, naming themselves (on a public demo "
+            "that shows every visitor's queries to every visitor)",
+        },
+    )
+    interleave: str = field(
+        default="",
+        metadata={
+            "help": "compare a second ranker online: a mode (vector, keyword, hybrid) or a model spec; a share of "
+            "text searches is answered by team-draft interleaving of the served ranker (A) and this one (B)"
+        },
+    )
+    interleave_share: float = field(
+        default=0.5, metadata={"help": "the share of text searches that are interleaved when --interleave is set"}
+    )
+
+
+@dataclass
+class Config(FeedbackSettings, ServeSettings, SearchSettings, BuildSettings, CatalogSettings):
     """Every setting of build, serve and search."""
 
     def keyword_field_list(self) -> list[str]:
@@ -269,7 +320,13 @@ class Config(ServeSettings, SearchSettings, BuildSettings, CatalogSettings):
 
 
 GROUPS = {
-    "serve": (CatalogSettings, BuildSettings, SearchSettings, ServeSettings),  # serve builds what is missing
+    "serve": (
+        CatalogSettings,
+        BuildSettings,
+        SearchSettings,
+        ServeSettings,
+        FeedbackSettings,
+    ),  # builds what is missing
     "build": (CatalogSettings, BuildSettings),
     "search": (CatalogSettings, SearchSettings),
 }

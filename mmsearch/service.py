@@ -14,9 +14,11 @@ from mmsearch.config import Config
 from mmsearch.resources import DEMO_MODEL_DIR, IN_CHECKOUT, PACKAGE_DIR, SOURCE_ROOT
 from mmsearch.search.searcher import Searcher
 from mmsearch.serve.door import GradioDoor, event_inputs
+from mmsearch.serve.feedback import Feedback
 from mmsearch.serve.guard import Guard, TokenBuckets, parse_auth
 from mmsearch.serve.server import create_api
 from mmsearch.ui.blocks import CSS, build_ui
+from mmsearch.ui.judge_tab import KEYS_JS
 
 
 def private_paths(config: Config, searchers: list[Searcher]) -> list[str]:
@@ -32,16 +34,18 @@ def private_paths(config: Config, searchers: list[Searcher]) -> list[str]:
     return sorted(str(p.resolve()) for p in paths)
 
 
-def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
-    """The app ``python app.py`` serves: ``other`` is the Compare tab's second model."""
+def create_app(searcher: Searcher, other: Searcher | None = None, rival: Searcher | None = None) -> FastAPI:
+    """The app ``python app.py`` serves: ``other`` is the Compare tab's second model, ``rival`` the model that
+    --interleave compares online (it may be ``other``)."""
     config = searcher.config
     credentials = parse_auth(config.auth)
     guard = Guard(TokenBuckets(config.rate_limit, config.rate_burst), config.log_queries)
-    app = create_api(searcher, guard, credentials)
-    demo = build_ui(searcher, other, guard)
+    feedback = Feedback(config, searcher, rival, users=credentials is not None)
+    app = create_api(searcher, guard, credentials, feedback, other)
+    demo = build_ui(searcher, other, guard, feedback)
     # Gradio's own queue bounds its events as Gate bounds the REST routes.
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
-    searchers = [s for s in (searcher, other) if s is not None]
+    searchers = [s for s in (searcher, other, rival) if s is not None]
     # Gradio copies any file an event's input names into its cache before the event runs (its own check is off
     # when it is mounted rather than launched): the middleware refuses such inputs at the door.
     app.add_middleware(GradioDoor, upload_dir=get_upload_folder(), inputs=event_inputs(demo))
@@ -56,5 +60,6 @@ def create_app(searcher: Searcher, other: Searcher | None = None) -> FastAPI:
         footer_links=["api"],
         theme=gr.themes.Soft(),
         css=CSS,
+        head=KEYS_JS,
         mcp_server=config.mcp,
     )

@@ -242,3 +242,62 @@ def tiny_demo_app(tmp_path_factory, manifest: Path, model_dir: Path, **env: str)
         }
         | env,
     )
+
+
+def _postgres_bin(name: str) -> str:
+    """Debian keeps PostgreSQL's server programs out of PATH, under /usr/lib/postgresql/<version>/bin."""
+    import glob
+    import shutil
+
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or (
+        [shutil.which(name)] if shutil.which(name) else []
+    )
+    if not found:
+        need_program("postgres")  # skips (or fails in CI) with the install command
+    return found[-1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory):
+    """A real PostgreSQL server for the session, started from Debian's programs (as the ``postgres`` user when the
+    tests run as root, which PostgreSQL refuses), on a free loopback port; stopped at the end."""
+    import shutil
+    import subprocess
+    import tempfile
+    import time
+
+    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+    # Not under pytest's own temporary directory: that one is private to root, and the server runs as postgres.
+    root = Path(tempfile.mkdtemp(prefix="mmsearch-postgres-"))
+    data, sockets = root / "data", root / "sockets"
+    sockets.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(sockets, "postgres")
+        root.chmod(0o755)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    run = dict(check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"], **run)
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=on"
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"], **run)
+    try:
+        import psycopg
+
+        for _ in range(100):
+            try:
+                with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as c:
+                    c.execute("CREATE DATABASE mmsearch_tests")
+                break
+            except psycopg.OperationalError:
+                time.sleep(0.1)
+        yield f"postgresql://postgres@127.0.0.1:{port}/mmsearch_tests"
+    finally:
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        shutil.rmtree(root, ignore_errors=True)

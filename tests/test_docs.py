@@ -99,6 +99,7 @@ def test_every_variable_the_pages_name_exists():
 
 
 GROUPS = [config.CatalogSettings, config.BuildSettings, config.SearchSettings, config.ServeSettings, TrainConfig]
+GROUPS.insert(4, config.FeedbackSettings)
 GROUPS.append(EvaluateSettings)
 
 

@@ -73,6 +73,8 @@ class Answer(list):
         super().__init__(results)
         self.mode, self.kind, self.match, self.standing = mode, kind, match, standing
         self.affinity = affinity  # the words' best similarity to a category word (match.py), when it was measured
+        self.query_id: str | None = None  # given when the answer is served (serve/feedback.py)
+        self.teams: list[str] | None = None  # interleaved answers: which ranker placed each result (interleave.py)
 
 
 def picture_url(item_id: str) -> str:

@@ -116,32 +116,53 @@ class Gate:
         self._slots.release()
 
 
-def parse_auth(spec: str) -> tuple[str, str] | None:
-    """``user:password`` -> (user, password); empty -> None (an open deployment)."""
+Credentials = tuple[tuple[str, str], ...]
+
+
+def parse_auth(spec: str) -> Credentials | None:
+    """``user:password`` (several separated by ',', one per rater) -> ((user, password), ...); empty -> None
+    (an open deployment)."""
     spec = (spec or "").strip()
     if not spec:
         return None
-    user, sep, password = spec.partition(":")
-    if not sep or not user or not password:
-        raise ValueError("MMSEARCH_AUTH must look like user:password (both parts non-empty)")
-    return user, password
+    users = []
+    for part in spec.split(","):
+        user, sep, password = part.strip().partition(":")
+        if not sep or not user or not password:
+            raise ValueError(
+                "MMSEARCH_AUTH must look like user:password, or several as user:password,user2:password2 "
+                "(both parts non-empty)"
+            )
+        users.append((user, password))
+    if len({u for u, _ in users}) != len(users):
+        raise ValueError("MMSEARCH_AUTH names a user twice")
+    return tuple(users)
 
 
-def authorized(header: str | None, credentials: tuple[str, str] | None) -> bool:
-    """A REST caller's ``Authorization`` header: ``Bearer <password>`` or HTTP basic ``user:password``."""
+def user_of(header: str | None, credentials: Credentials | None) -> str | None:
+    """Whose ``Authorization`` header this is (``Bearer <password>`` or HTTP basic ``user:password``), or None."""
     if credentials is None:
-        return True
+        return None
     scheme, _, value = (header or "").strip().partition(" ")
-    user, password = credentials
+    found = None
     if scheme.lower() == "bearer":
-        return secrets.compare_digest(value.strip().encode(), password.encode())
-    if scheme.lower() == "basic":
+        for user, password in credentials:  # every one compared, so the time does not tell which matched
+            if secrets.compare_digest(value.strip().encode(), password.encode()):
+                found = user
+    elif scheme.lower() == "basic":
         try:
             given = base64.b64decode(value.strip(), validate=True).decode()
         except (ValueError, UnicodeDecodeError):
-            return False
-        return secrets.compare_digest(given.encode(), f"{user}:{password}".encode())
-    return False
+            return None
+        for user, password in credentials:
+            if secrets.compare_digest(given.encode(), f"{user}:{password}".encode()):
+                found = user
+    return found
+
+
+def authorized(header: str | None, credentials: Credentials | None) -> bool:
+    """A REST caller may search: the deployment is open, or the header is one of its users'."""
+    return credentials is None or user_of(header, credentials) is not None
 
 
 def uploaded_file(payload: object, upload_dir: str | Path) -> str | None:

@@ -25,7 +25,8 @@ from mmsearch.search.checks import MAX_K
 from mmsearch.search.results import ItemNotFound, QueryError
 from mmsearch.search.searcher import Searcher
 from mmsearch.serve import monitoring
-from mmsearch.serve.guard import NEEDS_TOKEN, Gate, Guard, Refusal, authorized
+from mmsearch.serve.feedback import Feedback
+from mmsearch.serve.guard import NEEDS_TOKEN, Credentials, Gate, Guard, Refusal, authorized
 
 UPLOAD_CHUNK = 1 << 20
 
@@ -46,6 +47,7 @@ class Hit(BaseModel):
 
 
 class SearchResponse(BaseModel):
+    query_id: str = Field(description="this answer's id: send it with events on its results (POST /api/events)")
     results: list[Hit]
     took_ms: float = Field(description="time spent in the server on this request")
     mode: str = Field(description="the mode that ranked the results (an image alone is always vector)")
@@ -94,7 +96,7 @@ class GuardedRoute(APIRoute):
     become ``{"error": message}`` with their status."""
 
     guard: Guard  # a subclass per router() holds its deployment's guard and secret
-    credentials: tuple[str, str] | None = None
+    credentials: Credentials | None = None
 
     def get_route_handler(self):
         handler, endpoint = super().get_route_handler(), self.path_format
@@ -139,12 +141,14 @@ def _version(package: str) -> str:
         return "-"
 
 
-def router(
-    searcher: Searcher, guard: Guard, gate: Gate, max_upload_bytes: int, credentials: tuple[str, str] | None = None
-) -> APIRouter:
-    route_class = type("DeploymentRoute", (GuardedRoute,), {"guard": guard, "credentials": credentials})
+def route_class(guard: Guard, credentials: Credentials | None) -> type[GuardedRoute]:
+    return type("DeploymentRoute", (GuardedRoute,), {"guard": guard, "credentials": credentials})
+
+
+def router(searcher: Searcher, feedback: Feedback, gate: Gate, max_upload_bytes: int, routes: type[GuardedRoute]):
+    guard = routes.guard
     versions = {p: _version(p) for p in ("faiss-cpu", "feast", "gradio", "torch", "open_clip_torch")}
-    api = APIRouter(prefix="/api", responses=ERRORS, route_class=route_class)
+    api = APIRouter(prefix="/api", responses=ERRORS, route_class=routes)
 
     async def run(request: Request, query: str | None, work) -> Response:
         """The search ``work`` after the client's rate limit and the queue bound; what the log line needs goes in the
@@ -161,11 +165,13 @@ def router(
         async with gate:
             answer = work()
         outcome.mode, outcome.kind, outcome.results = answer.mode, answer.kind, len(answer)
+        feedback.record(answer, query, "rest", outcome.client, started)
         # Shaped as SearchResponse (the documented model) but serialised directly: building a pydantic model per
         # hit costs more than the search's own Python on a small catalog.
         return Response(
             orjson.dumps(
                 {
+                    "query_id": answer.query_id,
                     "results": [r.public() for r in answer],
                     "took_ms": round(1000 * (time.perf_counter() - started), 2),
                     "mode": answer.mode,
@@ -186,7 +192,9 @@ def router(
         min_score: float | None = Query(None, description="drop results scoring lower"),
         keyword_weight: float | None = Query(None, description="hybrid: the keyword list's share, 0..1"),
     ):
-        return await run(request, q, lambda: searcher.search_text(q, k, min_score, filters, mode, keyword_weight))
+        return await run(
+            request, q, lambda: feedback.text_answer(searcher, q, k, min_score, filters, mode, keyword_weight)
+        )
 
     @api.post("/search/image", response_model=SearchResponse, summary="Search by an uploaded picture (and text)")
     async def search_image(

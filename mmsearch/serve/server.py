@@ -16,13 +16,21 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mmsearch.search.searcher import Searcher
-from mmsearch.serve import monitoring, rest
-from mmsearch.serve.guard import NEEDS_TOKEN, Gate, Guard, authorized
+from mmsearch.serve import feedback_api, monitoring, rest
+from mmsearch.serve.feedback import Feedback
+from mmsearch.serve.guard import NEEDS_TOKEN, Credentials, Gate, Guard, authorized
 from mmsearch.store import readahead
 
 
-def create_api(searcher: Searcher, guard: Guard, credentials: tuple[str, str] | None) -> FastAPI:
-    """REST, /metrics, /healthz and /readyz for one searcher, every route through ``guard``."""
+def create_api(
+    searcher: Searcher,
+    guard: Guard,
+    credentials: Credentials | None,
+    feedback: Feedback,
+    other: Searcher | None = None,
+) -> FastAPI:
+    """REST, /metrics, /healthz and /readyz for one searcher, every route through ``guard``; ``feedback`` keeps
+    searches, events and judgments (``other``: a second model whose items may be judged too)."""
     config = searcher.config
     monitoring.setup_request_log()
     monitoring.SERVICE.searcher = searcher
@@ -36,7 +44,12 @@ def create_api(searcher: Searcher, guard: Guard, credentials: tuple[str, str] | 
         description='REST routes beside the Gradio app. Errors are `{"error": message}`.',
     )
     gate = Gate(config.concurrency, config.max_queue)
-    app.include_router(rest.router(searcher, guard, gate, config.max_upload_mb * 2**20, credentials))
+    routes = rest.route_class(guard, credentials)
+    app.include_router(rest.router(searcher, feedback, gate, config.max_upload_mb * 2**20, routes))
+    searchers = [s for s in (searcher, other) if s is not None]
+    app.include_router(feedback_api.router(searchers, feedback, routes, credentials))
+    # A clean stop (SIGTERM, Ctrl-C) writes the searches and events still waiting for their batch.
+    app.router.on_shutdown.append(feedback.close)
 
     @app.get("/healthz", summary="The process is up")
     def healthz() -> dict:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import gradio as gr
 
 from mmsearch.search.searcher import Searcher
+from mmsearch.serve.feedback import Feedback
 from mmsearch.serve.guard import Guard
+from mmsearch.ui.analytics_tab import analytics_tab
 from mmsearch.ui.compare_tab import compare_tab
 from mmsearch.ui.evaluation_tab import evaluation_tab
 from mmsearch.ui.events import Events
+from mmsearch.ui.judge_tab import judge_tab
 from mmsearch.ui.search_tab import search_tab
 from mmsearch.ui.tools import register_tools
 
@@ -32,8 +35,8 @@ CSS = """
 """
 
 
-def build_ui(searcher: Searcher, other: Searcher | None, guard: Guard) -> gr.Blocks:
-    events = Events(guard)
+def build_ui(searcher: Searcher, other: Searcher | None, guard: Guard, feedback: Feedback) -> gr.Blocks:
+    events = Events(guard, feedback)
 
     def header() -> str:
         """Read at every page load: the index may have been swapped for a newer build since the app started."""
@@ -53,6 +56,8 @@ def build_ui(searcher: Searcher, other: Searcher | None, guard: Guard) -> gr.Blo
         evaluation_tab(searcher)
         if other is not None:
             compare_tab(searcher, other, events)
+        judge_tab([s for s in (searcher, other) if s is not None], events)
+        analytics_tab(events)
         # After the tabs: anything between two tabs (even an API-only function) would split them into two tab bars.
         register_tools(searcher, events)
     return demo

@@ -9,20 +9,48 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from mmsearch.search.results import Result
+from mmsearch.serve import monitoring
+from mmsearch.serve.feedback import Feedback
 from mmsearch.serve.guard import Guard, Refusal, uploaded_file
+from mmsearch.store.searchlog import EventError
 from mmsearch.ui.pictures import ServedPictures
 
 TITLES = {"busy": "Busy", "StoreUnavailable": "Cannot search"}  # the error box's title by kind of refusal
 
 
 class Events:
-    def __init__(self, guard: Guard):
+    def __init__(self, guard: Guard, feedback: Feedback):
         self.guard = guard  # the REST routes' too (mmsearch/service.py)
+        self.feedback = feedback
         self.pictures = ServedPictures(Path(get_upload_folder()) / "mmsearch-pictures")
 
     def upload(self, image) -> str | None:
         """The path of an image input, only if this server received it as an upload (else a refusal)."""
         return uploaded_file(image, get_upload_folder())
+
+    @staticmethod
+    def client(request: gr.Request | None) -> str:
+        return request.client.host if request is not None and request.client else "local"
+
+    def recorder(self, query: str | None, source: str, request: gr.Request | None):
+        """What gives an answer its query_id and logs it, for ``_run`` and the tools."""
+        return lambda answer, started: self.feedback.record(answer, query, source, self.client(request), started)
+
+    def clicked(self, shown: dict, request: gr.Request | None) -> None:
+        """A click on a result in the gallery, kept as an event on its answer (never failing the click itself)."""
+        if self.feedback.log is None or not shown.get("query_id"):
+            return
+        try:
+            self.feedback.log.event(
+                shown["query_id"],
+                shown["item_id"],
+                int(shown.get("position") or 0),
+                "click",
+                self.feedback.client_id(self.client(request)),
+            )
+            monitoring.count_event("click")
+        except EventError:
+            return
 
     def gallery(self, results: list[Result]) -> list[tuple[str, str]]:
         return [(self.pictures.path(r.image), r.caption()) for r in results]
@@ -30,7 +58,7 @@ class Events:
     def run(self, endpoint: str, request: gr.Request | None, work, query: str | None = None, title: str = ""):
         """Runs one event through the guard. ``work`` returns the event's outputs and the ``Answer`` (or listing)
         it showed, whose mode, kind and count go into the metrics and the log."""
-        client = request.client.host if request is not None and request.client else "local"
+        client = self.client(request)
         try:
             with self.guard.request(endpoint, client, query=query) as outcome:
                 self.guard.admit(outcome)

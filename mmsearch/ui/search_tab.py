@@ -4,6 +4,7 @@ event has an ``api_name``, so the same searches work from gradio_client and curl
 from __future__ import annotations
 
 import math
+import time
 
 import gradio as gr
 
@@ -25,9 +26,20 @@ EXAMPLES = [
 
 
 def _outputs(
-    results: list[Result], what: str, hidden: int = 0, note: str = "", gallery=None, match: str = GOOD
+    results: list[Result],
+    what: str,
+    hidden: int = 0,
+    note: str = "",
+    gallery=None,
+    match: str = GOOD,
+    query_id: str | None = None,
+    positions: list[int] | None = None,
 ) -> tuple[list, list[dict], str]:
+    """The gallery, the results as JSON (each with its answer's ``query_id`` and its ``position`` in it, 1 = first,
+    what an event on it names) and the status line."""
     gallery = gallery(results) if gallery else [(r.image, r.caption()) for r in results]
+    positions = positions or list(range(1, len(results) + 1))
+    shown = [r.public() | {"query_id": query_id, "position": p} for r, p in zip(results, positions)]
     if not results:
         status = f"No results for {what}."
     elif match == WEAK:
@@ -38,7 +50,7 @@ def _outputs(
         status += f" · {hidden} more below the minimum score hidden"
     if note:
         status += f" · {note}"
-    return gallery, [r.public() for r in results], status
+    return gallery, shown, status
 
 
 def _number(value, name: str, whole: bool = False) -> float | int | None:
@@ -54,19 +66,36 @@ def _number(value, name: str, whole: bool = False) -> float | int | None:
         raise QueryError(f"{name} must be a number, not {value!r}.") from None
 
 
-def _run(search, what: str, k: float, min_score: float, filters: str | None, say_mode=False, gallery=None) -> tuple:
+def _run(
+    search, what: str, k: float, min_score: float, filters: str | None, say_mode=False, gallery=None, record=None
+) -> tuple:
     """Runs a search for the UI; the minimum score is applied here so the status can say how many it hid (and, with
-    ``say_mode``, which mode ranked the results). Returns the event's outputs and the searcher's answer."""
+    ``say_mode``, which mode ranked the results); ``record`` gives the answer its query_id. Returns the event's
+    outputs and the searcher's answer."""
+    started = time.perf_counter()
     if filters is not None and not isinstance(filters, str):
         raise QueryError(f"The filters must be text such as 'category=mug; price<=20', not {filters!r}.")
     if filters and filters.strip():
         what += f" where {filters.strip()}"
     floor = _number(min_score, "The minimum score") or 0.0
     answer = search(_number(k, "k", whole=True), None, filters)  # None: the server's default k
-    kept = [r for r in answer if r.score >= floor] if floor else answer
+    query_id = record(answer, started) if record else None
+    kept = [(i, r) for i, r in enumerate(answer, start=1) if r.score >= floor]
     note = f"{answer.mode} · {SCORE_NOTE[answer.mode]}" if say_mode else ""
+    if answer.teams is not None:
+        note = (note + " · " if note else "") + "interleaved with a second ranker"
     match = getattr(answer, "match", GOOD)
-    return _outputs(kept, what, hidden=len(answer) - len(kept), note=note, gallery=gallery, match=match), answer
+    outputs = _outputs(
+        [r for _, r in kept],
+        what,
+        hidden=len(answer) - len(kept),
+        note=note,
+        gallery=gallery,
+        match=match,
+        query_id=query_id,
+        positions=[i for i, _ in kept],
+    )
+    return outputs, answer
 
 
 SCORE_NOTE = {
@@ -102,14 +131,21 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
                 share = _number(image_weight, "The image weight")
                 share = cfg.image_weight if share is None else share
                 parts.append(f"the uploaded image (image weight {share:.2f})" if has_text else "the uploaded image")
+
+            def search(n, m, f):
+                if path is None and has_text:  # a text search, which --interleave may answer with two rankers
+                    return events.feedback.text_answer(searcher, query, n, m, f, mode or None, keyword_weight)
+                return searcher.search(query, path, n, m, f, mode, keyword_weight, image_weight)
+
             return _run(
-                lambda n, m, f: searcher.search(query, path, n, m, f, mode, keyword_weight, image_weight),
+                search,
                 " + ".join(parts),
                 k,
                 min_score,
                 filters,
                 say_mode=True,
                 gallery=events.gallery,
+                record=events.recorder(query, "ui", request),
             )
 
         return events.run("search_text", request, work, query=query)
@@ -128,6 +164,7 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
                 min_score,
                 filters,
                 gallery=events.gallery,
+                record=events.recorder(None, "ui", request),
             )
 
         return events.run("search_image", request, work)
@@ -145,13 +182,16 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
                 min_score,
                 filters,
                 gallery=events.gallery,
+                record=events.recorder(None, "ui", request),
             ),
         )
 
     def on_select(
         results: list[dict] | None, k: float, min_score: float, filters: str, evt: gr.SelectData, request: gr.Request
     ) -> tuple:
-        item_id = (results or [])[evt.index]["item_id"]
+        shown = (results or [])[evt.index]
+        item_id = shown["item_id"]
+        events.clicked(shown, request)  # recorded as POST /api/events records a shop's click
         return (item_id, *more_like_this(item_id, k, min_score, filters, request))
 
     with gr.Tab("Search"):

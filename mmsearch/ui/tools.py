@@ -9,6 +9,7 @@ MCP server hands a tool's value to the agent as ``str(value)``, and a Python rep
 from __future__ import annotations
 
 import json
+import time
 
 import gradio as gr
 from gradio.data_classes import FileData
@@ -29,13 +30,21 @@ def register_tools(searcher: Searcher, events: Events) -> None:
     """Adds the four tools to the Blocks being built (call inside ``with gr.Blocks()``)."""
 
     def answer(endpoint: str, request: gr.Request | None, work, query: str | None = None) -> str:
-        """JSON text of what ``work`` found, through the guard: a search's ``{"match", "mode", "results"}`` (results
+        """JSON text of what ``work`` found, through the guard: a search's ``{"query_id", "match", "mode",
+        "results"}`` (results
         with absolute picture URLs; match ``weak`` when nothing in the catalog matches well), or one product."""
 
         def found():
+            started = time.perf_counter()
             result = work()  # an Answer, or one product's listing
             if isinstance(result, list):
-                shown = {"match": result.match, "mode": result.mode, "results": _absolute(result, request)}
+                query_id = events.recorder(query, "tool", request)(result, started)
+                shown = {
+                    "query_id": query_id,
+                    "match": result.match,
+                    "mode": result.mode,
+                    "results": _absolute(result, request),
+                }
                 return shown, result
             return _absolute([result], request)[0], result
 
@@ -55,7 +64,10 @@ def register_tools(searcher: Searcher, events: Events) -> None:
             JSON: a list of products, item_id, score, title, image_url, price, category, description, metadata, similarity and keyword_score.
         """
         return answer(
-            "tool_search_products", request, lambda: searcher.search(query, None, k, None, filters or None, mode)
+            "tool_search_products",
+            request,
+            lambda: events.feedback.text_answer(searcher, query, k, None, filters or None, mode),
+            query=query,
         )
 
     def search_by_image(image: FileData, k: int = 10, filters: str = "", request: gr.Request = None) -> str:

@@ -87,10 +87,15 @@ def test_auth_parsing_and_checks():
     with pytest.raises(ValueError, match="user:password"):
         guard.parse_auth("justapassword")
     creds = guard.parse_auth("alice:s3:cret")
-    assert creds == ("alice", "s3:cret")
+    assert creds == (("alice", "s3:cret"),)
     assert guard.authorized("Bearer s3:cret", creds) and guard.authorized("Basic YWxpY2U6czM6Y3JldA==", creds)
     assert not guard.authorized("Bearer wrong", creds) and not guard.authorized(None, creds)
     assert not guard.authorized("Basic !!!", creds) and guard.authorized(None, None)
+    raters = guard.parse_auth("alice:pw1, bob:pw2")
+    assert guard.user_of("Bearer pw2", raters) == "bob" and guard.user_of("Bearer pw1", raters) == "alice"
+    assert guard.user_of("Bearer nope", raters) is None and guard.user_of("Bearer pw1", None) is None
+    with pytest.raises(ValueError, match="twice"):
+        guard.parse_auth("alice:a,alice:b")
 
 
 def test_a_locked_deployment_asks_for_its_token(built):

@@ -1,0 +1,126 @@
+"""REST routes for the stakeholders' loop: events on results, judgments (with qrels, topics and agreement) and
+search analytics (with the UBI export). They go through the same guard as searches (rate limit, errors as
+``{"error": ...}``); judgments and analytics also need judging to be on (serve/feedback.py's ``Access``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
+
+from mmsearch.evaluate import agreement as agree
+from mmsearch.evaluate import analytics
+from mmsearch.search.searcher import Searcher
+from mmsearch.serve import monitoring
+from mmsearch.serve.feedback import Feedback
+from mmsearch.serve.guard import Credentials, Refusal, user_of
+from mmsearch.store.judgments import GRADES, JudgmentError, checked
+from mmsearch.store.records import MAX_ACTION, MAX_ID
+from mmsearch.store.searchlog import EventError, UnknownQuery
+
+MAX_DAYS = 3660
+
+
+class EventIn(BaseModel):
+    query_id: str = Field(max_length=32, description="the query_id of the answer whose result this is about")
+    item_id: str = Field(max_length=MAX_ID)
+    position: int = Field(description="the result's place in that answer, 1 = the first")
+    action: str = Field(max_length=MAX_ACTION, description="click, view, or a shop's own name such as add_to_cart")
+    client_id: str | None = Field(None, max_length=MAX_ID, description="your own id of the visitor; kept hashed")
+
+
+class JudgmentIn(BaseModel):
+    query: str = Field(max_length=500)
+    item_id: str = Field(max_length=MAX_ID)
+    grade: int = Field(description=", ".join(f"{g} {name}" for g, name in GRADES.items()))
+    rater: str | None = Field(None, max_length=64, description="ignored on a server with users: the user rates")
+
+
+def router(searchers: list[Searcher], feedback: Feedback, route_class, credentials: Credentials | None) -> APIRouter:
+    api = APIRouter(prefix="/api", route_class=route_class)
+    access = feedback.access
+
+    def admit(request: Request) -> None:
+        """Events and judgments spend the client's rate-limit tokens as searches do."""
+        route_class.guard.admit(request.state.outcome)
+
+    @api.post("/events", status_code=202, summary="Record an event on a result (a click, a view, add_to_cart, ...)")
+    async def post_event(request: Request, event: EventIn = Body(...)):
+        admit(request)
+        if feedback.log is None:
+            raise Refusal(409, "This server does not record events (it was started with --no-record).", "off")
+        client = event.client_id or request.state.outcome.client
+        try:
+            feedback.log.event(event.query_id, event.item_id, event.position, event.action, feedback.client_id(client))
+        except UnknownQuery as exc:
+            raise Refusal(404, str(exc), "not_found") from exc
+        except EventError as exc:
+            raise Refusal(400, str(exc), "invalid_event") from exc
+        monitoring.count_event(event.action)
+        return JSONResponse({"accepted": True}, status_code=202)
+
+    @api.post("/judgments", status_code=201, summary="Grade a result for a query, 0-3")
+    async def post_judgment(request: Request, judgment: JudgmentIn = Body(...)):
+        admit(request)
+        rater = access.rater(user_of(request.headers.get("authorization"), credentials), judgment.rater)
+        try:
+            kept = checked(judgment.query, judgment.item_id, judgment.grade, rater)
+        except JudgmentError as exc:
+            raise Refusal(400, str(exc), "invalid_judgment") from exc
+        if not any(kept.item_id in s.snapshot.index for s in searchers):
+            raise Refusal(404, f"No item {kept.item_id!r} in this server's index.", "not_found")
+        await asyncio.to_thread(feedback.judgments.add, [kept])  # committed before the 201
+        monitoring.JUDGMENTS.inc()
+        return JSONResponse(vars(kept), status_code=201)
+
+    @api.get("/judgments", summary="Every judgment, as CSV (query,item_id,grade,rater)")
+    async def all_judgments(request: Request):
+        access.check()
+        return PlainTextResponse(await asyncio.to_thread(feedback.judgments.csv_text), media_type="text/csv")
+
+    @api.get("/judgments/qrels", summary="TREC qrels: topic 0 item_id grade (the raters' median, ties to the lower)")
+    async def qrels(request: Request):
+        access.check()
+        return PlainTextResponse(await asyncio.to_thread(feedback.judgments.qrels_text))
+
+    @api.get("/judgments/topics", summary="The topic number of each judged query")
+    async def topics(request: Request):
+        access.check()
+        found = await asyncio.to_thread(feedback.judgments.topics)
+        return [{"topic": n, "query": q} for q, n in found.items()]
+
+    @api.get("/judgments/agreement", summary="Agreement between raters, and the pairs they disagree on")
+    async def agreement(request: Request):
+        access.check()
+        rows = await asyncio.to_thread(feedback.judgments.all)
+        return agree.agreement(rows)
+
+    def days_of(days: float) -> float:
+        if not 0 < days <= MAX_DAYS:
+            raise Refusal(400, f"days must be more than 0 and at most {MAX_DAYS}, not {days:g}", "invalid_parameter")
+        return days
+
+    @api.get("/analytics", summary="Searches per day, top, no-result, weak and no-click queries, clicks, latency")
+    async def get_analytics(request: Request, days: float = Query(7, description="how many days back")):
+        access.check()
+        days = days_of(days)
+        if feedback.log is not None:
+            await asyncio.to_thread(feedback.log.flush)
+        s, e = await asyncio.to_thread(analytics.load, feedback.engine, days)
+        return analytics.summary(s, e, days) | {"generated_at": time.time()}
+
+    @api.get("/analytics/ubi", summary="The searches and events as User Behavior Insights JSON lines")
+    async def ubi(request: Request, days: float = Query(7, description="how many days back")):
+        access.check()
+        days = days_of(days)
+        if feedback.log is not None:
+            await asyncio.to_thread(feedback.log.flush)
+        s, e = await asyncio.to_thread(analytics.load, feedback.engine, days)
+        lines = analytics.ubi_lines(s, e)
+        return Response("\n".join(lines) + ("\n" if lines else ""), media_type="application/x-ndjson")
+
+    return api

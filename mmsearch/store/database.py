@@ -1,0 +1,68 @@
+"""The database of searches, events and judgments: SQLite in WAL mode under the data directory by default,
+PostgreSQL (or any SQLAlchemy URL) with ``--database-url`` for several replicas sharing one.
+
+Opening it runs the migrations (Alembic, ``migrations/``) up to the newest revision, so a server started on an older
+data directory upgrades it first. SQLite runs with ``synchronous=FULL``: a write is on disk when its transaction
+commits, so what the server acknowledged survives ``kill -9`` (and a power cut).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+DEFAULT_FILE = "mmsearch.sqlite3"
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be opened or written; the message says which and why."""
+
+
+def database_url(url: str, data_dir: Path) -> str:
+    """``url`` as given, else the SQLite file under ``data_dir``."""
+    if url:
+        return url
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{Path(data_dir).resolve() / DEFAULT_FILE}"
+
+
+def _driver(url: str) -> str:
+    """postgresql://... means psycopg 3 (the driver mmsearch installs), not SQLAlchemy's default psycopg2."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (the Analytics tab) do not block the writer
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def open_database(url: str) -> Engine:
+    """An engine on ``url`` with its schema at the newest revision."""
+    try:
+        engine = create_engine(_driver(url), pool_pre_ping=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        migrate(engine)
+    except (SQLAlchemyError, OSError, ImportError) as exc:
+        shown = engine.url.render_as_string(hide_password=True) if "engine" in locals() else "the database URL"
+        raise DatabaseError(f"cannot open the database {shown}: {exc}") from exc
+    return engine
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
