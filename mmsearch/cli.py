@@ -5,6 +5,7 @@
     mmsearch train      train a two-tower model, as python -m mmsearch.train
     mmsearch evaluate   measure a model or the search quality, as python -m mmsearch.evaluate
     mmsearch bench      run a benchmark under benchmarks/ (latency, load, scale, update, ...)
+    mmsearch judgments  import or export raters' judgments (CSV, TREC qrels and topics)
 
 ``mmsearch COMMAND --help`` shows a command's flags.
 """
@@ -212,12 +213,70 @@ def bench(argv: list[str] | None = None, prog: str | None = None) -> int:
     return 0
 
 
+JUDGMENTS_DOC = """Judgments in and out of the server's database (the one --database-url or --data-dir names):
+
+    mmsearch judgments export --format qrels > judged.qrels        topic 0 item_id grade (the raters' median)
+    mmsearch judgments export --format topics > topics.tsv         topic<TAB>query
+    mmsearch judgments export --format csv > judgments.csv         query,item_id,grade,rater
+    mmsearch judgments import judgments.csv                        the same CSV (rater column, or --rater)
+    mmsearch judgments import judged.qrels --topics topics.tsv --rater trec
+
+An imported grade replaces the same rater's earlier grade of the pair."""
+
+
+def judgments(argv: list[str] | None = None, prog: str | None = None) -> int:
+    from mmsearch.store.database import DatabaseError, database_url, open_database
+    from mmsearch.store.judgments import JudgmentError, Judgments, read_csv, read_qrels
+
+    parser = argparse.ArgumentParser(
+        prog=prog, description=JUDGMENTS_DOC, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("action", choices=["import", "export"])
+    parser.add_argument("file", nargs="?", type=Path, help="import: the CSV or qrels file to read")
+    parser.add_argument("--format", choices=["csv", "qrels", "topics"], default="csv", help="export: what to write")
+    parser.add_argument("--topics", type=Path, help="import of qrels: the topic<TAB>query file they number")
+    parser.add_argument("--rater", default="", help="import: the rater of rows without one (required for qrels)")
+    flags.add_settings(parser, cfgmod.CatalogSettings, cfgmod.FeedbackSettings)
+    args = parser.parse_args(argv)
+    settings = flags.overrides(args, cfgmod.Config)
+    config = cfgmod.from_env(**{k: v for k, v in settings.items() if k in ("data_dir", "database_url")})
+    try:
+        store = Judgments(open_database(database_url(config.database_url, config.data_dir)))
+        if args.action == "export":
+            topics = store.topics()
+            text = {
+                "csv": store.csv_text,
+                "qrels": store.qrels_text,
+                "topics": lambda: "".join(f"{n}\t{q}\n" for q, n in topics.items()),
+            }[args.format]()
+            sys.stdout.write(text)
+            return 0
+        if args.file is None or not args.file.is_file():
+            print("error: name the file to import (a CSV, or qrels with --topics)", file=sys.stderr)
+            return 2
+        body = args.file.read_text()
+        if args.topics:
+            if not args.rater:
+                print("error: qrels carry no rater: give one with --rater", file=sys.stderr)
+                return 2
+            named = dict(line.split("\t", 1) for line in args.topics.read_text().splitlines() if "\t" in line)
+            rows = read_qrels(body, {k.strip(): v.strip() for k, v in named.items()}, args.rater)
+        else:
+            rows = read_csv(body, args.rater or None)
+        print(f"imported {store.add(rows)} judgments from {args.file}")
+        return 0
+    except (JudgmentError, DatabaseError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 COMMANDS = {
     "serve": (serve, "run the app: the Gradio UI, the REST API and /metrics on one port"),
     "build": (build, "build or update a search index from a catalog"),
     "train": (train, "train a two-tower model (the demo model, or on image-caption pairs)"),
     "evaluate": (evaluate, "measure a model (held-out precision, Recall@K) or the search quality on labelled queries"),
     "bench": (bench, "run a benchmark and print its figures"),
+    "judgments": (judgments, "import or export raters' judgments (CSV, TREC qrels and topics)"),
 }
 
 

@@ -70,3 +70,44 @@ def test_the_build_command_takes_its_old_spellings_with_a_warning(tmp_path, caps
 def test_bench_runs_a_benchmark_with_its_own_flags(capsys):
     assert cli.main(["bench", "first_screen", "--help"]) == 0
     assert "--shots" in capsys.readouterr().out
+
+
+def test_judgments_go_in_and_out_through_the_command_line(tmp_path, capsys):
+    from mmsearch.cli import main
+
+    data = tmp_path / "data"
+    (tmp_path / "j.csv").write_text("query,item_id,grade,rater\nRed Mug,a,3,ann\nred mug,a,1,bob\n")
+    assert main(["judgments", "import", str(tmp_path / "j.csv"), "--data-dir", str(data)]) == 0
+    capsys.readouterr()
+    assert main(["judgments", "export", "--format", "qrels", "--data-dir", str(data)]) == 0
+    assert capsys.readouterr().out == "1 0 a 1\n"
+    assert main(["judgments", "export", "--format", "topics", "--data-dir", str(data)]) == 0
+    (tmp_path / "t.tsv").write_text(capsys.readouterr().out)
+    (tmp_path / "q").write_text("1 0 b 2\n")
+    assert (
+        main(["judgments", "import", str(tmp_path / "q"), "--topics", str(tmp_path / "t.tsv"), "--data-dir", str(data)])
+        == 2
+    )  # qrels name no rater
+    assert "--rater" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "judgments",
+                "import",
+                str(tmp_path / "q"),
+                "--topics",
+                str(tmp_path / "t.tsv"),
+                "--rater",
+                "trec",
+                "--data-dir",
+                str(data),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["judgments", "export", "--data-dir", str(data)]) == 0
+    assert "red mug,b,2,trec" in capsys.readouterr().out
+    (tmp_path / "bad.csv").write_text("query,item_id,grade,rater\nx,a,9,ann\n")
+    assert main(["judgments", "import", str(tmp_path / "bad.csv"), "--data-dir", str(data)]) == 2
+    assert "line 2" in capsys.readouterr().err

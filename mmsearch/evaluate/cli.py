@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmsearch import flags
-from mmsearch.config import CatalogSettings, Config, SearchSettings, from_env
+from mmsearch.config import CatalogSettings, Config, SearchSettings, from_env, replace
 from mmsearch.encode.encoders import EncoderError, load_encoder
 from mmsearch.ingest.catalog import CatalogError
 from mmsearch.ingest.pairs import load_pairs, parse_where
@@ -98,6 +98,14 @@ class EvaluateSettings:
         },
     )
     qrels: Path | None = field(default=None, metadata={"help": "graded judgements for --queries: qid, item_id, grade"})
+    judgments: bool = field(
+        default=False,
+        metadata={
+            "help": "judge search on the raters' judgments in the server's database (MMSEARCH_DATABASE_URL, else "
+            "the data directory's): every judged query in every mode (and --compare-model's too), nDCG@10, P@10 and "
+            "how much of each system's top 10 is judged"
+        },
+    )
     out_dir: Path | None = field(
         default=None,
         metadata={
@@ -123,6 +131,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return 2
     if args.match:
         return judge_match(config, args)
+    if args.judgments:
+        return judge_judgments(config, args)
     if args.duplicates:
         return count_duplicates(config, args)
     if args.queries:
@@ -253,6 +263,39 @@ def judge_match(config: Config, args: EvaluateSettings) -> int:
         print("             good but unmatched " + "; ".join(test["unmatched_flagged_good"][:8]))
     if args.report:
         args.report.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def judge_judgments(config: Config, args: EvaluateSettings) -> int:
+    """--judgments: the raters' judged queries through every mode (and both models), with coverage."""
+    from mmsearch.builder.pipeline import BuildError, ensure_index
+    from mmsearch.evaluate import judged
+    from mmsearch.evaluate.measures import verdict
+    from mmsearch.index.vectors import IndexLoadError
+    from mmsearch.search.searcher import Searcher
+    from mmsearch.store.database import DatabaseError, database_url, open_database
+    from mmsearch.store.judgments import Judgments
+
+    try:
+        qrels = Judgments(open_database(database_url(config.database_url, config.data_dir))).qrels()
+        searchers = []
+        for model in [config.model, *([config.compare_model] if config.compare_model else [])]:
+            encoder = load_encoder(model, config.device)
+            index = config.index if model == config.model else config.compare_index
+            settings = ensure_index(replace(config, model=model, index=index), encoder)
+            searchers.append(Searcher.open(settings, encoder))
+        report = judged.run(searchers, qrels)
+    except (EncoderError, CatalogError, ValueError, BuildError, IndexLoadError, OSError, DatabaseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{report['queries']} judged queries, {report['judged_pairs']} judged pairs")
+    print(f"{'system':40s} {'nDCG@10':>8s} {'P@10':>6s} {'judged of top 10':>17s}")
+    for row in report["systems"]:
+        print(f"{row['system'][:40]:40s} {row['nDCG@10']:8.3f} {row['P@10']:6.3f} {row['coverage@10']:17.1%}")
+    for t in report["significance"]:
+        print(verdict(t["a"], t["b"], t, "nDCG@10"))
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=2))
     return 0
 
 

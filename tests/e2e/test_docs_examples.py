@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [ROOT / "docs" / "api.md", ROOT / "docs" / "agents.md", ROOT / "README.md"]
+PAGES = [ROOT / "docs" / "api.md", ROOT / "docs" / "agents.md", ROOT / "docs" / "feedback.md", ROOT / "README.md"]
 # The examples that talk to a running app (the README's other blocks install and start it).
 BLOCKS = [
     (kind, code)
@@ -28,7 +28,10 @@ BLOCKS = [
 def demo_app(tmp_path_factory):
     from conftest import RunningApp
 
-    app = RunningApp(tmp_path_factory.mktemp("docs-data"), {"MMSEARCH_MCP": "1"}, timeout=600)  # the demo, with --mcp
+    # the demo, with --mcp and judging open (docs/feedback.md's examples judge)
+    app = RunningApp(
+        tmp_path_factory.mktemp("docs-data"), {"MMSEARCH_MCP": "1", "MMSEARCH_JUDGING": "open"}, timeout=600
+    )
     yield app
     app.stop()
 
