@@ -3,6 +3,8 @@
     python benchmarks/load.py                                  # starts the demo app, 1/4/16/64 clients x 30 s
     python benchmarks/load.py --levels 1,16 --seconds 10       # shorter
     python benchmarks/load.py --url http://host:7860/          # a server that is already running (no RSS figures)
+    python benchmarks/load.py --events                         # each text search followed by a click event
+    python benchmarks/load.py --app-args=--no-record           # nothing recorded: the baseline for --events
 
 The mix: hybrid text searches (labelled demo queries, so the text encoder's cache sees repeats as a live site
 would), uploads of catalog pictures, filtered vector searches and more-like-this. Per level: queries a second, p50 /
@@ -172,7 +174,11 @@ def gradio_paths(url: str, mix: list[dict], runs: int = 60) -> dict:
     return out
 
 
-async def _callers(url: str, mix: list[dict], clients: int, seconds: float, offset: int) -> tuple[list, dict]:
+async def _callers(
+    url: str, mix: list[dict], clients: int, seconds: float, offset: int, events: bool = False
+) -> tuple[list, dict]:
+    """With ``events``, each answered text search is followed by a click on its first result, as a shop's page
+    would send it (POST /api/events); only the searches are timed."""
     took, codes = [], {}
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -180,15 +186,23 @@ async def _callers(url: str, mix: list[dict], clients: int, seconds: float, offs
 
         async def caller(i: int) -> None:
             while time.perf_counter() < deadline:
-                method, path, kw = send_args(mix[i % len(mix)])
+                req = mix[i % len(mix)]
+                method, path, kw = send_args(req)
                 start = time.perf_counter()
                 try:
-                    status = (await http.request(method, path, **kw)).status_code
+                    answer = await http.request(method, path, **kw)
+                    status = answer.status_code
                 except httpx.HTTPError as exc:
                     status = type(exc).__name__
                 took.append(1000 * (time.perf_counter() - start))
                 codes[status] = codes.get(status, 0) + 1
                 i += 1
+                if events and status == 200 and req["kind"] == "text":
+                    body = answer.json()
+                    if body["results"]:
+                        click = {"query_id": body["query_id"], "item_id": body["results"][0]["item_id"]}
+                        sent = await http.post("/api/events", json=click | {"position": 1, "action": "click"})
+                        codes[f"event {sent.status_code}"] = codes.get(f"event {sent.status_code}", 0) + 1
 
         await asyncio.gather(*(caller(offset + c * 7) for c in range(clients)))
     return took, codes
@@ -198,12 +212,15 @@ def _process_share(args: tuple) -> tuple[list, dict]:
     return asyncio.run(_callers(*args))
 
 
-def level(url: str, mix: list[dict], clients: int, seconds: float) -> dict:
+def level(url: str, mix: list[dict], clients: int, seconds: float, events: bool = False) -> dict:
     """``clients`` concurrent callers: asyncio httpx clients, at most 16 connections to a client process. One
     asyncio client holding 64 connections was itself the bottleneck (the server sat 94% idle), and a thread per
     caller spent the client's CPU on the GIL."""
     processes = max(1, clients // 16)
-    shares = [(url, mix, clients // processes + (p < clients % processes), seconds, 1000 * p) for p in range(processes)]
+    shares = [
+        (url, mix, clients // processes + (p < clients % processes), seconds, 1000 * p, events)
+        for p in range(processes)
+    ]
     started = time.perf_counter()
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
         parts = list(pool.map(_process_share, shares))
@@ -221,7 +238,9 @@ def level(url: str, mix: list[dict], clients: int, seconds: float) -> dict:
         **summary(took),
         "requests": sum(codes.values()),
         "busy_429": codes.get(429, 0),
-        "errors": sum(v for k, v in codes.items() if k not in (200, 429)),
+        "errors": sum(v for k, v in codes.items() if k not in (200, 429) and not str(k).startswith("event")),
+        "events_accepted": codes.get("event 202", 0),
+        "events_refused": sum(v for k, v in codes.items() if str(k).startswith("event") and k != "event 202"),
     }
 
 
@@ -241,6 +260,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each level")
     parser.add_argument("--app-args", default="", help="extra flags for app.py when this script starts it")
     parser.add_argument("--report", type=Path, help="also write the figures here as JSON")
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="follow each text search with a click event (POST /api/events); compare with --app-args=--no-record",
+    )
     args = parser.parse_args()
 
     proc = None
@@ -270,7 +294,7 @@ def main() -> None:
         report["server_rss_mb_before"] = rss_mb(pid)
         report["levels"] = []
         for clients in (int(c) for c in args.levels.split(",")):
-            figures = level(url, mix, clients, args.seconds)
+            figures = level(url, mix, clients, args.seconds, args.events)
             report["levels"].append(figures)
             print(json.dumps(figures), flush=True)
         report["server_rss_mb_after"] = rss_mb(pid)

@@ -197,6 +197,20 @@ class SearchSettings:
 
 
 @dataclass
+class CompareSettings:
+    """A second model, beside the served one"""
+
+    compare_model: str = field(
+        default="",
+        metadata={
+            "help": "a second model (same spec forms): the Compare tab's, pooled in the Judge tab, and evaluated "
+            "beside the first by python -m mmsearch.evaluate --judgments"
+        },
+    )
+    compare_index: Path | None = field(default=None, metadata={"help": "the second model's index directory"})
+
+
+@dataclass
 class ServeSettings:
     """How the app is served"""
 
@@ -206,8 +220,6 @@ class ServeSettings:
         default="",
         metadata={"help": "example queries under the search box, separated by '|' (default: the demo catalog's)"},
     )
-    compare_model: str = field(default="", metadata={"help": "a second model for the Compare tab (same spec forms)"})
-    compare_index: Path | None = field(default=None, metadata={"help": "the second model's index directory"})
     max_upload_mb: int = field(default=20, metadata={"help": "larger uploads are refused by the server"})
     concurrency: int = field(
         default=4,
@@ -304,7 +316,7 @@ class FeedbackSettings:
 
 
 @dataclass
-class Config(FeedbackSettings, ServeSettings, SearchSettings, BuildSettings, CatalogSettings):
+class Config(FeedbackSettings, CompareSettings, ServeSettings, SearchSettings, BuildSettings, CatalogSettings):
     """Every setting of build, serve and search."""
 
     def keyword_field_list(self) -> list[str]:
@@ -320,13 +332,8 @@ class Config(FeedbackSettings, ServeSettings, SearchSettings, BuildSettings, Cat
 
 
 GROUPS = {
-    "serve": (
-        CatalogSettings,
-        BuildSettings,
-        SearchSettings,
-        ServeSettings,
-        FeedbackSettings,
-    ),  # builds what is missing
+    # serve builds what is missing
+    "serve": (CatalogSettings, BuildSettings, SearchSettings, ServeSettings, CompareSettings, FeedbackSettings),
     "build": (CatalogSettings, BuildSettings),
     "search": (CatalogSettings, SearchSettings),
 }

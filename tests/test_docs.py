@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # also run as a
 
 from mmsearch import config, flags
 from mmsearch.evaluate.cli import EvaluateSettings
-from mmsearch.train.config import TrainConfig
+from mmsearch.train.config import TrainConfig, TuneSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {
@@ -49,9 +49,11 @@ def _benchmark_options(script: Path) -> set[str]:
 COMMANDS = {
     r"(python app\.py|mmsearch serve)": _options(*config.GROUPS["serve"]) | {"--help"},
     r"(python index_build\.py|mmsearch build)": _options(*config.GROUPS["build"]) | {"--help"},
-    r"(python -m mmsearch\.train|mmsearch train)": _options(TrainConfig) | {"--help"},
+    r"(python -m mmsearch\.train|mmsearch train)": _options(TrainConfig, TuneSettings) | {"--help"},
+    r"mmsearch judgments": _options(config.CatalogSettings, config.FeedbackSettings)
+    | {"--help", "--format", "--topics", "--rater"},
     r"(python -m mmsearch\.evaluate|mmsearch evaluate)": _options(
-        config.CatalogSettings, config.SearchSettings, EvaluateSettings
+        config.CatalogSettings, config.SearchSettings, config.CompareSettings, EvaluateSettings
     )
     | {"--help"},
 } | {
@@ -90,7 +92,7 @@ def test_every_flag_the_pages_name_exists():
 def test_every_variable_the_pages_name_exists():
     known = {
         flags.env_name(cls, f.name)
-        for cls in (config.Config, TrainConfig, EvaluateSettings)
+        for cls in (config.Config, TrainConfig, TuneSettings, EvaluateSettings)
         for f in dataclasses.fields(cls)
     } | set(config.RENAMED_VARIABLES)
     for page, text in PAGES.items():
@@ -98,9 +100,17 @@ def test_every_variable_the_pages_name_exists():
             assert name in known, f"{page} names {name}, which no setting reads"
 
 
-GROUPS = [config.CatalogSettings, config.BuildSettings, config.SearchSettings, config.ServeSettings, TrainConfig]
-GROUPS.insert(4, config.FeedbackSettings)
-GROUPS.append(EvaluateSettings)
+GROUPS = [
+    config.CatalogSettings,
+    config.BuildSettings,
+    config.SearchSettings,
+    config.ServeSettings,
+    config.CompareSettings,
+    config.FeedbackSettings,
+    TrainConfig,
+    TuneSettings,
+    EvaluateSettings,
+]
 
 
 def _table(group) -> re.Pattern:

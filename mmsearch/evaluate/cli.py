@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmsearch import flags
-from mmsearch.config import CatalogSettings, Config, SearchSettings, from_env, replace
+from mmsearch.config import CatalogSettings, CompareSettings, Config, SearchSettings, from_env, replace
 from mmsearch.encode.encoders import EncoderError, load_encoder
 from mmsearch.ingest.catalog import CatalogError
 from mmsearch.ingest.pairs import load_pairs, parse_where
@@ -106,6 +106,14 @@ class EvaluateSettings:
             "how much of each system's top 10 is judged"
         },
     )
+    judged_half: str = field(
+        default="all",
+        metadata={
+            "choices": ("all", "train", "test"),
+            "help": "--judgments: only the judged queries of this half (python -m mmsearch.train --judgments "
+            "learns from the train half; measure a tuned model on the test half)",
+        },
+    )
     out_dir: Path | None = field(
         default=None,
         metadata={
@@ -121,7 +129,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    flags.add_settings(parser, CatalogSettings, SearchSettings, EvaluateSettings)
+    flags.add_settings(parser, CatalogSettings, SearchSettings, CompareSettings, EvaluateSettings)
     parsed = parser.parse_args(argv)
     try:
         config = from_env(**flags.overrides(parsed, Config))
@@ -274,10 +282,12 @@ def judge_judgments(config: Config, args: EvaluateSettings) -> int:
     from mmsearch.index.vectors import IndexLoadError
     from mmsearch.search.searcher import Searcher
     from mmsearch.store.database import DatabaseError, database_url, open_database
-    from mmsearch.store.judgments import Judgments
+    from mmsearch.store.judgments import Judgments, half_of
 
     try:
         qrels = Judgments(open_database(database_url(config.database_url, config.data_dir))).qrels()
+        if args.judged_half != "all":
+            qrels = {q: grades for q, grades in qrels.items() if half_of(q) == args.judged_half}
         searchers = []
         for model in [config.model, *([config.compare_model] if config.compare_model else [])]:
             encoder = load_encoder(model, config.device)

@@ -52,13 +52,3 @@ def run(searchers: list, qrels: dict[str, dict[str, int]]) -> dict:
         for a, b in itertools.combinations(per_query, 2)
     ]
     return {"queries": len(queries), "judged_pairs": len(judged), "systems": systems, "significance": tests}
-
-
-def split(qrels: dict[str, dict[str, int]], seed: int = 0) -> tuple[dict, dict]:
-    """The judged queries in two halves, by a hash of the query text (stable as judgments are added)."""
-    import hashlib
-
-    def half(q: str) -> int:
-        return hashlib.blake2b(f"{seed}:{q}".encode(), digest_size=4).digest()[0] % 2
-
-    return ({q: g for q, g in qrels.items() if half(q) == 0}, {q: g for q, g in qrels.items() if half(q) == 1})

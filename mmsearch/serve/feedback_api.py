@@ -99,27 +99,23 @@ def router(searchers: list[Searcher], feedback: Feedback, route_class, credentia
         rows = await asyncio.to_thread(feedback.judgments.all)
         return agree.agreement(rows)
 
-    def days_of(days: float) -> float:
+    async def rows_of(days: float):
+        """The searches and events of the last ``days``, once what waits for its batch is written (judging only)."""
+        access.check()
         if not 0 < days <= MAX_DAYS:
             raise Refusal(400, f"days must be more than 0 and at most {MAX_DAYS}, not {days:g}", "invalid_parameter")
-        return days
+        if feedback.log is not None:
+            await asyncio.to_thread(feedback.log.flush)
+        return await asyncio.to_thread(analytics.load, feedback.engine, days)
 
     @api.get("/analytics", summary="Searches per day, top, no-result, weak and no-click queries, clicks, latency")
     async def get_analytics(request: Request, days: float = Query(7, description="how many days back")):
-        access.check()
-        days = days_of(days)
-        if feedback.log is not None:
-            await asyncio.to_thread(feedback.log.flush)
-        s, e = await asyncio.to_thread(analytics.load, feedback.engine, days)
+        s, e = await rows_of(days)
         return analytics.summary(s, e, days) | {"generated_at": time.time()}
 
     @api.get("/analytics/ubi", summary="The searches and events as User Behavior Insights JSON lines")
     async def ubi(request: Request, days: float = Query(7, description="how many days back")):
-        access.check()
-        days = days_of(days)
-        if feedback.log is not None:
-            await asyncio.to_thread(feedback.log.flush)
-        s, e = await asyncio.to_thread(analytics.load, feedback.engine, days)
+        s, e = await rows_of(days)
         lines = analytics.ubi_lines(s, e)
         return Response("\n".join(lines) + ("\n" if lines else ""), media_type="application/x-ndjson")
 

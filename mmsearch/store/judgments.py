@@ -10,6 +10,7 @@ queries were first judged, stable as more are added. CSV (query, item_id, grade,
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import time
 from collections import defaultdict
@@ -57,6 +58,15 @@ def checked(query: object, item_id: object, grade: object, rater: object) -> Jud
     if not name or len(name) > MAX_RATER:
         raise JudgmentError(f"rater must be a name of 1 to {MAX_RATER} characters")
     return Judgment(q, item_id.strip(), grade, name)
+
+
+HALVES = ("train", "test")
+
+
+def half_of(query: str) -> str:
+    """Which half a judged query falls in, by a hash of its text: stable as judgments are added, the same in
+    training (which learns from the train half) and evaluation (which measures on the test half)."""
+    return HALVES[hashlib.blake2b(normalize_query(query).encode(), digest_size=4).digest()[0] % 2]
 
 
 def lower_median(grades: list[int]) -> int:

@@ -214,3 +214,30 @@ def preset_settings(name: str) -> dict:
     return {k: flags.cast(types[k], str(v)) for k, v in load_preset(name, "train").items() if k in types} | {
         "preset": name
     }
+
+
+@dataclass
+class TuneSettings:
+    """Tuning the served model on raters' judgments (--judgments)"""
+
+    ENV_PREFIX = "MMSEARCH_TRAIN_"
+
+    judgments: bool = field(
+        default=False,
+        metadata={
+            "help": "tune a two-tower model on the judged queries of the train half (grade 2-3: positives, grade 0: "
+            "hard negatives) instead of training one; the test half stays for python -m mmsearch.evaluate "
+            "--judgments --judged-half test"
+        },
+    )
+    judged_model: str = field(default="demo", metadata={"help": "--judgments: the model to tune (a model spec)"})
+    judged_catalog: str = field(default="demo", metadata={"help": "--judgments: the catalog whose items were judged"})
+    database_url: str = field(
+        default="",
+        metadata={"help": "--judgments: the server's database (empty: SQLite under --data-dir, as the server's)"},
+    )
+    tune_epochs: int = field(default=5, metadata={"help": "--judgments: passes over the judged pairs"})
+    tune_lr: float = field(default=2e-5, metadata={"help": "--judgments: learning rate of both towers and heads"})
+    tune_negatives: int = field(
+        default=4, metadata={"help": "--judgments: grade-0 items per query added to its batch as hard negatives"}
+    )

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from mmsearch import flags
 from mmsearch.encode import twotower
-from mmsearch.encode.encoders import TwoTowerEncoder, image_transform, pick_device
+from mmsearch.encode.encoders import EncoderError, TwoTowerEncoder, image_transform, pick_device
 from mmsearch.encode.pretrained import PretrainedError
 from mmsearch.ingest import demo, fashion_mnist
 from mmsearch.ingest.captions import CategoryCaptions, TemplatesError, load_templates
@@ -30,8 +30,9 @@ from mmsearch.ingest.catalog import CatalogError
 from mmsearch.ingest.pairs import load_pairs, parse_where
 from mmsearch.ingest.phrasing import Synonyms, SynonymsError, normalize
 from mmsearch.resources import SYNONYMS_FILE
+from mmsearch.store.database import DatabaseError
 from mmsearch.train import classification
-from mmsearch.train.config import TrainConfig, preset_settings, tiny_configs
+from mmsearch.train.config import TrainConfig, TuneSettings, preset_settings, tiny_configs
 from mmsearch.train.data import ClassData, DemoData, PairsData
 from mmsearch.train.tracking import open_tracker
 from mmsearch.train.validation import attribute_precision, validation_set
@@ -417,13 +418,29 @@ def write_curve(path: Path, history: list[float], every: int) -> Path:
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog or "python -m mmsearch.train", description=__doc__)
-    flags.add_settings(parser, TrainConfig)
+    flags.add_settings(parser, TrainConfig, TuneSettings)
     args = parser.parse_args(argv)
     given = flags.overrides(args, TrainConfig)
     try:
         base = preset_settings(given.get("preset") or flags.environment(TrainConfig).get("preset", ""))
-        train(flags.settings_from(TrainConfig, None, base, **given))
-    except (ValueError, FileNotFoundError, CatalogError, PretrainedError, TemplatesError, SynonymsError) as exc:
+        cfg = flags.settings_from(TrainConfig, None, base, **given)
+        tuning = flags.settings_from(TuneSettings, None, None, **flags.overrides(args, TuneSettings))
+        if tuning.judgments:
+            from mmsearch.train.judgments import tune_on_judgments
+
+            tune_on_judgments(cfg, tuning)
+        else:
+            train(cfg)
+    except (
+        ValueError,
+        FileNotFoundError,
+        CatalogError,
+        PretrainedError,
+        TemplatesError,
+        SynonymsError,
+        EncoderError,
+        DatabaseError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

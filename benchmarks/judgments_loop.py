@@ -1,0 +1,177 @@
+"""The stakeholders' loop end to end on the demo catalog, with the catalog's own labels standing in for a rater:
+
+    python benchmarks/judgments_loop.py                  # a fresh data directory under /tmp
+    python benchmarks/judgments_loop.py --data-dir DIR
+
+1. Judge: for each hand-written demo query (assets/handwritten-queries.csv, those without filters) the Judge tab's
+   pool (top 10 of every mode, evaluate/pooling.py) is graded from the catalog's labels (fully matching: 3 perfect,
+   one attribute off: 1 related, else 0), written as CSV and imported with ``mmsearch judgments import``.
+2. Evaluate the served demo model on the test half of the judged queries (``python -m mmsearch.evaluate --judgments
+   --judged-half test``), tune it on the train half (``python -m mmsearch.train --judgments``), evaluate the tuned
+   model on the same test half.
+3. Interleave: ``python app.py --interleave keyword --interleave-share 1`` and a scripted visitor who, for each query,
+   clicks the first result the labels call a full match; the Analytics figures of the comparison.
+
+The labels are not a person: the figures show the loop working, and how a tuned model moves on held-out queries; a
+real judged set comes from people in the Judge tab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+LABEL_GRADES = {2: 3, 1: 1}  # the labels' 2 (all named attributes match) and 1 (one off) on the 0-3 scale
+
+
+def run(*args: str, data: Path) -> str:
+    started = time.time()
+    out = subprocess.run(
+        [sys.executable, *args, "--data-dir", str(data)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if out.returncode:
+        raise SystemExit(f"{' '.join(args)} failed:\n{out.stderr[-3000:]}")
+    print(f"$ {' '.join(args)}  ({time.time() - started:.0f} s)\n{out.stdout.strip()}\n", flush=True)
+    return out.stdout
+
+
+def judge_with_labels(data: Path) -> tuple[Path, dict]:
+    from mmsearch import config as cfgmod
+    from mmsearch.builder.pipeline import ensure_index
+    from mmsearch.encode.encoders import load_encoder
+    from mmsearch.evaluate import quality
+    from mmsearch.evaluate.pooling import pool
+    from mmsearch.search.searcher import Searcher
+
+    queries, labels = quality.load_set("handwritten")
+    queries = queries[queries["filters"] == ""]
+    config = cfgmod.from_env(data_dir=data)
+    encoder = load_encoder(config.model, config.device)
+    searcher = Searcher.open(ensure_index(config, encoder), encoder)
+    path = data / "label-judgments.csv"
+    grades = {0: 0, 1: 0, 3: 0}
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["query", "item_id", "grade", "rater"])
+        for q in queries.itertuples(index=False):
+            for result in pool([searcher], q.query):
+                grade = LABEL_GRADES.get(labels.get(q.qid, {}).get(result.item_id, 0), 0)
+                grades[grade] += 1
+                out.writerow([q.query, result.item_id, grade, "catalog-labels"])
+    return path, {"queries": len(queries), "grades": grades}
+
+
+def interleaving(data: Path) -> dict:
+    from mmsearch.evaluate import quality
+
+    queries, labels = quality.load_set("handwritten")
+    queries = queries[queries["filters"] == ""]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = subprocess.Popen(
+        [
+            sys.executable,
+            "app.py",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--interleave",
+            "keyword",
+            "--interleave-share",
+            "1",
+            "--judging",
+            "open",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(1)
+        with httpx.Client(base_url=url, timeout=60) as http:
+            for q in queries.itertuples(index=False):
+                body = http.get("/api/search", params={"q": q.query, "k": 10}).json()
+                relevant = labels.get(q.qid, {})
+                for position, hit in enumerate(body["results"], start=1):
+                    if relevant.get(hit["item_id"], 0) == 2:  # the visitor clicks the first full match
+                        event = {"query_id": body["query_id"], "item_id": hit["item_id"], "position": position}
+                        http.post("/api/events", json=event | {"action": "click"}).raise_for_status()
+                        break
+            return http.get("/api/analytics", params={"days": 1}).json()
+    finally:
+        app.terminate()
+        app.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, help="where the database, indexes and tuned model go")
+    args = parser.parse_args()
+    data = args.data_dir or Path(tempfile.mkdtemp(prefix="mmsearch-loop-"))
+    csv_path, judged = judge_with_labels(data)
+    print(f"judged the pools of {judged['queries']} queries: grades {judged['grades']}", flush=True)
+    run("-m", "mmsearch.cli", "judgments", "import", str(csv_path), data=data)
+    tuned = data / "models" / "judged"
+    before = data / "before.json"
+    run(
+        "-m",
+        "mmsearch.evaluate",
+        "--judgments",
+        "--judged-half",
+        "test",
+        "--tracker",
+        "none",
+        "--report",
+        str(before),
+        data=data,
+    )
+    run("-m", "mmsearch.train", "--judgments", "--out", str(tuned), "--tracker", "none", data=data)
+    after = data / "after.json"
+    run(
+        "-m",
+        "mmsearch.evaluate",
+        "--judgments",
+        "--judged-half",
+        "test",
+        "--tracker",
+        "none",
+        "--model",
+        f"two-tower:{tuned}",
+        "--report",
+        str(after),
+        data=data,
+    )
+    found = interleaving(data)
+    mixed = found["interleaving"]
+    result = {
+        "judged": judged,
+        "before_test_half": json.loads(before.read_text())["systems"],
+        "after_test_half": json.loads(after.read_text())["systems"],
+        "interleaving": {k: v for k, v in mixed.items() if k != "per_query"},
+        "click_through_rate": found["click_through_rate"],
+        "mean_click_position": found["mean_click_position"],
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
