@@ -25,6 +25,12 @@ def run(searchers: list, qrels: dict[str, dict[str, int]]) -> dict:
     """``qrels``: query -> item -> grade. One system per (model, mode)."""
     if not qrels:
         raise ValueError("no judgments yet: grade some results in the Judge tab or POST /api/judgments first")
+    indexed = set(searchers[0].index.ids)
+    if not any(item in indexed for grades in qrels.values() for item in grades):
+        raise ValueError(
+            f"none of the judged items is in the index at {searchers[0].index.path}: the judgments were made for "
+            "another catalog (pass its --catalog or --preset)"
+        )
     queries = sorted(qrels)
     qids = {q: f"q{i}" for i, q in enumerate(queries, start=1)}
     judged = [ir_measures.Qrel(qids[q], item, grade) for q, items in qrels.items() for item, grade in items.items()]

@@ -23,6 +23,7 @@ from mmsearch.store.records import MAX_ACTION, MAX_ID
 from mmsearch.store.searchlog import EventError, UnknownQuery
 
 MAX_DAYS = 3660
+MAX_BODY = 16 * 1024
 
 
 class EventIn(BaseModel):
@@ -45,7 +46,9 @@ def router(searchers: list[Searcher], feedback: Feedback, route_class, credentia
     access = feedback.access
 
     def admit(request: Request) -> None:
-        """Events and judgments spend the client's rate-limit tokens as searches do."""
+        """Events and judgments spend the client's rate-limit tokens as searches do, and are small."""
+        if int(request.headers.get("content-length") or 0) > MAX_BODY:
+            raise Refusal(413, f"An event or a judgment is at most {MAX_BODY // 1024} KB of JSON.", "too_large")
         route_class.guard.admit(request.state.outcome)
 
     @api.post("/events", status_code=202, summary="Record an event on a result (a click, a view, add_to_cart, ...)")

@@ -47,6 +47,26 @@ def _figures(found: dict) -> str:
     return "\n\n".join(lines)
 
 
+def _per_day_plot(rows: list[dict]):
+    """Searches per day as bars (matplotlib: Gradio's own bar plot drew nothing for a single day)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 2.4), dpi=100)
+    days = [r["day"] for r in rows]
+    ax.bar(days, [r["searches"] for r in rows], color="#6366f1")
+    ax.set_ylabel("searches")
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    if not rows:
+        ax.text(0.5, 0.5, "no searches in these days", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
 def analytics_tab(events: Events) -> None:
     feedback = events.feedback
 
@@ -56,7 +76,7 @@ def analytics_tab(events: Events) -> None:
                 feedback.log.flush()
             s, e = analytics.load(feedback.engine, float(days))
             found = analytics.summary(s, e, float(days))
-            per_day = pd.DataFrame(found["searches_per_day"], columns=["day", "searches"])
+            per_day = _per_day_plot(found["searches_per_day"])
             tables = [pd.DataFrame(found[key], columns=cols) for key, (_, cols) in LISTS.items()]
             mixed = pd.DataFrame(found["interleaving"]["per_query"], columns=["query", "wins_a", "wins_b", "ties"])
             return (_figures(found), per_day, *tables, mixed), []
@@ -71,7 +91,7 @@ def analytics_tab(events: Events) -> None:
             days = gr.Slider(1, 90, value=7, step=1, label="Days", scale=3)
             button = gr.Button("Refresh", variant="primary", scale=1, elem_id="mm-analytics-refresh")
         figures = gr.Markdown(elem_id="mm-analytics-figures")
-        per_day = gr.BarPlot(x="day", y="searches", label="Searches per day", height=220)
+        per_day = gr.Plot(label="Searches per day", elem_id="mm-analytics-per-day")
         tables = []
         with gr.Row():
             for title, cols in list(LISTS.values())[:2]:

@@ -56,8 +56,10 @@ def build_ui(searcher: Searcher, other: Searcher | None, guard: Guard, feedback:
         evaluation_tab(searcher)
         if other is not None:
             compare_tab(searcher, other, events)
-        judge_tab([s for s in (searcher, other) if s is not None], events)
+        judge = judge_tab([s for s in (searcher, other) if s is not None], events)
         analytics_tab(events)
         # After the tabs: anything between two tabs (even an API-only function) would split them into two tab bars.
         register_tools(searcher, events)
+        if judge is not None:
+            gr.api(judge, api_name="judge")
     return demo

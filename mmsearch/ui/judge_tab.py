@@ -33,22 +33,38 @@ document.addEventListener("keydown", (e) => {
 """
 
 
-def judge_tab(searchers: list[Searcher], events: Events) -> None:
+def _grade(value: object) -> int:
+    """A grade from a raw API call: a whole number (the range is checked with the other fields)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise JudgmentError(f"grade must be 0, 1, 2 or 3, not {value!r}") from None
+    if not number.is_integer():
+        raise JudgmentError(f"grade must be 0, 1, 2 or 3, not {value!r}")
+    return int(number)
+
+
+def judge_tab(searchers: list[Searcher], events: Events):
+    """Adds the tab; returns the ``judge`` API function to register after the tabs (None when judging is off)."""
     feedback = events.feedback
     access = feedback.access
 
     def rater_of(named: str, request: gr.Request | None) -> str:
-        try:
-            return access.rater(getattr(request, "username", None), named)
-        except Refusal as refused:
-            raise gr.Error(refused.message, title="Cannot judge") from refused
+        """The rater (a Refusal, shown by ``events.run`` as the UI's error box, when there is none)."""
+        return access.rater(getattr(request, "username", None), named)
+
+    def shown(refused: Refusal) -> gr.Error:
+        return gr.Error(refused.message, title="Cannot judge")
 
     def queue_rows(named: str = "", request: gr.Request = None) -> list[list]:
         if not access.enabled:
             return []
         rater = None
         if access.users or (named or "").strip():
-            rater = rater_of(named, request)
+            try:
+                rater = rater_of(named, request)
+            except Refusal as refused:
+                raise shown(refused) from refused
         return [[q["query"], q["searches"], q["why"]] for q in feedback.judgments.queue(rater)]
 
     def show(state: dict) -> tuple:
@@ -87,12 +103,29 @@ def judge_tab(searchers: list[Searcher], events: Events) -> None:
         try:
             kept = checked(state["query"], items[at]["item_id"], value, state["rater"])
         except JudgmentError as exc:
-            raise gr.Error(str(exc), title="Cannot judge") from exc
+            raise shown(Refusal(400, str(exc), "invalid_judgment")) from exc
         feedback.judgments.add([kept])  # committed before the next result shows
         state = dict(state, graded={**state["graded"], kept.item_id: kept.grade})
         following = [i for i in range(len(items)) if items[i]["item_id"] not in state["graded"]]
         state["at"] = next((i for i in following if i > at), following[0] if following else len(items))
         return show(state)
+
+    def judge(query: str, item_id: str, grade: int, rater: str = "", request: gr.Request = None) -> dict:
+        """Grade one result for a query, 0 irrelevant, 1 related, 2 relevant, 3 perfect (the rater is the logged-in
+        user on a server with users); returns the grade as kept."""
+
+        def work():
+            who = rater_of(rater, request)
+            try:
+                kept = checked(query, item_id, _grade(grade), who)
+            except JudgmentError as exc:
+                raise QueryError(str(exc)) from exc
+            if not any(kept.item_id in s.snapshot.index for s in searchers):
+                raise QueryError(f"No item {kept.item_id!r} in this server's index.")
+            feedback.judgments.add([kept])
+            return vars(kept), []
+
+        return events.run("judge", request, work, query=query, title="Cannot judge")
 
     def back(state: dict) -> tuple:
         state = dict(state, at=max(0, state.get("at", 0) - 1))
@@ -110,7 +143,7 @@ def judge_tab(searchers: list[Searcher], events: Events) -> None:
     with gr.Tab("Judge", elem_id="mm-judge"):
         if not access.enabled:
             gr.Markdown(JUDGING_OFF)
-            return
+            return None
         gr.Markdown(
             "Grade each result for the query: **0** irrelevant · **1** related · **2** relevant · **3** perfect "
             "(keys 0–3). The results of every mode and model are pooled and shuffled."
@@ -144,3 +177,4 @@ def judge_tab(searchers: list[Searcher], events: Events) -> None:
         previous.click(back, state, outputs, api_visibility="private")
         refresh.click(queue_rows, [rater], queue, api_visibility="private")
         queue.select(picked, None, query, api_visibility="private")
+    return judge

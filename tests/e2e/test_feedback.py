@@ -34,6 +34,12 @@ def app(request, tmp_path_factory, demo_manifest, tiny_two_tower_dir):
             c.execute(text("DROP TABLE IF EXISTS alembic_version"))
         engine.dispose()
     running = _app(tmp_path_factory, demo_manifest, tiny_two_tower_dir, **env)
+    running.env = env | {  # what a command needs to reach the same catalog, model, index and database
+        "MMSEARCH_CATALOG": str(demo_manifest),
+        "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
+        "MMSEARCH_DUPLICATE_THRESHOLD": "0",
+        "MMSEARCH_DATA_DIR": str(running.log_path.parent),
+    }
     yield running
     running.stop()
 
@@ -228,3 +234,42 @@ def test_an_acknowledged_judgment_survives_kill_9_and_a_clean_stop_keeps_the_eve
             assert found["events_by_action"].get("click", 0) >= 1
     finally:
         third.stop()
+
+
+def test_the_gradio_api_carries_query_ids_and_takes_judgments(app, http):
+    from gradio_client import Client
+
+    client = Client(app.url, verbose=False, download_files=False)
+    _, results, _ = client.predict("red striped t-shirt", 4, api_name="/search_text")
+    assert len({r["query_id"] for r in results}) == 1 and [r["position"] for r in results] == [1, 2, 3, 4]
+    event = {"query_id": results[2]["query_id"], "item_id": results[2]["item_id"], "position": 3, "action": "view"}
+    assert http.post("/api/events", json=event).status_code == 202  # a UI answer's id works for REST events
+    kept = client.predict("Red striped T-shirt", results[0]["item_id"], 2, "carol", api_name="/judge")
+    assert kept == {"query": "red striped t-shirt", "item_id": results[0]["item_id"], "grade": 2, "rater": "carol"}
+    with pytest.raises(Exception, match="grade must be 0, 1, 2 or 3"):
+        client.predict("red striped t-shirt", results[0]["item_id"], 5, "carol", api_name="/judge")
+    tool = json.loads(client.predict("blue mug", 3, "hybrid", "", api_name="/search_products"))
+    assert len(tool["query_id"]) == 32 and len(tool["results"]) == 3
+
+
+def test_evaluation_on_judgments_reports_every_mode_with_its_coverage(app, http):
+    import subprocess
+    import sys
+
+    body = http.get("/api/search", params={"q": "yellow checked cap", "k": 3}).json()
+    for grade, hit in zip((3, 0, 2), body["results"]):
+        judgment = {"query": "yellow checked cap", "item_id": hit["item_id"], "grade": grade, "rater": "dan"}
+        assert http.post("/api/judgments", json=judgment).status_code == 201
+    out = subprocess.run(
+        [sys.executable, "-m", "mmsearch.evaluate", "--judgments", "--tracker", "none"],
+        capture_output=True,
+        text=True,
+        env=os.environ | app.env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert "judged queries" in lines[0]
+    for mode in ("vector", "keyword", "hybrid"):
+        row = next(line for line in lines if line.startswith(mode))
+        assert row.strip().endswith("%")  # the share of its top 10 that is judged
