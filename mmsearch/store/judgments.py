@@ -116,6 +116,12 @@ class Judgments:
             grades[item].append(grade)
         return {item: lower_median(g) for item, g in grades.items()}
 
+    def queries_judged(self, rater: str) -> int:
+        """How many queries ``rater`` has graded at least one result of."""
+        with self.engine.connect() as c:
+            found = select(func.count(func.distinct(judgments.c.query))).where(judgments.c.rater == rater)
+            return int(c.execute(found).scalar_one())
+
     def topics(self) -> dict[str, int]:
         """query -> topic number, in the order queries were first judged (1, 2, ...)."""
         with self.engine.connect() as c:

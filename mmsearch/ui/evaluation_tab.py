@@ -6,8 +6,11 @@ import json
 
 import gradio as gr
 
-from mmsearch.evaluate import classification, quality
+from mmsearch.evaluate import classification, judged, quality
+from mmsearch.evaluate.measures import verdict
 from mmsearch.search.searcher import Searcher
+from mmsearch.serve.feedback import Feedback
+from mmsearch.store.judgments import half_of
 
 SET_LABELS = {
     "demo": "Generated demo queries",
@@ -17,9 +20,10 @@ SET_LABELS = {
 }
 
 
-def evaluation_tab(searcher: Searcher) -> None:
+def evaluation_tab(searcher: Searcher, other: Searcher | None = None, feedback: Feedback | None = None) -> None:
     """Search quality on labelled query sets: the table, significance tests and plot of the last run of each set,
-    and a button to run one again."""
+    and a button to run one again; with judging on, the same on the raters' judgments (both models when a second
+    is loaded)."""
     index_dir = searcher.index.path
     # A catalog of one's own has no bundled judgements; the demo's sets are offered, and running them says so.
     own = quality.sets_for(searcher.config.catalog)
@@ -81,6 +85,38 @@ def evaluation_tab(searcher: Searcher) -> None:
         if zero_shot is not None:
             classification_section(zero_shot, index_dir / classification.PLOT_FILE)
         query_sets(sets, show, evaluate_search)
+        if feedback is not None and feedback.access.enabled:
+            judgments_section([s for s in (searcher, other) if s is not None], feedback)
+
+
+def judgments_section(searchers: list[Searcher], feedback: Feedback) -> None:
+    """The judged queries (Judge tab, POST /api/judgments) in every mode and model, with each system's coverage."""
+
+    def run(half: str, progress: gr.Progress = gr.Progress()) -> tuple[list[list], str]:
+        qrels = feedback.judgments.qrels()
+        if half != "all":
+            qrels = {q: g for q, g in qrels.items() if half_of(q) == half}
+        progress(0.1, desc=f"searching {len(qrels)} judged queries in every mode")
+        try:
+            report = judged.run(searchers, qrels)
+        except ValueError as exc:
+            raise gr.Error(str(exc), title="Cannot evaluate") from exc
+        rows = [[r["system"], r["nDCG@10"], r["P@10"], f"{r['coverage@10']:.0%}"] for r in report["systems"]]
+        tests = "\n".join(f"- {verdict(t['a'], t['b'], t, 'nDCG@10')}" for t in report["significance"])
+        text = f"**{report['queries']} judged queries**, {report['judged_pairs']} judged pairs\n\n{tests}"
+        return rows, text
+
+    gr.Markdown(
+        "### On the raters' judgments\nThe judged queries in every mode (and both models), nDCG@10 and P@10 on "
+        "the raters' grades; *judged of top 10* says how much of each system's top 10 anyone graded: an unjudged "
+        "result counts as not relevant, so the figures hold only as far as that is high."
+    )
+    with gr.Row():
+        half = gr.Radio(["all", "test"], value="all", label="Judged queries", info="test: the half tuning never sees")
+        button = gr.Button("Evaluate on the judgments", elem_id="mm-judged-evaluate")
+    summary = gr.Markdown()
+    table = gr.Dataframe(headers=["system", "nDCG@10", "P@10", "judged of top 10"], interactive=False)
+    button.click(run, half, [table, summary], api_name="evaluate_judgments")
 
 
 def classification_section(report: dict, plot_path) -> None:

@@ -71,6 +71,9 @@ def judge_tab(searchers: list[Searcher], events: Events):
         items, at = state.get("items", []), state.get("at", 0)
         done = sum(1 for i in items if i["item_id"] in state.get("graded", {}))
         progress = f"{done} of {len(items)} rated" + (" · all done" if items and done == len(items) else "")
+        if state.get("rater"):
+            n = state.get("queries_judged", 0)
+            progress += f" · {state['rater']} has judged {n} quer{'y' if n == 1 else 'ies'}"
         if not items or at >= len(items):
             return None, "", progress, state
         item = items[at]
@@ -91,6 +94,7 @@ def judge_tab(searchers: list[Searcher], events: Events):
                 for r in results
             ]
             state = {"query": normalize_query(query), "rater": rater, "items": items, "graded": mine}
+            state["queries_judged"] = feedback.judgments.queries_judged(rater)
             state["at"] = next((i for i, it in enumerate(items) if it["item_id"] not in mine), len(items))
             return show(state), results
 
@@ -105,7 +109,9 @@ def judge_tab(searchers: list[Searcher], events: Events):
         except JudgmentError as exc:
             raise shown(Refusal(400, str(exc), "invalid_judgment")) from exc
         feedback.judgments.add([kept])  # committed before the next result shows
+        first = not state["graded"]
         state = dict(state, graded={**state["graded"], kept.item_id: kept.grade})
+        state["queries_judged"] = state.get("queries_judged", 0) + first
         following = [i for i in range(len(items)) if items[i]["item_id"] not in state["graded"]]
         state["at"] = next((i for i in following if i > at), following[0] if following else len(items))
         return show(state)

@@ -250,6 +250,8 @@ def test_the_gradio_api_carries_query_ids_and_takes_judgments(app, http):
         client.predict("red striped t-shirt", results[0]["item_id"], 5, "carol", api_name="/judge")
     tool = json.loads(client.predict("blue mug", 3, "hybrid", "", api_name="/search_products"))
     assert len(tool["query_id"]) == 32 and len(tool["results"]) == 3
+    table, summary = client.predict("all", api_name="/evaluate_judgments")  # the Evaluation tab's judged section
+    assert [row[0] for row in table["data"]] == ["vector", "keyword", "hybrid"] and "judged queries" in summary
 
 
 def test_evaluation_on_judgments_reports_every_mode_with_its_coverage(app, http):

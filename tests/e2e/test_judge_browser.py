@@ -52,6 +52,7 @@ def test_a_rater_grades_with_the_keyboard_and_analytics_shows_the_typed_query(
             rated(1)
             page.keyboard.press("0")
             rated(2)
+            assert "ann has judged 1 query" in progress.inner_text()
             page.screenshot(path=str(tmp_path / "judge.png"))
             qrels = httpx.get(app.url + "api/judgments/qrels", timeout=30).text.splitlines()
             assert len(qrels) == 2 and {line.split()[3] for line in qrels} == {"3", "0"}

@@ -80,6 +80,7 @@ def test_judgments_keep_one_grade_per_rater_and_pair_and_the_lower_median(engine
     assert j.topics() == {"red mug": 1, "blue cap": 2}
     assert j.qrels_text() == "1 0 a 0\n1 0 b 2\n2 0 z 2\n"
     assert j.of_query("RED MUG", "ann") == {"a": 3, "b": 2}
+    assert j.queries_judged("ann") == 2 and j.queries_judged("bob") == 1 and j.queries_judged("eve") == 0
     assert lower_median([1, 2, 3]) == 2 and lower_median([0, 3]) == 0 and lower_median([2, 3, 3, 1]) == 2
 
 
