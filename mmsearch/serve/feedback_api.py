@@ -23,7 +23,7 @@ from mmsearch.store.records import MAX_ACTION, MAX_ID
 from mmsearch.store.searchlog import EventError, UnknownQuery
 
 MAX_DAYS = 3660
-MAX_BODY = 16 * 1024
+MAX_BODY = 16 * 1024  # an event or a judgment is a few hundred bytes
 
 
 class EventIn(BaseModel):
@@ -42,13 +42,12 @@ class JudgmentIn(BaseModel):
 
 
 def router(searchers: list[Searcher], feedback: Feedback, route_class, credentials: Credentials | None) -> APIRouter:
-    api = APIRouter(prefix="/api", route_class=route_class)
+    api = APIRouter(prefix="/api", route_class=type("FeedbackRoute", (route_class,), {"max_body": MAX_BODY}))
     access = feedback.access
 
     def admit(request: Request) -> None:
-        """Events and judgments spend the client's rate-limit tokens as searches do, and are small."""
-        if int(request.headers.get("content-length") or 0) > MAX_BODY:
-            raise Refusal(413, f"An event or a judgment is at most {MAX_BODY // 1024} KB of JSON.", "too_large")
+        """Events and judgments spend the client's rate-limit tokens as searches do (and their bodies are bounded
+        by the route class, before they are read)."""
         route_class.guard.admit(request.state.outcome)
 
     @api.post("/events", status_code=202, summary="Record an event on a result (a click, a view, add_to_cart, ...)")

@@ -97,6 +97,7 @@ class GuardedRoute(APIRoute):
 
     guard: Guard  # a subclass per router() holds its deployment's guard and secret
     credentials: Credentials | None = None
+    max_body: int | None = None  # bytes a request's body may have (routes that take JSON)
 
     def get_route_handler(self):
         handler, endpoint = super().get_route_handler(), self.path_format
@@ -107,8 +108,13 @@ class GuardedRoute(APIRoute):
                     request.state.outcome = outcome
                     if not authorized(request.headers.get("authorization"), self.credentials):
                         raise Refusal(401, NEEDS_TOKEN, "unauthorized", {"WWW-Authenticate": "Bearer"})
+                    if self.max_body and int(request.headers.get("content-length") or 0) > self.max_body:
+                        # before the body is read and parsed: a bound that holds only after parsing bounds nothing
+                        raise Refusal(413, f"A request here is at most {self.max_body // 1024} KB.", "too_large")
                     try:
-                        return await handler(request)
+                        response = await handler(request)
+                        outcome.status = response.status_code if isinstance(response, Response) else 200
+                        return response
                     except RequestValidationError as exc:
                         raise Refusal(422, _plain(exc), "invalid_parameter") from exc
             except Refusal as refused:

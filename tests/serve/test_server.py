@@ -274,3 +274,16 @@ def test_a_flood_of_requests_past_the_queue_is_turned_away_at_once(built):
 
     codes = asyncio.run(flood())
     assert codes.count(200) >= 4 and codes.count(429) >= 10 and set(codes) <= {200, 429}, codes
+
+
+def test_events_and_judgments_spend_the_clients_rate_limit_and_are_bounded(built):
+    client, _ = _client(built, rate_limit=0.01, rate_burst=3, judging="open")
+    body = client.get("/api/search", params={"q": "red mug", "k": 2}).json()  # token 1
+    event = {"query_id": body["query_id"], "item_id": body["results"][0]["item_id"], "position": 1, "action": "click"}
+    assert client.post("/api/events", json=event).status_code == 202  # token 2
+    grade = {"query": "red mug", "item_id": event["item_id"], "grade": 2, "rater": "ann"}
+    assert client.post("/api/judgments", json=grade).status_code == 201  # token 3
+    refused = client.post("/api/events", json=event)
+    assert refused.status_code == 429 and "Retry-After" in refused.headers and "limit" in refused.json()["error"]
+    big = client.post("/api/events", content=b"x" * 20_000, headers={"content-type": "application/json"})
+    assert big.status_code == 413 and "KB" in big.json()["error"]
