@@ -57,7 +57,15 @@ def router(searchers: list[Searcher], feedback: Feedback, route_class, credentia
             raise Refusal(409, "This server does not record events (it was started with --no-record).", "off")
         client = event.client_id or request.state.outcome.client
         try:
-            feedback.log.event(event.query_id, event.item_id, event.position, event.action, feedback.client_id(client))
+            # in a thread: an answer older than the memory's (or another replica's) is read from the database
+            await asyncio.to_thread(
+                feedback.log.event,
+                event.query_id,
+                event.item_id,
+                event.position,
+                event.action,
+                feedback.client_id(client),
+            )
         except UnknownQuery as exc:
             raise Refusal(404, str(exc), "not_found") from exc
         except EventError as exc:

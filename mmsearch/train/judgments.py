@@ -221,16 +221,17 @@ def tune(
 
 
 def tune_on_judgments(cfg, settings) -> dict:
-    """``python -m mmsearch.train --judgments``: the judged model's index gives the items' pictures, the server's
-    database the judgments (``cfg``: TrainConfig, ``settings``: TuneSettings)."""
-    from mmsearch.builder.pipeline import ensure_index
+    """``python -m mmsearch.train --judgments``: the judged catalog gives the items' pictures, the server's database
+    the judgments (``cfg``: TrainConfig, ``settings``: TuneSettings)."""
     from mmsearch.config import from_env
     from mmsearch.encode.encoders import load_encoder
+    from mmsearch.ingest.catalog import load_catalog
     from mmsearch.resources import DEMO_MODEL_DIR
-    from mmsearch.search.searcher import Searcher
     from mmsearch.store.database import database_url, open_database
     from mmsearch.store.judgments import Judgments
 
+    # The catalog as the server reads it (its settings from the same MMSEARCH_* variables), without its index: the
+    # pictures are all tuning needs, and training stays clear of the search stages.
     config = from_env(
         catalog=settings.judged_catalog,
         model=settings.judged_model,
@@ -240,9 +241,19 @@ def tune_on_judgments(cfg, settings) -> dict:
     encoder = load_encoder(settings.judged_model, cfg.device)
     if not isinstance(encoder, TwoTowerEncoder):
         raise ValueError(f"--judgments tunes a two-tower model; {settings.judged_model} is not one")
-    index = Searcher.open(ensure_index(config, encoder), encoder).index
-    image_of = {item: str(index.items["image"].iat[index.row(item)]) for item in index.ids}
     qrels = Judgments(open_database(database_url(config.database_url, config.data_dir))).qrels()
+    catalog = load_catalog(
+        config.catalog,
+        config.data_dir,
+        config.max_upload_pixels,
+        config.demo_size,
+        config.hf_image_column,
+        config.hf_text_column,
+        config.hf_id_column,
+        hf_columns=config.hf_columns,
+        fashion_mnist_dir=config.fashion_mnist_dir,
+    )
+    image_of = dict(zip(catalog.items["item_id"].astype(str), catalog.items["image"].astype(str)))
     known = set(image_of)
     pairs = JudgedPairs.of(qrels, known, check=False)
     check = {q: g for q, g in qrels.items() if half_of(q) == "train" and is_check(q)}
