@@ -34,6 +34,7 @@ def app_url(tmp_path_factory, demo_manifest, tiny_two_tower_dir, other_two_tower
         # The tiny test model's embeddings say nothing about matching; the catalog's words decide alone.
         MMSEARCH_MATCH_STANDING="99",
         MMSEARCH_MATCH_IMAGE_STANDING="-99",
+        MMSEARCH_JUDGING="open",  # the Judge and Analytics tabs
     )
     yield app.url
     app.stop()
@@ -167,3 +168,43 @@ def test_the_evaluation_and_compare_tabs_render(page, app_url):
     box.fill("blue mug")
     box.press("Enter")
     page.wait_for_function("() => document.querySelectorAll('img').length >= 12", timeout=60_000)
+
+
+def test_a_rater_grades_with_the_keyboard_and_analytics_shows_the_typed_query(page, app_url, tmp_path):
+    import httpx
+
+    alerts: list[str] = []
+    page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+    search_from_box(page, app_url, "green striped bag <script>alert(1)</script>")
+    page.locator("#mm-gallery img").first.click()  # a click on a result is recorded
+    page.wait_for_timeout(1500)
+
+    page.get_by_role("tab", name="Judge").click()
+    page.locator("#mm-rater textarea, #mm-rater input").first.fill("ann")
+    page.get_by_label("Query").first.fill("green striped bag")
+    page.locator("#mm-judge-start").click()
+    progress = page.locator("#mm-judge-progress")
+
+    def rated(n: int) -> None:
+        progress.filter(has_text=re.compile(rf"· {n} of \d+ rated")).wait_for(timeout=60_000)
+
+    rated(0)
+    page.locator("#mm-judge-item").click()  # out of the text boxes: digits grade
+    page.keyboard.press("3")
+    rated(1)
+    page.keyboard.press("0")
+    rated(2)
+    assert "ann has judged 1 query" in progress.inner_text()
+    qrels = httpx.get(app_url + "api/judgments/qrels", timeout=30).text.splitlines()
+    assert sorted(line.split()[3] for line in qrels) == ["0", "3"]
+
+    page.get_by_role("tab", name="Analytics").click()
+    page.locator("#mm-analytics-refresh").click()
+    page.wait_for_function(
+        "q => (document.querySelector('#mm-analytics')?.innerText || '').includes(q)",
+        arg="green striped bag <script>alert(1)</script>",
+        timeout=60_000,
+    )
+    assert alerts == []  # the query showed as text: its markup never ran
+    figures = page.locator("#mm-analytics-figures").inner_text()
+    assert "searches in the last 7 days" in figures and "click-through rate" in figures

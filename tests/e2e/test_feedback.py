@@ -153,42 +153,6 @@ def test_interleaved_answers_credit_the_team_whose_result_was_clicked(http):
     assert explicit["mode"] == "vector"  # a mode asked for is never interleaved
 
 
-def test_an_open_server_has_no_judging_unless_told(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
-    closed = _app(tmp_path_factory, demo_manifest, tiny_two_tower_dir)
-    try:
-        with httpx.Client(base_url=closed.url, timeout=30) as http:
-            qid = http.get("/api/search", params={"q": "red mug", "k": 2}).json()["query_id"]
-            assert qid
-            for r in (
-                http.post("/api/judgments", json={"query": "red mug", "item_id": "x", "grade": 1, "rater": "a"}),
-                http.get("/api/analytics"),
-                http.get("/api/judgments/qrels"),
-            ):
-                assert r.status_code == 403 and "--judging open" in r.json()["error"]
-    finally:
-        closed.stop()
-
-
-def test_with_users_the_rater_is_the_logged_in_user(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
-    locked = _app(tmp_path_factory, demo_manifest, tiny_two_tower_dir, MMSEARCH_AUTH="ann:pw-ann,bob:pw-bob")
-    try:
-        with httpx.Client(base_url=locked.url, timeout=30) as http:
-            assert http.get("/api/analytics").status_code == 401
-            bob = {"Authorization": "Bearer pw-bob"}
-            item = http.get("/api/search", params={"q": "red mug", "k": 1}, headers=bob).json()["results"][0]["item_id"]
-            r = http.post(
-                "/api/judgments",
-                json={"query": "red mug", "item_id": item, "grade": 2, "rater": "mallory"},
-                headers=bob,
-            )
-            assert r.status_code == 201 and r.json()["rater"] == "bob"
-            assert http.get("/api/judgments", headers={"Authorization": "Bearer pw-ann"}).text.endswith(
-                f"red mug,{item},2,bob\n"
-            )
-    finally:
-        locked.stop()
-
-
 def test_an_acknowledged_judgment_survives_kill_9_and_a_clean_stop_keeps_the_events(
     tmp_path_factory, demo_manifest, tiny_two_tower_dir
 ):
@@ -218,22 +182,17 @@ def test_an_acknowledged_judgment_survives_kill_9_and_a_clean_stop_keeps_the_eve
         with httpx.Client(base_url=second.url, timeout=30) as http:
             assert f"1 0 {item} 3" in http.get("/api/judgments/qrels").text
             body = http.get("/api/search", params={"q": "blue cap", "k": 2}).json()
-            ev = {
-                "query_id": body["query_id"],
-                "item_id": body["results"][0]["item_id"],
-                "position": 1,
-                "action": "click",
-            }
-            assert http.post("/api/events", json=ev).status_code == 202
+            ev = {"query_id": body["query_id"], "item_id": body["results"][0]["item_id"], "position": 1}
+            assert http.post("/api/events", json=ev | {"action": "add_to_cart"}).status_code == 202
     finally:
         second.stop()  # SIGTERM: a clean stop writes the waiting events
-    third = RunningApp(data, env)
-    try:
-        with httpx.Client(base_url=third.url, timeout=30) as http:
-            found = http.get("/api/analytics", params={"days": 1}).json()
-            assert found["events_by_action"].get("click", 0) >= 1
-    finally:
-        third.stop()
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{data / 'mmsearch.sqlite3'}")
+    with engine.connect() as c:
+        actions = [a for (a,) in c.execute(text("SELECT action FROM events"))]
+    engine.dispose()
+    assert actions == ["add_to_cart"]  # the first server's click waited for its batch and died with it
 
 
 def test_the_gradio_api_carries_query_ids_and_takes_judgments(app, http):

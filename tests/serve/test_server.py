@@ -287,3 +287,26 @@ def test_events_and_judgments_spend_the_clients_rate_limit_and_are_bounded(built
     assert refused.status_code == 429 and "Retry-After" in refused.headers and "limit" in refused.json()["error"]
     big = client.post("/api/events", content=b"x" * 20_000, headers={"content-type": "application/json"})
     assert big.status_code == 413 and "KB" in big.json()["error"]
+
+
+def test_an_open_server_has_no_judging_unless_told(built):
+    client, _ = _client(built)
+    assert client.get("/api/search", params={"q": "red mug", "k": 2}).json()["query_id"]
+    for r in (
+        client.post("/api/judgments", json={"query": "red mug", "item_id": "x", "grade": 1, "rater": "a"}),
+        client.get("/api/analytics"),
+        client.get("/api/judgments/qrels"),
+    ):
+        assert r.status_code == 403 and "--judging open" in r.json()["error"]
+
+
+def test_with_users_the_rater_is_the_logged_in_user(built):
+    client, _ = _client(built, auth="ann:pw-ann,bob:pw-bob")
+    assert client.get("/api/analytics").status_code == 401
+    bob = {"Authorization": "Bearer pw-bob"}
+    item = client.get("/api/search", params={"q": "red mug", "k": 1}, headers=bob).json()["results"][0]["item_id"]
+    grade = {"query": "red mug", "item_id": item, "grade": 2, "rater": "mallory"}
+    r = client.post("/api/judgments", json=grade, headers=bob)
+    assert r.status_code == 201 and r.json()["rater"] == "bob"  # the user rates, whatever the body says
+    rows = client.get("/api/judgments", headers={"Authorization": "Bearer pw-ann"}).text
+    assert rows.endswith(f"red mug,{item},2,bob\n")
