@@ -129,7 +129,7 @@ class Searcher:
     @staticmethod
     def _coverage(snap: Snapshot, words: str) -> float:
         """The share of the query's words that the catalog's text or a synonym group knows (after correction)."""
-        all_words = kw.query_words(words)
+        all_words = kw.query_tokens(words)[1]
         return 1.0 - len(snap.keyword.query_stems.unknown(words)) / len(all_words) if all_words else 0.0
 
     def _answer(
