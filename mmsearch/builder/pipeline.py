@@ -24,7 +24,7 @@ from mmsearch.index import kinds as index_kinds
 from mmsearch.index import vectors as vindex
 from mmsearch.index.keyword import KEYWORD_DIR, KeywordIndex, item_texts
 from mmsearch.ingest import embeddings as precomputed
-from mmsearch.ingest.catalog import catalog_key, load_catalog, write_report
+from mmsearch.ingest.catalog import catalog_key, load_configured, write_report
 from mmsearch.store.features import FeatureStore
 
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
@@ -96,18 +96,7 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
     say = progress or (lambda fraction, message: None)
     started = time.time()
     say(0.0, f"reading catalog {config.catalog}")
-    catalog = load_catalog(
-        config.catalog,
-        config.data_dir,
-        config.max_upload_pixels,
-        config.demo_size,
-        config.hf_image_column,
-        config.hf_text_column,
-        config.hf_id_column,
-        known=None if config.full else update.known_pictures(config.index),
-        hf_columns=config.hf_columns,
-        fashion_mnist_dir=config.fashion_mnist_dir,
-    )
+    catalog = load_configured(config, known=None if config.full else update.known_pictures(config.index))
     if len(catalog.items) == 0:
         raise BuildError(
             f"no usable items in {config.catalog}: {catalog.summary()}; "

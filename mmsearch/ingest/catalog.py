@@ -225,6 +225,22 @@ def load_catalog(
     return validate(read_catalog_table(path), path.parent, path.stem, max_pixels, known)
 
 
+def load_configured(config, known: set[tuple[str, int, int]] | None = None) -> Catalog:
+    """``load_catalog`` with a ``Config``'s catalog settings (the build's and tuning's one way to read a catalog)."""
+    return load_catalog(
+        config.catalog,
+        config.data_dir,
+        config.max_upload_pixels,
+        config.demo_size,
+        config.hf_image_column,
+        config.hf_text_column,
+        config.hf_id_column,
+        known=known,
+        hf_columns=config.hf_columns,
+        fashion_mnist_dir=config.fashion_mnist_dir,
+    )
+
+
 def validate(
     table: pd.DataFrame, base: Path, name: str, max_pixels: int, known: set[tuple[str, int, int]] | None = None
 ) -> Catalog:

@@ -225,7 +225,7 @@ def tune_on_judgments(cfg, settings) -> dict:
     the judgments (``cfg``: TrainConfig, ``settings``: TuneSettings)."""
     from mmsearch.config import from_env
     from mmsearch.encode.encoders import load_encoder
-    from mmsearch.ingest.catalog import load_catalog
+    from mmsearch.ingest.catalog import load_configured
     from mmsearch.resources import DEMO_MODEL_DIR
     from mmsearch.store.database import database_url, open_database
     from mmsearch.store.judgments import Judgments
@@ -242,17 +242,7 @@ def tune_on_judgments(cfg, settings) -> dict:
     if not isinstance(encoder, TwoTowerEncoder):
         raise ValueError(f"--judgments tunes a two-tower model; {settings.judged_model} is not one")
     qrels = Judgments(open_database(database_url(config.database_url, config.data_dir))).qrels()
-    catalog = load_catalog(
-        config.catalog,
-        config.data_dir,
-        config.max_upload_pixels,
-        config.demo_size,
-        config.hf_image_column,
-        config.hf_text_column,
-        config.hf_id_column,
-        hf_columns=config.hf_columns,
-        fashion_mnist_dir=config.fashion_mnist_dir,
-    )
+    catalog = load_configured(config)
     image_of = dict(zip(catalog.items["item_id"].astype(str), catalog.items["image"].astype(str)))
     known = set(image_of)
     pairs = JudgedPairs.of(qrels, known, check=False)
