@@ -1,4 +1,4 @@
-"""``python -m mmsearch``: the ``mmsearch`` command (serve, build, train, evaluate, bench)."""
+"""``python -m mmsearch``: the ``mmsearch`` command (serve, build, train, evaluate, bench, judgments)."""
 
 import sys
 

@@ -111,3 +111,22 @@ def test_judgments_go_in_and_out_through_the_command_line(tmp_path, capsys):
     (tmp_path / "bad.csv").write_text("query,item_id,grade,rater\nx,a,9,ann\n")
     assert main(["judgments", "import", str(tmp_path / "bad.csv"), "--data-dir", str(data)]) == 2
     assert "line 2" in capsys.readouterr().err
+
+
+def test_the_judgments_commands_of_the_docs_run_as_written(tmp_path):
+    import os
+    import re
+    import subprocess
+
+    page = (ROOT / "docs" / "feedback.md").read_text()
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", page, re.S) if "judgments export" in b)
+    env = os.environ | {"MMSEARCH_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    seed = tmp_path / "seed.csv"
+    seed.write_text("query,item_id,grade,rater\nred mug,demo-00001,3,ann\nred mug,demo-00002,0,ann\n")
+    run = dict(cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert subprocess.run([sys.executable, "-m", "mmsearch", "judgments", "import", str(seed)], **run).returncode == 0
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], **run)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "judged.qrels").read_text() == "1 0 demo-00001 3\n1 0 demo-00002 0\n"
+    assert (tmp_path / "topics.tsv").read_text() == "1\tred mug\n"
+    assert "imported 2 judgments" in done.stdout  # the qrels came back as the trec rater's
