@@ -7,6 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 from gradio.utils import get_upload_folder
+from sqlalchemy.exc import SQLAlchemyError
 
 from mmsearch.search.results import Result
 from mmsearch.serve import monitoring
@@ -49,7 +50,7 @@ class Events:
                 self.feedback.client_id(self.client(request)),
             )
             monitoring.count_event("click")
-        except EventError:
+        except (EventError, SQLAlchemyError):  # a click that cannot be kept must not cost the visitor the click
             return
 
     def gallery(self, results: list[Result]) -> list[tuple[str, str]]:
