@@ -225,7 +225,7 @@ An imported grade replaces the same rater's earlier grade of the pair."""
 
 
 def judgments(argv: list[str] | None = None, prog: str | None = None) -> int:
-    from mmsearch.store.database import DatabaseError, database_url, open_database
+    from mmsearch.store.database import DatabaseError, open_configured
     from mmsearch.store.judgments import JudgmentError, Judgments, read_csv, read_qrels
 
     parser = argparse.ArgumentParser(
@@ -241,7 +241,7 @@ def judgments(argv: list[str] | None = None, prog: str | None = None) -> int:
     settings = flags.overrides(args, cfgmod.Config)
     config = cfgmod.from_env(**{k: v for k, v in settings.items() if k in ("data_dir", "database_url")})
     try:
-        store = Judgments(open_database(database_url(config.database_url, config.data_dir)))
+        store = Judgments(open_configured(config))
         if args.action == "export":
             topics = store.topics()
             text = {

@@ -40,8 +40,8 @@ def create_app(searcher: Searcher, other: Searcher | None = None, rival: Searche
     config = searcher.config
     credentials = parse_auth(config.auth)
     guard = Guard(TokenBuckets(config.rate_limit, config.rate_burst), config.log_queries)
-    feedback = Feedback(config, searcher, rival, users=credentials is not None)
-    app = create_api(searcher, guard, credentials, feedback, other)
+    feedback = Feedback(config, searcher, other, rival, users=credentials is not None)
+    app = create_api(searcher, guard, credentials, feedback)
     demo = build_ui(searcher, other, guard, feedback)
     # Gradio's own queue bounds its events as Gate bounds the REST routes.
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)

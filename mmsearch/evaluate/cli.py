@@ -281,13 +281,11 @@ def judge_judgments(config: Config, args: EvaluateSettings) -> int:
     from mmsearch.evaluate.measures import verdict
     from mmsearch.index.vectors import IndexLoadError
     from mmsearch.search.searcher import Searcher
-    from mmsearch.store.database import DatabaseError, database_url, open_database
-    from mmsearch.store.judgments import Judgments, half_of
+    from mmsearch.store.database import DatabaseError, open_configured
+    from mmsearch.store.judgments import Judgments
 
     try:
-        qrels = Judgments(open_database(database_url(config.database_url, config.data_dir))).qrels()
-        if args.judged_half != "all":
-            qrels = {q: grades for q, grades in qrels.items() if half_of(q) == args.judged_half}
+        qrels = Judgments(open_configured(config)).qrels(args.judged_half)
         searchers = []
         for model in [config.model, *([config.compare_model] if config.compare_model else [])]:
             encoder = load_encoder(model, config.device)

@@ -17,22 +17,27 @@ import secrets
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from mmsearch.config import Config
+from mmsearch.evaluate import analytics
 from mmsearch.search.interleave import team_draft
-from mmsearch.search.results import Answer
+from mmsearch.search.results import Answer, ItemNotFound
 from mmsearch.search.searcher import MODES, Searcher
 from mmsearch.serve import monitoring
 from mmsearch.serve.guard import Refusal
-from mmsearch.store.database import database_url, open_database
-from mmsearch.store.judgments import Judgments
-from mmsearch.store.searchlog import Search, SearchLog, new_query_id
+from mmsearch.store.database import open_configured
+from mmsearch.store.judgments import Judgment, Judgments, checked
+from mmsearch.store.records import MAX_RATER
+from mmsearch.store.searchlog import Event, Search, SearchLog, new_query_id
 
 SALT_FILE = "client-salt"
 JUDGING_OFF = (
     "Judging and analytics are off on this server: they show every visitor's queries. Start it with users "
     "(MMSEARCH_AUTH=name:password,...) or with --judging open."
 )
-NEEDS_RATER = "Say who is rating: a rater name of 1 to 64 characters."
+NEEDS_RATER = f"Say who is rating: a rater name of 1 to {MAX_RATER} characters."
+NOT_RECORDING = "This server does not record events (it was started with --no-record)."
 
 
 def client_salt(data_dir: Path) -> bytes:
@@ -65,14 +70,13 @@ class Access:
     def rater(self, user: str | None, named: str | None) -> str:
         """The rater's name: the logged-in user's on a server with users (a name in the request is ignored), else
         the one the request gives; refusals say why."""
-        if not self.enabled:
-            raise Refusal(403, JUDGING_OFF, "judging_off")
+        self.check()
         if self.users:
             if not user:
                 raise Refusal(401, "Log in to judge: send the Authorization header of a user.", "unauthorized")
             return user
         name = " ".join(str(named or "").split())
-        if not name or len(name) > 64:
+        if not name or len(name) > MAX_RATER:
             raise Refusal(400, NEEDS_RATER, "invalid_parameter")
         return name
 
@@ -82,9 +86,20 @@ class Access:
 
 
 class Feedback:
-    def __init__(self, config: Config, searcher: Searcher, rival: Searcher | None = None, users: bool = False):
+    """``searcher`` serves; ``other`` (the Compare tab's model) is judged beside it; ``rival`` is what --interleave
+    compares online (it may be ``other``)."""
+
+    def __init__(
+        self,
+        config: Config,
+        searcher: Searcher,
+        other: Searcher | None = None,
+        rival: Searcher | None = None,
+        users: bool = False,
+    ):
         self.config, self.searcher = config, searcher
-        self.engine = open_database(database_url(config.database_url, config.data_dir))
+        self.searchers = [s for s in (searcher, other) if s is not None]  # the systems a rater's pool comes from
+        self.engine = open_configured(config)
         self.log = SearchLog(self.engine, config.events_flush_s, config.analytics_days) if config.record else None
         self.judgments = Judgments(self.engine)
         self.access = Access(users, config.judging)
@@ -123,15 +138,18 @@ class Feedback:
         size = max(len(answer), len(other))
         ids, teams = team_draft([r.item_id for r in answer], [r.item_id for r in other], size, self._rng)
         found = {r.item_id: r for r in other} | {r.item_id: r for r in answer}
-        merged = Answer([found[i] for i in ids], answer.mode, answer.kind, answer.match, answer.standing)
-        merged.affinity, merged.teams = answer.affinity, teams
+        merged = Answer(
+            [found[i] for i in ids], answer.mode, answer.kind, answer.match, answer.standing, answer.affinity
+        )
+        merged.teams = teams
         return merged
 
     def record(self, answer: Answer, query: str | None, source: str, client: str | None, started: float) -> str:
         """Gives ``answer`` its query_id and logs it (behind the request: see store/searchlog.py)."""
         answer.query_id = new_query_id()
         took_ms = round(1000 * (time.perf_counter() - started), 2)
-        monitoring.ANSWERS.labels(answer.match if len(answer) else "empty").inc()
+        match = answer.match if len(answer) else "empty"
+        monitoring.ANSWERS.labels(match).inc()
         if self.log is not None:
             self.log.searched(
                 Search(
@@ -141,7 +159,7 @@ class Feedback:
                     answer.kind,
                     answer.mode,
                     self.searcher.encoder.model_id,
-                    answer.match if len(answer) else "empty",
+                    match,
                     tuple(r.item_id for r in answer),
                     took_ms,
                     self.client_id(client),
@@ -150,6 +168,31 @@ class Feedback:
                 )
             )
         return answer.query_id
+
+    def event(self, query_id: str, item_id: str, position: int, action: str, client: str | None) -> Event:
+        """An event on a result, checked against its answer and queued (store/searchlog.py): every way in (REST, a
+        click in the gallery) comes here. Raises EventError (UnknownQuery) with a message for people."""
+        if self.log is None:
+            raise Refusal(409, NOT_RECORDING, "off")
+        event = self.log.event(query_id, item_id, position, action, self.client_id(client))
+        monitoring.count_event(action)
+        return event
+
+    def judge(self, query: object, item_id: object, grade: object, rater: str) -> Judgment:
+        """Keeps one grade, committed before it returns (REST answers 201 after it, the Judge tab shows the next
+        result after it): JudgmentError for a bad field, ItemNotFound for an item no loaded index holds."""
+        kept = checked(query, item_id, grade, rater)
+        if not any(kept.item_id in s.snapshot.index for s in self.searchers):
+            raise ItemNotFound(f"No item {kept.item_id!r} in this server's index.")
+        self.judgments.add([kept])
+        monitoring.JUDGMENTS.inc()
+        return kept
+
+    def usage(self, days: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The searches and events of the last ``days``, once what waits for its batch is written."""
+        if self.log is not None:
+            self.log.flush()
+        return analytics.load(self.engine, days)
 
     def close(self) -> None:
         if self.log is not None:

@@ -14,13 +14,10 @@ from pydantic import BaseModel, Field
 
 from mmsearch.evaluate import agreement as agree
 from mmsearch.evaluate import analytics
-from mmsearch.search.searcher import Searcher
-from mmsearch.serve import monitoring
 from mmsearch.serve.feedback import Feedback
 from mmsearch.serve.guard import Credentials, Refusal, user_of
-from mmsearch.store.judgments import GRADES, JudgmentError, checked
-from mmsearch.store.records import MAX_ACTION, MAX_ID
-from mmsearch.store.searchlog import EventError, UnknownQuery
+from mmsearch.store.judgments import GRADES, MAX_QUERY
+from mmsearch.store.records import MAX_ACTION, MAX_ID, MAX_RATER
 
 MAX_DAYS = 3660
 MAX_BODY = 16 * 1024  # an event or a judgment is a few hundred bytes
@@ -35,13 +32,13 @@ class EventIn(BaseModel):
 
 
 class JudgmentIn(BaseModel):
-    query: str = Field(max_length=500)
+    query: str = Field(max_length=MAX_QUERY)
     item_id: str = Field(max_length=MAX_ID)
     grade: int = Field(description=", ".join(f"{g} {name}" for g, name in GRADES.items()))
-    rater: str | None = Field(None, max_length=64, description="ignored on a server with users: the user rates")
+    rater: str | None = Field(None, max_length=MAX_RATER, description="ignored on a server with users: the user rates")
 
 
-def router(searchers: list[Searcher], feedback: Feedback, route_class, credentials: Credentials | None) -> APIRouter:
+def router(feedback: Feedback, route_class, credentials: Credentials | None) -> APIRouter:
     api = APIRouter(prefix="/api", route_class=type("FeedbackRoute", (route_class,), {"max_body": MAX_BODY}))
     access = feedback.access
 
@@ -53,39 +50,17 @@ def router(searchers: list[Searcher], feedback: Feedback, route_class, credentia
     @api.post("/events", status_code=202, summary="Record an event on a result (a click, a view, add_to_cart, ...)")
     async def post_event(request: Request, event: EventIn = Body(...)):
         admit(request)
-        if feedback.log is None:
-            raise Refusal(409, "This server does not record events (it was started with --no-record).", "off")
         client = event.client_id or request.state.outcome.client
-        try:
-            # in a thread: an answer older than the memory's (or another replica's) is read from the database
-            await asyncio.to_thread(
-                feedback.log.event,
-                event.query_id,
-                event.item_id,
-                event.position,
-                event.action,
-                feedback.client_id(client),
-            )
-        except UnknownQuery as exc:
-            raise Refusal(404, str(exc), "not_found") from exc
-        except EventError as exc:
-            raise Refusal(400, str(exc), "invalid_event") from exc
-        monitoring.count_event(event.action)
+        # in a thread: an answer older than the memory's (or another replica's) is read from the database
+        await asyncio.to_thread(feedback.event, event.query_id, event.item_id, event.position, event.action, client)
         return JSONResponse({"accepted": True}, status_code=202)
 
     @api.post("/judgments", status_code=201, summary="Grade a result for a query, 0-3")
     async def post_judgment(request: Request, judgment: JudgmentIn = Body(...)):
         admit(request)
         rater = access.rater(user_of(request.headers.get("authorization"), credentials), judgment.rater)
-        try:
-            kept = checked(judgment.query, judgment.item_id, judgment.grade, rater)
-        except JudgmentError as exc:
-            raise Refusal(400, str(exc), "invalid_judgment") from exc
-        if not any(kept.item_id in s.snapshot.index for s in searchers):
-            raise Refusal(404, f"No item {kept.item_id!r} in this server's index.", "not_found")
-        await asyncio.to_thread(feedback.judgments.add, [kept])  # committed before the 201
-        monitoring.JUDGMENTS.inc()
-        return JSONResponse(vars(kept), status_code=201)
+        kept = await asyncio.to_thread(feedback.judge, judgment.query, judgment.item_id, judgment.grade, rater)
+        return JSONResponse(vars(kept), status_code=201)  # after the commit
 
     @api.get("/judgments", summary="Every judgment, as CSV (query,item_id,grade,rater)")
     async def all_judgments(request: Request):
@@ -114,9 +89,7 @@ def router(searchers: list[Searcher], feedback: Feedback, route_class, credentia
         access.check()
         if not 0 < days <= MAX_DAYS:
             raise Refusal(400, f"days must be more than 0 and at most {MAX_DAYS}, not {days:g}", "invalid_parameter")
-        if feedback.log is not None:
-            await asyncio.to_thread(feedback.log.flush)
-        return await asyncio.to_thread(analytics.load, feedback.engine, days)
+        return await asyncio.to_thread(feedback.usage, days)
 
     @api.get("/analytics", summary="Searches per day, top, no-result, weak and no-click queries, clicks, latency")
     async def get_analytics(request: Request, days: float = Query(7, description="how many days back")):

@@ -26,6 +26,8 @@ from mmsearch.ingest.images import ImageError
 from mmsearch.search.results import ItemNotFound, QueryError
 from mmsearch.serve import monitoring
 from mmsearch.store.features import StoreUnavailable
+from mmsearch.store.judgments import JudgmentError
+from mmsearch.store.searchlog import EventError, UnknownQuery
 
 log = logging.getLogger("mmsearch.guard")
 
@@ -200,8 +202,10 @@ def refusal(exc: BaseException) -> Refusal:
     if isinstance(exc, Busy):
         monitoring.REJECTED.labels(exc.reason).inc()
         return Refusal(429, str(exc), "busy", {"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
-    if isinstance(exc, ItemNotFound):
+    if isinstance(exc, (ItemNotFound, UnknownQuery)):
         return Refusal(404, str(exc), "not_found")
+    if isinstance(exc, (JudgmentError, EventError)):  # a judgment or an event the store refuses, with the reason
+        return Refusal(400, str(exc), type(exc).__name__)
     if isinstance(exc, Forbidden):
         return Refusal(400, str(exc), "QueryError")
     if isinstance(exc, (QueryError, ImageError)):

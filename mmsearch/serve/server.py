@@ -22,15 +22,9 @@ from mmsearch.serve.guard import NEEDS_TOKEN, Credentials, Gate, Guard, authoriz
 from mmsearch.store import readahead
 
 
-def create_api(
-    searcher: Searcher,
-    guard: Guard,
-    credentials: Credentials | None,
-    feedback: Feedback,
-    other: Searcher | None = None,
-) -> FastAPI:
+def create_api(searcher: Searcher, guard: Guard, credentials: Credentials | None, feedback: Feedback) -> FastAPI:
     """REST, /metrics, /healthz and /readyz for one searcher, every route through ``guard``; ``feedback`` keeps
-    searches, events and judgments (``other``: a second model whose items may be judged too)."""
+    searches, events and judgments."""
     config = searcher.config
     monitoring.setup_request_log()
     monitoring.SERVICE.searcher = searcher
@@ -46,8 +40,7 @@ def create_api(
     gate = Gate(config.concurrency, config.max_queue)
     routes = rest.route_class(guard, credentials)
     app.include_router(rest.router(searcher, feedback, gate, config.max_upload_mb * 2**20, routes))
-    searchers = [s for s in (searcher, other) if s is not None]
-    app.include_router(feedback_api.router(searchers, feedback, routes, credentials))
+    app.include_router(feedback_api.router(feedback, routes, credentials))
     # A clean stop (SIGTERM, Ctrl-C) writes the searches and events still waiting for their batch.
     app.router.on_shutdown.append(feedback.close)
 

@@ -63,6 +63,12 @@ def open_database(url: str) -> Engine:
 MIGRATION_LOCK = 0x6D6D73  # replicas starting together on one PostgreSQL database take turns upgrading it
 
 
+def open_configured(settings) -> Engine:
+    """The database a command's settings name (``database_url``, else SQLite under ``data_dir``): the server's,
+    the judgments command's, evaluation's and tuning's one way to find it."""
+    return open_database(database_url(settings.database_url, settings.data_dir))
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))

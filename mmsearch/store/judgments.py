@@ -132,11 +132,12 @@ class Judgments:
             ).all()
         return {q: i for i, (q, _) in enumerate(rows, start=1)}
 
-    def qrels(self) -> dict[str, dict[str, int]]:
-        """query -> item -> the median grade of its raters."""
+    def qrels(self, half: str = "all") -> dict[str, dict[str, int]]:
+        """query -> item -> the median grade of its raters; ``half``: only the queries of that half (``half_of``)."""
         grades: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         for row in self.all():
-            grades[row["query"]][row["item_id"]].append(row["grade"])
+            if half == "all" or half_of(row["query"]) == half:
+                grades[row["query"]][row["item_id"]].append(row["grade"])
         return {q: {item: lower_median(g) for item, g in items.items()} for q, items in grades.items()}
 
     def qrels_text(self) -> str:

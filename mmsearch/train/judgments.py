@@ -227,7 +227,7 @@ def tune_on_judgments(cfg, settings) -> dict:
     from mmsearch.encode.encoders import load_encoder
     from mmsearch.ingest.catalog import load_configured
     from mmsearch.resources import DEMO_MODEL_DIR
-    from mmsearch.store.database import database_url, open_database
+    from mmsearch.store.database import open_configured
     from mmsearch.store.judgments import Judgments
 
     # The catalog as the server reads it (its settings from the same MMSEARCH_* variables), without its index: the
@@ -241,12 +241,12 @@ def tune_on_judgments(cfg, settings) -> dict:
     encoder = load_encoder(settings.judged_model, cfg.device)
     if not isinstance(encoder, TwoTowerEncoder):
         raise ValueError(f"--judgments tunes a two-tower model; {settings.judged_model} is not one")
-    qrels = Judgments(open_database(database_url(config.database_url, config.data_dir))).qrels()
+    qrels = Judgments(open_configured(config)).qrels()
     catalog = load_configured(config)
     image_of = dict(zip(catalog.items["item_id"].astype(str), catalog.items["image"].astype(str)))
     known = set(image_of)
     pairs = JudgedPairs.of(qrels, known, check=False)
-    check = {q: g for q, g in qrels.items() if half_of(q) == "train" and is_check(q)}
+    check = {q: g for q, g in qrels.items() if half_of(q) == "train" and is_check(q)}  # kept out of the pairs
     out = Path(cfg.out)
     if out.resolve() == Path(DEMO_MODEL_DIR).resolve():  # never over the bundled model unless named outright
         out = Path(cfg.data_dir) / "models" / "judged"

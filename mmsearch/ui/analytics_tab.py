@@ -72,9 +72,7 @@ def analytics_tab(events: Events) -> None:
 
     def refresh(days: float, request: gr.Request = None) -> tuple:
         def work():
-            if feedback.log is not None:
-                feedback.log.flush()
-            s, e = analytics.load(feedback.engine, float(days))
+            s, e = feedback.usage(float(days))
             found = analytics.summary(s, e, float(days))
             per_day = _per_day_plot(found["searches_per_day"])
             tables = [pd.DataFrame(found[key], columns=cols) for key, (_, cols) in LISTS.items()]

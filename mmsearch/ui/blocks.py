@@ -53,10 +53,10 @@ def build_ui(searcher: Searcher, other: Searcher | None, guard: Guard, feedback:
         heading = gr.Markdown(header(), elem_id="mm-heading")
         demo.load(header, None, heading, api_visibility="private")
         search_tab(demo, searcher, events)
-        evaluation_tab(searcher, other, feedback)
+        evaluation_tab(searcher, feedback)
         if other is not None:
             compare_tab(searcher, other, events)
-        judge = judge_tab([s for s in (searcher, other) if s is not None], events)
+        judge = judge_tab(events)
         analytics_tab(events)
         # After the tabs: anything between two tabs (even an API-only function) would split them into two tab bars.
         register_tools(searcher, events)

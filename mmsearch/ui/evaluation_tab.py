@@ -10,7 +10,6 @@ from mmsearch.evaluate import classification, judged, quality
 from mmsearch.evaluate.measures import verdict
 from mmsearch.search.searcher import Searcher
 from mmsearch.serve.feedback import Feedback
-from mmsearch.store.judgments import half_of
 
 SET_LABELS = {
     "demo": "Generated demo queries",
@@ -20,7 +19,7 @@ SET_LABELS = {
 }
 
 
-def evaluation_tab(searcher: Searcher, other: Searcher | None = None, feedback: Feedback | None = None) -> None:
+def evaluation_tab(searcher: Searcher, feedback: Feedback | None = None) -> None:
     """Search quality on labelled query sets: the table, significance tests and plot of the last run of each set,
     and a button to run one again; with judging on, the same on the raters' judgments (both models when a second
     is loaded)."""
@@ -86,19 +85,17 @@ def evaluation_tab(searcher: Searcher, other: Searcher | None = None, feedback: 
             classification_section(zero_shot, index_dir / classification.PLOT_FILE)
         query_sets(sets, show, evaluate_search)
         if feedback is not None and feedback.access.enabled:
-            judgments_section([s for s in (searcher, other) if s is not None], feedback)
+            judgments_section(feedback)
 
 
-def judgments_section(searchers: list[Searcher], feedback: Feedback) -> None:
+def judgments_section(feedback: Feedback) -> None:
     """The judged queries (Judge tab, POST /api/judgments) in every mode and model, with each system's coverage."""
 
     def run(half: str, progress: gr.Progress = gr.Progress()) -> tuple[list[list], str]:
-        qrels = feedback.judgments.qrels()
-        if half != "all":
-            qrels = {q: g for q, g in qrels.items() if half_of(q) == half}
+        qrels = feedback.judgments.qrels(half)
         progress(0.1, desc=f"searching {len(qrels)} judged queries in every mode")
         try:
-            report = judged.run(searchers, qrels)
+            report = judged.run(feedback.searchers, qrels)
         except ValueError as exc:
             raise gr.Error(str(exc), title="Cannot evaluate") from exc
         rows = [[r["system"], r["nDCG@10"], r["P@10"], f"{r['coverage@10']:.0%}"] for r in report["systems"]]

@@ -10,7 +10,6 @@ from gradio.utils import get_upload_folder
 from sqlalchemy.exc import SQLAlchemyError
 
 from mmsearch.search.results import Result
-from mmsearch.serve import monitoring
 from mmsearch.serve.feedback import Feedback
 from mmsearch.serve.guard import Guard, Refusal, uploaded_file
 from mmsearch.store.searchlog import EventError
@@ -39,18 +38,12 @@ class Events:
 
     def clicked(self, shown: dict, request: gr.Request | None) -> None:
         """A click on a result in the gallery, kept as an event on its answer (never failing the click itself)."""
-        if self.feedback.log is None or not shown.get("query_id"):
+        if not shown.get("query_id"):
             return
+        position, client = int(shown.get("position") or 0), self.client(request)
         try:
-            self.feedback.log.event(
-                shown["query_id"],
-                shown["item_id"],
-                int(shown.get("position") or 0),
-                "click",
-                self.feedback.client_id(self.client(request)),
-            )
-            monitoring.count_event("click")
-        except (EventError, SQLAlchemyError):  # a click that cannot be kept must not cost the visitor the click
+            self.feedback.event(shown["query_id"], shown["item_id"], position, "click", client)
+        except (Refusal, EventError, SQLAlchemyError):  # not recorded, or not keepable: the click still works
             return
 
     def gallery(self, results: list[Result]) -> list[tuple[str, str]]:

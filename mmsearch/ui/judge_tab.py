@@ -11,11 +11,10 @@ from __future__ import annotations
 import gradio as gr
 
 from mmsearch.evaluate.pooling import pool
-from mmsearch.search.results import QueryError
-from mmsearch.search.searcher import Searcher
+from mmsearch.search.results import ItemNotFound, QueryError
 from mmsearch.serve.feedback import JUDGING_OFF
-from mmsearch.serve.guard import Refusal
-from mmsearch.store.judgments import GRADES, JudgmentError, checked, normalize_query
+from mmsearch.serve.guard import Refusal, refusal
+from mmsearch.store.judgments import GRADES, JudgmentError, normalize_query
 from mmsearch.ui.events import Events
 
 # Digits grade the result on screen while the Judge tab is shown, unless the cursor is in a text box.
@@ -44,10 +43,10 @@ def _grade(value: object) -> int:
     return int(number)
 
 
-def judge_tab(searchers: list[Searcher], events: Events):
+def judge_tab(events: Events):
     """Adds the tab; returns the ``judge`` API function to register after the tabs (None when judging is off)."""
     feedback = events.feedback
-    access = feedback.access
+    access, searchers = feedback.access, feedback.searchers
 
     def rater_of(named: str, request: gr.Request | None) -> str:
         """The rater (a Refusal, shown by ``events.run`` as the UI's error box, when there is none)."""
@@ -105,10 +104,9 @@ def judge_tab(searchers: list[Searcher], events: Events):
         if not items or at >= len(items):
             return show(state)
         try:
-            kept = checked(state["query"], items[at]["item_id"], value, state["rater"])
-        except JudgmentError as exc:
-            raise shown(Refusal(400, str(exc), "invalid_judgment")) from exc
-        feedback.judgments.add([kept])  # committed before the next result shows
+            kept = feedback.judge(state["query"], items[at]["item_id"], value, state["rater"])  # committed first
+        except (JudgmentError, ItemNotFound) as exc:
+            raise shown(refusal(exc)) from exc
         first = not state["graded"]
         state = dict(state, graded={**state["graded"], kept.item_id: kept.grade})
         state["queries_judged"] = state.get("queries_judged", 0) + first
@@ -121,15 +119,7 @@ def judge_tab(searchers: list[Searcher], events: Events):
         user on a server with users); returns the grade as kept."""
 
         def work():
-            who = rater_of(rater, request)
-            try:
-                kept = checked(query, item_id, _grade(grade), who)
-            except JudgmentError as exc:
-                raise QueryError(str(exc)) from exc
-            if not any(kept.item_id in s.snapshot.index for s in searchers):
-                raise QueryError(f"No item {kept.item_id!r} in this server's index.")
-            feedback.judgments.add([kept])
-            return vars(kept), []
+            return vars(feedback.judge(query, item_id, _grade(grade), rater_of(rater, request))), []
 
         return events.run("judge", request, work, query=query, title="Cannot judge")
 
