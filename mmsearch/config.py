@@ -148,7 +148,7 @@ class SearchSettings:
     # The answer's match (mmsearch/search/match.py). Chosen on the dev halves of the demo's labelled queries and
     # assets/unmatched-queries.csv (python -m mmsearch.evaluate --match); the figures are in docs/quality.md.
     match_words: float = field(
-        default=0.35,
+        default=0.55,
         metadata={
             "help": "a text answer matches when at least this share of the query's words is in the catalog's text"
         },
@@ -166,8 +166,17 @@ class SearchSettings:
     match_affinity: float = field(
         default=1.01,
         metadata={
-            "help": "a text answer also matches when the text tower finds the query at least this similar to one of "
-            "the catalog's category words (for a pretrained text tower; above 1: off)"
+            "help": "a text answer also matches when the text tower finds the query at least this much nearer to one "
+            "of the catalog's category words than to any of --match-background's other things (for a pretrained "
+            "text tower; above 1: off)"
+        },
+    )
+    match_background: str = field(
+        default="imagenet",
+        metadata={
+            "help": "the other things --match-affinity weighs a query against: imagenet (the 1,000 ImageNet class "
+            "names torchvision ships), a file with a phrase a line, or '' for none (then the affinity is the "
+            "query's similarity to the nearest category word)"
         },
     )
     expand: float = field(

@@ -17,14 +17,15 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
-from mmsearch.index import keyword as kw
 from mmsearch.resources import ASSETS_DIR
 from mmsearch.search.match import WEAK, MatchRule
 
 UNMATCHED_FILE = ASSETS_DIR / "unmatched-queries.csv"
-WORDS_GRID = (0.0, 0.2, 0.25, 0.35, 0.5, 0.67, 0.75, 1.0, 1.01)
+# Between the shares a short query can have (1/5, 1/4, 1/3, 2/5, 1/2, 3/5, 2/3, 3/4, 4/5, 1), so that no threshold
+# sits on one of them (2/3 is 0.6667, under a threshold of 0.67); 1.01: the words never decide.
+WORDS_GRID = (0.0, 0.1, 0.22, 0.3, 0.37, 0.45, 0.55, 0.63, 0.7, 0.77, 0.9, 1.01)
 STANDING_GRID = tuple(np.round(np.arange(1.5, 6.01, 0.1), 2))
-AFFINITY_GRID = (*np.round(np.arange(0.3, 0.91, 0.01), 2), 1.01)  # 1.01: the affinity never decides
+AFFINITY_GRID = (*np.round(np.arange(-0.2, 0.61, 0.01), 2), 1.01)  # 1.01: the affinity never decides
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,7 @@ def observe(searcher, matched: pd.DataFrame, unmatched: pd.DataFrame, mode: str 
         for row in table.itertuples(index=False):
             filters = getattr(row, "filters", "") or None
             answer = searcher.search(row.query, filters=filters, mode=mode)
-            words = kw.query_words(row.query)
-            unknown = searcher.snapshot.keyword.query_stems.unknown(row.query)
-            coverage = 1.0 - len(unknown) / len(words) if words else 0.0
+            coverage = 0.0 if answer.coverage is None else answer.coverage
             out.append(Observed(row.query, row.split, answer.standing, coverage, is_unmatched, answer.affinity))
     return out
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from mmsearch.encode.encoders import Encoder
 from mmsearch.ingest.phrasing import Synonyms, normalize
+from mmsearch.search.background import NEAR
 
 MAX_CATEGORIES = 1000  # a column with more distinct values is no category list to expand toward
 
@@ -27,9 +28,12 @@ class CategoryPhrases:
     phrases: np.ndarray  # P x d, L2-normalised
     owner: np.ndarray  # P: the category (index into names) of each phrase
     centres: np.ndarray  # C x d: each category's mean phrase, L2-normalised
+    others: np.ndarray  # O x d: other things (background.py), none of them near a phrase
 
     @classmethod
-    def of(cls, categories: list[str], synonyms: Synonyms, encoder: Encoder) -> CategoryPhrases | None:
+    def of(
+        cls, categories: list[str], synonyms: Synonyms, encoder: Encoder, others: list[str] = ()
+    ) -> CategoryPhrases | None:
         names = tuple(sorted({str(c) for c in categories if str(c).strip()}))
         if not names or len(names) > MAX_CATEGORIES:
             return None
@@ -42,7 +46,9 @@ class CategoryPhrases:
         owner_arr = np.asarray(owner)
         centres = np.stack([phrases[owner_arr == i].mean(axis=0) for i in range(len(names))])
         centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-        return cls(names, phrases, owner_arr, centres.astype(np.float32))
+        other = encoder.encode_text(list(others)) if others else np.zeros((0, phrases.shape[1]), np.float32)
+        other = other[(other @ phrases.T).max(axis=1) < NEAR] if len(other) else other
+        return cls(names, phrases, owner_arr, centres.astype(np.float32), other)
 
     def category_scores(self, query: np.ndarray) -> np.ndarray:
         """Each category's best phrase similarity to ``query``."""
@@ -50,6 +56,12 @@ class CategoryPhrases:
         best = np.full(len(self.names), -np.inf, dtype=np.float32)
         np.maximum.at(best, self.owner, sims)
         return best
+
+    def affinity(self, query: np.ndarray) -> float:
+        """How much nearer ``query`` is to the catalog's nearest category word than to the nearest other thing
+        (without other things: its similarity to that word)."""
+        best = float(self.category_scores(query).max())
+        return best - float((self.others @ query).max()) if len(self.others) else best
 
     def expand(self, query: np.ndarray, weight: float, temperature: float) -> np.ndarray:
         if weight <= 0:

@@ -7,13 +7,14 @@ d x d product, not a pass over the catalog). A raw cosine cut would have to be s
 similarities live on scales of their own; a standardised one is meant to carry over between models (not yet measured:
 docs/quality.md has the calibration on labelled queries).
 
-The catalog's words answer too: a query whose words the catalog's text (or a synonym group) mostly knows asks for
-something the catalog describes. On the demo model the embedding alone cannot tell (in-catalog and out-of-catalog
+The catalog's words answer too: a query whose content words the catalog's text (or a synonym group) mostly knows asks
+for something the catalog describes. On the demo model the embedding alone cannot tell (in-catalog and out-of-catalog
 text queries stand 2.3-3.5 deviations above the catalog alike, and so do uploads of noise), so its rule rests on the
 words. With a locked pretrained text tower (the Fashion-MNIST model) the standing says little either: its photos sit
 in ten tight clusters, so every query has a best cluster standing out of the rest. What that tower knows is the
-affinity: how similar the query is, text to text, to the catalog's category words ("hoodie" to "sweatshirt", not
-"garden hose" to anything the catalog sells). docs/quality.md has both catalogs' calibrations.
+affinity: how much nearer the query is, text to text, to the catalog's category words than to a thousand other things
+("hoodie" to "sweatshirt"; "garden hose" to nothing the catalog sells; background.py). docs/quality.md has both
+catalogs' calibrations.
 """
 
 from __future__ import annotations
@@ -54,11 +55,11 @@ class Spread:
 
 @dataclass(frozen=True)
 class MatchRule:
-    """When an answer is ``good``: a text query whose words the catalog's text mostly knows (``words``: the share of
-    the query's words that keyword search or a synonym group knows), or whose best result stands at least
-    ``standing`` deviations above the catalog, or (``affinity``) that the text tower finds at least this similar to
-    one of the catalog's category words (search/expansion.py; above 1: never); an image query by ``image_standing``
-    alone."""
+    """When an answer is ``good``: a text query whose content words the catalog's text mostly knows (``words``: the
+    share of them that keyword search or a synonym group knows), or whose best result stands at least ``standing``
+    deviations above the catalog, or (``affinity``) that the text tower finds at least this much nearer to one of the
+    catalog's category words than to any other thing (search/expansion.py, background.py; above 1: never); an image
+    query by ``image_standing`` alone."""
 
     words: float
     standing: float

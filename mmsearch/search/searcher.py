@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from mmsearch.config import Config
 from mmsearch.encode.encoders import Encoder, load_encoder
@@ -15,6 +16,7 @@ from mmsearch.index import keyword as kw
 from mmsearch.index import vectors as vindex
 from mmsearch.index.filters import FilterError, matching_rows, parse_filters
 from mmsearch.ingest.phrasing import Synonyms
+from mmsearch.search import background
 from mmsearch.search.checks import check_fraction, check_k, check_min_score, check_query, check_text_type
 from mmsearch.search.expansion import CategoryPhrases
 from mmsearch.search.listings import dress
@@ -40,16 +42,28 @@ class Searcher:
         self.encoder, self.store, self.config = encoder, store, config
         self.loaded = LoadedIndex(Snapshot.of(index, config), encoder.model_id, config)
         self.queries = QueryEncoder(encoder, config)
-        self._phrases: tuple[Snapshot, CategoryPhrases | None] | None = None  # the category words, for one snapshot
+        for _ in range(2):  # a frozen text tower traces and then optimises itself (0.45 s for MiniLM): not on a visitor
+            encoder.encode_text(["warm up"])
+        # The category words and other things, embedded (seconds for ImageNet's 1,000 names) when the server opens,
+        # not at its first query, and again only when a new snapshot brings other categories.
+        self._phrases: tuple[Snapshot, tuple[str, ...], CategoryPhrases | None] | None = None
+        self.category_phrases(self.snapshot)
 
     def category_phrases(self, snap: Snapshot) -> CategoryPhrases | None:
-        """The catalog's category words, embedded once per snapshot, when expansion or the match rule reads them."""
+        """The catalog's category words, embedded once per set of categories, when expansion or the match rule reads
+        them."""
         if self.config.expand <= 0 and self.config.match_affinity > 1:
             return None
         if self._phrases is None or self._phrases[0] is not snap:
             categories = snap.table["category"].tolist() if "category" in snap.table.columns else []
-            self._phrases = (snap, CategoryPhrases.of(categories, Synonyms.load(self.config.synonyms), self.encoder))
-        return self._phrases[1]
+            names = tuple(sorted({str(c) for c in categories}))
+            if self._phrases is not None and self._phrases[1] == names:
+                self._phrases = (snap, names, self._phrases[2])
+            else:
+                others = background.names(self.config.match_background) if self.config.match_affinity <= 1 else []
+                synonyms = Synonyms.load(self.config.synonyms)
+                self._phrases = (snap, names, CategoryPhrases.of(list(names), synonyms, self.encoder, others))
+        return self._phrases[2]
 
     def expanded(self, snap: Snapshot, vector: np.ndarray) -> np.ndarray:
         """A text query's vector pulled toward the categories its words resemble (expansion.py); as it is when
@@ -123,14 +137,25 @@ class Searcher:
                 snap, searched, words, negative, k, min_score, filters, mode, weight * coverage
             )
         phrases = None if has_image else self.category_phrases(snap)
-        affinity = float(phrases.category_scores(vector).max()) if phrases is not None else None
-        return self._answer(snap, vector, results, mode, kind, None if has_image else coverage, affinity)
+        affinity = phrases.affinity(vector) if phrases is not None else None
+        known = self._content_coverage(snap, words) if words and not has_image else None
+        return self._answer(snap, vector, results, mode, kind, known, affinity)
 
     @staticmethod
     def _coverage(snap: Snapshot, words: str) -> float:
         """The share of the query's words that the catalog's text or a synonym group knows (after correction)."""
         all_words = kw.query_tokens(words)[1]
         return 1.0 - len(snap.keyword.query_stems.unknown(words)) / len(all_words) if all_words else 0.0
+
+    @staticmethod
+    def _content_coverage(snap: Snapshot, words: str) -> float:
+        """The match's coverage: the share of the query's content words that the catalog's text or a synonym group
+        knows. Words on scikit-learn's English stop list do not count ("show me some green trainers" asks for green
+        trainers, 0.4 of its words known, all of its content words); a query of stop words alone counts them all."""
+        all_words = kw.query_tokens(words)[1]
+        content = [w for w in all_words if w not in ENGLISH_STOP_WORDS] or list(all_words)
+        unknown = [w for w in snap.keyword.query_stems.unknown(words) if w in content]
+        return 1.0 - len(unknown) / len(content) if content else 0.0
 
     def _answer(
         self,
@@ -148,7 +173,9 @@ class Searcher:
         similarities = [float(snap.index.vector(r.item_id) @ vector) for r in results]
         standing = round(snap.spread.standing(vector, max(similarities)), 3) if similarities else None
         match = self.match_rule.judge(standing, coverage, affinity)
-        return Answer(results, mode, kind, match, standing, None if affinity is None else round(affinity, 4))
+        answer = Answer(results, mode, kind, match, standing, None if affinity is None else round(affinity, 4))
+        answer.coverage = coverage
+        return answer
 
     @property
     def match_rule(self) -> MatchRule:

@@ -141,7 +141,7 @@ class Feedback:
         merged = Answer(
             [found[i] for i in ids], answer.mode, answer.kind, answer.match, answer.standing, answer.affinity
         )
-        merged.teams = teams
+        merged.teams, merged.coverage = teams, answer.coverage
         return merged
 
     def record(self, answer: Answer, query: str | None, source: str, client: str | None, started: float) -> str:

@@ -65,3 +65,14 @@ def test_the_affinity_to_category_words_makes_an_answer_good_only_when_it_is_mea
     assert rule.judge(2.0, 0.0, None) == WEAK  # no category words to compare with
     assert rule.judge(1.5, None, 0.99) == WEAK  # a picture: its standing alone decides (below 2.0)
     assert MatchRule(0.67, 3.5, 2.0).judge(2.0, 0.0, 0.99) == WEAK  # the default affinity (1.01) never decides
+
+
+def test_no_words_threshold_sits_on_a_share_a_short_query_can_have():
+    from fractions import Fraction
+
+    from mmsearch.evaluate.matching import WORDS_GRID
+
+    shares = {Fraction(k, n) for n in range(1, 6) for k in range(1, n + 1)}
+    for threshold in WORDS_GRID:
+        if 0 < threshold <= 1:
+            assert all(abs(float(s) - threshold) > 0.01 for s in shares), threshold

@@ -37,3 +37,25 @@ def test_a_catalog_without_categories_or_with_too_many_is_not_expanded():
     tower = WordVectors({"x": [1, 0]})
     assert CategoryPhrases.of([], Synonyms({}), tower) is None
     assert CategoryPhrases.of([str(i) for i in range(1001)], Synonyms({}), tower) is None
+
+
+def test_the_affinity_is_how_much_nearer_a_query_is_to_a_category_word_than_to_any_other_thing():
+    tower = WordVectors(
+        {
+            "shirt": [1, 0, 0, 0],
+            "tennis shoes": [0, 1, 0, 0],
+            "tennis ball": [0, 0.6, 0.8, 0],
+            "dress shirt": [0.9, 0, 0, 0.1],  # near "shirt": one of the catalog's own, not another thing
+            "lawn mower": [0, 0, 0, 1],
+        }
+    )
+    synonyms = Synonyms.parse("tennis shoes => shirt")
+    others = ["tennis ball", "dress shirt", "lawn mower"]
+    phrases = CategoryPhrases.of(["Shirt"], synonyms, tower, others)
+    assert len(phrases.others) == 2  # "dress shirt" left out
+    balls = np.asarray([0, 0.7, 0.7, 0], dtype=np.float32) / np.sqrt(0.98)
+    assert phrases.affinity(balls) < 0  # like "tennis shoes", but nearer to "tennis ball"
+    shirt = np.asarray([0.9, 0, 0, 0.3], dtype=np.float32) / np.sqrt(0.9)
+    assert phrases.affinity(shirt) > 0.5
+    plain = CategoryPhrases.of(["Shirt"], synonyms, tower)  # no other things: the nearest category word's similarity
+    assert abs(plain.affinity(balls) - float(balls @ tower.table["tennis shoes"])) < 1e-6

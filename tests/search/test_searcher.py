@@ -122,6 +122,17 @@ def test_an_answer_says_whether_it_matches(searcher):
     assert searcher.more_like_this(known[0].item_id).match == "good"
 
 
+def test_only_content_words_count_toward_the_share_the_catalog_knows(searcher):
+    picky = Searcher(
+        searcher.encoder, searcher.index, searcher.store, config.replace(searcher.config, match_standing=99)
+    )
+    asking = picky.search_text("show me some red t-shirts")  # "show", "me", "some": how people ask, not what for
+    assert asking.coverage == 1.0 and asking.match == "good"
+    half = picky.search_text("red harmonica")
+    assert half.coverage == 0.5 and half.match == "weak"  # one known word of two is below the default 0.55
+    assert picky.search_image(Image.new("RGB", (64, 64), "red")).coverage is None  # a picture has no words
+
+
 @pytest.mark.slow
 def test_negative_term_removes_what_it_names_with_the_demo_model(tmp_path_factory):
     """With the real demo model: 'sneaker -white' keeps sneakers and drops the white ones."""
