@@ -102,3 +102,23 @@ def test_pickled_checkpoints_with_code_are_refused(tiny_clip_spec, tmp_path):
             )
         )
     assert not marker.exists()  # neither load ran the payload
+
+
+def test_a_loaded_two_towers_text_runs_frozen_with_the_same_vectors_and_falls_back_when_it_cannot(monkeypatch):
+    import torch
+
+    demo = load_encoder("demo")
+    texts = ["red striped t-shirt", "a mug", "show me some green trainers please"]
+    frozen = demo.encode_text(texts)
+    assert isinstance(demo._text_graph, torch.jit.ScriptModule)
+    demo.freeze_text = False
+    eager = demo.encode_text(texts)
+    assert np.abs(frozen - eager).max() < 1e-5
+    assert np.abs(np.concatenate([load_encoder("demo").encode_text([t]) for t in texts]) - eager).max() < 1e-5
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("tracing is not available")
+
+    monkeypatch.setattr(torch.jit, "trace", refuse)
+    fallback = load_encoder("demo")
+    assert np.abs(fallback.encode_text(texts) - eager).max() < 1e-6 and fallback._text_graph is False
