@@ -84,6 +84,8 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
     from mmsearch.evaluate import reports
     from mmsearch.index.vectors import IndexLoadError
     from mmsearch.ingest.catalog import CatalogError
+    from mmsearch.ingest.phrasing import SynonymsError
+    from mmsearch.search.background import BackgroundError
     from mmsearch.search.searcher import MODES, Searcher
     from mmsearch.serve.server import serve as run_server
     from mmsearch.service import create_app
@@ -109,7 +111,7 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
                 third = load_encoder(config.interleave, config.device)
                 third_cfg = ensure_index(cfgmod.replace(config, model=config.interleave, index=None), third)
                 rival = Searcher.open(third_cfg, third)
-    except (EncoderError, IndexLoadError, BuildError, CatalogError) as exc:
+    except (EncoderError, IndexLoadError, BuildError, CatalogError, BackgroundError, SynonymsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for s in {id(x): x for x in (searcher, other, rival) if x is not None}.values():

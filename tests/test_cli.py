@@ -130,3 +130,13 @@ def test_the_judgments_commands_of_the_docs_run_as_written(tmp_path):
     assert (tmp_path / "judged.qrels").read_text() == "1 0 demo-00001 3\n1 0 demo-00002 0\n"
     assert (tmp_path / "topics.tsv").read_text() == "1\tred mug\n"
     assert "imported 2 judgments" in done.stdout  # the qrels came back as the trec rater's
+
+
+@pytest.mark.slow
+def test_serve_refuses_a_match_background_it_cannot_read_with_a_message(
+    tmp_path, demo_manifest, tiny_two_tower_dir, capsys
+):
+    args = ["--catalog", str(demo_manifest), "--model", f"two-tower:{tiny_two_tower_dir}", "--data-dir", str(tmp_path)]
+    args += ["--duplicate-threshold", "0", "--match-affinity", "0.1", "--match-background", str(tmp_path / "none.txt")]
+    assert cli.serve(args) == 2
+    assert "cannot read the match background" in capsys.readouterr().err
