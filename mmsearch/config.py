@@ -150,7 +150,8 @@ class SearchSettings:
     match_words: float = field(
         default=0.55,
         metadata={
-            "help": "a text answer matches when at least this share of the query's words is in the catalog's text"
+            "help": "a text answer matches when at least this share of the query's content words (stop words left "
+            "out) is in the catalog's text or a synonym group"
         },
     )
     match_standing: float = field(

@@ -93,7 +93,7 @@ class TwoTowerEncoder:
     preprocess: Callable[[Image.Image], torch.Tensor]
     path: Path | None = None  # the model directory, whose twotower.json records how it was trained
     # A loaded model's weights do not change while it serves, so on the CPU its text tower runs as one frozen
-    # TorchScript graph: all-MiniLM-L6-v2 encodes one query in 7.0 ms instead of 9.6 (p50 of 300 on 2 cores), the
+    # TorchScript graph: all-MiniLM-L6-v2 encodes one query in 7.2 ms instead of 9.6 (p50 of 300 on 2 cores), the
     # same vectors to 2e-7. Training's encoders leave it off: their weights move between calls.
     freeze_text: bool = False
     _text_graph: object = field(default=None, init=False, repr=False)
