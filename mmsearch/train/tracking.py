@@ -96,7 +96,13 @@ class WandbTracker:
         self.run.log_artifact(artifact)
 
     def finish(self, failed: bool = False) -> None:
+        import wandb
+
         self.run.finish(exit_code=1 if failed else 0)
+        # finish() can return before W&B's service has written the run's records (an offline run file was seen
+        # holding only its header right after a training run on a busy machine); teardown waits for them, so the
+        # run is whole on disk when the command returns, not only at interpreter exit.
+        wandb.teardown()
 
 
 class NoTracker:
