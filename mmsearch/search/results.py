@@ -69,11 +69,12 @@ class Answer(list):
         match: str = "good",
         standing: float | None = None,
         affinity: float | None = None,
+        coverage: float | None = None,
     ):
         super().__init__(results)
         self.mode, self.kind, self.match, self.standing = mode, kind, match, standing
         self.affinity = affinity  # how much nearer the words are to a category word than to other things (match.py)
-        self.coverage: float | None = None  # the share of the words' content words the catalog knows (match.py)
+        self.coverage = coverage  # the share of the words' content words the catalog knows (match.py)
         self.query_id: str | None = None  # given when the answer is served (serve/feedback.py)
         self.teams: list[str] | None = None  # interleaved answers: which ranker placed each result (interleave.py)
 

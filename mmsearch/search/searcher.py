@@ -42,8 +42,7 @@ class Searcher:
         self.encoder, self.store, self.config = encoder, store, config
         self.loaded = LoadedIndex(Snapshot.of(index, config), encoder.model_id, config)
         self.queries = QueryEncoder(encoder, config)
-        for _ in range(2):  # a frozen text tower traces and then optimises itself (0.45 s for MiniLM): not on a visitor
-            encoder.encode_text(["warm up"])
+        encoder.encode_text(["warm up"])  # a frozen text tower is traced at its first call (0.4 s): not on a visitor
         # The category words and other things, embedded (seconds for ImageNet's 1,000 names) when the server opens,
         # not at its first query, and again only when a new snapshot brings other categories.
         self._phrases: tuple[Snapshot, tuple[str, ...], CategoryPhrases | None] | None = None
@@ -122,7 +121,7 @@ class Searcher:
             weight *= 1.0 - share  # the words' side of the fusion shrinks with the image's share of the query
         kind = "text+image" if words and has_image else ("text" if words else "image")
         snap = self.snapshot
-        coverage = self._coverage(snap, words) if words else None
+        coverage, content_coverage = self._known_shares(snap, words) if words else (None, None)
         searched = vector if has_image or not words else self.expanded(snap, vector)
         if not words or mode == "vector":
             if mode == "keyword":
@@ -138,24 +137,22 @@ class Searcher:
             )
         phrases = None if has_image else self.category_phrases(snap)
         affinity = phrases.affinity(vector) if phrases is not None else None
-        known = self._content_coverage(snap, words) if words and not has_image else None
-        return self._answer(snap, vector, results, mode, kind, known, affinity)
+        return self._answer(snap, vector, results, mode, kind, None if has_image else content_coverage, affinity)
 
     @staticmethod
-    def _coverage(snap: Snapshot, words: str) -> float:
-        """The share of the query's words that the catalog's text or a synonym group knows (after correction)."""
+    def _known_shares(snap: Snapshot, words: str) -> tuple[float, float]:
+        """The shares of the query's words, and of its content words, that the catalog's text or a synonym group
+        knows (after correction; the correction runs once for both). The first weighs the keyword list in hybrid
+        fusion; the second is the match's coverage, where words on scikit-learn's English stop list do not count
+        ("show me some green trainers" asks for green trainers: 0.4 of its words known, all of its content words;
+        a query of stop words alone counts them all)."""
         all_words = kw.query_tokens(words)[1]
-        return 1.0 - len(snap.keyword.query_stems.unknown(words)) / len(all_words) if all_words else 0.0
-
-    @staticmethod
-    def _content_coverage(snap: Snapshot, words: str) -> float:
-        """The match's coverage: the share of the query's content words that the catalog's text or a synonym group
-        knows. Words on scikit-learn's English stop list do not count ("show me some green trainers" asks for green
-        trainers, 0.4 of its words known, all of its content words); a query of stop words alone counts them all."""
-        all_words = kw.query_tokens(words)[1]
+        if not all_words:
+            return 0.0, 0.0
+        unknown = snap.keyword.query_stems.unknown(words)
         content = [w for w in all_words if w not in ENGLISH_STOP_WORDS] or list(all_words)
-        unknown = [w for w in snap.keyword.query_stems.unknown(words) if w in content]
-        return 1.0 - len(unknown) / len(content) if content else 0.0
+        unknown_content = [w for w in unknown if w in content]
+        return 1.0 - len(unknown) / len(all_words), 1.0 - len(unknown_content) / len(content)
 
     def _answer(
         self,
@@ -173,9 +170,7 @@ class Searcher:
         similarities = [float(snap.index.vector(r.item_id) @ vector) for r in results]
         standing = round(snap.spread.standing(vector, max(similarities)), 3) if similarities else None
         match = self.match_rule.judge(standing, coverage, affinity)
-        answer = Answer(results, mode, kind, match, standing, None if affinity is None else round(affinity, 4))
-        answer.coverage = coverage
-        return answer
+        return Answer(results, mode, kind, match, standing, None if affinity is None else round(affinity, 4), coverage)
 
     @property
     def match_rule(self) -> MatchRule:

@@ -139,9 +139,15 @@ class Feedback:
         ids, teams = team_draft([r.item_id for r in answer], [r.item_id for r in other], size, self._rng)
         found = {r.item_id: r for r in other} | {r.item_id: r for r in answer}
         merged = Answer(
-            [found[i] for i in ids], answer.mode, answer.kind, answer.match, answer.standing, answer.affinity
+            [found[i] for i in ids],
+            answer.mode,
+            answer.kind,
+            answer.match,
+            answer.standing,
+            answer.affinity,
+            answer.coverage,
         )
-        merged.teams, merged.coverage = teams, answer.coverage
+        merged.teams = teams
         return merged
 
     def record(self, answer: Answer, query: str | None, source: str, client: str | None, started: float) -> str:
