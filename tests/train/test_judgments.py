@@ -9,6 +9,23 @@ from mmsearch.store.judgments import half_of
 from mmsearch.train.judgments import JudgedPairs, loss
 
 
+def tune_args(model_dir, catalog, data, out) -> list[str]:
+    """``python -m mmsearch.train --judgments`` on a tiny model and the small demo catalog, untracked."""
+    return [
+        "--judgments",
+        "--judged-model",
+        f"two-tower:{model_dir}",
+        "--judged-catalog",
+        str(catalog),
+        "--data-dir",
+        str(data),
+        "--out",
+        str(out),
+        "--tracker",
+        "none",
+    ]
+
+
 def test_pairs_come_from_the_train_half_with_grade_0_items_as_hard_negatives():
     queries = [f"query {n}" for n in range(40)]
     qrels = {q: {"a": 3, "b": 2, "c": 1, "d": 0, "gone": 3} for q in queries}
@@ -58,23 +75,7 @@ def test_train_judgments_tunes_the_served_model_and_keeps_the_test_half_out(
     assert cli(["judgments", "import", str(tmp_path / "j.csv"), "--data-dir", str(data)]) == 0
     out = tmp_path / "tuned"
     code = train_main(
-        [
-            "--judgments",
-            "--judged-model",
-            f"two-tower:{tiny_two_tower_dir}",
-            "--judged-catalog",
-            str(demo_manifest),
-            "--data-dir",
-            str(data),
-            "--out",
-            str(out),
-            "--tune-epochs",
-            "2",
-            "--tune-lr",
-            "1e-3",
-            "--tracker",
-            "none",
-        ]
+        tune_args(tiny_two_tower_dir, demo_manifest, data, out) + ["--tune-epochs", "2", "--tune-lr", "1e-3"]
     )
     assert code == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
@@ -99,19 +100,5 @@ def test_train_judgments_without_judgments_says_what_to_do(
     from mmsearch.train.loop import main as train_main
 
     monkeypatch.setenv("MMSEARCH_DUPLICATE_THRESHOLD", "0")
-    code = train_main(
-        [
-            "--judgments",
-            "--judged-model",
-            f"two-tower:{tiny_two_tower_dir}",
-            "--judged-catalog",
-            str(demo_manifest),
-            "--data-dir",
-            str(tmp_path),
-            "--out",
-            str(tmp_path / "m"),
-            "--tracker",
-            "none",
-        ]
-    )
+    code = train_main(tune_args(tiny_two_tower_dir, demo_manifest, tmp_path, tmp_path / "m"))
     assert code == 2 and "no judged pairs" in capsys.readouterr().err
