@@ -5,7 +5,7 @@
     python benchmarks/judgments_loop.py --preset fashion-mnist   # the shopper queries on Fashion-MNIST's photos
 
 1. Judge: for each hand-written query (the demo's assets/handwritten-queries.csv without filters, or Fashion-MNIST's
-   shopper queries) the Judge tab's pool (top 10 of every mode, evaluate/pooling.py) is graded from the catalog's
+   shopper queries) the Judge tab's pool (top 10 of every mode, feedback/pooling.py) is graded from the catalog's
    labels (a full match: 3 perfect, one attribute off: 1 related, else 0), written as CSV and imported with
    ``mmsearch judgments import``.
 2. Evaluate the served demo model on the test half of the judged queries (``python -m mmsearch.evaluate --judgments
@@ -66,11 +66,11 @@ def labelled(preset: str):
 
 
 def judge_with_labels(data: Path, preset: str) -> tuple[Path, dict, dict]:
-    from mmsearch import config as cfgmod
+    from mmsearch import settings as cfgmod
     from mmsearch.builder.pipeline import ensure_index
     from mmsearch.encode.encoders import load_encoder
     from mmsearch.evaluate import quality
-    from mmsearch.evaluate.pooling import pool
+    from mmsearch.feedback.pooling import pool
     from mmsearch.search.searcher import Searcher
 
     queries, labels = labelled(preset)

@@ -7,7 +7,7 @@
     python benchmarks/load.py --app-args=--no-record           # nothing recorded: the baseline for --events
 
 The mix: hybrid text searches (labelled demo queries, so the text encoder's cache sees repeats as a live site
-would), uploads of catalog pictures, filtered vector searches and more-like-this. Per level: queries a second, p50 /
+would), uploads of catalog pictures, filtered vector searches and similar items. Per level: queries a second, p50 /
 p95 / p99 milliseconds as the client sees them, errors (any answer but 200 or 429) and 429s. Before the levels, the
 same requests run in this process through the Searcher (the in-process time the REST path is compared with), one
 client through REST, and the Gradio API with ``gradio_client`` with and without picture downloads. The server's
@@ -92,7 +92,7 @@ def request_mix(http: httpx.Client, n: int = 200) -> list[dict]:
                 }
             )
         elif kind == "image":
-            mix.append({"kind": kind, "picture": pictures[i % len(pictures)], "params": {"k": 12}})
+            mix.append({"kind": kind, "image": pictures[i % len(pictures)], "params": {"k": 12}})
         else:
             mix.append({"kind": kind, "item": ids[i % len(ids)], "params": {"k": 12}})
     return mix
@@ -103,7 +103,7 @@ def send_args(req: dict) -> tuple[str, str, dict]:
         return (
             "POST",
             "/api/search/image",
-            {"files": {"image": ("q.jpg", req["picture"], "image/jpeg")}, "data": req["params"]},
+            {"files": {"image": ("q.jpg", req["image"], "image/jpeg")}, "data": req["params"]},
         )
     if req["kind"] == "similar":
         return "GET", f"/api/items/{req['item']}/similar", {"params": req["params"]}
@@ -114,7 +114,7 @@ def in_process(args, mix: list[dict]) -> list[float]:
     """The same requests through the Searcher of this process: the floor the HTTP path is compared with."""
     from PIL import Image
 
-    from mmsearch import config as cfgmod
+    from mmsearch import settings as cfgmod
     from mmsearch.builder.pipeline import ensure_index
     from mmsearch.encode.encoders import load_encoder
     from mmsearch.search.searcher import Searcher
@@ -126,11 +126,12 @@ def in_process(args, mix: list[dict]) -> list[float]:
     def run(req: dict) -> None:
         p = req["params"]
         if req["kind"] == "image":
-            searcher.search(None, Image.open(io.BytesIO(req["picture"])), p["k"])
+            wanted = searcher.request(image=Image.open(io.BytesIO(req["image"])), k=p["k"])
         elif req["kind"] == "similar":
-            searcher.more_like_this(req["item"], p["k"])
+            wanted = searcher.request(item_id=req["item"], k=p["k"])
         else:
-            searcher.search_text(p["q"], p["k"], None, p.get("filters"), p.get("mode"))
+            wanted = searcher.request(q=p["q"], k=p["k"], filters=p.get("filters"), mode=p.get("mode"))
+        searcher.search(wanted)
 
     for req in mix[:20]:
         run(req)

@@ -88,7 +88,7 @@ def bench_model(dim: int, out: Path) -> str:
 
     if not (out / twotower.CONFIG_FILE).exists():
         torch.manual_seed(0)
-        cfg = train.TrainConfig(
+        cfg = train.TrainSettings(
             image_size=32, patch_size=16, width=32, vision_layers=1, text_layers=1, heads=2, embed_dim=dim
         )
         tok = twotower.build_tokenizer(train.demo_vocabulary_texts())
@@ -119,7 +119,8 @@ def stages(lines: list[tuple[float, str]]) -> dict[str, float]:
 
 def query_phase(args) -> None:
     """Runs inside a child process: opens the index as the app does and times searches."""
-    from mmsearch import config as cfgmod
+    from mmsearch import settings as cfgmod
+    from mmsearch.search.ranking import Ranking
     from mmsearch.search.searcher import Searcher
     from mmsearch.store import readahead
 
@@ -145,15 +146,16 @@ def query_phase(args) -> None:
 
     words = [" ".join(WORDS[(i * 7) % len(WORDS)] for i in (q, q + 3)) for q in range(1000)]
 
+    ranking = Ranking(snap, searcher.store, searcher.config.rrf_k)  # the lists a search answers from, by vector
+
     def whole_searches(prefix: str, offset: int) -> dict:
         return {
-            f"{prefix}vector_search_ms": timed(lambda i: searcher._search_vector(snap, queries[i], 12), offset=offset),
+            f"{prefix}vector_search_ms": timed(lambda i: ranking.by_vector(queries[i], 12), offset=offset),
             f"{prefix}hybrid_search_ms": timed(
-                lambda i: searcher._search_words(snap, queries[i], words[i], [], 12, None, None, "hybrid", 0.6),
-                offset=offset,
+                lambda i: ranking.by_words(queries[i], words[i], [], 12, "hybrid", 0.6), offset=offset
             ),
             f"{prefix}filtered_1pct_ms": timed(
-                lambda i: searcher._search_vector(snap, queries[i], 12, filters=f"category=c{i % 100}"), offset=offset
+                lambda i: ranking.by_vector(queries[i], 12, filters=f"category=c{i % 100}"), offset=offset
             ),
         }
 
@@ -169,9 +171,9 @@ def query_phase(args) -> None:
     figures |= whole_searches("ready_", 250)
     # The same kinds of query in a server that has been answering for a while: after 2,000 queries over random items
     # their listings are in the searcher's listing cache too.
-    timed(lambda i: searcher._search_vector(snap, queries[i % 1000], 12, filters=None), n=2000)
+    timed(lambda i: ranking.by_vector(queries[i % 1000], 12), n=2000)
     figures |= whole_searches("warm_", 500)
-    assert len(searcher._search_vector(snap, queries[0], 12, filters="category=c3")) == 12
+    assert len(ranking.by_vector(queries[0], 12, filters="category=c3")) == 12
     import resource
 
     figures["serving_peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mmsearch import config as cfgmod  # noqa: E402
 from mmsearch import flags  # noqa: E402
+from mmsearch import settings as cfgmod  # noqa: E402
 from mmsearch.builder.pipeline import ensure_index  # noqa: E402
 from mmsearch.encode.encoders import encode_images, load_encoder  # noqa: E402
 from mmsearch.search.searcher import Searcher  # noqa: E402
@@ -58,15 +58,19 @@ def main() -> int:
     flags.add_settings(parser, cfgmod.CatalogSettings)
     parser.add_argument("--runs", type=int, default=50, help="timed runs per kind of search")
     args = parser.parse_args()
-    config = cfgmod.from_env(**flags.overrides(args, cfgmod.Config))
+    config = cfgmod.from_env(**flags.overrides(args, cfgmod.Settings))
     encoder = load_encoder(config.model, config.device)
     config = ensure_index(config, encoder)
     searcher = Searcher.open(config, encoder)
-    photos = [r.image for r in searcher.search_text("mug", 10)]
+    photos = [h.image for h in searcher.search(searcher.request(q="mug", k=10))]
     from PIL import Image
 
     images = [Image.open(p).convert("RGB") for p in photos]
     vec = encoder.encode_text(["warm-up"])[0]
+
+    def text(i: int, mode: str | None = None):
+        return searcher.request(q=QUERIES[i % 10], k=12, mode=mode)
+
     rows = [
         ("encode text", timed(lambda i: encoder.encode_text([QUERIES[i % 10]]), args.runs)),
         ("encode image", timed(lambda i: encode_images(encoder, [images[i % len(images)]]), args.runs)),
@@ -82,18 +86,21 @@ def main() -> int:
                 args.runs,
             ),
         ),
-        ("bm25 top-100", timed(lambda i: searcher.keyword_index().search(QUERIES[i % 10], 100), args.runs)),
+        ("bm25 top-100", timed(lambda i: searcher.snapshot.keyword.search(QUERIES[i % 10], 100), args.runs)),
     ]
     for mode in ("vector", "keyword", "hybrid"):
         rows.append(
             (
                 f"text, {mode} (all)",
-                timed(lambda i, mode=mode: uncached(searcher).search_text(QUERIES[i % 10], 12, mode=mode), args.runs),
+                timed(lambda i, mode=mode: uncached(searcher).search(text(i, mode)), args.runs),
             )
         )
     rows += [
-        ("text, cached (all)", timed(lambda i: searcher.search_text(QUERIES[i % 10], 12), args.runs)),
-        ("image (all)", timed(lambda i: searcher.search_image(images[i % len(images)], 12), args.runs)),
+        ("text, cached (all)", timed(lambda i: searcher.search(text(i)), args.runs)),
+        (
+            "image (all)",
+            timed(lambda i: searcher.search(searcher.request(image=images[i % len(images)], k=12)), args.runs),
+        ),
     ]
     print(f"model {encoder.model_id}, {len(searcher.index):,} items, device {encoder.device}, {args.runs} runs")
     print(f"{'stage':<22}{'median ms':>10}{'p95 ms':>10}")

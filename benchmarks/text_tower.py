@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from load import start_app  # noqa: E402
 
-from mmsearch.resources import FASHION_MNIST_DIR  # noqa: E402
+from mmsearch.ingest.datasets.fashion_mnist import ASSETS as FASHION_MNIST_ASSETS  # noqa: E402
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -42,7 +42,7 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 def queries(n: int) -> list[str]:
     """The shopper queries, then the same words in other frames, so that every one is new to the query cache."""
-    with open(FASHION_MNIST_DIR / "shopper-queries.csv", newline="") as fh:
+    with open(FASHION_MNIST_ASSETS / "shopper-queries.csv", newline="") as fh:
         base = [row["query"] for row in csv.DictReader(fh)]
     frames = ["{}", "a {}", "{} please", "looking for {}", "cheap {}", "{} for sale", "new {}", "my {}"]
     out = [frame.format(q) for frame in frames for q in base]
@@ -83,7 +83,7 @@ def encoder_rates(runs: int) -> dict:
     import numpy as np
 
     from mmsearch.encode.encoders import encode_pixel_tensor, load_encoder
-    from mmsearch.ingest import fashion_mnist
+    from mmsearch.ingest.datasets import fashion_mnist
 
     encoder = load_encoder("fashion-mnist", "cpu")
     photos = fashion_mnist.load_split("test").images[:2000]

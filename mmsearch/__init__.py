@@ -1,4 +1,4 @@
-"""mmsearch: multimodal product search over a catalog of images (text, image and more-like-this queries).
+"""mmsearch: multimodal product search over a catalog of images (words, pictures and similar items).
 
 ``mmsearch serve`` (or ``python app.py``) runs the app; ``mmsearch build`` (or ``python index_build.py``) builds or
 updates an index; ``mmsearch --help`` lists the rest.

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from mmsearch import __version__, flags
-from mmsearch import config as cfgmod
+from mmsearch import settings as cfgmod
 from mmsearch.resources import BENCHMARKS_DIR
 
 SERVE_DOC = """Serves the search app at http://127.0.0.1:7860 (the demo catalog and model unless told otherwise):
@@ -38,10 +38,10 @@ encoded; removed items leave the index; listing changes are written without enco
 Exit codes: 0 built, 2 bad arguments or unusable catalog/model, 1 unexpected failure."""
 
 
-def _config(parser: argparse.ArgumentParser, argv: list[str] | None) -> cfgmod.Config | None:
+def _config(parser: argparse.ArgumentParser, argv: list[str] | None) -> cfgmod.Settings | None:
     """The settings from flags, MMSEARCH_* variables and a preset; None (said on stderr) when they cannot be used."""
     try:
-        return cfgmod.from_env(**flags.overrides(parser.parse_args(argv), cfgmod.Config))
+        return cfgmod.from_env(**flags.overrides(parser.parse_args(argv), cfgmod.Settings))
     except ValueError as exc:  # an unknown preset, a malformed setting
         print(f"error: {exc}", file=sys.stderr)
         return None
@@ -55,6 +55,9 @@ def _parser(prog: str | None, description: str, command: str) -> argparse.Argume
     return parser
 
 
+KINDS_BEFORE_RENAME = ("auto", "flat", "hnsw", "ivfpq")  # what --index took when it named the kind
+
+
 def _old_build_spellings(argv: list[str] | None) -> list[str]:
     """index_build.py once called the index directory --out and the Faiss kind --index: both still work, with a
     warning. ``--index KIND`` is read as the kind when KIND is a kind's name and no directory of that name exists."""
@@ -63,7 +66,7 @@ def _old_build_spellings(argv: list[str] | None) -> list[str]:
     while i < len(argv):
         arg, rest = argv[i], argv[i + 1 :]
         value = arg.partition("=")[2] if arg.startswith("--index=") else (rest[0] if arg == "--index" and rest else "")
-        if value in cfgmod.INDEX_KINDS and not Path(value).exists():
+        if value in KINDS_BEFORE_RENAME and not Path(value).exists():
             print("warning: --index KIND is now --index-kind KIND (--index names the index directory)", file=sys.stderr)
             out += ["--index-kind", value]
             i += 1 if "=" in arg else 2
@@ -82,6 +85,7 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
     from mmsearch.builder.pipeline import BuildError, ensure_index
     from mmsearch.encode.encoders import EncoderError, load_encoder
     from mmsearch.evaluate import reports
+    from mmsearch.feedback.database import DatabaseError
     from mmsearch.index.vectors import IndexLoadError
     from mmsearch.ingest.catalog import CatalogError
     from mmsearch.ingest.phrasing import SynonymsError
@@ -89,7 +93,6 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
     from mmsearch.search.searcher import MODES, Searcher
     from mmsearch.serve.server import serve as run_server
     from mmsearch.service import create_app
-    from mmsearch.store.database import DatabaseError
 
     try:
         encoder = load_encoder(config.model, config.device)
@@ -150,8 +153,8 @@ def build(argv: list[str] | None = None, prog: str | None = None) -> int:
     from mmsearch.ingest.catalog import CatalogError
     from mmsearch.store.features import FeatureStoreError
 
-    # Fashion-MNIST's figures follow the build and need the model again: loaded once, for both.
-    evaluated = reports.is_fashion_mnist(config.catalog)
+    # A named dataset's figures follow the build and need the model again: loaded once, for both.
+    evaluated = reports.at_build(config.catalog)
     try:
         encoder = load_encoder(config.model, config.device) if evaluated else None
         built = build_index(config, encoder, progress=print_progress)
@@ -227,8 +230,8 @@ An imported grade replaces the same rater's earlier grade of the pair."""
 
 
 def judgments(argv: list[str] | None = None, prog: str | None = None) -> int:
-    from mmsearch.store.database import DatabaseError, open_configured
-    from mmsearch.store.judgments import JudgmentError, Judgments, read_csv, read_qrels
+    from mmsearch.feedback.database import DatabaseError, open_configured
+    from mmsearch.feedback.judgments import JudgmentError, Judgments, read_csv, read_qrels
 
     parser = argparse.ArgumentParser(
         prog=prog, description=JUDGMENTS_DOC, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -240,7 +243,7 @@ def judgments(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--rater", default="", help="import: the rater of rows without one (required for qrels)")
     flags.add_settings(parser, cfgmod.CatalogSettings, cfgmod.FeedbackSettings)
     args = parser.parse_args(argv)
-    settings = flags.overrides(args, cfgmod.Config)
+    settings = flags.overrides(args, cfgmod.Settings)
     config = cfgmod.from_env(**{k: v for k, v in settings.items() if k in ("data_dir", "database_url")})
     try:
         store = Judgments(open_configured(config))

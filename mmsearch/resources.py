@@ -23,7 +23,6 @@ ASSETS_DIR = _shipped("assets")
 FEATURE_REPO_DIR = _shipped("feature_repo")
 BENCHMARKS_DIR = SOURCE_ROOT / "benchmarks"  # scripts that start app.py: a checkout's, never installed
 DEMO_MODEL_DIR = ASSETS_DIR / "demo-model"
-FASHION_MNIST_DIR = ASSETS_DIR / "fashion-mnist"  # its model, templates, synonyms and shopper queries
 # Models shipped in assets/, by the name --model takes: `--model fashion-mnist` is two-tower:assets/fashion-mnist-model.
 NAMED_MODELS = {"demo": DEMO_MODEL_DIR, "fashion-mnist": ASSETS_DIR / "fashion-mnist-model"}
 SYNONYMS_FILE = ASSETS_DIR / "synonyms.txt"

@@ -10,18 +10,22 @@ import gradio as gr
 from fastapi import FastAPI
 from gradio.utils import get_upload_folder
 
-from mmsearch.config import Config
+from mmsearch.feedback.interleave import Interleaved
+from mmsearch.feedback.loop import Feedback
 from mmsearch.resources import DEMO_MODEL_DIR, IN_CHECKOUT, PACKAGE_DIR, SOURCE_ROOT
+from mmsearch.search.request import MODES
 from mmsearch.search.searcher import Searcher
-from mmsearch.serve.door import GradioDoor, event_inputs
-from mmsearch.serve.feedback import Feedback
-from mmsearch.serve.guard import Guard, TokenBuckets, parse_auth
+from mmsearch.serve.auth import parse_auth
+from mmsearch.serve.deployment import Deployment
+from mmsearch.serve.gradio_guard import GradioGuard, event_inputs
+from mmsearch.serve.guard import Guard, SearchQueue, TokenBuckets
 from mmsearch.serve.server import create_api
+from mmsearch.settings import Settings
 from mmsearch.ui.blocks import CSS, build_ui
 from mmsearch.ui.judge_tab import KEYS_JS
 
 
-def private_paths(config: Config, searchers: list[Searcher]) -> list[str]:
+def private_paths(config: Settings, searchers: list[Searcher]) -> list[str]:
     """What Gradio must never serve, even if a path to it is guessed: the data directory (Feast stores, indexes),
     the indexes and models wherever they are, and the project's sources."""
     paths = {Path(config.data_dir), PACKAGE_DIR, DEMO_MODEL_DIR, *([SOURCE_ROOT] if IN_CHECKOUT else [])}
@@ -40,15 +44,24 @@ def create_app(searcher: Searcher, other: Searcher | None = None, rival: Searche
     config = searcher.config
     credentials = parse_auth(config.auth)
     guard = Guard(TokenBuckets(config.rate_limit, config.rate_burst), config.log_queries)
-    feedback = Feedback(config, searcher, other, rival, users=credentials is not None)
-    app = create_api(searcher, guard, credentials, feedback)
-    demo = build_ui(searcher, other, guard, feedback)
-    # Gradio's own queue bounds its events as Gate bounds the REST routes.
+    feedback = Feedback(config, [s for s in (searcher, other) if s is not None], users=credentials is not None)
+    served = interleaved(searcher, rival)
+    deployment = Deployment(
+        served,
+        feedback,
+        guard,
+        credentials,
+        SearchQueue(config.concurrency, config.max_queue),
+        config.max_upload_mb * 2**20,
+    )
+    app = create_api(deployment)
+    demo = build_ui(served, other, guard, feedback)
+    # Gradio's own queue bounds its events as SearchQueue bounds the REST routes.
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
     searchers = [s for s in (searcher, other, rival) if s is not None]
     # Gradio copies any file an event's input names into its cache before the event runs (its own check is off
-    # when it is mounted rather than launched): the middleware refuses such inputs at the door.
-    app.add_middleware(GradioDoor, upload_dir=get_upload_folder(), inputs=event_inputs(demo))
+    # when it is mounted rather than launched): the middleware refuses such inputs before Gradio sees them.
+    app.add_middleware(GradioGuard, upload_dir=get_upload_folder(), inputs=event_inputs(demo))
     return gr.mount_gradio_app(
         app,
         demo,
@@ -63,3 +76,13 @@ def create_app(searcher: Searcher, other: Searcher | None = None, rival: Searche
         head=KEYS_JS,
         mcp_server=config.mcp,
     )
+
+
+def interleaved(searcher: Searcher, rival: Searcher | None):
+    """The served searcher, or with --interleave the searcher that answers a share of text searches from it and a
+    second ranker interleaved (a second model's searcher, or the served one in another mode)."""
+    config = searcher.config
+    if not config.interleave or config.interleave_share <= 0:
+        return searcher
+    mode = config.interleave if config.interleave in MODES else None
+    return Interleaved(searcher, None if mode else rival, mode, config.interleave_share)

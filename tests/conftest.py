@@ -97,7 +97,7 @@ def _tiny_two_tower(out: Path, seed: int) -> Path:
     from mmsearch.train import loop as train
 
     torch.manual_seed(seed)
-    cfg = train.TrainConfig(
+    cfg = train.TrainSettings(
         image_size=32, patch_size=16, width=32, vision_layers=1, text_layers=1, heads=2, embed_dim=16
     )
     tok = twotower.build_tokenizer(train.demo_vocabulary_texts())
@@ -137,7 +137,7 @@ def small_fashion_mnist(tmp_path_factory) -> Path:
     installed (40 per category for training, 8 per category for testing), else drawn shapes of the same size."""
     import numpy as np
 
-    from mmsearch.ingest import fashion_mnist
+    from mmsearch.ingest.datasets import fashion_mnist
 
     out = tmp_path_factory.mktemp("fashion-mnist")
     for split, prefix, per in (("train", "train", 40), ("test", "t10k", 8)):
@@ -301,3 +301,37 @@ def postgres_url(tmp_path_factory):
             stderr=subprocess.DEVNULL,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+def ask(searcher, q=None, k=None, **fields):
+    """A search as every way in makes one: a request checked against the searcher's limits, then the search."""
+    return searcher.search(searcher.request(q=q, k=k, **fields))
+
+
+@pytest.fixture(scope="session")
+def small_index(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
+    """The small demo catalog (96 items) indexed once with the tiny random model: the settings that open it. Tests
+    change what does not touch the index with ``settings.replace`` (a private ``data_dir`` keeps their searches and
+    judgments apart; the feature store stays where the index says it is)."""
+    from mmsearch import settings
+    from mmsearch.builder.pipeline import build_index
+
+    tmp = tmp_path_factory.mktemp("small-index")
+    cfg = settings.Settings(
+        data_dir=tmp / "data",
+        catalog=str(demo_manifest),
+        model=f"two-tower:{tiny_two_tower_dir}",
+        index=tmp / "ix",
+        workers=1,
+        duplicate_threshold=0,
+        reload_interval=0,
+    )
+    build_index(cfg)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def small_searcher(small_index):
+    from mmsearch.search.searcher import Searcher
+
+    return Searcher.open(small_index)

@@ -3,7 +3,7 @@
 import pytest
 
 import app
-from mmsearch import config
+from mmsearch import settings
 from mmsearch.builder.pipeline import build_index
 
 
@@ -24,7 +24,7 @@ def test_missing_index_is_a_clear_error(tmp_path, tiny_two_tower_dir, capsys):
 @pytest.mark.slow
 def test_index_of_another_model_is_refused(tmp_path, tiny_two_tower_dir, tiny_clip_spec, demo_manifest, capsys):
     build_index(
-        config.Config(
+        settings.Settings(
             data_dir=tmp_path / "d",
             catalog=str(demo_manifest),
             index=tmp_path / "ix",

@@ -12,9 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # also run as a script (see the end)
 
-from mmsearch import config, flags
-from mmsearch.evaluate.cli import EvaluateSettings
-from mmsearch.train.config import TrainConfig, TuneSettings
+from mmsearch import flags, settings
+from mmsearch.evaluate.settings import EvaluateSettings
+from mmsearch.train.settings import TrainSettings, TuneSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {
@@ -42,18 +42,18 @@ def _benchmark_options(script: Path) -> set[str]:
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
             found |= {a.value for a in node.args if isinstance(a, ast.Constant) and str(a.value).startswith("--")}
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_settings":
-            found |= _options(config.CatalogSettings)
+            found |= _options(settings.CatalogSettings)
     return found
 
 
 COMMANDS = {
-    r"(python app\.py|mmsearch serve)": _options(*config.GROUPS["serve"]) | {"--help"},
-    r"(python index_build\.py|mmsearch build)": _options(*config.GROUPS["build"]) | {"--help"},
-    r"(python -m mmsearch\.train|mmsearch train)": _options(TrainConfig, TuneSettings) | {"--help"},
-    r"mmsearch judgments": _options(config.CatalogSettings, config.FeedbackSettings)
+    r"(python app\.py|mmsearch serve)": _options(*settings.GROUPS["serve"]) | {"--help"},
+    r"(python index_build\.py|mmsearch build)": _options(*settings.GROUPS["build"]) | {"--help"},
+    r"(python -m mmsearch\.train|mmsearch train)": _options(TrainSettings, TuneSettings) | {"--help"},
+    r"mmsearch judgments": _options(settings.CatalogSettings, settings.FeedbackSettings)
     | {"--help", "--format", "--topics", "--rater"},
     r"(python -m mmsearch\.evaluate|mmsearch evaluate)": _options(
-        config.CatalogSettings, config.SearchSettings, config.CompareSettings, EvaluateSettings
+        settings.CatalogSettings, settings.SearchSettings, settings.CompareSettings, EvaluateSettings
     )
     | {"--help"},
 } | {
@@ -92,22 +92,22 @@ def test_every_flag_the_pages_name_exists():
 def test_every_variable_the_pages_name_exists():
     known = {
         flags.env_name(cls, f.name)
-        for cls in (config.Config, TrainConfig, TuneSettings, EvaluateSettings)
+        for cls in (settings.Settings, TrainSettings, TuneSettings, EvaluateSettings)
         for f in dataclasses.fields(cls)
-    } | set(config.RENAMED_VARIABLES)
+    } | set(settings.RENAMED_VARIABLES)
     for page, text in PAGES.items():
         for name in set(re.findall(r"MMSEARCH_[A-Z_]+[A-Z]", text)):
             assert name in known, f"{page} names {name}, which no setting reads"
 
 
 GROUPS = [
-    config.CatalogSettings,
-    config.BuildSettings,
-    config.SearchSettings,
-    config.ServeSettings,
-    config.CompareSettings,
-    config.FeedbackSettings,
-    TrainConfig,
+    settings.CatalogSettings,
+    settings.BuildSettings,
+    settings.SearchSettings,
+    settings.ServeSettings,
+    settings.CompareSettings,
+    settings.FeedbackSettings,
+    TrainSettings,
     TuneSettings,
     EvaluateSettings,
 ]

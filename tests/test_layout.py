@@ -1,7 +1,8 @@
 """The package's shape: each stage imports only from the stages before it, and no modules import each other in a loop.
 
 A stage may use what comes earlier in the data flow (search reads indexes, the UI runs searches), never what comes
-later; so training cannot reach evaluation, and the HTTP service cannot reach the Gradio UI, which mmsearch/service.py
+later; so training cannot reach evaluation, the feedback loop (which records what search answered and what people
+did with it) cannot reach the HTTP service, and the HTTP service cannot reach the Gradio UI, which mmsearch/service.py
 mounts on it."""
 
 import ast
@@ -12,13 +13,22 @@ from conftest import package_imports as imports
 
 # Bottom to top. Foundation: settings, where the package's files are, atomic writes. Top: what wires stages together.
 LAYERS = [
-    ["mmsearch", "mmsearch.config", "mmsearch.flags", "mmsearch.resources", "mmsearch.atomic"],
+    [
+        "mmsearch",
+        "mmsearch.settings",
+        "mmsearch.flags",
+        "mmsearch.resources",
+        "mmsearch.atomic",
+        "mmsearch.inputs",
+        "mmsearch.plugins",
+    ],
     ["mmsearch.ingest"],
     ["mmsearch.encode"],
     ["mmsearch.store"],
     ["mmsearch.index"],
     ["mmsearch.builder"],
     ["mmsearch.search"],
+    ["mmsearch.feedback"],
     ["mmsearch.train"],
     ["mmsearch.evaluate"],
     ["mmsearch.serve"],

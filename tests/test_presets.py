@@ -2,8 +2,9 @@
 
 import pandas as pd
 import pytest
+from conftest import ask
 
-from mmsearch import config
+from mmsearch import settings
 from mmsearch.ingest.catalog import CatalogError, parse_renames
 
 COLOURS = {"Navy Blue": (20, 30, 90), "Red": (200, 30, 30), "White": (245, 245, 245), "Black": (20, 20, 20)}
@@ -42,13 +43,13 @@ def fashion_like(tmp_path_factory):
 
 
 def test_the_fashion_preset_names_the_dataset_and_model_and_yields_to_flags_and_env():
-    cfg = config.from_env({}, preset="fashion")
+    cfg = settings.from_env({}, preset="fashion")
     assert cfg.catalog == "hf:ashraq/fashion-product-images-small"
     assert cfg.model == "clip:ViT-B-32/laion2b_s34b_b79k" and cfg.hf_text_column == "productDisplayName"
-    env = config.from_env({"MMSEARCH_PRESET": "fashion", "MMSEARCH_MODEL": "demo"}, catalog="hf:/x")
+    env = settings.from_env({"MMSEARCH_PRESET": "fashion", "MMSEARCH_MODEL": "demo"}, catalog="hf:/x")
     assert env.model == "demo" and env.catalog == "hf:/x" and env.hf_id_column == "id"
     with pytest.raises(ValueError, match="unknown preset 'shoes'; the presets are fashion"):
-        config.from_env({}, preset="shoes")
+        settings.from_env({}, preset="shoes")
 
 
 def test_column_renames_are_checked():
@@ -66,7 +67,7 @@ def test_a_fashion_schema_dataset_builds_and_searches_with_its_columns_mapped(
     from mmsearch.builder.pipeline import build_index
     from mmsearch.search.searcher import Searcher
 
-    cfg = config.from_env(
+    cfg = settings.from_env(
         {},
         preset="fashion",
         catalog=f"hf:{fashion_like}",
@@ -82,6 +83,6 @@ def test_a_fashion_schema_dataset_builds_and_searches_with_its_columns_mapped(
     assert {"category", "colour", "department", "subcategory", "usage"} <= set(items.columns)
     assert "15970" in set(items["item_id"].astype(str))
     searcher = Searcher.open(cfg)
-    hits = searcher.search("red tshirts", k=4, filters="category=Tshirts; colour=Red", mode="hybrid")
+    hits = ask(searcher, q="red tshirts", k=4, filters="category=Tshirts; colour=Red", mode="hybrid")
     assert hits and all(h.category == "Tshirts" and h.metadata.get("colour") == "Red" for h in hits)
     assert hits[0].title.startswith("Turtle Red Tshirts")

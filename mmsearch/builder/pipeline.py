@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 
 from mmsearch.builder import update
-from mmsearch.config import Config, replace
-from mmsearch.encode.encoders import Encoder, encode_image_files, load_encoder
+from mmsearch.encode.encoders import Encoder, load_encoder
+from mmsearch.encode.files import encode_image_files
 from mmsearch.index import kinds as index_kinds
 from mmsearch.index import vectors as vindex
 from mmsearch.index.keyword import KEYWORD_DIR, KeywordIndex, item_texts
 from mmsearch.ingest import embeddings as precomputed
 from mmsearch.ingest.catalog import catalog_key, load_configured, write_report
+from mmsearch.settings import Settings, replace
 from mmsearch.store.features import FeatureStore
 
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
@@ -47,7 +48,7 @@ def _versions() -> dict[str, str]:
 
 
 def previous_index(
-    out: Path, model_id: str, catalog_id: str, dim: int, config: Config, say: Progress
+    out: Path, model_id: str, catalog_id: str, dim: int, config: Settings, say: Progress
 ) -> vindex.VectorIndex | None:
     """The index at ``out`` if this build can update it; otherwise None (and why, when there was one)."""
     manifest = vindex.read_index_manifest(out)
@@ -77,7 +78,7 @@ def previous_index(
 class Job:
     """One build's fixed context: its settings, model, feature store, target directory, clock and progress report."""
 
-    config: Config
+    config: Settings
     encoder: Encoder
     catalog_id: str
     store: FeatureStore
@@ -87,7 +88,9 @@ class Job:
     say: Progress
 
 
-def build_index(config: Config, encoder: Encoder | None = None, progress: Progress | None = None) -> vindex.VectorIndex:
+def build_index(
+    config: Settings, encoder: Encoder | None = None, progress: Progress | None = None
+) -> vindex.VectorIndex:
     import pyarrow as pa
 
     # Arrow's default allocator (mimalloc) keeps what a build frees: reading a million 512-d vectors in batches
@@ -95,8 +98,13 @@ def build_index(config: Config, encoder: Encoder | None = None, progress: Progre
     pa.set_memory_pool(pa.system_memory_pool())
     say = progress or (lambda fraction, message: None)
     started = time.time()
+    if config.index_kind != "auto":
+        try:
+            index_kinds.kind(config.index_kind)  # before minutes of encoding
+        except ValueError as exc:
+            raise BuildError(str(exc)) from exc
     say(0.0, f"reading catalog {config.catalog}")
-    catalog = load_configured(config, known=None if config.full else update.known_pictures(config.index))
+    catalog = load_configured(config, known=None if config.full else update.known_images(config.index))
     if len(catalog.items) == 0:
         raise BuildError(
             f"no usable items in {config.catalog}: {catalog.summary()}; "
@@ -151,7 +159,7 @@ def _index_and_write(
     job.say(0.92, "looking for near-duplicate images")
     duplicates = _near_duplicates(built, prev, plan, job.config.duplicate_threshold)
     built.manifest["near_duplicate_pairs"] = len(duplicates)
-    built.manifest["exact_duplicate_pairs"] = exact_duplicate_pairs(plan.items["picture"])
+    built.manifest["exact_duplicate_pairs"] = exact_duplicate_pairs(plan.items["image_hash"])
     job.say(0.95, "building the keyword (BM25) index")
     fields = job.config.keyword_field_list()
     keywords = KeywordIndex.build(item_texts(built.items, fields))
@@ -175,7 +183,7 @@ def _vectors_and_index(job: Job, plan: update.Plan, prev: vindex.VectorIndex | N
     """Finds a vector for every row (kept, precomputed, already in Feast, or encoded), writes what is new to Feast,
     and builds or updates the Faiss index from the vectors Feast gives back."""
     items, need = plan.items, np.flatnonzero(plan.reused < 0)
-    ids, pictures = items["item_id"].tolist(), items["picture"].tolist()
+    ids, hashes = items["item_id"].tolist(), items["image_hash"].tolist()
     fresh = np.zeros((len(need), job.encoder.dim), dtype=np.float32)
     to_write = np.zeros(len(need), dtype=bool)  # vectors Feast does not hold yet
     pending = []
@@ -191,7 +199,7 @@ def _vectors_and_index(job: Job, plan: update.Plan, prev: vindex.VectorIndex | N
             job.catalog_id,
             job.encoder.model_id,
             [ids[need[j]] for j in pending],
-            [pictures[need[j]] for j in pending],
+            [hashes[need[j]] for j in pending],
             required=False,
         )
         still = []
@@ -218,7 +226,7 @@ def _vectors_and_index(job: Job, plan: update.Plan, prev: vindex.VectorIndex | N
         fresh, to_write, need = fresh[keep_need], to_write[keep_need], need[keep_need]
         plan = plan.without(drop, (list(bad), list(bad.values())))
         need = np.flatnonzero(plan.reused < 0)
-        items, ids, pictures = plan.items, plan.items["item_id"].tolist(), plan.items["picture"].tolist()
+        items, ids, hashes = plan.items, plan.items["item_id"].tolist(), plan.items["image_hash"].tolist()
     if len(items) == 0:
         raise BuildError(f"no picture of {job.config.catalog} could be decoded; e.g. {list(bad.items())[:3]}")
 
@@ -230,7 +238,7 @@ def _vectors_and_index(job: Job, plan: update.Plan, prev: vindex.VectorIndex | N
         job.catalog_id,
         job.encoder.model_id,
         [ids[r] for r in need[to_write]],
-        [pictures[r] for r in need[to_write]],
+        [hashes[r] for r in need[to_write]],
         fresh if to_write.all() else fresh[to_write],
         job.when,
     )  # no 2 GB copy on a full build
@@ -239,7 +247,7 @@ def _vectors_and_index(job: Job, plan: update.Plan, prev: vindex.VectorIndex | N
     job.store.write_online()
     job.say(0.88, "reading the new embeddings back from Feast")
     from_feast = (
-        job.store.embeddings(job.catalog_id, job.encoder.model_id, [ids[r] for r in need], [pictures[r] for r in need])
+        job.store.embeddings(job.catalog_id, job.encoder.model_id, [ids[r] for r in need], [hashes[r] for r in need])
         if len(need)
         else np.zeros((0, job.encoder.dim), np.float32)
     )
@@ -267,7 +275,7 @@ def _vectors_and_index(job: Job, plan: update.Plan, prev: vindex.VectorIndex | N
     return vindex.build(vectors, items, manifest | {"index_rule": rule}, kind), plan, encoded
 
 
-def _encode(config: Config, encoder: Encoder, paths: list[str], say: Progress) -> tuple[np.ndarray, dict[int, str]]:
+def _encode(config: Settings, encoder: Encoder, paths: list[str], say: Progress) -> tuple[np.ndarray, dict[int, str]]:
     if config.ray:
         from mmsearch.encode.ray_data import encode_with_ray
 
@@ -283,10 +291,10 @@ def _encode(config: Config, encoder: Encoder, paths: list[str], say: Progress) -
     )
 
 
-def exact_duplicate_pairs(pictures: pd.Series) -> int:
+def exact_duplicate_pairs(hashes: pd.Series) -> int:
     """Pairs of items whose pictures are byte for byte the same (the same content hash): Fashion-MNIST's test split
     holds such copies under different ids."""
-    sizes = pictures.value_counts()
+    sizes = hashes.value_counts()
     return int((sizes * (sizes - 1) // 2).sum())
 
 
@@ -310,7 +318,7 @@ def _near_duplicates(
     return sorted(pairs | set(built.near_duplicates(threshold, rows=np.flatnonzero(~kept))))
 
 
-def ensure_index(config: Config, encoder: Encoder) -> Config:
+def ensure_index(config: Settings, encoder: Encoder) -> Settings:
     """Builds the default index on first start (the demo on a fresh machine), and rebuilds it when it is of an
     older layout; an explicit --index must exist."""
     path = config.resolved_index(encoder.model_id)

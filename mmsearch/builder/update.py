@@ -1,8 +1,9 @@
 """What changed since the last build: which items are new, changed or gone, and which pictures need an embedding.
 
-A picture is identified by a fingerprint of its bytes, so a re-saved file with the same pixels' bytes is unchanged and
-an edited one is not, whatever its name. Hashing every file again on each update would cost more than the update, so a
-file whose path, size and modification time match the previous build keeps its fingerprint, as git's index does.
+A picture is identified by a hash of its bytes (its ``image_hash``), so a re-saved file with the same bytes is
+unchanged and an edited one is not, whatever its name. Hashing every file again on each update would cost more than the
+update, so a file whose path, size and modification time match the previous build keeps its hash, as git's index
+does.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from mmsearch.store.features import listing_frame
 
 @dataclass
 class Plan:
-    items: pd.DataFrame  # the new catalog in row order: listing fields, picture, revision, every catalog column
+    items: pd.DataFrame  # the new catalog in row order: listing fields, image_hash, revision, every catalog column
     reused: np.ndarray  # per row: the previous index's slot whose vector still holds, else -1
     counts: dict = field(default_factory=dict)
     new_revisions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # rows Feast has not seen
@@ -40,26 +41,26 @@ class Plan:
         )
 
 
-def picture_fingerprints(paths: list[str], previous: pd.DataFrame | None = None) -> tuple[list[str], list, list]:
-    """(fingerprint, size, mtime_ns) per path; unchanged files (same stat as in ``previous``) are not read."""
+def image_hashes(paths: list[str], previous: pd.DataFrame | None = None) -> tuple[list[str], list, list]:
+    """(image_hash, size, mtime_ns) per path; unchanged files (same stat as in ``previous``) are not read."""
     known = {}
     if previous is not None and {"image", "_size", "_mtime"} <= set(previous.columns):
         known = {
             (p, s, t): f
-            for p, s, t, f in previous[["image", "_size", "_mtime", "picture"]].itertuples(index=False)
+            for p, s, t, f in previous[["image", "_size", "_mtime", "image_hash"]].itertuples(index=False)
             if isinstance(f, str) and not f.startswith("vec:")
         }
     memo: dict[tuple, str] = {}
-    prints, sizes, times = [], [], []
-    for path in tqdm(paths, desc="fingerprinting pictures", unit="img", leave=False, disable=len(paths) < 5000):
+    hashes, sizes, times = [], [], []
+    for path in tqdm(paths, desc="hashing pictures", unit="img", leave=False, disable=len(paths) < 5000):
         st = os.stat(path)
         key = (path, st.st_size, st.st_mtime_ns)
         if key not in memo:
             memo[key] = known.get(key) or _hash_file(path)
-        prints.append(memo[key])
+        hashes.append(memo[key])
         sizes.append(st.st_size)
         times.append(st.st_mtime_ns)
-    return prints, sizes, times
+    return hashes, sizes, times
 
 
 def _hash_file(path: str) -> str:
@@ -70,7 +71,7 @@ def _hash_file(path: str) -> str:
     return "img:" + digest.hexdigest()
 
 
-def known_pictures(index_dir: Path | None) -> set[tuple[str, int, int]]:
+def known_images(index_dir: Path | None) -> set[tuple[str, int, int]]:
     """(path, size, mtime_ns) of every picture the index at ``index_dir`` was built from: an update need not open
     them again to check they are images."""
     path = Path(index_dir) / "items.parquet" if index_dir else None
@@ -83,8 +84,8 @@ def known_pictures(index_dir: Path | None) -> set[tuple[str, int, int]]:
     return set(zip(table["image"], table["_size"].astype(int), table["_mtime"].astype(int)))
 
 
-def vector_fingerprint(vector: np.ndarray) -> str:
-    """The 'picture' of a precomputed embedding: a new vector for an item is a changed item."""
+def vector_hash(vector: np.ndarray) -> str:
+    """The image_hash of a precomputed embedding: a new vector for an item is a changed item."""
     return "vec:" + hashlib.blake2b(np.asarray(vector, dtype=np.float32).tobytes(), digest_size=10).hexdigest()
 
 
@@ -96,13 +97,13 @@ def plan(
 ) -> Plan:
     """Compares the catalog with the previous index's items (None: a full build)."""
     paths = catalog_items["image"].astype(str).tolist()
-    prints, sizes, times = picture_fingerprints(paths, previous)
+    hashes, sizes, times = image_hashes(paths, previous)
     ids = catalog_items["item_id"].astype(str).tolist()
     if byo:
-        prints = [vector_fingerprint(byo[i]) if i in byo else p for i, p in zip(ids, prints)]
+        hashes = [vector_hash(byo[i]) if i in byo else h for i, h in zip(ids, hashes)]
     listing = listing_frame(catalog_items, extra_cols)
     items = catalog_items.reset_index(drop=True).assign(
-        item_id=ids, picture=prints, revision=listing["revision"].to_numpy(), _size=sizes, _mtime=times
+        item_id=ids, image_hash=hashes, revision=listing["revision"].to_numpy(), _size=sizes, _mtime=times
     )
     n = len(items)
     reused = np.full(n, -1, dtype=np.int64)
@@ -113,14 +114,14 @@ def plan(
     prev = previous.set_index(previous["item_id"].astype(str))
     known = items["item_id"].isin(prev.index).to_numpy()
     old = prev.reindex(items["item_id"])
-    same_picture = known & (old["picture"].to_numpy() == items["picture"].to_numpy())
+    same_image = known & (old["image_hash"].to_numpy() == items["image_hash"].to_numpy())
     same_listing = known & (old["revision"].to_numpy() == items["revision"].to_numpy())
-    reused[same_picture] = old["slot"].to_numpy()[same_picture].astype(np.int64)
+    reused[same_image] = old["slot"].to_numpy()[same_image].astype(np.int64)
     new_revisions = ~same_listing
     counts = {
         "added": int((~known).sum()),
-        "changed": int((known & ~(same_picture & same_listing)).sum()),
+        "changed": int((known & ~(same_image & same_listing)).sum()),
         "removed": int(len(prev) - known.sum()),
-        "unchanged": int((same_picture & same_listing).sum()),
+        "unchanged": int((same_image & same_listing).sum()),
     }
     return Plan(items, reused, counts, new_revisions, listing=listing)

@@ -1,10 +1,6 @@
-"""Fashion-MNIST's figures beside the published ones: zero-shot accuracy on the 10,000 test photos with a confusion
-matrix plot, and image->image precision@10 (more-like-this staying in the photo's category).
-
-The published baselines are the dataset authors' (Xiao, Rasul and Vollgraf, 2017, and the dataset's README): their best
-scikit-learn classifier, an SVC (C=10, RBF kernel), at 89.7%, and people without fashion expertise at 83.5% (majority
-of three crowd workers on 1,000 test photos). ``write`` puts the report and plot where the app's Evaluation tab reads
-them (the index directory).
+"""Zero-shot classification of a labelled dataset's test photos (ingest/datasets/) beside its published baselines,
+with a confusion matrix plot, and image->image precision@10 (similar items staying in the photo's category).
+``write`` puts the report and plot where the app's Evaluation tab reads them (the index directory).
 """
 
 from __future__ import annotations
@@ -17,45 +13,34 @@ import numpy as np
 
 from mmsearch.atomic import atomic_save_figure, atomic_write_text
 from mmsearch.encode.encoders import Encoder
-from mmsearch.ingest import fashion_mnist
 from mmsearch.ingest.captions import CategoryCaptions, load_templates
+from mmsearch.ingest.datasets import Dataset
 from mmsearch.ingest.phrasing import Synonyms
-from mmsearch.resources import FASHION_MNIST_DIR
 from mmsearch.train import classification
 
 REPORT_FILE, PLOT_FILE = "zero-shot.json", "zero-shot.png"
-BASELINES = {
-    "best scikit-learn classifier in the Fashion-MNIST paper (SVC, C=10, RBF)": 0.897,
-    "human, no fashion expertise (Fashion-MNIST's authors)": 0.835,
-}
-TEMPLATES_FILE = FASHION_MNIST_DIR / "templates.txt"
-SYNONYMS_FILE = FASHION_MNIST_DIR / "synonyms.txt"
 
 
-def fashion_mnist_report(
-    encoder: Encoder,
-    directory: Path = fashion_mnist.DEBIAN_DIR,
-    templates: Path = TEMPLATES_FILE,
-    synonyms: Path = SYNONYMS_FILE,
-    progress: bool = True,
-) -> dict:
-    test = fashion_mnist.load_split("test", directory)
-    captioner = CategoryCaptions(load_templates(templates), Synonyms.load(synonyms))
-    figures = classification.evaluate(
-        encoder, test.images, test.labels, fashion_mnist.CATEGORIES, captioner, progress=progress
-    )
+def report(encoder: Encoder, dataset: Dataset, settings=None, progress: bool = True) -> dict:
+    """Zero-shot accuracy of ``encoder`` on ``dataset``'s test photos, its categories captioned by the dataset's
+    templates and synonyms."""
+    test = dataset.labelled("test", settings)
+    if test is None or dataset.templates is None:
+        raise ValueError(f"{dataset.title} has no labelled photos to classify")
+    captioner = CategoryCaptions(load_templates(dataset.templates), Synonyms.load(dataset.synonyms or ""))
+    figures = classification.evaluate(encoder, test.images, test.labels, test.categories, captioner, progress=progress)
     return figures | {
         "model": encoder.model_id,
-        "dataset": "Fashion-MNIST test split",
-        "baselines": BASELINES,
+        "dataset": f"{dataset.title} test split",
+        "baselines": dataset.baselines,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
 def print_report(report: dict) -> None:
     print(
-        f"model {report['model']}: zero-shot accuracy {report['accuracy']:.1%} on {report['photos']} "
-        f"Fashion-MNIST test photos (prompt ensemble); image->image P@10 {report['image_to_image_P@10']:.1%}"
+        f"model {report['model']}: zero-shot accuracy {report['accuracy']:.1%} on the {report['photos']} photos of the "
+        f"{report['dataset']} (prompt ensemble); image->image P@10 {report['image_to_image_P@10']:.1%}"
     )
     for name, value in report["baselines"].items():
         print(f"  published: {value:.1%}  {name}")

@@ -7,9 +7,9 @@ match kind, colour and pattern all three.
 ``python -m mmsearch.evaluate --model M --dataset D`` scores any image-caption dataset with text->image and
 image->text Recall@1/5/10 and median rank (see mmsearch/train/validation.py for the protocol).
 
-``python -m mmsearch.evaluate --preset fashion-mnist`` measures the Fashion-MNIST model on the 10,000 real test photos:
-zero-shot accuracy (prompt ensemble) beside the published baselines, a confusion matrix plot, image->image P@10; with
-``--queries categories`` or ``--queries shopper``, search quality per mode on its labelled queries.
+``python -m mmsearch.evaluate --preset fashion-mnist`` measures a model on a labelled dataset's test photos
+(Fashion-MNIST's 10,000): zero-shot accuracy (prompt ensemble) beside the published baselines, a confusion matrix
+plot, image->image P@10; with ``--queries NAME``, search quality per mode on one of its labelled query sets.
 """
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmsearch import flags
-from mmsearch.config import CatalogSettings, CompareSettings, Config, SearchSettings, from_env, replace
 from mmsearch.encode.encoders import EncoderError, load_encoder
+from mmsearch.evaluate.settings import EvaluateSettings
+from mmsearch.ingest import datasets
 from mmsearch.ingest.catalog import CatalogError
+from mmsearch.ingest.datasets import Dataset
 from mmsearch.ingest.pairs import load_pairs, parse_where
+from mmsearch.settings import CatalogSettings, CompareSettings, SearchSettings, Settings, from_env, replace
 from mmsearch.train.tracking import open_tracker
 from mmsearch.train.validation import attribute_precision, evaluate_pairs
 
@@ -40,89 +42,6 @@ def print_retrieval(report: dict) -> None:
         )
 
 
-@dataclass
-class EvaluateSettings:
-    """What is measured"""
-
-    ENV_PREFIX = "MMSEARCH_EVALUATE_"
-
-    dataset: str = field(
-        default="demo",
-        metadata={
-            "help": "demo (attribute precision on held-out renders), fashion-mnist (zero-shot accuracy on its test "
-            "photos; the default with --catalog fashion-mnist), hf:<name or folder>[:split], or a captions file "
-            "(.csv/.jsonl/.parquet) for Recall@K; Flickr30k 1k test: hf:nlphuji/flickr30k:test --where split=test"
-        },
-    )
-    image_column: str = field(default="image", metadata={"help": "--dataset: the image column"})
-    caption_column: str = field(default="caption", metadata={"help": "--dataset: the caption column"})
-    where: str = field(
-        default="",
-        metadata={
-            "help": "keep only rows with these values, COLUMN=VALUE[,COLUMN=VALUE...]",
-            "metavar": "COLUMN=VALUE",
-        },
-    )
-    limit: int = field(default=0, metadata={"help": "evaluate on the first N images (0: all)"})
-    per_combo: int = field(default=12, metadata={"help": "demo: held-out renders per kind/colour/pattern"})
-    report: Path | None = field(default=None, metadata={"help": "also write the figures as JSON here"})
-    tracker: str = field(
-        default="mlflow",
-        metadata={
-            "help": "where the run is logged (mlflow: a sqlite file in the data directory)",
-            "choices": ("mlflow", "wandb", "none"),
-        },
-    )
-    queries: str = field(
-        default="",
-        metadata={
-            "help": "judge search instead: 'demo' (the generated labelled demo queries), 'handwritten' (queries "
-            "written by hand in other phrasings), 'categories' or 'shopper' (Fashion-MNIST's category names and "
-            "hand-written shopper queries), or a queries file (qid, query[, filters, split, form]) with --qrels; "
-            "nDCG@10, Recall@10, MRR@10 and strict P@10 for vector, keyword and hybrid search with paired "
-            "significance tests, written with a plot into the index directory"
-        },
-    )
-    match: bool = field(
-        default=False,
-        metadata={
-            "help": "judge the answers' match flag: the labelled queries (--queries, default the catalog's sets) "
-            "against assets/unmatched-queries.csv; thresholds chosen on dev halves, precision/recall on test halves"
-        },
-    )
-    duplicates: bool = field(
-        default=False,
-        metadata={
-            "help": "count the index's byte-identical pictures, near copies by their pixels, and near-duplicates by "
-            "embedding, and draw example pairs (duplicates.png in --out-dir or the index directory)"
-        },
-    )
-    qrels: Path | None = field(default=None, metadata={"help": "graded judgements for --queries: qid, item_id, grade"})
-    judgments: bool = field(
-        default=False,
-        metadata={
-            "help": "judge search on the raters' judgments in the server's database (MMSEARCH_DATABASE_URL, else "
-            "the data directory's): every judged query in every mode (and --compare-model's too), nDCG@10, P@10 and "
-            "how much of each system's top 10 is judged"
-        },
-    )
-    judged_half: str = field(
-        default="all",
-        metadata={
-            "choices": ("all", "train", "test"),
-            "help": "--judgments: only the judged queries of this half (python -m mmsearch.train --judgments "
-            "learns from the train half; measure a tuned model on the test half)",
-        },
-    )
-    out_dir: Path | None = field(
-        default=None,
-        metadata={
-            "help": "with --queries: write the report and plot here instead of into the index directory (where the "
-            "app's Evaluation tab reads them)"
-        },
-    )
-
-
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=prog or "python -m mmsearch.evaluate",
@@ -132,21 +51,22 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     flags.add_settings(parser, CatalogSettings, SearchSettings, CompareSettings, EvaluateSettings)
     parsed = parser.parse_args(argv)
     try:
-        config = from_env(**flags.overrides(parsed, Config))
+        config = from_env(**flags.overrides(parsed, Settings))
         args = flags.settings_from(EvaluateSettings, None, None, **flags.overrides(parsed, EvaluateSettings))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.match:
-        return judge_match(config, args)
+        return evaluate_match(config, args)
     if args.judgments:
-        return judge_judgments(config, args)
+        return evaluate_on_judgments(config, args)
     if args.duplicates:
         return count_duplicates(config, args)
     if args.queries:
-        return judge_search(config, args)
-    if args.dataset == "fashion-mnist" or (args.dataset == "demo" and config.catalog.startswith("fashion-mnist")):
-        return judge_classification(config, args)
+        return evaluate_search(config, args)
+    labelled = classified(args.dataset, config.catalog)
+    if labelled is not None:
+        return evaluate_classification(config, args, labelled)
     try:
         encoder = load_encoder(config.model, config.device)
         if args.dataset == "demo":
@@ -179,7 +99,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     return 0
 
 
-def count_duplicates(config: Config, args: EvaluateSettings) -> int:
+def count_duplicates(config: Settings, args: EvaluateSettings) -> int:
     from mmsearch.builder.pipeline import BuildError, ensure_index
     from mmsearch.evaluate import duplicates
     from mmsearch.index import vectors as vindex
@@ -205,14 +125,21 @@ def count_duplicates(config: Config, args: EvaluateSettings) -> int:
     return 0
 
 
-def judge_classification(config: Config, args: EvaluateSettings) -> int:
-    """Fashion-MNIST: zero-shot accuracy and image->image P@10 on the test photos, written with the confusion matrix
-    plot into --out-dir or the index directory (where the Evaluation tab reads them)."""
+def classified(dataset: str, catalog: str) -> Dataset | None:
+    """The dataset whose labelled photos --dataset names (or, with the default --dataset, the catalog's), if it has
+    them: its figures are zero-shot classification's."""
+    named = datasets.find(catalog if dataset == "demo" else dataset)
+    return named if named is not None and named.templates is not None else None
+
+
+def evaluate_classification(config: Settings, args: EvaluateSettings, dataset: Dataset) -> int:
+    """Zero-shot accuracy and image->image P@10 on a labelled dataset's test photos, written with the confusion
+    matrix plot into --out-dir or the index directory (where the Evaluation tab reads them)."""
     from mmsearch.evaluate import classification
 
     try:
         encoder = load_encoder(config.model, config.device)
-        report = classification.fashion_mnist_report(encoder, config.fashion_mnist_dir)
+        report = classification.report(encoder, dataset, config)
     except (EncoderError, CatalogError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -223,14 +150,14 @@ def judge_classification(config: Config, args: EvaluateSettings) -> int:
     if args.report:
         args.report.write_text(json.dumps(report, indent=2))
     tracker = open_tracker(args.tracker, config.data_dir, "mmsearch-evaluate", run_name=encoder.model_id)
-    tracker.log_params({"model": encoder.model_id, "dataset": "fashion-mnist"})
+    tracker.log_params({"model": encoder.model_id, "dataset": dataset.name})
     tracker.log_metrics({k: report[k] for k in ("accuracy", "image_to_image_P@10")})
     tracker.log_dict(report, "report.json")
     tracker.finish()
     return 0
 
 
-def judge_match(config: Config, args: EvaluateSettings) -> int:
+def evaluate_match(config: Settings, args: EvaluateSettings) -> int:
     """--match: how well the answers' match flag separates the catalog's queries from the unmatched ones."""
     import pandas as pd
 
@@ -242,7 +169,7 @@ def judge_match(config: Config, args: EvaluateSettings) -> int:
     try:
         names = [args.queries] if args.queries else list(quality.sets_for(config.catalog))
         if not names:
-            raise ValueError(f"no bundled query sets judge {config.catalog}: pass --queries FILE --qrels FILE")
+            raise ValueError(f"no bundled query sets label {config.catalog}: pass --queries FILE --qrels FILE")
         if args.queries and args.queries not in quality.SETS:
             matched = quality.load_set(args.queries, args.qrels)[0]
         else:
@@ -274,15 +201,15 @@ def judge_match(config: Config, args: EvaluateSettings) -> int:
     return 0
 
 
-def judge_judgments(config: Config, args: EvaluateSettings) -> int:
+def evaluate_on_judgments(config: Settings, args: EvaluateSettings) -> int:
     """--judgments: the raters' judged queries through every mode (and both models), with coverage."""
     from mmsearch.builder.pipeline import BuildError, ensure_index
     from mmsearch.evaluate import judged
     from mmsearch.evaluate.measures import verdict
+    from mmsearch.feedback.database import DatabaseError, open_configured
+    from mmsearch.feedback.judgments import Judgments
     from mmsearch.index.vectors import IndexLoadError
     from mmsearch.search.searcher import Searcher
-    from mmsearch.store.database import DatabaseError, open_configured
-    from mmsearch.store.judgments import Judgments
 
     try:
         qrels = Judgments(open_configured(config)).qrels(args.judged_half)
@@ -307,7 +234,7 @@ def judge_judgments(config: Config, args: EvaluateSettings) -> int:
     return 0
 
 
-def judge_search(config: Config, args: EvaluateSettings) -> int:
+def evaluate_search(config: Settings, args: EvaluateSettings) -> int:
     """--queries: runs a labelled query set through the index in every mode and reports/plots the figures."""
     from mmsearch.builder.pipeline import BuildError, ensure_index
     from mmsearch.evaluate import quality
@@ -316,17 +243,17 @@ def judge_search(config: Config, args: EvaluateSettings) -> int:
 
     try:
         if args.queries in quality.SETS:
-            queries, judged = quality.load_set(args.queries)
+            queries, labels = quality.load_set(args.queries)
         elif args.qrels is None:
             raise ValueError("--queries FILE needs --qrels FILE (qid, item_id, grade)")
         else:
-            queries, judged = quality.load_set(Path(args.queries), args.qrels)
+            queries, labels = quality.load_set(Path(args.queries), args.qrels)
         encoder = load_encoder(config.model, config.device)
         searcher = Searcher.open(ensure_index(config, encoder), encoder)
-        report = quality.judge(
+        report = quality.evaluate(
             searcher,
             queries,
-            judged,
+            labels,
             args.queries,
             progress=lambda f, m: print(f"[{f:4.0%}] {m}", flush=True),
             directory=args.out_dir,

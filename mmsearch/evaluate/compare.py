@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mmsearch.search.results import QueryError, Result
+from mmsearch.search.results import Hit, QueryError
 from mmsearch.search.searcher import Searcher
 
 REPORT_FILE = "evaluation.json"
@@ -72,10 +72,9 @@ def report_rows(searchers: list[Searcher]) -> list[list[str]]:
     return rows
 
 
-def compare(searchers: list[Searcher], query: str | None, image, k: int) -> list[list[Result]]:
-    """An uploaded image wins over text, as in the search tab; one of the two is needed."""
-    if image:
-        return [s.search_image(image, k) for s in searchers]
-    if not (query or "").strip():
+def compare(searchers: list[Searcher], query: str | None, image, k: int) -> list[list[Hit]]:
+    """An uploaded image wins over text; one of the two is needed."""
+    if not image and not (isinstance(query, str) and query.strip()):
         raise QueryError("Type a query or upload an image to compare the two models on.")
-    return [s.search_text(query, k) for s in searchers]
+    fields = {"image": image} if image else {"q": query}
+    return [s.search(s.request(**fields, k=k)) for s in searchers]

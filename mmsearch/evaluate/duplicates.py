@@ -28,7 +28,7 @@ PICTURE_FILE = "duplicates.png"
 
 def exact_pairs(index: vindex.VectorIndex) -> list[tuple[str, str]]:
     """Pairs of items whose pictures have the same content hash."""
-    groups = index.items.groupby("picture")["item_id"].apply(list)
+    groups = index.items.groupby("image_hash")["item_id"].apply(list)
     return sorted((str(a), str(b)) for ids in groups if len(ids) > 1 for i, a in enumerate(ids) for b in ids[i + 1 :])
 
 

@@ -38,7 +38,9 @@ def run(searchers: list, qrels: dict[str, dict[str, int]]) -> dict:
     for searcher in searchers:
         for mode in MODES:
             name = f"{mode}" if len(searchers) == 1 else f"{searcher.encoder.model_id} {mode}"
-            ranked = {qids[q]: [r.item_id for r in searcher.search_text(q, K, None, None, mode)] for q in queries}
+            ranked = {
+                qids[q]: [h.item_id for h in searcher.search(searcher.request(q=q, k=K, mode=mode))] for q in queries
+            }
             run_ = [
                 ir_measures.ScoredDoc(qid, item, float(K - i))
                 for qid, items in ranked.items()

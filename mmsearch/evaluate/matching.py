@@ -45,8 +45,8 @@ def observe(searcher, matched: pd.DataFrame, unmatched: pd.DataFrame, mode: str 
     out = []
     for table, is_unmatched in ((matched, False), (unmatched, True)):
         for row in table.itertuples(index=False):
-            filters = getattr(row, "filters", "") or None
-            answer = searcher.search(row.query, filters=filters, mode=mode)
+            request = searcher.request(q=row.query, filters=getattr(row, "filters", ""), mode=mode)
+            answer = searcher.search(request)
             coverage = 0.0 if answer.coverage is None else answer.coverage
             out.append(Observed(row.query, row.split, answer.standing, coverage, is_unmatched, answer.affinity))
     return out
@@ -54,7 +54,7 @@ def observe(searcher, matched: pd.DataFrame, unmatched: pd.DataFrame, mode: str 
 
 def scores(observed: list[Observed], rule: MatchRule) -> dict:
     """Precision and recall of the ``weak`` flag for unmatched queries, with the counts behind them."""
-    flagged = [rule.judge(o.standing, o.coverage, o.affinity) == WEAK for o in observed]
+    flagged = [rule.decide(o.standing, o.coverage, o.affinity) == WEAK for o in observed]
     truth = [o.unmatched for o in observed]
     tp = sum(f and t for f, t in zip(flagged, truth))
     fp = sum(f and not t for f, t in zip(flagged, truth))

@@ -19,12 +19,12 @@ METRICS = (*MEASURES, "P@10 strict")
 ALPHA = 0.05
 
 
-def per_query(ranked: dict[str, list[str]], judged: dict[str, dict[str, int]]) -> pd.DataFrame:
+def per_query(ranked: dict[str, list[str]], labels: dict[str, dict[str, int]]) -> pd.DataFrame:
     """One row per query of ``ranked`` (qid -> item ids, best first), one column per metric; a query with no
-    results or no judgements scores 0."""
+    results or no labels scores 0."""
     qrels = [
         ir_measures.Qrel(qid, item, grade)
-        for qid, items in judged.items()
+        for qid, items in labels.items()
         if qid in ranked
         for item, grade in items.items()
     ]
@@ -44,7 +44,7 @@ def per_query(ranked: dict[str, list[str]], judged: dict[str, dict[str, int]]) -
             hits[metric.query_id] = metric.value * K
         else:
             table.loc[metric.query_id, name[str(metric.measure)]] = float(metric.value)
-    possible = pd.Series({qid: min(K, sum(g >= 2 for g in judged.get(qid, {}).values())) for qid in ranked})
+    possible = pd.Series({qid: min(K, sum(g >= 2 for g in labels.get(qid, {}).values())) for qid in ranked})
     table["P@10 strict"] = (hits / possible.replace(0, np.nan)).fillna(0.0)
     return table
 

@@ -4,7 +4,7 @@ keyword and hybrid search, with and without filters.
 The demo's query set (assets/demo-queries.csv, assets/demo-qrels.csv) is derived from the true attributes of the
 demo catalog's items, which the listings only partly say (see demo.listing) and the images show. Grades: 2 = the
 item has every attribute the query names (and passes its filter); 1 = right kind, one other named attribute wrong;
-0 = anything else. Any catalog can be judged the same way from a queries file (qid, query, filters) and a qrels file
+0 = anything else. Any catalog can be evaluated the same way from a queries file (qid, query, filters) and a qrels file
 (qid, item_id, grade).
 """
 
@@ -23,26 +23,15 @@ from mmsearch.atomic import atomic_save_figure, atomic_write_text
 from mmsearch.evaluate import measures
 from mmsearch.index import keyword as kw
 from mmsearch.index.filters import matching_rows, parse_filters
-from mmsearch.ingest import demo
-from mmsearch.resources import ASSETS_DIR, FASHION_MNIST_DIR
+from mmsearch.ingest import datasets, demo
 
-QUERIES_FILE = ASSETS_DIR / "demo-queries.csv"
-QRELS_FILE = ASSETS_DIR / "demo-qrels.csv"
-# Written by hand in phrasings the demo's generators do not produce (plurals, word orders, "with ..." phrases,
-# everyday words, typos, words around the request), and never used to choose anything: its dev half included.
-HAND_QUERIES_FILE = ASSETS_DIR / "handwritten-queries.csv"
-HAND_QRELS_FILE = ASSETS_DIR / "handwritten-qrels.csv"
-SETS = {
-    "demo": (QUERIES_FILE, QRELS_FILE),
-    "handwritten": (HAND_QUERIES_FILE, HAND_QRELS_FILE),
-    # Fashion-MNIST's: its ten category names, and shopper queries written by hand before anything was tuned (dev
-    # half for choosing, test half for reporting); both judged by category (qrels name a category, not an item).
-    "categories": (FASHION_MNIST_DIR / "category-queries.csv", FASHION_MNIST_DIR / "category-qrels.csv"),
-    "shopper": (FASHION_MNIST_DIR / "shopper-queries.csv", FASHION_MNIST_DIR / "shopper-qrels.csv"),
-}
-# Which sets judge which catalog (the Evaluation tab offers these, and the --match flag uses them).
-CATALOG_SETS = {"demo": ("demo", "handwritten"), "fashion-mnist": ("categories", "shopper")}
-CATEGORY = "category:"  # a judged "item" that stands for every item of a category, until resolve() expands it
+# The labelled query sets of the datasets mmsearch knows (ingest/datasets/), by name: the demo's generated set
+# ('demo') and the one written by hand in phrasings the generators do not produce ('handwritten', never used to
+# choose anything), Fashion-MNIST's category names and shopper queries (written before anything was tuned; labelled
+# by category: their qrels name a category, not an item).
+SETS = {name: (qs.queries, qs.qrels) for name, qs in datasets.query_sets().items()}
+QUERIES_FILE, QRELS_FILE = SETS["demo"]
+CATEGORY = "category:"  # a labelled "item" that stands for every item of a category, until resolve() expands it
 REPORT_FILE, PLOT_FILE = "quality.json", "quality.png"  # the demo set's, written into the index directory
 MODES = ("vector", "keyword", "hybrid")
 METRICS, K = measures.METRICS, measures.K
@@ -174,32 +163,33 @@ def load_set(
     for column, default in (("filters", ""), ("split", "test"), ("form", "")):
         if column not in table.columns:
             table[column] = default
-    judged = pd.read_csv(qrels, dtype=str, keep_default_na=False)
-    if "item_id" not in judged.columns and "category" in judged.columns:  # judged by category
-        judged["item_id"] = CATEGORY + judged["category"]
-    if not {"qid", "item_id", "grade"} <= set(judged.columns):
+    labels = pd.read_csv(qrels, dtype=str, keep_default_na=False)
+    if "item_id" not in labels.columns and "category" in labels.columns:  # labelled by category
+        labels["item_id"] = CATEGORY + labels["category"]
+    if not {"qid", "item_id", "grade"} <= set(labels.columns):
         raise ValueError(f"{qrels} needs the columns qid, item_id (or category) and grade")
     by_query: dict[str, dict[str, int]] = {}
-    for qid, item_id, g in judged[["qid", "item_id", "grade"]].itertuples(index=False):
+    for qid, item_id, g in labels[["qid", "item_id", "grade"]].itertuples(index=False):
         by_query.setdefault(qid, {})[item_id] = int(g)
     return table, by_query
 
 
 def sets_for(catalog: str) -> tuple[str, ...]:
-    """The bundled query sets that judge ``catalog`` (none for a catalog of one's own)."""
-    return CATALOG_SETS.get(catalog.split(":", 1)[0], ())
+    """The bundled query sets labelled for ``catalog`` (none for a catalog of one's own)."""
+    dataset = datasets.find(catalog)
+    return tuple(dataset.query_sets) if dataset is not None else ()
 
 
-def resolve(judged: dict[str, dict[str, int]], items: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """Judgements by category expanded to the items of that category (``items``: item_id and category columns);
-    judgements of single items are kept as they are."""
-    if not any(k.startswith(CATEGORY) for grades in judged.values() for k in grades):
-        return judged
+def resolve(labels: dict[str, dict[str, int]], items: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Labels by category expanded to the items of that category (``items``: item_id and category columns);
+    labels of single items are kept as they are."""
+    if not any(k.startswith(CATEGORY) for grades in labels.values() for k in grades):
+        return labels
     members: dict[str, list[str]] = {}
     for item_id, category in zip(items["item_id"], items["category"]):
         members.setdefault(str(category), []).append(str(item_id))
     out: dict[str, dict[str, int]] = {}
-    for qid, grades in judged.items():
+    for qid, grades in labels.items():
         expanded: dict[str, int] = {}
         for key, grade in grades.items():
             for item_id in members.get(key[len(CATEGORY) :], []) if key.startswith(CATEGORY) else [key]:
@@ -211,21 +201,24 @@ def resolve(judged: dict[str, dict[str, int]], items: pd.DataFrame) -> dict[str,
 # --- running a query set through a searcher ---------------------------------------------------------------------------
 
 
-def score(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]], mode: str) -> pd.DataFrame:
+def score(searcher, queries: pd.DataFrame, labels: dict[str, dict[str, int]], mode: str) -> pd.DataFrame:
     """One row of metrics per query, searched the way the app searches (near-duplicates collapsed)."""
     ranked = {
-        q.qid: [r.item_id for r in searcher.search(q.query, None, K, None, q.filters or None, mode)]
+        q.qid: [h.item_id for h in searcher.search(searcher.request(q=q.query, k=K, filters=q.filters, mode=mode))]
         for q in queries.itertuples(index=False)
     }
-    table = measures.per_query(ranked, judged).reset_index()
+    table = measures.per_query(ranked, labels).reset_index()
     table.insert(1, "form", queries["form"].to_numpy())
     table.insert(2, "filtered", queries["filters"].astype(bool).to_numpy())
     return table
 
 
-def sweep(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]]) -> list[dict]:
+def sweep(searcher, queries: pd.DataFrame, labels: dict[str, dict[str, int]]) -> list[dict]:
     """Hybrid nDCG@10 for each RRF constant and keyword weight, fusing each query's two lists fetched once."""
-    lists = [(q.qid, *searcher.candidates(q.query, q.filters or None)) for q in queries.itertuples(index=False)]
+    lists = [
+        (q.qid, *searcher.candidates(searcher.request(q=q.query, filters=q.filters)))
+        for q in queries.itertuples(index=False)
+    ]
     out = []
     for rrf_k in RRF_KS:
         for w in SWEEP:
@@ -235,15 +228,15 @@ def sweep(searcher, queries: pd.DataFrame, judged: dict[str, dict[str, int]]) ->
                 ]
                 for qid, vec, key in lists
             }
-            values = measures.per_query(ranked, judged)["nDCG@10"]
+            values = measures.per_query(ranked, labels)["nDCG@10"]
             out.append({"rrf_k": rrf_k, "keyword_weight": w, "nDCG@10": round(float(values.mean()), 4)})
     return out
 
 
-def evaluate(
+def measure(
     searcher,
     queries: pd.DataFrame,
-    judged: dict[str, dict[str, int]],
+    labels: dict[str, dict[str, int]],
     progress: Callable[[float, str], None] | None = None,
 ) -> dict:
     """The report: the hybrid settings swept on the dev split; every mode on the test split at the searcher's
@@ -251,11 +244,11 @@ def evaluate(
     say = progress or (lambda fraction, message: None)
     dev, test = queries[queries["split"] == "dev"], queries[queries["split"] != "dev"]
     say(0.0, f"sweeping the hybrid settings on {len(dev)} dev queries")
-    swept = sweep(searcher, dev, judged) if len(dev) else []
+    swept = sweep(searcher, dev, labels) if len(dev) else []
     table, by_form, scored = {}, {}, {}
     for i, mode in enumerate(MODES):
         say(0.3 + 0.7 * i / len(MODES), f"{mode} search on {len(test)} test queries")
-        rows = scored[mode] = score(searcher, test, judged, mode).set_index("qid")
+        rows = scored[mode] = score(searcher, test, labels, mode).set_index("qid")
         table[mode] = {
             "all": _means(rows),
             "without filters": _means(rows[~rows["filtered"]]),
@@ -285,24 +278,24 @@ def evaluate(
     }
 
 
-def judge(
+def evaluate(
     searcher,
     queries: pd.DataFrame,
-    judged: dict[str, dict[str, int]],
+    labels: dict[str, dict[str, int]],
     name: str,
     progress: Callable[[float, str], None] | None = None,
     directory: Path | None = None,
 ) -> dict:
-    """Evaluates a searcher on a judged query set and writes the report and plot into ``directory`` (default: the
-    index directory, where the app's Evaluation tab reads them); refuses judgements made for another catalog."""
-    judged = resolve(judged, searcher_items(searcher))
-    missing = {i for items in judged.values() for i in items} - set(searcher.index.ids)
+    """Evaluates a searcher on a labelled query set and writes the report and plot into ``directory`` (default: the
+    index directory, where the app's Evaluation tab reads them); refuses labels made for another catalog."""
+    labels = resolve(labels, searcher_items(searcher))
+    missing = {i for items in labels.values() for i in items} - set(searcher.index.ids)
     if missing or searcher.index.path is None:
         raise ValueError(
-            f"{len(missing)} judged items are not in the index at {searcher.index.path} "
-            f"(e.g. {sorted(missing)[:3]}); the judgements were made for another catalog"
+            f"{len(missing)} labelled items are not in the index at {searcher.index.path} "
+            f"(e.g. {sorted(missing)[:3]}); the labels were made for another catalog"
         )
-    report = evaluate(searcher, queries, judged, progress)
+    report = measure(searcher, queries, labels, progress)
     report |= {
         "model": searcher.encoder.model_id,
         "catalog": searcher.config.catalog,
@@ -316,7 +309,7 @@ def judge(
 
 def searcher_items(searcher) -> pd.DataFrame:
     """Every indexed item's id and category, in index order."""
-    table = searcher.metadata_table()
+    table = searcher.snapshot.table
     categories = table["category"] if "category" in table.columns else [""] * len(searcher.index.ids)
     return pd.DataFrame({"item_id": list(searcher.index.ids), "category": list(categories)})
 

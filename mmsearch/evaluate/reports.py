@@ -1,41 +1,46 @@
-"""Fashion-MNIST's figures, written into its index directory once, so that the Evaluation tab shows them from the
-first start: its labelled query sets (quality.CATALOG_SETS) and zero-shot accuracy with its confusion matrix
-(classification.py). The demo catalog's are left to the tab's button: every test that starts the demo app would pay
-for them."""
+"""A named dataset's figures (ingest/datasets/), written into its index directory once, so that the Evaluation tab
+shows them from the first start: its labelled query sets and, for a dataset with labelled photos, zero-shot accuracy
+with its confusion matrix (classification.py). The demo's are left to the tab's button (``at_build``): every test
+that starts the demo app would pay for them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from mmsearch.evaluate import classification, quality
+from mmsearch.ingest import datasets
+
+ZERO_SHOT = "zero-shot"
+ON_REQUEST = ("demo",)  # datasets whose figures wait for the Evaluation tab's button
+
+
+def at_build(catalog: str) -> bool:
+    """Whether building ``catalog``'s index also writes its figures (a named dataset's, but the demo's)."""
+    dataset = datasets.find(catalog)
+    return dataset is not None and dataset.name not in ON_REQUEST
 
 
 def missing(searcher) -> list[str]:
-    """The bundled evaluations of the searcher's catalog that its index directory does not hold yet."""
-    directory = searcher.index.path
-    if directory is None or not is_fashion_mnist(searcher.config.catalog):
+    """The evaluations of the searcher's catalog that its index directory does not hold yet."""
+    directory, dataset = searcher.index.path, datasets.find(searcher.config.catalog)
+    if directory is None or not at_build(searcher.config.catalog):
         return []
-    sets = quality.sets_for(searcher.config.catalog)
-    names = [n for n in sets if not (directory / quality.report_files(n)[0]).exists()]
-    return names + ([] if (directory / classification.REPORT_FILE).exists() else ["zero-shot"])
-
-
-def is_fashion_mnist(catalog: str) -> bool:
-    return catalog.split(":", 1)[0] == "fashion-mnist"
+    names = [n for n in dataset.query_sets if not (directory / quality.report_files(n)[0]).exists()]
+    labelled = dataset.templates is not None
+    return names + ([ZERO_SHOT] if labelled and not (directory / classification.REPORT_FILE).exists() else [])
 
 
 def ensure(searcher, say: Callable[[str], None] = print) -> list[str]:
     """Runs the missing evaluations (seconds for the query sets, about half a minute for zero-shot on 10,000 photos on
     2 cores) and answers their names."""
     todo = missing(searcher)
+    dataset = datasets.find(searcher.config.catalog)
     for name in todo:
         say(f"evaluating {searcher.encoder.model_id} on {searcher.config.catalog}: {name}")
-        if name == "zero-shot":
-            report = classification.fashion_mnist_report(
-                searcher.encoder, searcher.config.fashion_mnist_dir, progress=False
-            )
-            classification.write(report, searcher.index.path)
+        if name == ZERO_SHOT:
+            found = classification.report(searcher.encoder, dataset, searcher.config, progress=False)
+            classification.write(found, searcher.index.path)
         else:
-            queries, judged = quality.load_set(name)
-            quality.judge(searcher, queries, judged, name)
+            queries, labels = quality.load_set(name)
+            quality.evaluate(searcher, queries, labels, name)
     return todo

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 _CLAUSE = re.compile(r"^\s*([\w .-]+?)\s*(<=|>=|!=|=|<|>)\s*(.+?)\s*$")
+NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"  # a bound of <, <=, >, >= (no inf, nan or 1_000)
 
 
 class FilterError(ValueError):
@@ -82,16 +83,32 @@ def matching_rows(table: pd.DataFrame | Columns, clauses: list[Clause]) -> np.nd
             hit = np.isin(values.codes, codes)
             keep &= hit if clause.op == "=" else ~hit
             continue
-        try:
-            bound = float(clause.value)
-        except ValueError as exc:
-            raise FilterError(f"{clause.column}{clause.op}{clause.value}: {clause.value!r} is not a number") from exc
+        if not re.fullmatch(NUMBER, clause.value, flags=re.ASCII):
+            raise FilterError(f"{clause.column}{clause.op}{clause.value}: {clause.value!r} is not a number")
+        bound = float(clause.value)
         numbers = columns.numbers(name)
         with np.errstate(invalid="ignore"):  # items without a number never match a range
             keep &= {"<": numbers < bound, "<=": numbers <= bound, ">": numbers > bound, ">=": numbers >= bound}[
                 clause.op
             ]
     return np.flatnonzero(keep)
+
+
+def grammar(columns: list[str]) -> str:
+    """The filters a table with ``columns`` takes, as a regular expression in the dialect of JSON Schema's
+    ``pattern`` (the API's schema says with it exactly which filters a search takes): clauses separated by ';', each
+    a column (any case), an operator, and a value (a number after <, <=, > and >=)."""
+    names = [c for c in columns if re.fullmatch(r"[\w .-]+", c)]
+    column = "(?:" + "|".join(_any_case(c) for c in sorted(names, key=len, reverse=True)) + ")"
+    # A value is anything with a character that is no control character (those are dropped where text comes in).
+    value = r"[^;]*[^;\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f][^;]*"
+    clause = rf"{column}\s*(?:(?:!=|=){value}|(?:<=|>=|<|>)\s*{NUMBER}\s*)"
+    part = rf"\s*(?:{clause})?"
+    return rf"^{part}(?:;{part})*$"
+
+
+def _any_case(name: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isascii() and c.isalpha() else re.escape(c) for c in name)
 
 
 def split_terms(query: str) -> tuple[str, list[str]]:

@@ -21,7 +21,7 @@ from mmsearch.ingest.phrasing import Synonyms, is_word
 
 KEYWORD_DIR = "keyword"
 SYNONYM_WEIGHT = 0.5  # a synonym's share of a query word's BM25 score (chosen on the demo queries' dev half)
-RRF_K = 60  # the constant of Cormack et al. (2009); mmsearch's default (Config.rrf_k) is smaller, see there
+RRF_K = 60  # the constant of Cormack et al. (2009); mmsearch's default (Settings.rrf_k) is smaller, see there
 _STEMMER = Stemmer.Stemmer("english")
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # its per-build debug lines are noise in a CLI
 

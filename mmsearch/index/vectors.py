@@ -2,7 +2,7 @@
 
 An index directory holds ``manifest.json`` (written last: its presence marks a complete directory), ``faiss.index``
 (the kind chosen in index_kinds), ``vectors.npy`` (every slot's exact vector, memory-mapped: re-ranking, filtered
-exact search, more-like-this, updates), ``items.parquet`` (one row per item in the index: id, slot, picture fingerprint,
+exact search, similar items, updates), ``items.parquet`` (one row per item in the index: id, slot, image_hash,
 listing revision and every catalog column, so filters and keyword search read one columnar file), ``keyword/``,
 ``skipped.csv`` and ``near_duplicates.csv``. Vectors are L2-normalised: inner product is cosine similarity.
 """
@@ -22,6 +22,7 @@ import pandas as pd
 
 from mmsearch.atomic import atomic_dir
 from mmsearch.index import kinds
+from mmsearch.index.kinds import IndexKind
 
 FAISS_FILE, VECTORS_FILE, ITEMS_FILE, MANIFEST_FILE = "faiss.index", "vectors.npy", "items.parquet", "manifest.json"
 REPORT_FILE, DUPLICATES_FILE = "skipped.csv", "near_duplicates.csv"
@@ -63,12 +64,13 @@ class VectorIndex:
         self.row_of_slot = np.full(len(self.vectors), -1, dtype=np.int64)
         self.row_of_slot[self.slots] = np.arange(len(self.slots))
         self.kind = self.manifest.get("index_kind", "flat")
-        self._resident = kinds.resident_vectors(self.faiss_index, len(self.vectors))  # a view: keeps no copy
+        self.how: IndexKind = kinds.kind(self.kind)
+        self._resident = self.how.resident(self.faiss_index, len(self.vectors))  # a view: keeps no copy
         self.params = self.manifest.get("index_params", {})
         masked = len(self.vectors) - len(self.slots)
-        # Only HNSW keeps vectors of removed items in its graph; a bitmap of the slots still present excludes them.
+        # A kind that cannot remove keeps removed items' vectors; a bitmap of the slots still present excludes them.
         self._present = None
-        if masked and not kinds.can_remove(self.kind):
+        if masked and not self.how.removes:
             bits = np.zeros((len(self.vectors) + 7) // 8, dtype=np.uint8)
             np.bitwise_or.at(bits, self.slots >> 3, (1 << (self.slots & 7)).astype(np.uint8))
             self._present_bits = bits  # the selector reads this buffer: keep it alive
@@ -102,7 +104,7 @@ class VectorIndex:
         k = max(0, min(int(k), len(self.ids) if allowed is None else len(allowed)))
         if k == 0:
             return [[] for _ in range(len(queries))]
-        if allowed is not None and (len(allowed) <= kinds.EXACT_FILTER_MAX or self.kind == "flat"):
+        if allowed is not None and (len(allowed) <= kinds.EXACT_FILTER_MAX or self.how.exact_filters):
             scores, slots = kinds.exact_top(
                 self.vectors if self._resident is None else self._resident, allowed, queries, k
             )
@@ -115,13 +117,11 @@ class VectorIndex:
 
     def _ann(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         selector = self._present if allowed is None else faiss.IDSelectorBatch(allowed)
-        depth = max(k, self.params.get("rerank_depth", 0)) if self.kind == "ivfpq" else k
-        depth = min(depth, len(self.ids) if allowed is None else len(allowed))
-        params = kinds.search_params(self.kind, self.params, selector, depth)
+        available = len(self.ids) if allowed is None else len(allowed)
         with _one_thread() if len(queries) <= FEW_QUERIES else nullcontext():
-            scores, slots = self.faiss_index.search(queries, depth, params=params)
-        if self.kind == "ivfpq":  # codes rank candidates; the exact vectors order them
-            scores, slots = _rerank(self.vectors, queries, slots, k)
+            scores, slots = self.how.search(
+                self.faiss_index, self.vectors, queries, k, selector, self.params, available
+            )
         short = (slots[:, :k] < 0).any(axis=1)
         if short.any():  # the graph or the probed lists ran out inside the filter: exact over the allowed rows
             pool = self.slots if allowed is None else allowed
@@ -132,10 +132,7 @@ class VectorIndex:
     def neighbours(self, rows: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
         """Each row's m nearest live items (scores, rows), itself included: near-duplicates without all pairs."""
         queries = np.asarray(self.vectors[self.slots[rows]], dtype=np.float32)
-        if self.kind == "flat":
-            scores, slots = self.faiss_index.search(queries, m)
-        else:
-            scores, slots = self._ann(queries, m, None)
+        scores, slots = self._ann(queries, m, None)
         return scores, np.where(slots >= 0, self.row_of_slot[np.maximum(slots, 0)], -1)
 
     def near_duplicates(
@@ -155,27 +152,14 @@ class VectorIndex:
         return sorted(pairs)
 
 
-def _rerank(vectors: np.ndarray, queries: np.ndarray, slots: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    out_s = np.full((len(queries), max(k, slots.shape[1])), -np.inf, dtype=np.float32)
-    out_i = np.full(out_s.shape, -1, dtype=np.int64)
-    for q in range(len(queries)):
-        cand = slots[q][slots[q] >= 0]
-        if len(cand) == 0:
-            continue
-        exact = np.asarray(vectors[np.sort(cand)], dtype=np.float32) @ queries[q]
-        cand = np.sort(cand)
-        order = np.argsort(-exact, kind="stable")
-        out_s[q, : len(cand)], out_i[q, : len(cand)] = exact[order], cand[order]
-    return out_s, out_i
-
-
 def build(vectors: np.ndarray, items: pd.DataFrame, manifest: dict, kind: str = "flat") -> VectorIndex:
     """A fresh index over ``vectors`` (row order of ``items``); slots are the row numbers."""
     if len(vectors) != len(items):
         raise ValueError(f"{len(vectors)} vectors for {len(items)} items")
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    p = kinds.params(kind, len(vectors), vectors.shape[1])
-    index = kinds.make(kind, vectors.shape[1], p, train=vectors)
+    how = kinds.kind(kind)
+    p = how.params(len(vectors), vectors.shape[1])
+    index = how.make(vectors.shape[1], p, train=vectors)
     slots = np.arange(len(vectors), dtype=np.int64)
     _add(index, vectors, slots)
     return VectorIndex(
@@ -203,7 +187,7 @@ def updated(
     prev._resident = None  # a view into storage that the adds below may move: prev must not search from it again
     keep = reused[reused >= 0]
     gone = np.setdiff1d(prev.slots, keep)
-    if len(gone) and kinds.can_remove(prev.kind):
+    if len(gone) and prev.how.removes:
         index.remove_ids(faiss.IDSelectorBatch(gone))
     new_slots = np.arange(len(prev.vectors), len(prev.vectors) + len(fresh), dtype=np.int64)
     fresh = np.ascontiguousarray(fresh, dtype=np.float32)
@@ -333,10 +317,11 @@ def load(path: Path, expect_model_id: str | None = None, writable: bool = False)
             f"is {expect_model_id!r}; rebuild it with index_build.py --model, or load that model"
         )
     try:
-        flags = faiss.IO_FLAG_MMAP if manifest.get("index_kind") == "ivfpq" and not writable else 0
+        mapped = kinds.kind(manifest.get("index_kind", "flat")).mapped
+        flags = faiss.IO_FLAG_MMAP if mapped and not writable else 0
         faiss_index = faiss.read_index(str(path / FAISS_FILE), flags)
         vectors = np.load(path / VECTORS_FILE, mmap_mode="r")
-        items = pd.read_parquet(path / ITEMS_FILE)
+        items = pd.read_parquet(path / ITEMS_FILE).rename(columns={"picture": "image_hash"})  # its name before
     except (RuntimeError, OSError, ValueError) as exc:
         raise IndexLoadError(f"the index at {path} is damaged ({exc}); rebuild it with index_build.py") from exc
     if faiss_index.ntotal != manifest.get("faiss_total", faiss_index.ntotal) or len(items) != manifest["item_count"]:

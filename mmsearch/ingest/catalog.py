@@ -1,8 +1,9 @@
 """Catalog ingestion: every source becomes one validated table of items plus a list of the rows that were skipped.
 
 Sources: a manifest (.csv, .jsonl, .parquet), a folder of images, a Hugging Face dataset
-(``hf:<name or path>[:split]``), ``fashion-mnist[:train]`` (real product photos, mmsearch/ingest/fashion_mnist.py) and
-``demo``. A bad row never aborts ingestion: it is skipped with its reason, which ends up in the index's report.
+(``hf:<name or path>[:split]``), and the datasets mmsearch knows by name (ingest/datasets/: ``demo``,
+``fashion-mnist[:train]``). A bad row never aborts ingestion: it is skipped with its reason, which ends up in the
+index's report.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from mmsearch.ingest import datasets
 from mmsearch.ingest.errors import CatalogError
 from mmsearch.ingest.images import ImageError, check_header, to_rgb
 
@@ -136,7 +138,7 @@ def hf_table(
                 "--hf-text-column, --hf-id-column or --hf-columns)"
             )
     names = {c: f.names for c, f in labels.items()}
-    from mmsearch.config import slug
+    from mmsearch.settings import slug
 
     out = Path(data_dir) / "hf" / slug(body) / "images"
     out.mkdir(parents=True, exist_ok=True)
@@ -191,28 +193,20 @@ def load_catalog(
     source: str,
     data_dir: Path,
     max_pixels: int = 40_000_000,
-    demo_size: int = 2048,
     hf_image_column: str = "image",
     hf_text_column: str = "caption",
     hf_id_column: str = "",
     known: set[tuple[str, int, int]] | None = None,
     hf_columns: str = "",
-    fashion_mnist_dir: Path | None = None,
+    settings=None,
 ) -> Catalog:
-    """Reads any supported source and validates every row (``fashion_mnist_dir``: where the Fashion-MNIST idx
-    files are, Debian's folder by default). ``known``: (path, size, mtime_ns) of pictures a previous
-    build already read, whose headers need no second look."""
-    if source == "demo":
-        from mmsearch.ingest import demo
-
-        manifest = demo.write_catalog(Path(data_dir) / "demo", n=demo_size)
-        return validate(read_catalog_table(manifest), manifest.parent, "demo", max_pixels, known)
-    if source.split(":", 1)[0] == "fashion-mnist":
-        from mmsearch.ingest import fashion_mnist
-
-        manifest = fashion_mnist.write_catalog(
-            Path(data_dir), fashion_mnist.parse_spec(source), fashion_mnist_dir or fashion_mnist.DEBIAN_DIR
-        )
+    """Reads any supported source and validates every row. A named dataset (``demo``, ``fashion-mnist[:train]``:
+    ingest/datasets/) writes its catalog from ``settings`` (its own settings: demo_size, fashion_mnist_dir; the
+    defaults without). ``known``: (path, size, mtime_ns) of pictures a previous build already read, whose headers
+    need no second look."""
+    dataset = datasets.find(source)
+    if dataset is not None:
+        manifest = dataset.write_catalog(source, Path(data_dir), settings)
         return validate(read_catalog_table(manifest), manifest.parent, source, max_pixels, known)
     if source.startswith("hf:"):
         table = hf_table(source, data_dir, hf_image_column, hf_text_column, hf_id_column, hf_columns)
@@ -221,23 +215,25 @@ def load_catalog(
     if path.is_dir():
         return validate(folder_table(path), path, path.name, max_pixels, known)
     if not path.exists():
-        raise CatalogError(f"catalog not found: {source} (a manifest file, an image folder, hf:<dataset> or demo)")
+        raise CatalogError(
+            f"catalog not found: {source} (a manifest file, an image folder, hf:<dataset>, or one of "
+            f"{', '.join(datasets.datasets())})"
+        )
     return validate(read_catalog_table(path), path.parent, path.stem, max_pixels, known)
 
 
 def load_configured(config, known: set[tuple[str, int, int]] | None = None) -> Catalog:
-    """``load_catalog`` with a ``Config``'s catalog settings (the build's and tuning's one way to read a catalog)."""
+    """``load_catalog`` with a command's catalog settings (the build's and tuning's one way to read a catalog)."""
     return load_catalog(
         config.catalog,
         config.data_dir,
         config.max_upload_pixels,
-        config.demo_size,
         config.hf_image_column,
         config.hf_text_column,
         config.hf_id_column,
         known=known,
         hf_columns=config.hf_columns,
-        fashion_mnist_dir=config.fashion_mnist_dir,
+        settings=config,
     )
 
 
@@ -359,9 +355,9 @@ def write_report(catalog: Catalog, out_dir: Path) -> Path:
 def catalog_key(source: str) -> str:
     """The catalog's part of every Feast key: its name and a hash of where it lives, so two catalogs whose item ids
     overlap (ids like 1, 2, 3 are common) keep separate rows in one data directory."""
-    from mmsearch.config import slug
+    from mmsearch.settings import slug
 
-    if source == "demo" or source.startswith(("hf:", "fashion-mnist")):
+    if source.startswith("hf:") or datasets.find(source) is not None:
         return slug(source)
     path = Path(source).expanduser().resolve()
     return f"{slug(path.stem)}-{hashlib.blake2b(str(path).encode(), digest_size=4).hexdigest()}"

@@ -17,6 +17,7 @@ import numpy as np
 
 from mmsearch.encode.encoders import Encoder
 from mmsearch.ingest.phrasing import Synonyms, normalize
+from mmsearch.search import background
 from mmsearch.search.background import NEAR
 
 MAX_CATEGORIES = 1000  # a column with more distinct values is no category list to expand toward
@@ -71,3 +72,40 @@ class CategoryPhrases:
         shares /= shares.sum()
         out = query + weight * (shares @ self.centres)
         return (out / np.linalg.norm(out)).astype(np.float32)
+
+
+class CategoryWords:
+    """The catalog's category words embedded (with --match-background's other things), once per set of categories:
+    when the server opens, not at its first query (seconds for ImageNet's names), and again only when a swapped-in
+    build brings other categories. None when neither expansion nor the match rule reads them."""
+
+    def __init__(self, encoder: Encoder, settings):
+        self.encoder, self.settings = encoder, settings
+        self._seen: tuple[object, tuple[str, ...], CategoryPhrases | None] | None = None
+
+    @property
+    def wanted(self) -> bool:
+        return self.settings.expand > 0 or self.settings.match_affinity <= 1
+
+    def of(self, snap) -> CategoryPhrases | None:
+        """The phrases of ``snap``'s categories."""
+        if not self.wanted:
+            return None
+        if self._seen is None or self._seen[0] is not snap:
+            table = snap.table
+            names = tuple(sorted({str(c) for c in table["category"]})) if "category" in table.columns else ()
+            if self._seen is not None and self._seen[1] == names:
+                self._seen = (snap, names, self._seen[2])
+            else:
+                s = self.settings
+                others = background.names(s.match_background) if s.match_affinity <= 1 else []
+                phrases = CategoryPhrases.of(list(names), Synonyms.load(s.synonyms), self.encoder, others)
+                self._seen = (snap, names, phrases)
+        return self._seen[2]
+
+    def expanded(self, snap, vector: np.ndarray) -> np.ndarray:
+        """A text query's vector pulled toward the categories its words resemble; as it is when --expand is 0."""
+        phrases = self.of(snap) if self.settings.expand > 0 else None
+        if phrases is None:
+            return vector
+        return phrases.expand(vector, self.settings.expand, self.settings.expand_temperature)

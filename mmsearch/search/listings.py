@@ -1,9 +1,9 @@
-"""Hits dressed with their listings: each (item, score) becomes a Result with the title, picture, price and the
+"""Hits dressed with their listings: each (item, score) becomes a Hit with the title, picture, price and the
 catalog's other columns, read from the Feast online store at the revision the loaded index holds."""
 
 from __future__ import annotations
 
-from mmsearch.search.results import Result
+from mmsearch.search.results import Hit
 from mmsearch.search.snapshot import Snapshot
 from mmsearch.search.stages import stage
 from mmsearch.store.features import FeatureStore
@@ -11,7 +11,7 @@ from mmsearch.store.features import FeatureStore
 CORE = ("title", "image", "price", "category", "description")
 
 
-def dress(store: FeatureStore, snapshot: Snapshot, hits: list[tuple[str, float]]) -> list[Result]:
+def dress(store: FeatureStore, snapshot: Snapshot, hits: list[tuple[str, float]]) -> list[Hit]:
     index = snapshot.index
     ids = [item_id for item_id, _ in hits]
     revisions = [index.revisions[index.row(i)] for i in ids]
@@ -21,7 +21,7 @@ def dress(store: FeatureStore, snapshot: Snapshot, hits: list[tuple[str, float]]
     for (item_id, score), listing in zip(hits, listings):
         core = {f: listing.get(f) for f in CORE}
         results.append(
-            Result(
+            Hit.made(
                 item_id=item_id,
                 score=round(score, 4),
                 title=core["title"] or item_id,

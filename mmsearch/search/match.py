@@ -22,6 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from mmsearch.index import keyword as kw
 
 GOOD, WEAK = "good", "weak"
 SAMPLE = 20_000  # rows the moments are taken from: within 0.01 of the whole 2,048-item demo, 40 ms for a million
@@ -66,7 +69,7 @@ class MatchRule:
     image_standing: float
     affinity: float = 1.01
 
-    def judge(self, standing: float | None, coverage: float | None, affinity: float | None = None) -> str:
+    def decide(self, standing: float | None, coverage: float | None, affinity: float | None = None) -> str:
         """``coverage`` is None for a query without words (an image); ``standing`` None when nothing was found;
         ``affinity`` None when the catalog has no category words."""
         if standing is None:
@@ -76,3 +79,18 @@ class MatchRule:
         if affinity is not None and affinity >= self.affinity:
             return GOOD
         return GOOD if coverage >= self.words or standing >= self.standing else WEAK
+
+
+def known_shares(stems: kw.QueryStems, words: str) -> tuple[float, float]:
+    """The shares of the query's words, and of its content words, that the catalog's text or a synonym group
+    knows (after correction; the correction runs once for both). The first weighs the keyword list in hybrid
+    fusion; the second is the match's coverage, where words on scikit-learn's English stop list do not count
+    ("show me some green trainers" asks for green trainers: 0.4 of its words known, all of its content words;
+    a query of stop words alone counts them all)."""
+    all_words = kw.query_tokens(words)[1]
+    if not all_words:
+        return 0.0, 0.0
+    unknown = stems.unknown(words)
+    content = [w for w in all_words if w not in ENGLISH_STOP_WORDS] or list(all_words)
+    unknown_content = [w for w in unknown if w in content]
+    return 1.0 - len(unknown) / len(all_words), 1.0 - len(unknown_content) / len(content)

@@ -1,31 +1,38 @@
-"""A query's embedding: its words (with '-words' pushed away from what they name), a picture, or both blended, with
-repeated texts answered from an LRU cache of embeddings so they skip the text encoder."""
+"""A request's embedding: its words (with '-words' pushed away from what they name), its picture, or both blended,
+with repeated texts answered from an LRU cache of embeddings so they skip the text encoder."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from mmsearch.config import Config
 from mmsearch.encode.encoders import Encoder, encode_images
-from mmsearch.index.filters import split_terms
 from mmsearch.ingest.images import ImageError, load_image
 from mmsearch.ingest.phrasing import normalize
-from mmsearch.search.checks import check_fraction, check_query, check_text_type
+from mmsearch.search.request import SearchRequest
 from mmsearch.search.results import QueryError
 from mmsearch.search.stages import stage
+from mmsearch.settings import Settings
 
 NEGATIVE_WEIGHT = 0.7  # how far a '-term' pushes the query away from what it names
 
 
+@dataclass(frozen=True)
+class Embedded:
+    """A request as the searcher uses it: its vector, the words asked for, and the words pushed away."""
+
+    vector: np.ndarray
+    words: str
+    negative: list[str]
+
+
 class QueryEncoder:
-    def __init__(self, encoder: Encoder, config: Config):
-        self.encoder, self.config = encoder, config
+    def __init__(self, encoder: Encoder, settings: Settings):
+        self.encoder, self.settings = encoder, settings
         # Keyed by model id and normalised text.
-        self._text = lru_cache(maxsize=config.query_cache)(self._encode_text)
+        self._text = lru_cache(maxsize=settings.query_cache)(self._encode_text)
 
     def cache_info(self):
         """Hits and misses of the text-embedding cache (for /metrics)."""
@@ -39,36 +46,32 @@ class QueryEncoder:
         vector.setflags(write=False)  # shared by every later hit of the cache
         return vector
 
-    def vector(
-        self, query: str | None = None, image: str | Path | Image.Image | None = None, image_weight: float = 0.5
-    ) -> tuple[np.ndarray, str, list[str]]:
-        """The query's embedding, its positive words and its negated words. Text and image together blend as
-        (1 - image_weight) * text + image_weight * image."""
-        has_text, has_image = bool(check_text_type(query, "The query").strip()), image is not None and image != ""
-        if not has_text and not has_image:
-            raise QueryError("Type something to search for, e.g. 'red striped t-shirt', or upload an image.")
-        positive, negative, vector = "", [], None
+    def text(self, words: str, negative: list[str]) -> np.ndarray:
+        """The words' embedding, pushed away from each negated word's."""
         model_id = self.encoder.model_id
-        if has_text:
-            positive, negative = split_terms(check_query(query, self.config.max_query_chars))
-            if not positive:
-                raise QueryError("Say what you want as well as what you don't, e.g. 'sneaker -white'.")
-            with stage("encode"):
-                vector = self._text(model_id, normalize(positive))
-                if negative:
-                    away = np.mean([self._text(model_id, w.lower()) for w in negative], axis=0)
-                    vector = vector - NEGATIVE_WEIGHT * away
-        if has_image:
-            image_weight = check_fraction(image_weight, "image weight")
+        with stage("encode"):
+            vector = self._text(model_id, normalize(words))
+            if negative:
+                away = np.mean([self._text(model_id, w.lower()) for w in negative], axis=0)
+                vector = vector - NEGATIVE_WEIGHT * away
+        return vector
+
+    def embed(self, request: SearchRequest) -> Embedded:
+        """Text and picture together blend as (1 - image_weight) * text + image_weight * picture."""
+        words, negative = request.terms()
+        if request.q and not words:
+            raise QueryError("Say what you want as well as what you don't, e.g. 'sneaker -white'.")
+        vector = self.text(words, negative) if words else None
+        if request.image is not None:
             try:
-                picture = load_image(image, self.config.max_upload_pixels)
+                picture = load_image(request.image, self.settings.max_upload_pixels)
             except ImageError as exc:
                 raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
             with stage("encode"):
                 pixels = encode_images(self.encoder, [picture])[0]
-            vector = (
-                pixels
-                if vector is None
-                else (1 - image_weight) * vector / np.linalg.norm(vector) + image_weight * pixels
-            )
-        return vector / np.linalg.norm(vector), positive, negative
+            if vector is None:
+                vector = pixels
+            else:
+                share = self.settings.image_weight if request.image_weight is None else request.image_weight
+                vector = (1 - share) * vector / np.linalg.norm(vector) + share * pixels
+        return Embedded(vector / np.linalg.norm(vector), words, negative)

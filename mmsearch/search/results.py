@@ -1,10 +1,18 @@
-"""What a search answers, and how it refuses: ``Result`` (one hit with its listing), ``Answer`` (the results with what
-ran to find them), and the errors whose messages are meant for the person who asked."""
+"""What a search answers, and how it refuses: ``Listing`` (an item as people see it), ``Hit`` (a listing found by a
+search, with its scores), ``Answer`` (the hits with what ran to find them), and the errors whose messages are meant
+for the person who asked.
+
+``Listing`` and ``Hit`` are the API's own types: the REST schema is made from them, and their public JSON
+(``public()``) is what every way in shows. The picture's path on the server is kept (``image``) but never shown:
+callers get ``image_url``, a route that serves it by item id.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 from urllib.parse import quote
+
+from pydantic import BaseModel, Field
 
 
 class QueryError(ValueError):
@@ -15,70 +23,102 @@ class ItemNotFound(QueryError):
     """An item id the loaded index does not hold (REST answers 404)."""
 
 
-@dataclass
-class Result:
+def picture_url(item_id: str) -> str:
+    """The REST route that serves an indexed item's picture (relative to the server's root)."""
+    return f"/api/items/{quote(str(item_id), safe='')}/image"
+
+
+class Listing(BaseModel):
+    """One indexed item as people see it."""
+
+    # The fields callers see, in the order they see them (every field but ``image``).
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "item_id",
+        "title",
+        "image_url",
+        "price",
+        "category",
+        "description",
+        "metadata",
+    )
+
     item_id: str
-    score: float
     title: str
-    image: str
+    image: str = Field("", exclude=True, description="the picture's path on the server: never shown")
+    image_url: str = Field("", description="the item's picture, served by this server")
     price: float | None = None
     category: str = ""
     description: str = ""
-    metadata: dict = field(default_factory=dict)
-    similarity: float | None = None  # cosine similarity to the query, in every mode
-    keyword_score: float | None = None  # BM25, when the item came up in the keyword search
+    metadata: dict = Field(default_factory=dict, description="the catalog's other columns")
+
+    @classmethod
+    def made(cls, **fields: object):
+        """One built from trusted values (a listing read from the feature store): no validation, which would cost
+        more than the search's own Python on a small catalog."""
+        fields.setdefault("image_url", picture_url(str(fields["item_id"])))
+        return cls.model_construct(**fields)
+
+    def public(self, fields: tuple[str, ...] | None = None) -> dict:
+        """What callers outside the server see: the fields of the REST schema, in its order (``fields``: of another
+        type's, such as a hit's listing alone)."""
+        # Field by field: model_dump costs several times as much for the same dict.
+        out = {name: getattr(self, name) for name in fields or type(self).PUBLIC}
+        out["metadata"] = dict(self.metadata)
+        return out
 
     def caption(self) -> str:
-        """The gallery card's text: score (what a judge compares, so first), title, category unless the title says
-        it, and price where there is one."""
+        """A gallery card's text: title, category unless the title says it, and price where there is one."""
         category = f" · {self.category}" if self.category and self.category.lower() not in self.title.lower() else ""
         price = f" · ${self.price:.2f}" if self.price is not None and self.price == self.price else ""
-        return f"{self.score:.3f} · {self.title}{category}{price}"
+        return f"{self.title}{category}{price}"
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
-    def public(self) -> dict:
-        """What callers outside the server see: the picture as a URL served by item id, never a server path."""
-        # Built field by field: dataclasses.asdict deep-copies recursively, a tenth of a REST search's time.
-        return {
-            "item_id": self.item_id,
-            "score": self.score,
-            "title": self.title,
-            "image_url": picture_url(self.item_id),
-            "price": self.price,
-            "category": self.category,
-            "description": self.description,
-            "metadata": dict(self.metadata),
-            "similarity": self.similarity,
-            "keyword_score": self.keyword_score,
-        }
+class Hit(Listing):
+    """A listing found by a search, with its scores."""
+
+    PUBLIC: ClassVar[tuple[str, ...]] = ("item_id", "score", *Listing.PUBLIC[1:], "similarity", "keyword_score")
+
+    score: float = Field(
+        0.0,
+        description="cosine similarity in vector mode, BM25 in keyword mode, 1 = first in both lists in hybrid mode",
+    )
+    similarity: float | None = Field(None, description="cosine similarity to the query, in every mode")
+    keyword_score: float | None = Field(None, description="BM25, when the item came up in the keyword search")
+
+    def caption(self) -> str:
+        """The score first (what a rater compares), then the listing's caption."""
+        return f"{self.score:.3f} · {super().caption()}"
 
 
 class Answer(list):
-    """A search's results, best first, with what ran to find them, so that no caller works it out again: ``mode``
-    ranked them (an image alone, or more-like-this, is always ``vector``), ``kind`` is what was asked with
-    (``text``, ``image``, ``text+image`` or ``similar``), and ``match`` says whether the results match the query
+    """A search's hits, best first, with what ran to find them, so that no caller works it out again: ``mode``
+    ranked them (an image alone, or a similar-items search, is always ``vector``), ``kind`` is what was asked with
+    (``text``, ``image``, ``text+image`` or ``similar``), and ``match`` says whether the hits match the query
     (``good``) or are only the closest the catalog has (``weak``; see match.py), ``standing`` the figure behind it."""
 
     def __init__(
         self,
-        results: list[Result],
+        hits: list[Hit],
         mode: str,
         kind: str,
         match: str = "good",
         standing: float | None = None,
         affinity: float | None = None,
         coverage: float | None = None,
+        teams: list[str] | None = None,
     ):
-        super().__init__(results)
+        super().__init__(hits)
         self.mode, self.kind, self.match, self.standing = mode, kind, match, standing
         self.affinity = affinity  # how much nearer the words are to a category word than to other things (match.py)
         self.coverage = coverage  # the share of the words' content words the catalog knows (match.py)
-        self.query_id: str | None = None  # given when the answer is served (serve/feedback.py)
-        self.teams: list[str] | None = None  # interleaved answers: which ranker placed each result (interleave.py)
+        self.teams = teams  # interleaved answers: which ranker placed each hit (feedback/interleave.py)
+        self.query_id: str | None = None  # given when the answer is recorded (feedback/loop.py)
 
-
-def picture_url(item_id: str) -> str:
-    """The REST route that serves an indexed item's picture (relative to the server's root)."""
-    return f"/api/items/{quote(str(item_id), safe='')}/image"
+    def public(self) -> dict:
+        """The answer's JSON for callers: its query_id, match, mode and hits."""
+        return {
+            "query_id": self.query_id,
+            "match": self.match,
+            "mode": self.mode,
+            "results": [h.public() for h in self],
+        }

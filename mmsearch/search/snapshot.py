@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmsearch.config import Config
 from mmsearch.index import keyword as kw
 from mmsearch.index import vectors as vindex
 from mmsearch.index.filters import Columns
 from mmsearch.ingest.phrasing import Synonyms
 from mmsearch.search.match import SAMPLE, Spread
+from mmsearch.settings import Settings
 
-INTERNAL_COLUMNS = ("slot", "picture", "revision", "_size", "_mtime")
+INTERNAL_COLUMNS = ("slot", "image_hash", "revision", "_size", "_mtime")
 log = logging.getLogger("mmsearch.search")
 
 
@@ -51,12 +51,12 @@ class Snapshot:
         return Spread.of(self.index.vectors[slots])
 
     @classmethod
-    def open(cls, path: Path, model_id: str, config: Config) -> Snapshot:
+    def open(cls, path: Path, model_id: str, config: Settings) -> Snapshot:
         stamp = stamp_of(path)  # before loading: a build landing meanwhile is seen by the next check
         return cls.of(vindex.load(path, expect_model_id=model_id), config, stamp)
 
     @classmethod
-    def of(cls, index: vindex.VectorIndex, config: Config, stamp: tuple | None = None) -> Snapshot:
+    def of(cls, index: vindex.VectorIndex, config: Settings, stamp: tuple | None = None) -> Snapshot:
         path = index.path
         stamp = stamp or stamp_of(path)
         table = index.items.drop(columns=[c for c in INTERNAL_COLUMNS if c in index.items.columns])
@@ -75,7 +75,7 @@ class Snapshot:
 class LoadedIndex:
     """The snapshot queries take now, and the swap to a newer build of the same directory."""
 
-    def __init__(self, snapshot: Snapshot, model_id: str, config: Config):
+    def __init__(self, snapshot: Snapshot, model_id: str, config: Settings):
         self.snapshot, self.model_id, self.config = snapshot, model_id, config
         self.reloads = 0
         self._lock = threading.Lock()

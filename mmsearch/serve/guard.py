@@ -3,18 +3,16 @@
 ``Guard.request`` is the one wrapper every way in uses: it takes the client's rate-limit token, maps any failure to
 one ``Refusal`` (status, kind, a message for people), and writes the request's metrics and its JSON log line. Each way
 in only translates a refusal into its own transport (a JSON error, the UI's error box). Beside it: the queue bound
-(``Gate``, for REST; Gradio's own queue bounds its events), per-client token buckets shared by REST and the UI,
-access control, and the rule that an input naming a file must name one this server received.
+(``SearchQueue``, for REST; Gradio's own queue bounds its events), per-client token buckets shared by REST and the
+UI, and the rule that an input naming a file must name one this server received.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import math
 import os
-import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -22,23 +20,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from mmsearch import inputs
+from mmsearch.feedback.access import JudgingOff, LoginNeeded, RaterNeeded
+from mmsearch.feedback.judgments import JudgmentError
+from mmsearch.feedback.loop import NotRecording
+from mmsearch.feedback.searchlog import EventError, NotInAnswer, UnknownQuery
 from mmsearch.ingest.images import ImageError
 from mmsearch.search.results import ItemNotFound, QueryError
 from mmsearch.serve import monitoring
 from mmsearch.store.features import StoreUnavailable
-from mmsearch.store.judgments import JudgmentError
-from mmsearch.store.searchlog import EventError, UnknownQuery
 
 log = logging.getLogger("mmsearch.guard")
 
 # One message whatever the reason: a caller must not learn whether a path exists on the server.
 NOT_UPLOADED = (
     "That image was not uploaded to this server. Send the file itself (an upload), not a path or a URL; "
-    "to search by an indexed item, use more-like-this with its id."
+    "to search by an indexed item, ask for its similar items with its id."
 )
-
-
-NEEDS_TOKEN = "This server needs a token: send 'Authorization: Bearer <token>'."
 
 
 class Busy(RuntimeError):
@@ -91,7 +93,7 @@ class TokenBuckets:
                 }
 
 
-class Gate:
+class SearchQueue:
     """At most ``concurrency`` searches at once and ``max_queue`` waiting; past that, Busy at once."""
 
     def __init__(self, concurrency: int, max_queue: int):
@@ -99,7 +101,7 @@ class Gate:
         self._slots: asyncio.Semaphore | None = None  # made inside the server's event loop
         self.waiting = 0
 
-    async def __aenter__(self) -> Gate:
+    async def __aenter__(self) -> SearchQueue:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
         if self.waiting >= self.max_queue:
@@ -116,55 +118,6 @@ class Gate:
 
     async def __aexit__(self, *exc) -> None:
         self._slots.release()
-
-
-Credentials = tuple[tuple[str, str], ...]
-
-
-def parse_auth(spec: str) -> Credentials | None:
-    """``user:password`` (several separated by ',', one per rater) -> ((user, password), ...); empty -> None
-    (an open deployment)."""
-    spec = (spec or "").strip()
-    if not spec:
-        return None
-    users = []
-    for part in spec.split(","):
-        user, sep, password = part.strip().partition(":")
-        if not sep or not user or not password:
-            raise ValueError(
-                "MMSEARCH_AUTH must look like user:password, or several as user:password,user2:password2 "
-                "(both parts non-empty)"
-            )
-        users.append((user, password))
-    if len({u for u, _ in users}) != len(users):
-        raise ValueError("MMSEARCH_AUTH names a user twice")
-    return tuple(users)
-
-
-def user_of(header: str | None, credentials: Credentials | None) -> str | None:
-    """Whose ``Authorization`` header this is (``Bearer <password>`` or HTTP basic ``user:password``), or None."""
-    if credentials is None:
-        return None
-    scheme, _, value = (header or "").strip().partition(" ")
-    found = None
-    if scheme.lower() == "bearer":
-        for user, password in credentials:  # every one compared, so the time does not tell which matched
-            if secrets.compare_digest(value.strip().encode(), password.encode()):
-                found = user
-    elif scheme.lower() == "basic":
-        try:
-            given = base64.b64decode(value.strip(), validate=True).decode()
-        except (ValueError, UnicodeDecodeError):
-            return None
-        for user, password in credentials:
-            if secrets.compare_digest(given.encode(), f"{user}:{password}".encode()):
-                found = user
-    return found
-
-
-def authorized(header: str | None, credentials: Credentials | None) -> bool:
-    """A REST caller may search: the deployment is open, or the header is one of its users'."""
-    return credentials is None or user_of(header, credentials) is not None
 
 
 def uploaded_file(payload: object, upload_dir: str | Path) -> str | None:
@@ -195,24 +148,38 @@ class Refusal(Exception):
         self.status, self.message, self.kind, self.headers = status, message, kind, headers or {}
 
 
+# The one table from a failure to what the caller is told: (failures, status, kind in metrics and the log; None
+# names the failure's class). A failure in no row is a defect: the caller gets a plain line, the log the traceback.
+REFUSALS = [
+    ((ItemNotFound, UnknownQuery), 404, "not_found"),
+    ((LoginNeeded,), 401, "unauthorized"),
+    ((JudgingOff,), 403, "judging_off"),
+    ((NotRecording,), 409, "off"),
+    ((NotInAnswer,), 409, "EventError"),
+    ((RaterNeeded,), 400, "invalid_parameter"),
+    ((Forbidden,), 400, "QueryError"),
+    ((JudgmentError, EventError, QueryError, ImageError), 400, None),
+    ((StoreUnavailable,), 503, "StoreUnavailable"),
+]
+
+
 def refusal(exc: BaseException) -> Refusal:
-    """The one table from a failure to what the caller is told."""
+    """What the caller of any way in is told of ``exc`` (see REFUSALS)."""
     if isinstance(exc, Refusal):
         return exc
     if isinstance(exc, Busy):
         monitoring.REJECTED.labels(exc.reason).inc()
         return Refusal(429, str(exc), "busy", {"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
-    if isinstance(exc, (ItemNotFound, UnknownQuery)):
-        return Refusal(404, str(exc), "not_found")
-    if isinstance(exc, (JudgmentError, EventError)):  # a judgment or an event the store refuses, with the reason
-        return Refusal(400, str(exc), type(exc).__name__)
-    if isinstance(exc, Forbidden):
-        return Refusal(400, str(exc), "QueryError")
-    if isinstance(exc, (QueryError, ImageError)):
-        return Refusal(400, str(exc), type(exc).__name__)
-    if isinstance(exc, StoreUnavailable):
-        return Refusal(503, f"Search is unavailable: {exc}", "StoreUnavailable")
-    log.error("a request failed", exc_info=exc)  # a defect: the caller gets a plain line, the log the traceback
+    if isinstance(exc, (RequestValidationError, ValidationError)):
+        exc = inputs.explain(exc.errors())
+    if isinstance(exc, HTTPException) and 400 <= exc.status_code < 500:  # a body the framework could not read
+        return Refusal(exc.status_code, f"The request cannot be read: {exc.detail}", "invalid_body")
+    if isinstance(exc, inputs.InputError):
+        return Refusal(exc.status, str(exc), "QueryError" if exc.status == 400 else "invalid_parameter")
+    for failures, status, kind in REFUSALS:
+        if isinstance(exc, failures):
+            return Refusal(status, str(exc), kind or type(exc).__name__)
+    log.error("a request failed", exc_info=exc)
     return Refusal(500, "The server failed on this request; the failure is in its log.", type(exc).__name__)
 
 

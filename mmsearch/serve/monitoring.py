@@ -26,21 +26,6 @@ REJECTED = Counter(
     "mmsearch_rate_limited", "Calls turned away: over a client's rate, or the queue was full", ["reason"]
 )
 
-ANSWERS = Counter(
-    "mmsearch_answers", "Searches answered, by match: good, weak (nothing matches well) or empty", ["match"]
-)
-EVENTS = Counter("mmsearch_events", "Events on results accepted, by action (click, view, a shop's own)", ["action"])
-JUDGMENTS = Counter("mmsearch_judgments", "Grades kept from raters")
-MAX_ACTION_LABELS = 32  # a shop may send any action name: past this many, the rest count as "other"
-_actions: set[str] = set()
-
-
-def count_event(action: str) -> None:
-    if action not in _actions and len(_actions) < MAX_ACTION_LABELS:
-        _actions.add(action)
-    EVENTS.labels(action if action in _actions else "other").inc()
-
-
 request_log = logging.getLogger("mmsearch.requests")
 
 

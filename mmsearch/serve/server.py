@@ -1,6 +1,7 @@
-"""The HTTP service without its UI: the REST API, the health and metrics routes, and the uvicorn that runs it all.
+"""The HTTP service without its UI: the routes of ``serve/routes/`` for one deployment, its OpenAPI document, and the
+uvicorn that runs it all.
 
-/api/...   REST (rest.py), OpenAPI docs at /docs
+/api/...   REST, OpenAPI docs at /docs
 /metrics   Prometheus
 /healthz   the process answers
 /readyz    the index is loaded, the Feast online store answers a read, and its listings were read ahead
@@ -10,63 +11,129 @@ The Gradio UI is mounted at ``/`` on this app by mmsearch/service.py.
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-from fastapi_offline import FastAPIOffline
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+import json
+import re
 
-from mmsearch.search.searcher import Searcher
-from mmsearch.serve import feedback_api, monitoring, rest
-from mmsearch.serve.feedback import Feedback
-from mmsearch.serve.guard import NEEDS_TOKEN, Credentials, Gate, Guard, authorized
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
+
+from mmsearch.index import filters
+from mmsearch.inputs import VISIBLE
+from mmsearch.serve import monitoring
+from mmsearch.serve.deployment import Deployment
+from mmsearch.serve.routes import routers
 from mmsearch.store import readahead
 
 
-def create_api(searcher: Searcher, guard: Guard, credentials: Credentials | None, feedback: Feedback) -> FastAPI:
-    """REST, /metrics, /healthz and /readyz for one searcher, every route through ``guard``; ``feedback`` keeps
-    searches, events and judgments."""
-    config = searcher.config
+def create_api(deployment: Deployment) -> FastAPI:
+    """Every route of ``serve/routes/`` for ``deployment``, each through its guard."""
     monitoring.setup_request_log()
-    monitoring.SERVICE.searcher = searcher
+    monitoring.SERVICE.searcher = deployment.searcher
     # /readyz waits for this: a balancer then sends no one to a server whose first searches would wait on the disk
-    listings_read = readahead.in_background(searcher.store)
+    deployment.listings_read = readahead.in_background(deployment.searcher.store)
     # FastAPIOffline serves Swagger UI's files itself: FastAPI's default /docs loads them from a CDN, which leaves the
     # page blank on a machine without the internet.
     app = FastAPIOffline(
         title="mmsearch",
-        summary="Multimodal product search: text, image, and more-like-this",
+        summary="Multimodal product search: words, pictures, and similar items",
         description='REST routes beside the Gradio app. Errors are `{"error": message}`.',
     )
-    gate = Gate(config.concurrency, config.max_queue)
-    routes = rest.route_class(guard, credentials)
-    app.include_router(rest.router(searcher, feedback, gate, config.max_upload_mb * 2**20, routes))
-    app.include_router(feedback_api.router(feedback, routes, credentials))
+    app.state.deployment, app.state.documented_for = deployment, None
+    for router in routers():
+        app.include_router(router)
+    app.openapi = lambda: documented(app, deployment)
+    app.add_middleware(MethodGuard, api=app)
     # A clean stop (SIGTERM, Ctrl-C) writes the searches and events still waiting for their batch.
-    app.router.on_shutdown.append(feedback.close)
-
-    @app.get("/healthz", summary="The process is up")
-    def healthz() -> dict:
-        return {"status": "ok"}
-
-    @app.get("/readyz", summary="The index is loaded, the feature store answers, and its listings were read ahead")
-    def readyz() -> JSONResponse:
-        checks = {
-            "index": len(searcher.index) > 0,
-            "feature_store": searcher.store.readable(),
-            "listings_read_ahead": listings_read.is_set(),
-        }
-        ready = all(checks.values())
-        return JSONResponse(
-            {"ready": ready, "checks": checks, "items": len(searcher.index)}, status_code=200 if ready else 503
-        )
-
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    def metrics(request: Request) -> Response:
-        if not authorized(request.headers.get("authorization"), credentials):
-            return JSONResponse({"error": NEEDS_TOKEN}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
+    app.router.on_shutdown.append(deployment.feedback.close)
     return app
+
+
+def documented(app: FastAPI, deployment: Deployment) -> dict:
+    """The OpenAPI document, with what this deployment decides written in: the longest query it takes, the filters
+    its catalog's columns allow (remade when a swapped-in build brings other columns), and whether a grade must name
+    its rater (an open judging server without users)."""
+    snap = deployment.searcher.snapshot
+    if app.openapi_schema is None or app.state.documented_for != list(snap.columns.names):
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes
+        )
+        limits = {
+            "q": {"maxLength": deployment.searcher.config.max_query_chars},
+            "filters": {"pattern": filters.grammar(list(snap.columns.names))},
+            "image": {"minLength": 1},  # an upload of nothing is no picture
+        }
+        for operation in (op for path in schema["paths"].values() for op in path.values()):
+            for parameter in operation.get("parameters", []):
+                _constrain(parameter["schema"], limits.get(parameter["name"]))
+            for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
+                body = _body(schema, media.get("schema", {}))
+                for name, field in body.get("properties", {}).items():
+                    _constrain(field, limits.get(name))
+                    if media_type == "multipart/form-data" and name not in body.get("required", []):
+                        # A form's empty field is a field not given (FastAPI reads it so): the schema says so.
+                        body["properties"][name] = {"anyOf": [field, {"type": "string", "maxLength": 0}]}
+        access = deployment.feedback.access
+        judgment = schema.get("components", {}).get("schemas", {}).get("JudgmentIn")
+        if access.open and not access.users and judgment is not None:
+            judgment["required"] = [*judgment.get("required", []), "rater"]
+            rater = judgment["properties"]["rater"]
+            judgment["properties"]["rater"] = {
+                **rater["anyOf"][0],
+                "pattern": VISIBLE,
+                "description": rater["description"],
+            }
+        app.openapi_schema, app.state.documented_for = schema, list(snap.columns.names)
+    return app.openapi_schema
+
+
+def _body(schema: dict, body: dict) -> dict:
+    """A request body's schema, through its reference to the components."""
+    if "$ref" in body:
+        body = schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]
+    return body
+
+
+def _constrain(field: dict, constraints: dict | None) -> None:
+    """Adds ``constraints`` to a field's string variant (an optional field is a string or null)."""
+    for variant in field.get("anyOf", [field]) if constraints else ():
+        if variant.get("type") == "string":
+            variant.update(constraints)
+
+
+class MethodGuard:
+    """A method an API route does not take is answered 405 with the methods it does (``Allow``): the Gradio app
+    mounted at ``/`` would otherwise take the request and answer 404. The routes and their methods are the OpenAPI
+    document's, so what it documents is what is enforced."""
+
+    def __init__(self, app, api: FastAPI):
+        self.app, self.api = app, api
+        self._paths: list[tuple[re.Pattern, str]] | None = None
+
+    def allowed(self, path: str) -> str | None:
+        """The methods the route at ``path`` takes, or None for a path that is no API route."""
+        if self._paths is None:
+            self._paths = [
+                (_template(path), ", ".join(sorted(ops)).upper()) for path, ops in self.api.openapi()["paths"].items()
+            ]
+        return next((methods for pattern, methods in self._paths if pattern.match(path)), None)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] not in ("HEAD", "OPTIONS"):
+            allowed = self.allowed(scope["path"])
+            if allowed is not None and scope["method"] not in allowed.split(", "):
+                body = json.dumps({"error": f"{scope['method']} is not allowed here; use {allowed}."}).encode()
+                headers = [(b"content-type", b"application/json"), (b"allow", allowed.encode())]
+                await send({"type": "http.response.start", "status": 405, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def _template(path: str) -> re.Pattern:
+    """An OpenAPI path (``/api/items/{item_id}``) as the pattern of the paths it stands for."""
+    parts = re.split(r"\{[^}]+\}", path)
+    return re.compile("^" + "[^/]+".join(re.escape(part) for part in parts) + "$")
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:

@@ -4,7 +4,7 @@ Two feature views, both keyed by content so that a write never changes a row an 
 
 - ``catalog_items`` — what a person sees of an item, keyed by (catalog, item, revision); the revision is a hash of the
   row's fields, so a changed title is a new row and the index still serving the old title keeps reading it.
-- ``catalog_embeddings`` — one vector per (catalog, item, model, picture); the picture is a fingerprint of the image's
+- ``image_embeddings`` — one vector per (catalog, item, model, image_hash); the image_hash is a hash of the picture's
   bytes (or of a precomputed vector), so an unchanged picture is never encoded twice.
 
 The catalog is part of both keys: two catalogs whose item ids overlap never see each other's rows. Each build appends
@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from mmsearch.resources import FEATURE_REPO_DIR
 
 ITEMS_VIEW = "catalog_items"
-EMBEDDINGS_VIEW = "catalog_embeddings"
+EMBEDDINGS_VIEW = "image_embeddings"  # (catalog_embeddings, keyed by "picture", before: re-encoded once, not read)
 METADATA_FIELDS = ["title", "description", "category", "price", "image", "extra_json"]
 _READ_BATCH = 1000  # rows per online read; keeps each sqlite query and protobuf response small
 _WRITE_BATCH = 10_000  # rows per online write when the Feast CLI materializes
@@ -76,11 +76,11 @@ def definitions(data_dir: Path):
         value_type=ValueType.STRING,
         description="the encoder that produced an embedding",
     )
-    picture = Entity(
-        name="picture",
-        join_keys=["picture"],
+    image_hash = Entity(
+        name="image_hash",
+        join_keys=["image_hash"],
         value_type=ValueType.STRING,
-        description="a fingerprint of the picture's bytes (or of a precomputed vector)",
+        description="a hash of the picture's bytes (or of a precomputed vector)",
     )
     items = FeatureView(
         name=ITEMS_VIEW,
@@ -100,16 +100,14 @@ def definitions(data_dir: Path):
     )
     embeddings = FeatureView(
         name=EMBEDDINGS_VIEW,
-        entities=[catalog, item, model, picture],
+        entities=[catalog, item, model, image_hash],
         ttl=timedelta(0),
         online=True,
         schema=[Field(name="embedding", dtype=Array(Float32))],
-        source=FileSource(
-            name="catalog_embeddings_source", path=str(embeddings_dir), timestamp_field="event_timestamp"
-        ),
-        description="L2-normalised image embeddings, one row per (catalog, item, model, picture)",
+        source=FileSource(name="image_embeddings_source", path=str(embeddings_dir), timestamp_field="event_timestamp"),
+        description="L2-normalised image embeddings, one row per (catalog, item, model, image_hash)",
     )
-    return catalog, item, revision, model, picture, items, embeddings
+    return catalog, item, revision, model, image_hash, items, embeddings
 
 
 def online_store_config(spec: str, data_dir: Path) -> dict:
@@ -181,7 +179,7 @@ class FeatureStore:
         catalog_id: str,
         model_id: str,
         item_ids: list[str],
-        pictures: list[str],
+        hashes: list[str],
         vectors: np.ndarray,
         when: datetime,
     ) -> int:
@@ -196,7 +194,7 @@ class FeatureStore:
                 "catalog_id": pa.array([catalog_id] * len(item_ids)),
                 "item_id": pa.array(list(map(str, item_ids))),
                 "model_id": pa.array([model_id] * len(item_ids)),
-                "picture": pa.array(list(pictures)),
+                "image_hash": pa.array(list(hashes)),
                 # One flat buffer with offsets: no Python object per vector, whatever the catalog's size.
                 "embedding": pa.ListArray.from_arrays(offsets, pa.array(flat.ravel())),
                 "event_timestamp": pa.array([when] * len(item_ids), pa.timestamp("us", tz="UTC")),
@@ -248,7 +246,7 @@ class FeatureStore:
         catalog_id: str,
         model_id: str,
         item_ids: list[str],
-        pictures: list[str],
+        hashes: list[str],
         progress: bool = True,
         required: bool = True,
     ) -> np.ndarray | list:
@@ -262,11 +260,11 @@ class FeatureStore:
             unit="batch",
             disable=not progress or len(item_ids) <= _READ_BATCH,
         ):
-            keys = zip(item_ids[start : start + _READ_BATCH], pictures[start : start + _READ_BATCH])
+            keys = zip(item_ids[start : start + _READ_BATCH], hashes[start : start + _READ_BATCH])
             res = self.store.get_online_features(
                 features=[f"{EMBEDDINGS_VIEW}:embedding"],
                 entity_rows=[
-                    {"catalog_id": catalog_id, "item_id": i, "model_id": model_id, "picture": p} for i, p in keys
+                    {"catalog_id": catalog_id, "item_id": i, "model_id": model_id, "image_hash": h} for i, h in keys
                 ],
             ).to_dict()
             for n, vec in enumerate(res["embedding"]):

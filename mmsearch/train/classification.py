@@ -5,7 +5,7 @@ Zero-shot classification, as the CLIP paper measures it: each category becomes t
 prompts (every template with every word of the category: a prompt ensemble), and a photo is given the category whose
 embedding is nearest to the photo's. Accuracy, per-category accuracy and the confusion matrix come out.
 
-Image->image precision@10 is more-like-this judged by category: the share of each photo's ten nearest other photos
+Image->image precision@10 is similar items judged by category: the share of each photo's ten nearest other photos
 (cosine, exact) that share its category.
 
 The photos go through the encoder's own preprocessing, as an index build sends them.

@@ -1,6 +1,6 @@
 """Tuning a two-tower model on raters' judgments: the loop from the Judge tab back into the model.
 
-The judged queries of the train half (store/judgments.py ``half_of``) give the pairs: each item graded 2 or 3 (the
+The judged queries of the train half (feedback/judgments.py ``half_of``) give the pairs: each item graded 2 or 3 (the
 raters' lower median) is a positive for its query, each graded 0 a hard negative shown beside it. A batch holds
 query-positive rows; the text-to-image loss sees every positive of the batch and the hard negatives of its queries as
 candidates (rows of one query are not each other's negatives), the image-to-text loss the batch's queries. The
@@ -25,9 +25,10 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from mmsearch.encode import twotower
-from mmsearch.encode.encoders import TwoTowerEncoder, encode_pixel_tensor
+from mmsearch.encode.encoders import encode_pixel_tensor
+from mmsearch.encode.models.two_tower import TwoTowerEncoder
+from mmsearch.feedback.judgments import half_of
 from mmsearch.ingest.phrasing import normalize
-from mmsearch.store.judgments import half_of
 
 POSITIVE, NEGATIVE = 2, 0
 CHECK_SHARE = 5  # one train-half query in five is kept aside to choose the epoch
@@ -222,13 +223,13 @@ def tune(
 
 def tune_on_judgments(cfg, settings) -> dict:
     """``python -m mmsearch.train --judgments``: the judged catalog gives the items' pictures, the server's database
-    the judgments (``cfg``: TrainConfig, ``settings``: TuneSettings)."""
-    from mmsearch.config import from_env
+    the judgments (``cfg``: TrainSettings, ``settings``: TuneSettings)."""
     from mmsearch.encode.encoders import load_encoder
+    from mmsearch.feedback.database import open_configured
+    from mmsearch.feedback.judgments import Judgments
     from mmsearch.ingest.catalog import load_configured
     from mmsearch.resources import DEMO_MODEL_DIR
-    from mmsearch.store.database import open_configured
-    from mmsearch.store.judgments import Judgments
+    from mmsearch.settings import from_env
 
     # The catalog as the server reads it (its settings from the same MMSEARCH_* variables), without its index: the
     # pictures are all tuning needs, and training stays clear of the search stages.

@@ -1,6 +1,10 @@
 """Trains a two-tower model contrastively. ``python -m mmsearch.train`` makes the offline demo model in assets/;
-``--preset fashion-mnist`` the Fashion-MNIST model (a ViT learning to meet the locked, pretrained all-MiniLM-L6-v2);
-``--dataset`` trains on image-caption pairs instead (Flickr30k, any Hugging Face dataset, or a captions file).
+``--preset fashion-mnist`` the Fashion-MNIST model (a ViT learning to meet the locked, pretrained all-MiniLM-L6-v2:
+a labelled dataset's photos, captioned from their categories); ``--dataset`` trains on image-caption pairs instead
+(Flickr30k, any Hugging Face dataset, or a captions file).
+
+A run reads top to bottom: ``set_up`` (data, model, optimizer), ``run_epoch`` and its ``step``s, ``validate_epoch``
+(held-out recall, early stop), ``save`` (the model and its figures on held-out data).
 
 The demo recipe trains a small ViT + BERT from scratch on fresh demo renders (disjoint from the catalog and from the
 held-out renders used to judge it), with captions drawn from several phrasings of each item's attributes.
@@ -13,7 +17,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,18 +26,20 @@ from tqdm.auto import tqdm
 
 from mmsearch import flags
 from mmsearch.encode import twotower
-from mmsearch.encode.encoders import EncoderError, TwoTowerEncoder, image_transform, pick_device
+from mmsearch.encode.encoders import EncoderError, image_transform, pick_device
+from mmsearch.encode.models.two_tower import TwoTowerEncoder
 from mmsearch.encode.pretrained import PretrainedError
-from mmsearch.ingest import demo, fashion_mnist
+from mmsearch.feedback.database import DatabaseError
+from mmsearch.ingest import datasets, demo
 from mmsearch.ingest.captions import CategoryCaptions, TemplatesError, load_templates
 from mmsearch.ingest.catalog import CatalogError
+from mmsearch.ingest.datasets import Dataset, Labelled
 from mmsearch.ingest.pairs import load_pairs, parse_where
 from mmsearch.ingest.phrasing import Synonyms, SynonymsError, normalize
 from mmsearch.resources import SYNONYMS_FILE
-from mmsearch.store.database import DatabaseError
 from mmsearch.train import classification
-from mmsearch.train.config import TrainConfig, TuneSettings, preset_settings, tiny_configs
 from mmsearch.train.data import ClassData, DemoData, PairsData
+from mmsearch.train.settings import TrainSettings, TuneSettings, preset_settings, tiny_configs
 from mmsearch.train.tracking import open_tracker
 from mmsearch.train.validation import attribute_precision, validation_set
 
@@ -52,7 +58,7 @@ def demo_vocabulary_texts(synonyms: str | Path = SYNONYMS_FILE) -> list[str]:
 
 
 def build_model(
-    cfg: TrainConfig, texts: list[str] | None = None, tokenizer_json: str | None = None
+    cfg: TrainSettings, texts: list[str] | None = None, tokenizer_json: str | None = None
 ) -> tuple[twotower.TwoTower, object]:
     """Each tower pretrained where its checkpoint is named (--vision-model, --text-model), else small and from
     scratch; a locked tower stays as it is. ``tokenizer_json``: a resumed run's tokenizer, from its checkpoint."""
@@ -99,7 +105,7 @@ def build_model(
     return model, tokenizer
 
 
-def _learnt_tokenizer(cfg: TrainConfig, texts: list[str] | None, tokenizer_json: str | None):
+def _learnt_tokenizer(cfg: TrainSettings, texts: list[str] | None, tokenizer_json: str | None):
     if tokenizer_json or cfg.tokenizer:
         source = Path(cfg.tokenizer)
         source = source / "tokenizer.json" if source.is_dir() else source
@@ -129,15 +135,15 @@ class LockedText:
         return torch.stack([self.rows[t] for t in texts])
 
 
-def category_captions(cfg: TrainConfig) -> CategoryCaptions:
-    if not cfg.templates:
-        raise ValueError(
-            "a classification dataset is captioned through --templates (e.g. assets/fashion-mnist/templates.txt)"
-        )
-    return CategoryCaptions(load_templates(cfg.templates), Synonyms.load(cfg.synonyms))
+def category_captions(cfg: TrainSettings, dataset: Dataset) -> CategoryCaptions:
+    """A labelled dataset's categories as captions: --templates (the dataset's own by default) with --synonyms."""
+    templates = cfg.templates or dataset.templates
+    if not templates:
+        raise ValueError(f"{dataset.title} is captioned through --templates ('a photo of a {{}}' lines)")
+    return CategoryCaptions(load_templates(templates), Synonyms.load(cfg.synonyms))
 
 
-def checkpoint_path(cfg: TrainConfig) -> Path:
+def checkpoint_path(cfg: TrainSettings) -> Path:
     return Path(str(cfg.out) + ".checkpoint.pt")
 
 
@@ -157,22 +163,84 @@ def lr_lambda(warmup: int, total: int):
     return f
 
 
-def train(cfg: TrainConfig) -> dict:
-    # Argument mistakes surface before minutes of data preparation.
+@dataclass
+class Run:
+    """One training run's parts (set_up makes them): the model and what feeds and steps it, where it is in its
+    epochs, and what it has recorded."""
+
+    cfg: TrainSettings
+    model: twotower.TwoTower
+    tokenizer: object
+    device: torch.device
+    preprocess: object
+    data: object
+    photos: Labelled | None
+    captioner: CategoryCaptions | None
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    towers: list
+    locked_text: LockedText | None
+    heldout: object
+    tracker: object
+    encode_image: object
+    encode_text: object
+    gen: torch.Generator
+    text_rng: random.Random
+    use_bf16: bool
+    started: float
+    history: list[float] = field(default_factory=list)
+    best: tuple = (-1.0, -1, None)  # validation R@10, its epoch, its weights
+    start_epoch: int = 0
+    start_step: int = 0
+    order: torch.Tensor | None = None
+    epoch_rates: list[float] = field(default_factory=list)  # training images/s per epoch, validation not counted
+    bar: object = None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.data) // self.cfg.batch_size
+
+    def encoder(self) -> TwoTowerEncoder:
+        return TwoTowerEncoder("training", self.model, self.tokenizer, self.device, self.preprocess)
+
+
+def train(cfg: TrainSettings) -> dict:
+    """Trains as ``cfg`` says and saves the model; answers what the model directory's twotower.json records."""
+    run = set_up(cfg)
+    for epoch in range(run.start_epoch, cfg.epochs):
+        stopped = run_epoch(run, epoch)
+        if stopped is not None:
+            return stopped
+        if not validate_epoch(run, epoch):
+            break
+    run.bar.close()
+    return save(run)
+
+
+def check(cfg: TrainSettings) -> None:
+    """Argument mistakes, before minutes of data preparation."""
     if cfg.resume and not checkpoint_path(cfg).exists():
         raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path(cfg)}")
     if cfg.patience and cfg.dataset != "demo" and not cfg.valid_dataset:
         raise ValueError("--patience needs validation data: pass --valid-dataset")
+
+
+def set_up(cfg: TrainSettings) -> Run:
+    """The data, the model (from a checkpoint with --resume), its optimizer and the tracker's run."""
+    check(cfg)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    t0 = time.time()
-    pairs, photos = None, None
-    if cfg.dataset.split(":", 1)[0] == fashion_mnist.SOURCE:
-        photos = fashion_mnist.load_split(fashion_mnist.parse_spec(cfg.dataset), cfg.fashion_mnist_dir)
-        captioner = category_captions(cfg)
+    started = time.time()
+    photos, captioner, pairs = None, None, None
+    named = datasets.find(cfg.dataset)
+    if named is not None and named.name != "demo":
+        photos = named.labelled(named.split(cfg.dataset), cfg)
+        if photos is None:
+            raise ValueError(f"{named.title} has no labelled photos to train on")
+        captioner = category_captions(cfg, named)
     elif cfg.dataset != "demo":
         pairs = load_pairs(cfg.dataset, cfg.image_column, cfg.caption_column, parse_where(cfg.where))
     # A resumed run takes its tokenizer from the checkpoint: the WordPiece trainer of tokenizers breaks ties between
@@ -183,13 +251,62 @@ def train(cfg: TrainConfig) -> dict:
     )
     device = pick_device(cfg.device)
     model.to(device)
-    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     preprocess = image_transform(model.image_size, model.image_mean, model.image_std, model.grayscale)
+    data = training_data(cfg, model, preprocess, photos, captioner, pairs)
+    print(f"{len(data)} training images ready in {time.time() - started:.1f}s")
+    if len(data) // cfg.batch_size == 0:
+        raise ValueError(f"{len(data)} training images make no batch of {cfg.batch_size}; lower --batch-size")
+
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # a locked tower is left out
+    heads = [p for n, p in trained if n.startswith(("image_proj", "text_proj", "logit_scale"))]
+    vision = [p for n, p in trained if n.startswith("vision.")]
+    text = [p for n, p in trained if n.startswith("text.")]
+    groups_lr = [(vision, cfg.vision_lr or cfg.lr), (text, cfg.text_lr or cfg.lr), (heads, cfg.head_lr)]
+    opt = torch.optim.AdamW([{"params": ps, "lr": lr} for ps, lr in groups_lr if ps], weight_decay=cfg.weight_decay)
+    total = len(data) // cfg.batch_size * cfg.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.warmup_steps, max(1, total // cfg.accumulate)))
+    # Compiled callables rather than compiled modules: the saved state dict keeps its plain parameter names.
+    run = Run(
+        cfg,
+        model,
+        tokenizer,
+        device,
+        preprocess,
+        data,
+        photos,
+        captioner,
+        opt,
+        sched,
+        vision + text,
+        LockedText(model, tokenizer, device) if cfg.lock_text else None,
+        validation_set(cfg, preprocess, model.image_size),
+        None,
+        torch.compile(model.encode_image) if cfg.compile else model.encode_image,
+        torch.compile(model.encode_text) if cfg.compile else model.encode_text,
+        torch.Generator().manual_seed(cfg.seed),
+        random.Random(cfg.seed),
+        cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda"),
+        started,
+    )
+    run_id = resume(run, resumed) if resumed is not None else None
+    recipe = cfg.preset or ("demo" if cfg.dataset == "demo" else "pairs")
+    run.tracker = open_tracker(
+        cfg.tracker, cfg.data_dir, "mmsearch-train", run_name=f"{recipe}-{Path(cfg.out).name}", run_id=run_id
+    )
+    if run_id is None:
+        run.tracker.log_params(asdict(cfg) | {"vocab_size": len(tokenizer), "train_images": len(data)})
+    model.train()
+    run.bar = tqdm(total=total, initial=len(run.history), desc="training", unit="batch")
+    return run
+
+
+def training_data(cfg: TrainSettings, model, preprocess, photos, captioner, pairs):
+    """Labelled photos captioned from their categories, image-caption pairs, or fresh demo renders."""
     if photos is not None:
-        data = ClassData(
+        return ClassData(
             photos.images,
             photos.labels,
-            fashion_mnist.CATEGORIES,
+            photos.categories,
             captioner,
             model.image_size,
             model.image_mean,
@@ -197,204 +314,169 @@ def train(cfg: TrainConfig) -> dict:
             cfg.shift,
             cfg.seed,
         )
-    elif pairs is not None:
-        data = PairsData(pairs, preprocess, cfg.workers)
-    else:
-        data = DemoData(
-            cfg.renders, preprocess, model.image_size, cfg.workers, Synonyms.load(cfg.synonyms), cfg.varied_captions
-        )
-    print(f"{len(data)} training images ready in {time.time() - t0:.1f}s")
-    groups = data.groups
-
-    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # a locked tower is left out
-    heads = [p for n, p in trained if n.startswith(("image_proj", "text_proj", "logit_scale"))]
-    vision = [p for n, p in trained if n.startswith("vision.")]
-    text = [p for n, p in trained if n.startswith("text.")]
-    towers = vision + text
-    groups_lr = [(vision, cfg.vision_lr or cfg.lr), (text, cfg.text_lr or cfg.lr), (heads, cfg.head_lr)]
-    opt = torch.optim.AdamW([{"params": ps, "lr": lr} for ps, lr in groups_lr if ps], weight_decay=cfg.weight_decay)
-    locked_text = LockedText(model, tokenizer, device) if cfg.lock_text else None
-    steps_per_epoch = len(data) // cfg.batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(f"{len(data)} training images make no batch of {cfg.batch_size}; lower --batch-size")
-    total = steps_per_epoch * cfg.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.warmup_steps, max(1, total // cfg.accumulate)))
-    heldout = validation_set(cfg, preprocess, model.image_size)
-
-    def validate() -> dict | None:
-        if heldout is None:
-            return None
-        model.eval()
-        with torch.inference_mode():
-            figures = heldout.recall(TwoTowerEncoder("training", model, tokenizer, device, preprocess))
-        model.train()
-        return figures
-
-    gen = torch.Generator().manual_seed(cfg.seed)
-    text_rng = random.Random(cfg.seed)
-    # Compiled callables rather than compiled modules: the saved state dict keeps its plain parameter names.
-    encode_image = torch.compile(model.encode_image) if cfg.compile else model.encode_image
-    encode_text = torch.compile(model.encode_text) if cfg.compile else model.encode_text
-    history: list[float] = []
-    best: tuple[float, int, dict | None] = (-1.0, -1, None)  # validation R@10, its epoch, its weights
-    start_epoch, start_step, order, run_id = 0, 0, None, None
-    ckpt = checkpoint_path(cfg)
-    if resumed is not None:
-        state = resumed  # tensors and plain values only (weights_only): never arbitrary pickles
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
-        text_rng.setstate(state["text_rng"])
-        history, start_epoch, start_step = state["history"], state["epoch"], state["step_in_epoch"]
-        order, run_id = state["order"], state.get("run_id")
-        best = state.get("best", best)
-        print(f"resuming from {ckpt} at batch {len(history)} (epoch {start_epoch}, batch {start_step} of the epoch)")
-
-    recipe = cfg.preset or ("demo" if cfg.dataset == "demo" else "pairs")
-    tracker = open_tracker(
-        cfg.tracker, cfg.data_dir, "mmsearch-train", run_name=f"{recipe}-{Path(cfg.out).name}", run_id=run_id
+    if pairs is not None:
+        return PairsData(pairs, preprocess, cfg.workers)
+    return DemoData(
+        cfg.renders, preprocess, model.image_size, cfg.workers, Synonyms.load(cfg.synonyms), cfg.varied_captions
     )
-    if run_id is None:
-        tracker.log_params(asdict(cfg) | {"vocab_size": len(tokenizer), "train_images": len(data)})
-    model.train()
-    epoch_rates: list[float] = []  # training images/s per epoch, data loading included, validation not
-    bar = tqdm(total=total, initial=len(history), desc="training", unit="batch")
-    for epoch in range(start_epoch, cfg.epochs):
-        if hasattr(data, "set_epoch"):
-            data.set_epoch(epoch, cfg.epochs)
-        for p in towers:  # frozen towers first let fresh heads align pretrained features without wrecking them
-            p.requires_grad_(epoch >= cfg.freeze_epochs)
-        if order is None:
-            order = torch.randperm(len(data), generator=gen)
-        index_lists = [
-            order[s * cfg.batch_size : (s + 1) * cfg.batch_size].tolist() for s in range(start_step, steps_per_epoch)
-        ]
-        epoch_start = time.perf_counter()
-        for s, x in zip(range(start_step, steps_per_epoch), data.batches(index_lists)):
-            idx = index_lists[s - start_step]
-            # Half-precision renders cross to the device as they are: half the bytes, converted and flipped there.
-            x = x.to(device, non_blocking=True).float()
-            flip = (torch.rand(len(idx), generator=gen) < 0.5).to(device)
-            x[flip] = x[flip].flip(-1)
-            texts = [normalize(t) for t in data.captions(idx, text_rng)]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                if locked_text is not None:
-                    text_emb = locked_text(texts)
-                else:
-                    tok = tokenizer(
-                        texts, padding=True, truncation=True, max_length=model.max_length, return_tensors="pt"
-                    ).to(device)
-                    text_emb = encode_text(tok["input_ids"], tok["attention_mask"])
-                loss = model.contrastive_loss(encode_image(x), text_emb, groups[idx].to(device))
-            (loss / cfg.accumulate).backward()
-            history.append(loss.item())
-            if len(history) % cfg.accumulate == 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-            batches = len(history)  # a batch is one forward and backward pass; a step, one optimizer update
-            if batches % cfg.log_every == 0:
-                tracker.log_metrics(
-                    {
-                        "loss": float(np.mean(history[-cfg.log_every :])),
-                        "lr": sched.get_last_lr()[0],
-                        "temperature": model.temperature(),
-                    },
-                    step=batches,
-                )
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", temp=f"{model.temperature():.3f}")
-            bar.update()
-            if cfg.checkpoint_every and batches % cfg.checkpoint_every == 0 and batches % cfg.accumulate == 0:
-                save_checkpoint(
-                    ckpt,
-                    {
-                        "model": model.state_dict(),
-                        "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(),
-                        "generator": gen.get_state(),
-                        "text_rng": text_rng.getstate(),
-                        "tokenizer": tokenizer.backend_tokenizer.to_str(),
-                        "history": history,
-                        "epoch": epoch,
-                        "step_in_epoch": s + 1,
-                        "order": order,
-                        "run_id": tracker.run_id or None,
-                        "best": best,
-                    },
-                )
-            if cfg.stop_after and batches >= cfg.stop_after:
-                bar.close()
-                print(f"stopped after batch {batches} as asked; continue with --resume (checkpoint {ckpt})")
-                return {"stopped_at": batches, "run_id": tracker.run_id}
-        epoch_rates.append(len(index_lists) * cfg.batch_size / (time.perf_counter() - epoch_start))
-        start_step, order = 0, None
-        val = validate()
-        if val is None:
-            continue
-        # At the global step, like the loss: W&B drops metrics logged at a step lower than one already seen.
-        tracker.log_metrics(
-            {f"val_{k}": v for k, v in val.items() if k.startswith("R@")} | {"epoch": epoch}, step=len(history)
-        )
-        bar.write(f"epoch {epoch}: validation text->image R@1 {val['R@1']:.1%} R@10 {val['R@10']:.1%}")
-        if cfg.patience:
-            if val["R@10"] > best[0]:
-                best = (val["R@10"], epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
-            elif epoch - best[1] >= cfg.patience:
-                bar.write(f"early stop: validation R@10 last improved at epoch {best[1]}; keeping those weights")
-                model.load_state_dict(best[2])
-                break
-    bar.close()
+
+
+def resume(run: Run, state: dict) -> str | None:
+    """The run as its checkpoint left it (tensors and plain values only: never arbitrary pickles); its tracker run."""
+    run.model.load_state_dict(state["model"])
+    run.opt.load_state_dict(state["optimizer"])
+    run.sched.load_state_dict(state["scheduler"])
+    run.gen.set_state(state["generator"])
+    run.text_rng.setstate(state["text_rng"])
+    run.history, run.start_epoch, run.start_step = state["history"], state["epoch"], state["step_in_epoch"]
+    run.order = state["order"]
+    run.best = state.get("best", run.best)
+    print(
+        f"resuming from {checkpoint_path(run.cfg)} at batch {len(run.history)} (epoch {run.start_epoch}, batch "
+        f"{run.start_step} of the epoch)"
+    )
+    return state.get("run_id")
+
+
+def run_epoch(run: Run, epoch: int) -> dict | None:
+    """One pass over the data (the rest of it, when resumed inside it); with --stop-after, the stop's record."""
+    cfg, model, data = run.cfg, run.model, run.data
+    if hasattr(data, "set_epoch"):
+        data.set_epoch(epoch, cfg.epochs)
+    for p in run.towers:  # frozen towers first let fresh heads align pretrained features without wrecking them
+        p.requires_grad_(epoch >= cfg.freeze_epochs)
+    if run.order is None:
+        run.order = torch.randperm(len(data), generator=run.gen)
+    steps = range(run.start_step, run.steps_per_epoch)
+    index_lists = [run.order[s * cfg.batch_size : (s + 1) * cfg.batch_size].tolist() for s in steps]
+    epoch_start = time.perf_counter()
+    for s, x in zip(steps, data.batches(index_lists)):
+        loss = step(run, x, index_lists[s - run.start_step])
+        batches = len(run.history)  # a batch is one forward and backward pass; a step, one optimizer update
+        if batches % cfg.log_every == 0:
+            run.tracker.log_metrics(
+                {
+                    "loss": float(np.mean(run.history[-cfg.log_every :])),
+                    "lr": run.sched.get_last_lr()[0],
+                    "temperature": model.temperature(),
+                },
+                step=batches,
+            )
+        run.bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", temp=f"{model.temperature():.3f}")
+        run.bar.update()
+        if cfg.checkpoint_every and batches % cfg.checkpoint_every == 0 and batches % cfg.accumulate == 0:
+            save_checkpoint(checkpoint_path(cfg), checkpoint_state(run, epoch, s + 1))
+        if cfg.stop_after and batches >= cfg.stop_after:
+            run.bar.close()
+            print(f"stopped after batch {batches} as asked; continue with --resume (checkpoint {checkpoint_path(cfg)})")
+            return {"stopped_at": batches, "run_id": run.tracker.run_id}
+    run.epoch_rates.append(len(index_lists) * cfg.batch_size / (time.perf_counter() - epoch_start))
+    run.start_step, run.order = 0, None
+    return None
+
+
+def step(run: Run, x: torch.Tensor, idx: list[int]) -> float:
+    """One batch forward and backward, and an optimizer step every --accumulate batches; the batch's loss."""
+    cfg, model, device = run.cfg, run.model, run.device
+    # Half-precision renders cross to the device as they are: half the bytes, converted and flipped there.
+    x = x.to(device, non_blocking=True).float()
+    flip = (torch.rand(len(idx), generator=run.gen) < 0.5).to(device)
+    x[flip] = x[flip].flip(-1)
+    texts = [normalize(t) for t in run.data.captions(idx, run.text_rng)]
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=run.use_bf16):
+        if run.locked_text is not None:
+            text_emb = run.locked_text(texts)
+        else:
+            tok = run.tokenizer(
+                texts, padding=True, truncation=True, max_length=model.max_length, return_tensors="pt"
+            ).to(device)
+            text_emb = run.encode_text(tok["input_ids"], tok["attention_mask"])
+        loss = model.contrastive_loss(run.encode_image(x), text_emb, run.data.groups[idx].to(device))
+    (loss / cfg.accumulate).backward()
+    run.history.append(loss.item())
+    if len(run.history) % cfg.accumulate == 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        run.opt.step()
+        run.sched.step()
+        run.opt.zero_grad(set_to_none=True)
+    return run.history[-1]
+
+
+def checkpoint_state(run: Run, epoch: int, step_in_epoch: int) -> dict:
+    return {
+        "model": run.model.state_dict(),
+        "optimizer": run.opt.state_dict(),
+        "scheduler": run.sched.state_dict(),
+        "generator": run.gen.get_state(),
+        "text_rng": run.text_rng.getstate(),
+        "tokenizer": run.tokenizer.backend_tokenizer.to_str(),
+        "history": run.history,
+        "epoch": epoch,
+        "step_in_epoch": step_in_epoch,
+        "order": run.order,
+        "run_id": run.tracker.run_id or None,
+        "best": run.best,
+    }
+
+
+def validated(run: Run) -> dict | None:
+    """Text-to-image recall on the held-out data, if there is any."""
+    if run.heldout is None:
+        return None
+    run.model.eval()
+    with torch.inference_mode():
+        figures = run.heldout.recall(run.encoder())
+    run.model.train()
+    return figures
+
+
+def validate_epoch(run: Run, epoch: int) -> bool:
+    """The epoch's validation, logged; with --patience, whether training goes on (the best weights kept)."""
+    val = validated(run)
+    if val is None:
+        return True
+    # At the global step, like the loss: W&B drops metrics logged at a step lower than one already seen.
+    metrics = {f"val_{k}": v for k, v in val.items() if k.startswith("R@")} | {"epoch": epoch}
+    run.tracker.log_metrics(metrics, step=len(run.history))
+    run.bar.write(f"epoch {epoch}: validation text->image R@1 {val['R@1']:.1%} R@10 {val['R@10']:.1%}")
+    if not run.cfg.patience:
+        return True
+    if val["R@10"] > run.best[0]:
+        run.best = (val["R@10"], epoch, {k: v.detach().clone() for k, v in run.model.state_dict().items()})
+    elif epoch - run.best[1] >= run.cfg.patience:
+        run.bar.write(f"early stop: validation R@10 last improved at epoch {run.best[1]}; keeping those weights")
+        run.model.load_state_dict(run.best[2])
+        return False
+    return True
+
+
+def save(run: Run) -> dict:
+    """The model saved (before it is judged, so a failed evaluation loses nothing), its figures on held-out data,
+    and the run's record."""
+    cfg, model = run.cfg, run.model
     model.eval()
     meta = {
         "recipe": cfg.dataset,
         "config": {k: str(v) for k, v in asdict(cfg).items()},
-        "first_loss": history[0],
-        "final_loss": float(np.mean(history[-20:])),
-        "seconds": round(time.time() - t0, 1),
+        "first_loss": run.history[0],
+        "final_loss": float(np.mean(run.history[-20:])),
+        "seconds": round(time.time() - run.started, 1),
         # The median epoch: the first pays for torch.compile and warm-up.
-        "train_images_per_second": round(float(np.median(epoch_rates)), 1) if epoch_rates else None,
+        "train_images_per_second": round(float(np.median(run.epoch_rates)), 1) if run.epoch_rates else None,
     }
-    if device.type == "cuda":
-        meta["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+    if run.device.type == "cuda":
+        meta["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(run.device) / 2**30, 2)
     meta["parameters_millions"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 1)
-    twotower.save(model, tokenizer, cfg.out, extra=meta)  # saved before judging, so a failed evaluation loses nothing
-    encoder = TwoTowerEncoder("training", model, tokenizer, device, preprocess)
-    if photos is not None:
-        test = fashion_mnist.load_split("test", cfg.fashion_mnist_dir)
-        figures = classification.evaluate(encoder, test.images, test.labels, fashion_mnist.CATEGORIES, captioner)
-        meta["zero_shot_test"] = {
-            k: figures[k] for k in ("accuracy", "image_to_image_P@10", "photos", "per_category", "most_confused")
-        }
-        summary = (
-            f"zero-shot accuracy on the {figures['photos']} test photos {figures['accuracy']:.1%}, "
-            f"image->image P@10 {figures['image_to_image_P@10']:.1%}"
-        )
-        tracker.log_metrics({"zero_shot_accuracy": figures["accuracy"]})
-    elif cfg.dataset == "demo":
-        quality = attribute_precision(encoder, per_combo=cfg.eval_per_combo, workers=cfg.workers)
-        meta["heldout_attribute_precision_at_10"] = quality["precision_at_k"]
-        meta["heldout_per_attribute"] = quality["per_attribute"]
-        summary = f"held-out precision@10 {quality['precision_at_k']:.1%} {quality['per_attribute']}"
-        tracker.log_metrics(
-            {"heldout_attribute_precision_at_10": quality["precision_at_k"]}
-            | {f"heldout_{k}": v for k, v in quality["per_attribute"].items()}
-        )
-    else:
-        val = validate()
-        meta["valid_text_to_image"] = val
-        summary = f"validation text->image {val}" if val else "no validation set given"
-        if val:
-            tracker.log_metrics({f"final_val_{k}": v for k, v in val.items() if k.startswith("R@")})
-    twotower.save(model, tokenizer, cfg.out, extra=meta)
+    twotower.save(model, run.tokenizer, cfg.out, extra=meta)
+    summary = held_out_figures(run, meta)
+    twotower.save(model, run.tokenizer, cfg.out, extra=meta)
     if cfg.curve:
-        write_curve(Path(cfg.curve), history, cfg.log_every)
-    tracker.log_dict(meta, "training.json")
-    tracker.log_dir(Path(cfg.out), "model")
-    tracker.finish()
-    meta["run_id"] = tracker.run_id
-    ckpt.unlink(missing_ok=True)  # the finished model supersedes it
+        write_curve(Path(cfg.curve), run.history, cfg.log_every)
+    run.tracker.log_dict(meta, "training.json")
+    run.tracker.log_dir(Path(cfg.out), "model")
+    run.tracker.finish()
+    meta["run_id"] = run.tracker.run_id
+    checkpoint_path(cfg).unlink(missing_ok=True)  # the finished model supersedes it
     speed = f"{meta['train_images_per_second']} images/s" + (
         f", peak GPU memory {meta['peak_gpu_memory_gib']} GiB" if "peak_gpu_memory_gib" in meta else ""
     )
@@ -403,6 +485,37 @@ def train(cfg: TrainConfig) -> dict:
         f"{meta['final_loss']:.3f} in {meta['seconds']}s, {speed}; {summary}"
     )
     return meta
+
+
+def held_out_figures(run: Run, meta: dict) -> str:
+    """The trained model on data it did not learn from, recorded in ``meta`` and the tracker: zero-shot accuracy
+    on a labelled dataset's test photos, the demo's attribute precision, or validation recall; a line for people."""
+    cfg, encoder, tracker = run.cfg, run.encoder(), run.tracker
+    if run.photos is not None:
+        test = datasets.find(cfg.dataset).labelled("test", cfg)
+        figures = classification.evaluate(encoder, test.images, test.labels, test.categories, run.captioner)
+        meta["zero_shot_test"] = {
+            k: figures[k] for k in ("accuracy", "image_to_image_P@10", "photos", "per_category", "most_confused")
+        }
+        tracker.log_metrics({"zero_shot_accuracy": figures["accuracy"]})
+        return (
+            f"zero-shot accuracy on the {figures['photos']} test photos {figures['accuracy']:.1%}, "
+            f"image->image P@10 {figures['image_to_image_P@10']:.1%}"
+        )
+    if cfg.dataset == "demo":
+        quality = attribute_precision(encoder, per_combo=cfg.eval_per_combo, workers=cfg.workers)
+        meta["heldout_attribute_precision_at_10"] = quality["precision_at_k"]
+        meta["heldout_per_attribute"] = quality["per_attribute"]
+        tracker.log_metrics(
+            {"heldout_attribute_precision_at_10": quality["precision_at_k"]}
+            | {f"heldout_{k}": v for k, v in quality["per_attribute"].items()}
+        )
+        return f"held-out precision@10 {quality['precision_at_k']:.1%} {quality['per_attribute']}"
+    val = validated(run)
+    meta["valid_text_to_image"] = val
+    if val:
+        tracker.log_metrics({f"final_val_{k}": v for k, v in val.items() if k.startswith("R@")})
+    return f"validation text->image {val}" if val else "no validation set given"
 
 
 def write_curve(path: Path, history: list[float], every: int) -> Path:
@@ -418,12 +531,12 @@ def write_curve(path: Path, history: list[float], every: int) -> Path:
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog or "python -m mmsearch.train", description=__doc__)
-    flags.add_settings(parser, TrainConfig, TuneSettings)
+    flags.add_settings(parser, TrainSettings, TuneSettings)
     args = parser.parse_args(argv)
-    given = flags.overrides(args, TrainConfig)
+    given = flags.overrides(args, TrainSettings)
     try:
-        base = preset_settings(given.get("preset") or flags.environment(TrainConfig).get("preset", ""))
-        cfg = flags.settings_from(TrainConfig, None, base, **given)
+        base = preset_settings(given.get("preset") or flags.environment(TrainSettings).get("preset", ""))
+        cfg = flags.settings_from(TrainSettings, None, base, **given)
         tuning = flags.settings_from(TuneSettings, None, None, **flags.overrides(args, TuneSettings))
         if tuning.judgments:
             from mmsearch.train.judgments import tune_on_judgments

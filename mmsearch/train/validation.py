@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mmsearch.encode.encoders import Encoder, encode_image_files, encode_images, encode_pixel_tensor, input_size
+from mmsearch.encode.encoders import Encoder, encode_images, encode_pixel_tensor, input_size
+from mmsearch.encode.files import encode_image_files
 from mmsearch.ingest import demo
 from mmsearch.ingest.catalog import CatalogError
 from mmsearch.ingest.images import load_image

@@ -1,4 +1,4 @@
-"""The Analytics tab: how search is used over the last days (evaluate/analytics.py): searches per day, the top
+"""The Analytics tab: how search is used over the last days (feedback/analytics.py): searches per day, the top
 queries, those with no results, only weak matches or no clicks, click-through rate, click positions, latency, and the
 online comparison's wins and losses. Query text is shown in tables, as text."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from mmsearch.evaluate import analytics
-from mmsearch.serve.feedback import JUDGING_OFF
+from mmsearch.feedback import analytics
+from mmsearch.feedback.access import JUDGING_OFF
 from mmsearch.ui.events import Events
 
 LISTS = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from mmsearch.feedback.loop import Feedback
 from mmsearch.search.searcher import Searcher
-from mmsearch.serve.feedback import Feedback
 from mmsearch.serve.guard import Guard
 from mmsearch.ui.analytics_tab import analytics_tab
 from mmsearch.ui.compare_tab import compare_tab

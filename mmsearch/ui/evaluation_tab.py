@@ -8,15 +8,9 @@ import gradio as gr
 
 from mmsearch.evaluate import classification, judged, quality
 from mmsearch.evaluate.measures import verdict
+from mmsearch.feedback.loop import Feedback
+from mmsearch.ingest import datasets
 from mmsearch.search.searcher import Searcher
-from mmsearch.serve.feedback import Feedback
-
-SET_LABELS = {
-    "demo": "Generated demo queries",
-    "handwritten": "Hand-written queries (other phrasings)",
-    "categories": "Category names",
-    "shopper": "Shopper queries (written by hand)",
-}
 
 
 def evaluation_tab(searcher: Searcher, feedback: Feedback | None = None) -> None:
@@ -24,10 +18,10 @@ def evaluation_tab(searcher: Searcher, feedback: Feedback | None = None) -> None
     and a button to run one again; with judging on, the same on the raters' judgments (both models when a second
     is loaded)."""
     index_dir = searcher.index.path
-    # A catalog of one's own has no bundled judgements; the demo's sets are offered, and running them says so.
-    own = quality.sets_for(searcher.config.catalog)
-    sets = {SET_LABELS[n]: n for n in own or quality.CATALOG_SETS["demo"]}
-    judged_catalog = "Fashion-MNIST" if own and own != quality.CATALOG_SETS["demo"] else "demo"
+    # A catalog of one's own has no bundled labels; the demo's sets are offered, and running them says so.
+    dataset = datasets.find(searcher.config.catalog) or datasets.find("demo")
+    sets = {qs.title: name for name, qs in dataset.query_sets.items()}
+    labelled_catalog = dataset.title
 
     def view(name: str, report: dict | None) -> tuple[list[list], str | None, str]:
         if report is None:
@@ -68,13 +62,13 @@ def evaluation_tab(searcher: Searcher, feedback: Feedback | None = None) -> None
     def evaluate_search(label: str, progress: gr.Progress = gr.Progress()) -> tuple[list[list], str | None, str]:
         """Runs a labelled query set through every search mode and shows the figures (the demo catalog only)."""
         name = sets.get(label, "demo")
-        queries, judged = quality.load_set(name)
+        queries, labels = quality.load_set(name)
         try:
-            report = quality.judge(searcher, queries, judged, name, progress=lambda f, m: progress(f, desc=m))
+            report = quality.evaluate(searcher, queries, labels, name, progress=lambda f, m: progress(f, desc=m))
         except ValueError as exc:
             raise gr.Error(
-                f"The labelled queries judge the {judged_catalog} catalog, and this index holds another. Judge it "
-                "from a shell: python -m mmsearch.evaluate --queries FILE --qrels FILE",
+                f"The labelled queries are for the {labelled_catalog} catalog, and this index holds another. Evaluate "
+                "it from a shell: python -m mmsearch.evaluate --queries FILE --qrels FILE",
                 duration=None,
             ) from exc
         return view(name, report)
@@ -124,7 +118,7 @@ def classification_section(report: dict, plot_path) -> None:
         f"### Zero-shot classification of the {report['photos']:,} {report['dataset']} photos\n"
         f"**Accuracy {report['accuracy']:.1%}** (each category is the mean embedding of its prompts: every template "
         f"with every word of the category, as the CLIP paper measures it) · **image→image P@10 "
-        f"{report['image_to_image_P@10']:.1%}** (more-like-this staying in the photo's category)\n\n"
+        f"{report['image_to_image_P@10']:.1%}** (similar items staying in the photo's category)\n\n"
         f"Published: {baselines}\n\nMost confused: {confused} · {report['model']} · {report['generated']}"
     )
     gr.Image(str(plot_path), type="filepath", show_label=False, interactive=False, height=420)

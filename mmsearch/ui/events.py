@@ -9,10 +9,10 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from sqlalchemy.exc import SQLAlchemyError
 
-from mmsearch.search.results import Result
-from mmsearch.serve.feedback import Feedback
+from mmsearch.feedback.loop import Feedback, NotRecording
+from mmsearch.feedback.searchlog import EventError
+from mmsearch.search.results import Hit
 from mmsearch.serve.guard import Guard, Refusal, uploaded_file
-from mmsearch.store.searchlog import EventError
 from mmsearch.ui.pictures import ServedPictures
 
 TITLES = {"busy": "Busy", "StoreUnavailable": "Cannot search"}  # the error box's title by kind of refusal
@@ -32,10 +32,6 @@ class Events:
     def client(request: gr.Request | None) -> str:
         return request.client.host if request is not None and request.client else "local"
 
-    def recorder(self, query: str | None, source: str, request: gr.Request | None):
-        """What gives an answer its query_id and logs it, for ``_run`` and the tools."""
-        return lambda answer, started: self.feedback.record(answer, query, source, self.client(request), started)
-
     def clicked(self, shown: dict, request: gr.Request | None) -> None:
         """A click on a result in the gallery, kept as an event on its answer (never failing the click itself)."""
         if not shown.get("query_id"):
@@ -43,10 +39,10 @@ class Events:
         position, client = int(shown.get("position") or 0), self.client(request)
         try:
             self.feedback.event(shown["query_id"], shown["item_id"], position, "click", client)
-        except (Refusal, EventError, SQLAlchemyError):  # not recorded, or not keepable: the click still works
+        except (NotRecording, EventError, SQLAlchemyError):  # not recorded, or not keepable: the click still works
             return
 
-    def gallery(self, results: list[Result]) -> list[tuple[str, str]]:
+    def gallery(self, results: list[Hit]) -> list[tuple[str, str]]:
         return [(self.pictures.path(r.image), r.caption()) for r in results]
 
     def run(self, endpoint: str, request: gr.Request | None, work, query: str | None = None, title: str = ""):

@@ -14,41 +14,35 @@ import time
 import gradio as gr
 from gradio.data_classes import FileData
 
-from mmsearch.search.results import QueryError, Result
+from mmsearch.search.results import Answer, Listing, QueryError
 from mmsearch.search.searcher import Searcher
 from mmsearch.ui.events import Events
 
 
-def _absolute(results: list[Result], request: gr.Request | None) -> list[dict]:
-    """Results with picture URLs an agent can fetch: the server's own address in front of the REST route."""
+def _absolute(shown: dict, request: gr.Request | None) -> dict:
+    """A hit or listing with a picture URL an agent can fetch: the server's own address in front of the REST route."""
     root = str(request.request.base_url).rstrip("/") if request is not None and request.request is not None else ""
-    out = [r.public() for r in results]
-    return [d | {"image_url": root + d["image_url"]} for d in out]
+    return shown | {"image_url": root + shown["image_url"]}
 
 
 def register_tools(searcher: Searcher, events: Events) -> None:
     """Adds the four tools to the Blocks being built (call inside ``with gr.Blocks()``)."""
 
-    def answer(endpoint: str, request: gr.Request | None, work, query: str | None = None) -> str:
-        """JSON text of what ``work`` found, through the guard: a search's ``{"query_id", "match", "mode",
-        "results"}`` (results
-        with absolute picture URLs; match ``weak`` when nothing in the catalog matches well), or one product."""
+    def answer(endpoint: str, request: gr.Request | None, wanted) -> str:
+        """JSON text of a search's ``{"query_id", "match", "mode", "results"}`` through the guard (results with
+        absolute picture URLs; match ``weak`` when nothing in the catalog matches well). ``wanted`` makes the
+        checked request, so that its refusals pass the guard too."""
 
         def found():
             started = time.perf_counter()
-            result = work()  # an Answer, or one product's listing
-            if isinstance(result, list):
-                query_id = events.recorder(query, "tool", request)(result, started)
-                shown = {
-                    "query_id": query_id,
-                    "match": result.match,
-                    "mode": result.mode,
-                    "results": _absolute(result, request),
-                }
-                return shown, result
-            return _absolute([result], request)[0], result
+            asked = wanted()
+            result: Answer = searcher.search(asked)
+            events.feedback.record(result, asked, "tool", events.client(request), started)
+            shown = result.public()
+            shown["results"] = [_absolute(h, request) for h in shown["results"]]
+            return shown, result
 
-        return json.dumps(events.run(endpoint, request, found, query=query), ensure_ascii=False)
+        return json.dumps(events.run(endpoint, request, found), ensure_ascii=False)
 
     def search_products(
         query: str, k: int = 10, mode: str = "hybrid", filters: str = "", request: gr.Request = None
@@ -64,10 +58,7 @@ def register_tools(searcher: Searcher, events: Events) -> None:
             JSON: a list of products, item_id, score, title, image_url, price, category, description, metadata, similarity and keyword_score.
         """
         return answer(
-            "tool_search_products",
-            request,
-            lambda: events.feedback.text_answer(searcher, query, k, None, filters or None, mode),
-            query=query,
+            "tool_search_products", request, lambda: searcher.request(q=query, k=k, mode=mode, filters=filters)
         )
 
     def search_by_image(image: FileData, k: int = 10, filters: str = "", request: gr.Request = None) -> str:
@@ -81,16 +72,16 @@ def register_tools(searcher: Searcher, events: Events) -> None:
             JSON: a list of products, most similar first, item_id, score (cosine similarity), title, image_url, price, category, description, metadata.
         """
 
-        def work():
+        def wanted():
             path = events.upload(image)
             if path is None:
                 raise QueryError("Send a picture to search with: an http(s) URL or an uploaded file.")
-            return searcher.search_image(path, k, None, filters or None)
+            return searcher.request(image=path, k=k, filters=filters)
 
-        return answer("tool_search_by_image", request, work)
+        return answer("tool_search_by_image", request, wanted)
 
     def similar_products(item_id: str, k: int = 10, filters: str = "", request: gr.Request = None) -> str:
-        """Find the products that look most like a product already in the catalog (more like this).
+        """Find the products that look most like a product already in the catalog (similar items).
 
         Args:
             item_id: the catalog id of the product, as returned by the other tools.
@@ -99,9 +90,7 @@ def register_tools(searcher: Searcher, events: Events) -> None:
         Returns:
             JSON: a list of products, most similar first, with the same fields as search_products.
         """
-        return answer(
-            "tool_similar_products", request, lambda: searcher.more_like_this(item_id, k, None, filters or None)
-        )
+        return answer("tool_similar_products", request, lambda: searcher.request(item_id=item_id, k=k, filters=filters))
 
     def get_product(item_id: str, request: gr.Request = None) -> str:
         """Look up one product of the catalog by its id.
@@ -111,7 +100,12 @@ def register_tools(searcher: Searcher, events: Events) -> None:
         Returns:
             JSON: the product, item_id, title, image_url, price, category, description and every other catalog column under metadata.
         """
-        return answer("tool_get_product", request, lambda: searcher.item(item_id))
+
+        def found():
+            listing = searcher.item(item_id)
+            return _absolute(listing.public(Listing.PUBLIC), request), listing
+
+        return json.dumps(events.run("tool_get_product", request, found), ensure_ascii=False)
 
     for tool in (search_products, search_by_image, similar_products, get_product):
         gr.api(tool, api_name=tool.__name__)

@@ -3,10 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ask
 from PIL import Image
 
 import index_build
-from mmsearch import config
+from mmsearch import settings
 from mmsearch.builder.pipeline import BuildError, build_index
 from mmsearch.search.searcher import Searcher
 
@@ -40,7 +41,7 @@ def shop(tmp_path):
 
 
 def test_someone_elses_catalog_indexes_and_finds_its_own_images(shop, tmp_path, tiny_two_tower_dir):
-    cfg = config.Config(
+    cfg = settings.Settings(
         data_dir=tmp_path / "data",
         catalog=str(shop),
         model=f"two-tower:{tiny_two_tower_dir}",
@@ -55,7 +56,7 @@ def test_someone_elses_catalog_indexes_and_finds_its_own_images(shop, tmp_path, 
     assert sorted(report["item_id"]) == ["sku-3", "sku-x", "sku-y"]
     searcher = Searcher.open(cfg)
     for i in (0, 7, 11):
-        top = searcher.search_image(shop.parent / "photos" / f"p{i}.jpg", k=3)
+        top = ask(searcher, image=shop.parent / "photos" / f"p{i}.jpg", k=3)
         assert top[0].item_id == f"sku-{i}" and top[0].score == pytest.approx(1.0, abs=1e-4)
         assert top[0].title == f"Product {i}" and top[0].metadata["colour"] == "red"
     assert {r["item_id"] for r in (pd.read_csv(shop).to_dict("records"))} - set(built.ids) - set(
@@ -65,7 +66,7 @@ def test_someone_elses_catalog_indexes_and_finds_its_own_images(shop, tmp_path, 
 
 def test_build_refuses_a_catalog_with_no_usable_rows(tmp_path, tiny_two_tower_dir):
     (tmp_path / "c.csv").write_text("item_id,image\na,missing.jpg\n")
-    cfg = config.Config(
+    cfg = settings.Settings(
         data_dir=tmp_path / "d",
         catalog=str(tmp_path / "c.csv"),
         model=f"two-tower:{tiny_two_tower_dir}",
@@ -122,7 +123,7 @@ def test_near_duplicates_are_reported_and_collapsed(tmp_path):
         rows.append({"item_id": f"i{i}", "image": f"p{i}.png", "title": item.title})
     rows.append({"item_id": "i0-copy", "image": "p0.png", "title": "the same photo again"})
     pd.DataFrame(rows).to_csv(tmp_path / "c.csv", index=False)
-    cfg = config.Config(
+    cfg = settings.Settings(
         data_dir=tmp_path / "d", catalog=str(tmp_path / "c.csv"), index=tmp_path / "ix", model="demo", workers=1
     )
     built = build_index(cfg)
@@ -130,7 +131,7 @@ def test_near_duplicates_are_reported_and_collapsed(tmp_path):
     assert ("i0", "i0-copy") in set(zip(pairs["item_id"], pairs["duplicate_of"]))
     assert built.manifest["near_duplicate_pairs"] == len(pairs)
     searcher = Searcher.open(cfg)
-    collapsed = [r.item_id for r in searcher.search_image(tmp_path / "p0.png", k=3)]
+    collapsed = [r.item_id for r in ask(searcher, image=tmp_path / "p0.png", k=3)]
     assert len(collapsed) == 3 and len({"i0", "i0-copy"} & set(collapsed)) == 1
     vector = searcher.index.vector("i0")
-    assert {"i0", "i0-copy"} <= {r.item_id for r in searcher.search_vector(vector, 3, collapse=False)}
+    assert {"i0", "i0-copy"} <= {item_id for item_id, _ in searcher.index.search(vector, 3)[0]}  # both are there

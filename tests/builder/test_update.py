@@ -7,12 +7,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import ask
 from PIL import Image
 
 import index_build
-from mmsearch import config
+from mmsearch import settings
 from mmsearch.builder import pipeline as build
 from mmsearch.ingest.catalog import CatalogError
+from mmsearch.search.ranking import Ranking
 from mmsearch.search.results import QueryError
 from mmsearch.search.searcher import Searcher
 
@@ -42,7 +44,7 @@ def _shop(folder, n=20, titles=None, seeds=None, name="shop.csv"):
 
 
 def _cfg(tmp_path, catalog, model, out="ix", **kw):
-    return config.Config(
+    return settings.Settings(
         data_dir=tmp_path / "data",
         catalog=str(catalog),
         model=model,
@@ -118,18 +120,16 @@ def test_removed_and_renamed_items_are_served_as_the_catalog_says(tmp_path, mode
     searcher = Searcher.open(_cfg(tmp_path, shop, model))
     assert "6" not in searcher.index and len(searcher.index) == 19
     with pytest.raises(QueryError, match="No item '6'"):
-        searcher.more_like_this("6")
-    everything = [r.item_id for r in searcher.search_image(tmp_path / "shop" / "p6.png", k=50)]
+        ask(searcher, item_id="6")
+    everything = [r.item_id for r in ask(searcher, image=tmp_path / "shop" / "p6.png", k=50)]
     assert "6" not in everything and len(everything) == 19
-    assert [r.item_id for r in searcher.search("plain", k=50, mode="keyword")].count("6") == 0
+    assert [r.item_id for r in ask(searcher, q="plain", k=50, mode="keyword")].count("6") == 0
     assert "6" not in [
-        r.item_id for r in searcher.search_image(tmp_path / "shop" / "p6.png", k=50, filters="category=mug")
+        r.item_id for r in ask(searcher, image=tmp_path / "shop" / "p6.png", k=50, filters="category=mug")
     ]
-    zebra = searcher.search("zebra", k=3, mode="keyword")
+    zebra = ask(searcher, q="zebra", k=3, mode="keyword")
     assert zebra[0].item_id == "4" and zebra[0].title == "a zebra lamp" and zebra[0].category == "lamp"
-    assert [r.item_id for r in searcher.search_image(tmp_path / "shop" / "p4.png", k=1, filters="category=lamp")] == [
-        "4"
-    ]
+    assert [r.item_id for r in ask(searcher, image=tmp_path / "shop" / "p4.png", k=1, filters="category=lamp")] == ["4"]
 
 
 def test_a_failed_update_changes_nothing_served(tmp_path, model, monkeypatch):
@@ -152,12 +152,12 @@ def test_a_failed_update_changes_nothing_served(tmp_path, model, monkeypatch):
     after = Searcher.open(_cfg(tmp_path, shop, model))
     for searcher in (before, after):  # the old index, and the Feast rows it reads, are as they were
         assert "9" in searcher.index and len(searcher.index) == 20
-        two = searcher.more_like_this("2", k=20)
+        two = ask(searcher, item_id="2", k=20)
         assert {r.item_id: r.title for r in two}["2"] == "plain item 2"
     done = build.build_index(_cfg(tmp_path, shop, model))
     # The failed run's vector for the new picture is found in Feast (keyed by the picture's bytes): not re-encoded.
     assert _counts(done.manifest) == {"added": 0, "changed": 2, "removed": 1, "unchanged": 17, "encoded": 0}
-    assert Searcher.open(_cfg(tmp_path, shop, model)).more_like_this("2", k=20)[0].title == "half-written title"
+    assert ask(Searcher.open(_cfg(tmp_path, shop, model)), item_id="2", k=20)[0].title == "half-written title"
 
 
 def test_two_catalogs_with_the_same_item_ids_keep_their_own_data(tmp_path, model):
@@ -167,8 +167,8 @@ def test_two_catalogs_with_the_same_item_ids_keep_their_own_data(tmp_path, model
     build.build_index(_cfg(tmp_path, b, model, out="ix-b"))
     sa = Searcher.open(_cfg(tmp_path, a, model, out="ix-a"))
     sb = Searcher.open(_cfg(tmp_path, b, model, out="ix-b"))
-    got_a = sa.search_image(tmp_path / "a" / "p0.png", k=6)
-    got_b = sb.search_image(tmp_path / "b" / "p0.png", k=6)
+    got_a = ask(sa, image=tmp_path / "a" / "p0.png", k=6)
+    got_b = ask(sb, image=tmp_path / "b" / "p0.png", k=6)
     assert all(r.title.startswith("apple") and "/a/" in r.image for r in got_a)
     assert all(r.title.startswith("banana") and "/b/" in r.image for r in got_b)
     assert got_a[0].item_id == got_b[0].item_id == "0" and got_a[0].score == pytest.approx(1.0, abs=1e-4)
@@ -193,7 +193,7 @@ def test_bring_your_own_embeddings(tmp_path, model, tiny_two_tower_dir):
     assert built.manifest["encoded"] == 1 and built.manifest["item_count"] == 8
     searcher = Searcher.open(_cfg(tmp_path, tmp_path / "shop" / "byo.parquet", model), encoder)
     unit = vectors[3] / np.linalg.norm(vectors[3])
-    top = searcher.search_vector(unit, 1)[0]
+    top = Ranking(searcher.snapshot, searcher.store, 5).by_vector(unit, 1)[0]
     assert top.item_id == "3" and top.score == pytest.approx(1.0, abs=1e-5) and "embedding" not in top.metadata
 
     wrong_dim = table.assign(embedding=[np.ones(3, np.float32)] * 8)
@@ -246,13 +246,11 @@ def test_the_searcher_swaps_in_an_updated_index_while_queries_run(tmp_path, mode
         while not stop.is_set():
             try:
                 if kind == 0:
-                    answers.append(len(searcher.search("plain item", k=5, mode="hybrid")))
+                    answers.append(len(ask(searcher, q="plain item", k=5, mode="hybrid")))
                 elif kind == 1:
-                    answers.append(
-                        len(searcher.search_image(tmp_path / "shop" / "p1.png", k=5, filters="category=hat"))
-                    )
+                    answers.append(len(ask(searcher, image=tmp_path / "shop" / "p1.png", k=5, filters="category=hat")))
                 else:
-                    answers.append(len(searcher.more_like_this("1", k=5)))
+                    answers.append(len(ask(searcher, item_id="1", k=5)))
             except Exception as exc:  # noqa: BLE001 - any failure is what the test looks for
                 errors.append(repr(exc))
 
@@ -273,7 +271,7 @@ def test_the_searcher_swaps_in_an_updated_index_while_queries_run(tmp_path, mode
     for t in threads:
         t.join()
     assert searcher.loaded.reloads == 1 and not errors and len(answers) > 20 and set(answers) == {5}
-    assert "3" not in searcher.index and searcher.more_like_this("1", k=1)[0].title == "swapped title"
+    assert "3" not in searcher.index and ask(searcher, item_id="1", k=1)[0].title == "swapped title"
 
 
 def test_embeddings_from_a_side_file(tmp_path, model):
@@ -286,7 +284,8 @@ def test_embeddings_from_a_side_file(tmp_path, model):
     pq.write_table(side, tmp_path / "vectors.parquet")
     cfg = _cfg(tmp_path, shop, model, embeddings=tmp_path / "vectors.parquet", embeddings_model=model)
     assert build.build_index(cfg, encoder).manifest["encoded"] == 0
-    top = Searcher.open(cfg, encoder).search_vector(vectors[4] / np.linalg.norm(vectors[4]), 1)[0]
+    searcher = Searcher.open(cfg, encoder)
+    top = Ranking(searcher.snapshot, searcher.store, 5).by_vector(vectors[4] / np.linalg.norm(vectors[4]), 1)[0]
     assert top.item_id == "4" and top.score == pytest.approx(1.0, abs=1e-5)
 
 
@@ -330,10 +329,10 @@ def test_a_build_killed_with_sigkill_leaves_the_served_index_and_its_rows(tmp_pa
     proc.wait(60)
     assert proc.returncode == -signal.SIGKILL
     searcher = Searcher.open(cfg)
-    assert {r.title for r in searcher.more_like_this("0", k=20)} == {f"plain item {i}" for i in range(20)}
+    assert {r.title for r in ask(searcher, item_id="0", k=20)} == {f"plain item {i}" for i in range(20)}
     done = build.build_index(cfg)  # the next build lands, reusing what the killed one wrote
     assert done.manifest["changed"] == 20 and done.manifest["encoded"] == 0
-    assert Searcher.open(cfg).more_like_this("0", k=1)[0].title == "killed before it landed"
+    assert ask(Searcher.open(cfg), item_id="0", k=1)[0].title == "killed before it landed"
 
 
 def test_a_picture_that_fails_to_decode_is_skipped_in_a_build_and_in_an_update(tmp_path, model):
@@ -356,4 +355,4 @@ def test_a_picture_that_fails_to_decode_is_skipped_in_a_build_and_in_an_update(t
     assert "5" in second.ids and "2" not in second.ids and second.manifest["item_count"] == 7
     assert second.manifest["encoded"] == 1
     searcher = Searcher.open(_cfg(tmp_path, shop, model))
-    assert searcher.more_like_this("5", k=1)[0].item_id == "5"
+    assert ask(searcher, item_id="5", k=1)[0].item_id == "5"

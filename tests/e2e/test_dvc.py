@@ -36,7 +36,7 @@ def test_the_stages_chain_catalog_model_index_figures():
 STAGE_ENTRIES = {
     "catalog": ["mmsearch.ingest.demo"],
     "train": ["mmsearch.train.loop", "mmsearch.train"],
-    "index": ["mmsearch.builder.pipeline", "mmsearch.config", "mmsearch.flags"],
+    "index": ["mmsearch.builder.pipeline", "mmsearch.settings", "mmsearch.flags"],
     "evaluate": ["mmsearch.evaluate.cli", "mmsearch.evaluate"],
 }
 

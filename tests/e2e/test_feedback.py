@@ -59,9 +59,10 @@ def test_answers_carry_a_query_id_and_events_on_them_are_accepted_or_refused_pla
     assert http.post("/api/events", json=ok | {"action": "add_to_cart", "client_id": "visitor-7"}).status_code == 202
     for bad, status, words in [
         (ok | {"query_id": "0" * 32}, 404, "no search"),
-        (ok | {"position": 6}, 400, "outside that answer"),
-        (ok | {"position": 0}, 400, "outside that answer"),
-        (ok | {"item_id": "nope"}, 400, "not at position"),
+        (ok | {"position": 6}, 409, "outside that answer"),  # a position the schema allows, that answer lacks
+        (ok | {"position": 0}, 400, "position must be at least 1"),  # the schema's own bound
+        (ok | {"item_id": "nope"}, 409, "not at position"),
+        (ok | {"action": "click", "extra": 1}, 422, "extra"),  # the schema says which fields there are
         ({"query_id": qid}, 422, "item_id"),
         (ok | {"action": "<b>x</b>"}, 400, "action"),
     ]:

@@ -7,10 +7,12 @@ import time
 
 import numpy as np
 import pytest
+from conftest import ask
 
-from mmsearch import config
+from mmsearch import settings
 from mmsearch.builder import pipeline as build
-from mmsearch.encode.encoders import encode_image_files, load_encoder
+from mmsearch.encode.encoders import load_encoder
+from mmsearch.encode.files import encode_image_files
 from mmsearch.search.searcher import Searcher
 from mmsearch.store import readahead
 
@@ -25,7 +27,7 @@ def test_ray_data_encoding_equals_the_single_process_path(demo_manifest, tiny_tw
     items = catalog.load_catalog(str(demo_manifest), tmp_path).items
     paths = items["image"].tolist()[:40] + [str(tmp_path / "missing.png")]
     (tmp_path / "missing.png").write_bytes(b"not a picture")
-    cfg = config.Config(model=f"two-tower:{tiny_two_tower_dir}", ray="local", batch_size=16)
+    cfg = settings.Settings(model=f"two-tower:{tiny_two_tower_dir}", ray="local", batch_size=16)
     encoder = load_encoder(cfg.model, "cpu")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     try:
@@ -79,7 +81,7 @@ def redis_url(tmp_path):
 
 def test_redis_serves_as_the_online_store(redis_url, demo_manifest, tiny_two_tower_dir, tmp_path):
     url, client = redis_url
-    cfg = config.Config(
+    cfg = settings.Settings(
         data_dir=tmp_path / "data",
         catalog=str(demo_manifest),
         model=f"two-tower:{tiny_two_tower_dir}",
@@ -92,16 +94,16 @@ def test_redis_serves_as_the_online_store(redis_url, demo_manifest, tiny_two_tow
     built = build.build_index(cfg)
     assert built.manifest["online_store"] == url and client.dbsize() > 0
     assert not (tmp_path / "data" / "feast" / "online_store.db").exists()
-    searcher = Searcher.open(config.Config(data_dir=tmp_path / "data", model=cfg.model, index=tmp_path / "ix"))
-    results = searcher.search("red striped t-shirt", k=5, mode="keyword")
+    searcher = Searcher.open(settings.Settings(data_dir=tmp_path / "data", model=cfg.model, index=tmp_path / "ix"))
+    results = ask(searcher, q="red striped t-shirt", k=5, mode="keyword")
     truth = dict(zip(built.items["item_id"], built.items["title"]))
     assert len(results) == 5 and all(r.title == truth[r.item_id] for r in results)
     assert searcher.store.readable()
     assert readahead.listing_pages(searcher.store) == 0  # Redis holds everything in memory: nothing to read ahead
     client.flushall()  # the online store lost its rows: listings already read stay (content-keyed, never stale) ...
-    assert [r.title for r in searcher.search("red striped t-shirt", k=2, mode="keyword")] == [
+    assert [r.title for r in ask(searcher, q="red striped t-shirt", k=2, mode="keyword")] == [
         truth[r.item_id] for r in results[:2]
     ]
-    fresh = Searcher.open(config.Config(data_dir=tmp_path / "data", model=cfg.model, index=tmp_path / "ix"))
-    hits = fresh.search("red striped t-shirt", k=2, mode="keyword")  # ... and the rest come back empty, still answered
+    fresh = Searcher.open(settings.Settings(data_dir=tmp_path / "data", model=cfg.model, index=tmp_path / "ix"))
+    hits = ask(fresh, q="red striped t-shirt", k=2, mode="keyword")  # ... and the rest come back empty, still answered
     assert [r.title for r in hits] == [r.item_id for r in hits]

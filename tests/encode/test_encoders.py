@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmsearch.encode.encoders import EncoderError, encode_image_files, encode_images, load_encoder
+from mmsearch.encode.encoders import EncoderError, encode_images, load_encoder
+from mmsearch.encode.files import encode_image_files
 
 
 @pytest.fixture(params=["clip", "two-tower"])
@@ -83,7 +84,7 @@ def test_pickled_checkpoints_with_code_are_refused(tiny_clip_spec, tmp_path):
     torch.save({"model": {}, "x": _Payload(marker)}, resume)
     with pytest.raises(Exception, match="Weights only load failed|Unsupported global"):
         train.train(
-            train.TrainConfig(
+            train.TrainSettings(
                 out=tmp_path / "run",
                 resume=True,
                 renders=64,

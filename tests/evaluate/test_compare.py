@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from mmsearch import config
+from mmsearch import settings
 from mmsearch.builder.pipeline import build_index
 from mmsearch.evaluate import compare
 from mmsearch.search.results import QueryError
@@ -14,7 +14,7 @@ def pair(tmp_path_factory, demo_manifest, tiny_two_tower_dir, other_two_tower_di
     tmp = tmp_path_factory.mktemp("compare")
     out = []
     for name, model in (("a", tiny_two_tower_dir), ("b", other_two_tower_dir)):
-        cfg = config.Config(
+        cfg = settings.Settings(
             data_dir=tmp / "data",
             catalog=str(demo_manifest),
             model=f"two-tower:{model}",

@@ -51,20 +51,20 @@ def test_the_standing_counts_deviations_above_the_catalogs_mean():
     q = vectors[0]
     sims = vectors @ q
     assert abs(spread.standing(q, 1.0) - (1.0 - sims.mean()) / sims.std()) < 0.05
-    assert MatchRule(0.5, 3.0, 2.0).judge(None, 1.0) == "weak"  # nothing found
-    assert MatchRule(0.5, 3.0, 2.0).judge(1.0, 0.5) == "good"  # words known
-    assert MatchRule(0.5, 3.0, 2.0).judge(2.5, None) == "good"  # an image: its own threshold
+    assert MatchRule(0.5, 3.0, 2.0).decide(None, 1.0) == "weak"  # nothing found
+    assert MatchRule(0.5, 3.0, 2.0).decide(1.0, 0.5) == "good"  # words known
+    assert MatchRule(0.5, 3.0, 2.0).decide(2.5, None) == "good"  # an image: its own threshold
 
 
 def test_the_affinity_to_category_words_makes_an_answer_good_only_when_it_is_measured_and_high_enough():
     from mmsearch.search.match import GOOD, WEAK, MatchRule
 
     rule = MatchRule(words=0.67, standing=3.5, image_standing=2.0, affinity=0.7)
-    assert rule.judge(2.0, 0.0, 0.75) == GOOD  # "hoodie": no known word, low standing, near "sweatshirt"
-    assert rule.judge(2.0, 0.0, 0.40) == WEAK  # "garden hose"
-    assert rule.judge(2.0, 0.0, None) == WEAK  # no category words to compare with
-    assert rule.judge(1.5, None, 0.99) == WEAK  # a picture: its standing alone decides (below 2.0)
-    assert MatchRule(0.67, 3.5, 2.0).judge(2.0, 0.0, 0.99) == WEAK  # the default affinity (1.01) never decides
+    assert rule.decide(2.0, 0.0, 0.75) == GOOD  # "hoodie": no known word, low standing, near "sweatshirt"
+    assert rule.decide(2.0, 0.0, 0.40) == WEAK  # "garden hose"
+    assert rule.decide(2.0, 0.0, None) == WEAK  # no category words to compare with
+    assert rule.decide(1.5, None, 0.99) == WEAK  # a picture: its standing alone decides (below 2.0)
+    assert MatchRule(0.67, 3.5, 2.0).decide(2.0, 0.0, 0.99) == WEAK  # the default affinity (1.01) never decides
 
 
 def test_no_words_threshold_sits_on_a_share_a_short_query_can_have():

@@ -93,16 +93,16 @@ def test_a_file_set_needs_its_columns(tmp_path):
 def test_hybrid_beats_both_single_modes_on_the_demo_set_with_the_demo_model(tmp_path_factory):
     """The issue's bar, with the bundled model on the full demo catalog: hybrid is not worse than the better of
     vector and keyword search on the test queries, with and without filters."""
-    from mmsearch import config
+    from mmsearch import settings
     from mmsearch.builder.pipeline import build_index
     from mmsearch.search.searcher import Searcher
 
     tmp = tmp_path_factory.mktemp("quality")
-    cfg = config.Config(data_dir=tmp / "data", catalog="demo", model="demo", index=tmp / "ix", workers=2)
+    cfg = settings.Settings(data_dir=tmp / "data", catalog="demo", model="demo", index=tmp / "ix", workers=2)
     build_index(cfg)
     searcher = Searcher.open(cfg)
     queries, judged = quality.load_set()
-    report = quality.evaluate(searcher, queries, judged)
+    report = quality.measure(searcher, queries, judged)
     table = report["table"]
     for subset in ("all", "without filters", "with filters"):
         best = max(table["vector"][subset]["nDCG@10"], table["keyword"][subset]["nDCG@10"])

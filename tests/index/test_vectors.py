@@ -171,4 +171,4 @@ def test_filtered_exact_search_reads_the_vectors_flat_and_hnsw_hold_in_memory(tm
         assert loaded.search(v[:5], 6, rows) == from_memory
     flat = vindex.build(v, _items(n), {"model_id": "m"}, "flat")
     flat.faiss_index.remove_ids(faiss.IDSelectorBatch(np.array([3], dtype=np.int64)))  # ids no longer the order
-    assert index_kinds.resident_vectors(flat.faiss_index, n) is None
+    assert index_kinds.kind("flat").resident(flat.faiss_index, n) is None

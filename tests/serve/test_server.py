@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ask
 from fastapi.testclient import TestClient
 
-from mmsearch import config
+from mmsearch import settings
 from mmsearch.builder.pipeline import build_index
 from mmsearch.search.searcher import Searcher
-from mmsearch.serve import guard
+from mmsearch.serve import auth, guard
 from mmsearch.service import create_app
 from mmsearch.store import readahead
 
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
     tmp = tmp_path_factory.mktemp("service")
-    cfg = config.Config(
+    cfg = settings.Settings(
         data_dir=tmp / "data",
         catalog=str(demo_manifest),
         model=f"two-tower:{tiny_two_tower_dir}",
@@ -40,8 +41,8 @@ def built(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
     return cfg
 
 
-def _client(cfg: config.Config, **changes) -> tuple[TestClient, Searcher]:
-    searcher = Searcher.open(config.replace(cfg, **changes))
+def _client(cfg: settings.Settings, **changes) -> tuple[TestClient, Searcher]:
+    searcher = Searcher.open(settings.replace(cfg, **changes))
     return TestClient(create_app(searcher)), searcher
 
 
@@ -60,7 +61,7 @@ def test_token_buckets_allow_a_burst_then_the_rate():
 
 def test_the_gate_refuses_past_its_queue_instead_of_waiting():
     async def scenario():
-        gate = guard.Gate(concurrency=1, max_queue=1)
+        gate = guard.SearchQueue(concurrency=1, max_queue=1)
         release = asyncio.Event()
 
         async def hold():
@@ -83,19 +84,19 @@ def test_the_gate_refuses_past_its_queue_instead_of_waiting():
 
 
 def test_auth_parsing_and_checks():
-    assert guard.parse_auth("") is None
+    assert auth.parse_auth("") is None
     with pytest.raises(ValueError, match="user:password"):
-        guard.parse_auth("justapassword")
-    creds = guard.parse_auth("alice:s3:cret")
+        auth.parse_auth("justapassword")
+    creds = auth.parse_auth("alice:s3:cret")
     assert creds == (("alice", "s3:cret"),)
-    assert guard.authorized("Bearer s3:cret", creds) and guard.authorized("Basic YWxpY2U6czM6Y3JldA==", creds)
-    assert not guard.authorized("Bearer wrong", creds) and not guard.authorized(None, creds)
-    assert not guard.authorized("Basic !!!", creds) and guard.authorized(None, None)
-    raters = guard.parse_auth("alice:pw1, bob:pw2")
-    assert guard.user_of("Bearer pw2", raters) == "bob" and guard.user_of("Bearer pw1", raters) == "alice"
-    assert guard.user_of("Bearer nope", raters) is None and guard.user_of("Bearer pw1", None) is None
+    assert auth.authorized("Bearer s3:cret", creds) and auth.authorized("Basic YWxpY2U6czM6Y3JldA==", creds)
+    assert not auth.authorized("Bearer wrong", creds) and not auth.authorized(None, creds)
+    assert not auth.authorized("Basic !!!", creds) and auth.authorized(None, None)
+    raters = auth.parse_auth("alice:pw1, bob:pw2")
+    assert auth.user_of("Bearer pw2", raters) == "bob" and auth.user_of("Bearer pw1", raters) == "alice"
+    assert auth.user_of("Bearer nope", raters) is None and auth.user_of("Bearer pw1", None) is None
     with pytest.raises(ValueError, match="twice"):
-        guard.parse_auth("alice:a,alice:b")
+        auth.parse_auth("alice:a,alice:b")
 
 
 def test_a_locked_deployment_asks_for_its_token(built):
@@ -157,7 +158,7 @@ def test_readyz_waits_for_the_listings_to_be_read_ahead(built, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["corrupted", "locked", "missing"])
 def test_a_broken_feature_store_gives_503_and_readyz_false_without_a_crash(built, tmp_path, fault):
-    cfg = config.replace(built, data_dir=tmp_path / "data", index=tmp_path / "ix")
+    cfg = settings.replace(built, data_dir=tmp_path / "data", index=tmp_path / "ix")
     build_index(cfg)  # its own data directory: the index's manifest names the one it serves from
     data = cfg.data_dir
     db = data / "feast" / "online_store.db"
@@ -216,11 +217,11 @@ def test_searches_from_many_threads_answer_as_one_at_a_time(built, demo_manifest
     """Encoders, Feast reads, Faiss, BM25 and the query cache shared by threads: every answer equals the serial one."""
     searcher = Searcher.open(built)
     photo = str(demo_manifest.parent / "images" / "demo-00004.jpg")
-    calls = [lambda q=q: searcher.search_text(q, 5) for q in ("red mug", "blue striped shirt", "green cap", "lamp")]
+    calls = [lambda q=q: ask(searcher, q=q, k=5) for q in ("red mug", "blue striped shirt", "green cap", "lamp")]
     calls += [
-        lambda: searcher.search_image(photo, 4),
-        lambda: searcher.more_like_this("demo-00009", 4),
-        lambda: searcher.search_text("dotted", 6, filters="category=mug", mode="vector"),
+        lambda: ask(searcher, image=photo, k=4),
+        lambda: ask(searcher, item_id="demo-00009", k=4),
+        lambda: ask(searcher, q="dotted", k=6, filters="category=mug", mode="vector"),
     ]
     expected = [[(r.item_id, r.score, r.title) for r in call()] for call in calls]
     errors, mismatches = [], []
@@ -246,11 +247,11 @@ def test_searches_from_many_threads_answer_as_one_at_a_time(built, demo_manifest
 
 def test_listings_once_read_come_from_memory_and_new_revisions_from_feast(built):
     searcher = Searcher.open(built)
-    first = searcher.search_text("red mug", 5)
+    first = ask(searcher, q="red mug", k=5)
     hits, misses = searcher.store.listing_hits, searcher.store.listing_misses
     assert misses >= 5
-    again = searcher.search_text("red mug", 5)
-    assert [r.to_dict() for r in again] == [r.to_dict() for r in first]
+    again = ask(searcher, q="red mug", k=5)
+    assert [r.public() for r in again] == [r.public() for r in first]
     assert searcher.store.listing_hits == hits + 5 and searcher.store.listing_misses == misses
     snap = searcher.snapshot
     ids = [r.item_id for r in first]
@@ -264,7 +265,7 @@ def test_a_flood_of_requests_past_the_queue_is_turned_away_at_once(built):
     import httpx
 
     async def flood() -> list[int]:
-        searcher = Searcher.open(config.replace(built, max_queue=4))
+        searcher = Searcher.open(settings.replace(built, max_queue=4))
         transport = httpx.ASGITransport(app=create_app(searcher))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             answers = await asyncio.gather(

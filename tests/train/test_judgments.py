@@ -5,7 +5,7 @@ import json
 
 import torch
 
-from mmsearch.store.judgments import half_of
+from mmsearch.feedback.judgments import half_of
 from mmsearch.train.judgments import JudgedPairs, loss
 
 

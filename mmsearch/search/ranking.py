@@ -1,0 +1,135 @@
+"""The ranked lists a search answers from, over one snapshot: by embedding (filtered, near-duplicates counted once),
+by keywords (BM25), and both fused by reciprocal rank fusion; the hits dressed with their listings.
+
+A filter selects rows before the vector search, so a filtered query returns k hits whenever k items match; a
+near-duplicate group takes one place, and when duplicates used up places the list is searched deeper.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmsearch.index import keyword as kw
+from mmsearch.index.filters import FilterError, matching_rows, parse_filters
+from mmsearch.search.listings import dress
+from mmsearch.search.results import Hit, QueryError
+from mmsearch.search.snapshot import Snapshot
+from mmsearch.search.stages import stage
+from mmsearch.store.features import FeatureStore
+
+FUSION_DEPTH = 100  # candidates taken from each list before fusing; deeper ranks add almost nothing under RRF
+
+
+def filter_rows(snap: Snapshot, filters: str | None) -> np.ndarray | None:
+    """The index rows a filter allows (None: every row)."""
+    if not (filters and filters.strip()):
+        return None
+    try:
+        return matching_rows(snap.columns, parse_filters(filters))
+    except FilterError as exc:
+        raise QueryError(str(exc)) from exc
+
+
+def collapse(snap: Snapshot, hits: list[tuple[str, float]], k: int) -> list[tuple[str, float]]:
+    """The first ``k`` hits with one per near-duplicate group."""
+    seen, out = set(), []
+    for item_id, score in hits:
+        group = snap.groups.get(item_id, item_id)
+        if group not in seen:
+            seen.add(group)
+            out.append((item_id, score))
+            if len(out) == k:
+                break
+    return out
+
+
+class Ranking:
+    """The lists of one snapshot, dressed from ``store``; ``rrf_k`` is fusion's rank constant."""
+
+    def __init__(self, snap: Snapshot, store: FeatureStore, rrf_k: int):
+        self.snap, self.store, self.rrf_k = snap, store, rrf_k
+
+    def by_vector(
+        self, vector: np.ndarray, k: int, filters: str | None = None, min_score: float | None = None
+    ) -> list[Hit]:
+        """Top-k by cosine similarity; near-duplicates count once."""
+        snap = self.snap
+        rows = filter_rows(snap, filters)
+        with stage("vector_search"):
+            hits = snap.index.search(vector, k, rows)[0]
+        available = len(snap.index) if rows is None else len(rows)
+        fetch = k
+        while snap.groups:
+            unique = collapse(snap, hits, k)
+            if len(unique) >= k or fetch >= available:
+                hits = unique
+                break
+            fetch = min(available, fetch * 2)  # duplicates used up places: look further down the list
+            hits = snap.index.search(vector, fetch, rows)[0]
+        found = self.dressed(hits, min_score)
+        for h in found:
+            h.similarity = h.score
+        return found
+
+    def word_rows(self, filters: str | None, negative: list[str]) -> np.ndarray | None:
+        """The rows a word query may return: the filter's, less every item whose text says a pushed-away word."""
+        rows = filter_rows(self.snap, filters)
+        if negative:
+            everything = np.arange(len(self.snap.index)) if rows is None else rows
+            rows = np.setdiff1d(everything, self.snap.keyword.rows_with(negative))
+        return rows
+
+    def lists(
+        self, vector: np.ndarray | None, words: str, rows: np.ndarray | None, depth: int
+    ) -> tuple[list[int], list[tuple[int, float]]]:
+        """Top-``depth`` rows by embedding (none when ``vector`` is None) and (row, BM25) by keywords."""
+        snap, by_vector = self.snap, []
+        if vector is not None:
+            with stage("vector_search"):
+                by_vector = [snap.index.row(i) for i, _ in snap.index.search(vector, depth, rows)[0]]
+        with stage("keyword"):
+            return by_vector, snap.keyword.search(words, depth, rows)
+
+    def by_words(
+        self,
+        vector: np.ndarray,
+        words: str,
+        negative: list[str],
+        k: int,
+        mode: str,
+        weight: float,
+        filters: str | None = None,
+        min_score: float | None = None,
+    ) -> list[Hit]:
+        """Keyword (BM25) or hybrid hits: the keyword list alone, or fused with the vector list (``weight``: the
+        keyword list's share); hybrid scores are scaled so that 1.0 is first place in both lists."""
+        snap = self.snap
+        rows = self.word_rows(filters, negative)
+        available = len(snap.index) if rows is None else len(rows)
+        depth = min(available, max(FUSION_DEPTH, 2 * k))
+        while True:
+            by_vector, by_keyword = self.lists(None if mode == "keyword" else vector, words, rows, depth)
+            with stage("fusion"):
+                ranked = (
+                    by_keyword
+                    if mode == "keyword"
+                    else kw.reciprocal_rank_fusion(by_vector, [r for r, _ in by_keyword], weight, self.rrf_k)
+                )
+                picked = collapse(snap, [(snap.index.ids[r], s) for r, s in ranked], k)
+            if len(picked) >= k or depth >= available or (mode == "keyword" and len(by_keyword) < depth):
+                break
+            depth = min(available, depth * 2)  # near-duplicates took places: look further down
+        if mode == "hybrid":
+            picked = [(item_id, score * (self.rrf_k + 1)) for item_id, score in picked]
+        found = self.dressed(picked, min_score)
+        bm25 = {snap.index.ids[r]: s for r, s in by_keyword}
+        for h in found:
+            h.similarity = round(float(snap.index.vector(h.item_id) @ vector), 4)
+            h.keyword_score = round(bm25[h.item_id], 4) if h.item_id in bm25 else None
+        return found
+
+    def dressed(self, hits: list[tuple[str, float]], min_score: float | None = None) -> list[Hit]:
+        """Hits with their listings; those below ``min_score`` dropped."""
+        if min_score is not None:
+            hits = [(item_id, score) for item_id, score in hits if score >= min_score]
+        return dress(self.store, self.snap, hits)

@@ -1,0 +1,102 @@
+"""One search as every way in asks for it: ``SearchRequest``, built once at the edge (REST, the UI, the agent tools,
+the CLI), checked once there, and passed down to the searcher, which trusts it.
+
+A request holds words (``q``, where ``-word`` pushes away from what it names), a picture, or both, or the id of an
+indexed item to find similar items to; how many results (``k``), the mode, filters, the two weights and the cut-off
+(``min_score``). Its types are the API's schema: the REST routes declare their parameters with the same types, so
+what the schema says is what the server checks.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from mmsearch import inputs
+from mmsearch.index.filters import split_terms
+from mmsearch.search.results import QueryError
+
+MODES = ("vector", "keyword", "hybrid")
+MAX_K = 100
+MAX_QUERY_CHARS = 500  # the default of --max-query-chars
+MAX_FILTER_CHARS = 1000
+MAX_ID = 200  # an item id
+
+Mode = Literal["vector", "keyword", "hybrid"]
+K = inputs.bounded(int, "k", 1, MAX_K)
+Weight = inputs.bounded(float, "keyword_weight", 0, 1)
+inputs.RANGES["image_weight"] = (0, 1)
+MinScore = inputs.bounded(float, "min_score")
+QueryText = inputs.text(pattern=inputs.WORDS)  # its length limit is the deployment's (--max-query-chars): _length
+# The words as a REST caller sends them, for the route's parameter: checked for words, and handed on uncleaned, so that
+# SearchRequest.of counts the deployment's length limit on the words as sent (as the schema says).
+QueryParam = Annotated[str, StringConstraints(pattern=inputs.WORDS)]
+Filters = inputs.text(MAX_FILTER_CHARS)
+ItemId = inputs.text(MAX_ID, required=True)
+
+NOTHING = "Type something to search for, e.g. 'red striped t-shirt', or upload an image."
+KINDS = ("text", "image", "text+image", "similar")
+
+
+class SearchRequest(BaseModel):
+    """A checked search. Build it with ``SearchRequest.of(...)`` (refusals become QueryError, worded for people)
+    or, where pydantic's ValidationError is handled, as any pydantic model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    q: QueryText | None = Field(None, description="what to look for; words starting with '-' push away")
+    k: K | None = Field(None, description=f"results, 1..{MAX_K} (default: the server's)")
+    mode: Mode | None = Field(None, description="vector, keyword or hybrid (default: the server's)")
+    filters: Filters | None = Field(None, description="e.g. category=mug; colour=blue|red; price<=20")
+    min_score: MinScore | None = Field(None, description="drop results scoring lower")
+    keyword_weight: Weight | None = Field(None, description="hybrid: the keyword list's share, 0..1")
+    image_weight: Weight | None = Field(None, description="with words and a picture: the picture's share, 0..1")
+    item_id: ItemId | None = Field(None, description="find items similar to this indexed item")
+    image: SkipJsonSchema[Any] = Field(None, exclude=True, description="a picture: decoded, or a received file")
+
+    @field_validator("q", mode="before")
+    @classmethod
+    def _length(cls, value: object, info: ValidationInfo) -> object:
+        """The deployment's limit (``context={"max_query_chars": n}``), counted on the words as sent."""
+        limit = (info.context or {}).get("max_query_chars", MAX_QUERY_CHARS)
+        if isinstance(value, str) and len(value) > limit:
+            raise inputs.refuse(
+                f"The query is {len(value):,} characters long; the limit is {limit}. Shorten it to the words that "
+                "matter."
+            )
+        return value
+
+    @classmethod
+    def of(cls, max_query_chars: int = MAX_QUERY_CHARS, **fields: object) -> SearchRequest:
+        """A request from a caller's fields (None and "" leave a field unset: a form's empty box is no value);
+        QueryError says what is wrong."""
+        given = {k: v for k, v in fields.items() if v is not None and not (isinstance(v, str) and not v)}
+        if given.get("image") is None and given.get("item_id") is None and not _has_words(given.get("q")):
+            raise QueryError(NOTHING)
+        try:
+            return cls.model_validate(given, context={"max_query_chars": max_query_chars})
+        except ValidationError as exc:
+            raise QueryError(str(inputs.explain(exc.errors()))) from None
+
+    @property
+    def kind(self) -> str:
+        """What is asked with: text, image, text+image, or similar (an indexed item)."""
+        if self.item_id is not None:
+            return "similar"
+        if self.image is not None:
+            return "text+image" if self.q else "image"
+        return "text"
+
+    def terms(self) -> tuple[str, list[str]]:
+        """The words asked for and the words pushed away ("sneaker -white": "sneaker", ["white"])."""
+        return split_terms(self.q or "")
+
+    def but(self, **changes: object) -> SearchRequest:
+        """The same request with some fields changed (already checked values only)."""
+        return self.model_copy(update=changes)
+
+
+def _has_words(value: object) -> bool:
+    return isinstance(value, str) and bool(inputs.clean(value).strip())

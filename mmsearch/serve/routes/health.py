@@ -1,0 +1,61 @@
+"""What a balancer and a scraper read: ``/healthz`` (the process answers), ``/readyz`` (the index is loaded, the
+feature store answers, its listings were read ahead) and ``/metrics`` (Prometheus, behind --auth when set)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from mmsearch.serve.auth import NEEDS_TOKEN, authorized
+from mmsearch.serve.deployment import DeploymentDep
+from mmsearch.serve.rest import statuses
+
+router = APIRouter(tags=["service"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, bool]
+    items: int
+
+
+@router.get("/healthz", response_model=Health, summary="The process is up", responses=statuses(405))
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="The index is loaded, the feature store answers, and its listings were read ahead",
+    responses={503: {"model": Readiness, "description": "not ready: the checks say which part is not"}} | statuses(405),
+)
+def readyz(deployment: DeploymentDep) -> JSONResponse:
+    searcher = deployment.searcher
+    checks = {
+        "index": len(searcher.index) > 0,
+        "feature_store": searcher.store.readable(),
+        "listings_read_ahead": deployment.listings_read.is_set(),
+    }
+    ready = all(checks.values())
+    body = {"ready": ready, "checks": checks, "items": len(searcher.index)}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "metrics"}}
+    | statuses(401, 405),
+)
+def metrics(request: Request, deployment: DeploymentDep) -> Response:
+    if not authorized(request.headers.get("authorization"), deployment.credentials):
+        return JSONResponse({"error": NEEDS_TOKEN}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,90 @@
+"""Search by words (``GET /api/search``) and by an uploaded picture, with or without words
+(``POST /api/search/image``)."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+
+from mmsearch.ingest.images import ImageError, load_image
+from mmsearch.search.request import Filters as FilterText
+from mmsearch.search.request import K, MinScore, Mode, QueryParam, SearchRequest, Weight
+from mmsearch.search.results import QueryError
+from mmsearch.serve.deployment import DeploymentDep
+from mmsearch.serve.guard import Refusal
+from mmsearch.serve.rest import COMMON, SearchAnswer, guarded, statuses
+
+router = APIRouter(prefix="/api", route_class=guarded(), tags=["search"])
+UPLOAD_CHUNK = 1 << 20
+IMAGES = "image/jpeg, image/png, image/webp, image/gif, image/bmp, image/tiff"  # what load_image reads
+FIELDS = SearchRequest.model_fields
+
+
+def described(name: str, **more) -> dict:
+    """A parameter's description, the request field's. Optional parameters are declared with the type a given one
+    must have and a default of None (no ``| None``): a query string or a form cannot carry a null, so the schema
+    offers none."""
+    return {"description": FIELDS[name].description} | more
+
+
+@router.get(
+    "/search",
+    response_model=SearchAnswer,
+    summary="Search by words",
+    responses=statuses(400, *COMMON, 503),
+)
+async def search(
+    request: Request,
+    deployment: DeploymentDep,
+    q: Annotated[QueryParam, Query(**described("q"))],
+    k: Annotated[K, Query(**described("k"))] = None,
+    mode: Annotated[Mode, Query(**described("mode"))] = None,
+    filters: Annotated[FilterText, Query(**described("filters"))] = None,
+    min_score: Annotated[MinScore, Query(**described("min_score"))] = None,
+    keyword_weight: Annotated[Weight, Query(**described("keyword_weight"))] = None,
+):
+    wanted = deployment.searcher.request(
+        q=q, k=k, mode=mode, filters=filters, min_score=min_score, keyword_weight=keyword_weight
+    )
+    return await deployment.answer(request, wanted)
+
+
+@router.post(
+    "/search/image",
+    response_model=SearchAnswer,
+    summary="Search by an uploaded picture (and words)",
+    responses=statuses(400, *COMMON, 413, 503),
+    openapi_extra={
+        "requestBody": {"content": {"multipart/form-data": {"encoding": {"image": {"contentType": IMAGES}}}}}
+    },
+)
+async def search_image(
+    request: Request,
+    deployment: DeploymentDep,
+    image: Annotated[UploadFile, File(description="a JPEG, PNG, WebP, ... picture")],
+    q: Annotated[QueryParam, Form(description="optional words to search with the picture")] = None,
+    image_weight: Annotated[Weight, Form(**described("image_weight"))] = None,
+    k: Annotated[K, Form(**described("k"))] = None,
+    mode: Annotated[Mode, Form(**described("mode"))] = None,
+    filters: Annotated[FilterText, Form(**described("filters"))] = None,
+    min_score: Annotated[MinScore, Form(**described("min_score"))] = None,
+):
+    limit = deployment.max_upload_bytes
+    data = bytearray()
+    while chunk := await image.read(UPLOAD_CHUNK):
+        data += chunk
+        if len(data) > limit:
+            raise Refusal(413, f"The upload is larger than the {limit // 2**20} MB limit.", "too_large")
+    fields = dict(q=q, k=k, mode=mode, filters=filters, min_score=min_score, image_weight=image_weight)
+    wanted = deployment.searcher.request(image=bytes(data), **fields)
+
+    def decoded() -> SearchRequest:
+        try:
+            picture = load_image(io.BytesIO(wanted.image), deployment.searcher.config.max_upload_pixels)
+        except ImageError as exc:  # worded as the UI words it
+            raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
+        return wanted.but(image=picture)
+
+    return await deployment.answer(request, wanted, decoded)

@@ -1,0 +1,62 @@
+"""The REST API keeps its own contract: schemathesis reads /openapi.json of a running app and sends what the schema
+allows and what it does not, every check on (server errors, status codes, content types, headers and bodies as
+documented, schema-valid data accepted, schema-invalid data refused, unsupported methods), the stateful phase
+included (results feeding the item, similar-items and event routes). Any finding fails the test, with the tool's own
+report of it."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import RunningApp
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def open_judging_app(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
+    """A deployment whose every route is on: judging open (judgments and analytics answer), recording on."""
+    app = RunningApp(
+        tmp_path_factory.mktemp("contract"),
+        {
+            "MMSEARCH_CATALOG": str(demo_manifest),
+            "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
+            "MMSEARCH_DUPLICATE_THRESHOLD": "0",
+            "MMSEARCH_JUDGING": "open",
+        },
+    )
+    yield app
+    app.stop()
+
+
+def test_every_route_keeps_the_contract_its_schema_states(open_judging_app, tmp_path):
+    st = shutil.which("st") or str(Path(sys.executable).parent / "st")
+    command = [
+        st,
+        "run",
+        open_judging_app.url + "openapi.json",
+        "--checks",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--max-examples",
+        "25",
+        "--seed",
+        "26",
+        "--workers",
+        "1",
+        "--no-color",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path),
+    ]
+    env = os.environ | {"SCHEMATHESIS_HOOKS": "schemathesis_images", "PYTHONPATH": str(HERE)}
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    summary = run.stdout[-6000:]
+    assert run.returncode == 0, summary
+    assert "No issues found" in run.stdout and "Stateful" in run.stdout, summary
