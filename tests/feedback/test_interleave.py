@@ -24,3 +24,30 @@ def test_clicks_credit_the_team_whose_results_were_clicked():
     teams = [A, B, A, B]
     assert credit(teams, {1, 3}) == A and credit(teams, {2}) == B and credit(teams, {1, 2}) == "tie"
     assert credit(teams, set()) == "tie" and credit(teams, {9}) == "tie"
+
+
+def test_the_interleaving_searcher_answers_a_share_of_served_mode_text_searches_from_both(small_searcher):
+    import pytest
+    from conftest import ask
+
+    from mmsearch.feedback.interleave import Interleaved
+
+    both = Interleaved(small_searcher, rival_mode="keyword", share=1.0, rng=random.Random(0))
+    mixed = ask(both, "red striped mug", 8)
+    assert mixed.teams is not None and len(mixed.teams) == len(mixed) and set(mixed.teams) <= {A, B}
+    served = {h.item_id for h in ask(small_searcher, "red striped mug", 8)}
+    keyword = {h.item_id for h in ask(small_searcher, "red striped mug", 8, mode="keyword")}
+    for hit, team in zip(mixed, mixed.teams):
+        assert hit.item_id in (served if team == A else keyword)
+    assert ask(both, "red striped mug", 8, mode="vector").teams is None  # a caller who asked for a mode gets it
+    assert ask(both, item_id=small_searcher.index.ids[0], k=3).teams is None  # only words are interleaved
+    assert (
+        Interleaved(small_searcher, rival_mode="keyword", share=0.0).search(mixed_request(small_searcher)).teams is None
+    )
+    assert both.index is small_searcher.index  # everything else is the served searcher's
+    with pytest.raises(ValueError):
+        Interleaved(small_searcher)
+
+
+def mixed_request(searcher):
+    return searcher.request(q="blue mug", k=4)
