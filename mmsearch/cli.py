@@ -26,14 +26,14 @@ SERVE_DOC = """Serves the search app at http://127.0.0.1:7860 (the demo catalog 
 the Gradio UI at /, the REST API at /api (docs at /docs), /metrics, /healthz and /readyz. Builds the index on first
 start."""
 
-BUILD_DOC = """Builds or updates a search index: catalog -> encoder -> Feast (materialized) -> Faiss, written atomically
-to --out.
+BUILD_DOC = """Builds or updates a search index: catalog -> encoder -> Feast (materialized) -> vector index, written
+atomically to --index.
 
-Run again on the same --out after the catalog changed, and only new pictures and pictures whose bytes changed are
+Run again on the same --index after the catalog changed, and only new pictures and pictures whose bytes changed are
 encoded; removed items leave the index; listing changes are written without encoding. --full rebuilds from scratch.
 
-    python index_build.py --catalog demo --model demo --out data/indexes/demo
-    python index_build.py --catalog products.csv --model clip:ViT-L-14/openai --out data/indexes/products
+    python index_build.py --catalog demo --model demo --index data/indexes/demo
+    python index_build.py --catalog products.csv --model clip:ViT-L-14/openai --index data/indexes/products
 
 Exit codes: 0 built, 2 bad arguments or unusable catalog/model, 1 unexpected failure."""
 

@@ -67,6 +67,15 @@ def test_the_build_command_takes_its_old_spellings_with_a_warning(tmp_path, caps
     assert cli._old_build_spellings(["--index", str(tmp_path / "flat")]) == ["--index", str(tmp_path / "flat")]
 
 
+def test_old_spellings_are_taught_nowhere():
+    """Accepted with a warning, but neither --help nor the documentation shows them."""
+    shown = subprocess.run([sys.executable, "index_build.py", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert shown.returncode == 0 and "--index-kind" in shown.stdout
+    assert "--out" not in shown.stdout and "INDEX_TYPE" not in shown.stdout
+    docs = "".join(p.read_text() for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+    assert "INDEX_TYPE" not in docs and "/more_like_this" not in docs and "index_build.py --out" not in docs
+
+
 def test_bench_runs_a_benchmark_with_its_own_flags(capsys):
     assert cli.main(["bench", "first_screen", "--help"]) == 0
     assert "--shots" in capsys.readouterr().out

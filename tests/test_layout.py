@@ -88,3 +88,18 @@ def test_nothing_writes_the_environment_to_pass_a_value():
                 for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                     text = ast.unparse(target)
                     assert not text.startswith("os.environ["), f"{name} writes {text}"
+
+
+FUNCTION_MAX, CLASS_MAX = 150, 300
+
+
+def test_units_read_top_to_bottom():
+    """No function over 150 lines and no class over 300: a unit a maintainer reads at one sitting."""
+    long = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > (CLASS_MAX if isinstance(node, ast.ClassDef) else FUNCTION_MAX):
+                    long.append(f"{name}.{node.name}: {lines} lines")
+    assert not long, long

@@ -52,7 +52,7 @@ def sha256(path: Path) -> str:
 @lru_cache(maxsize=8)
 def weights_hash(folder: str) -> str:
     """The sha256 of a checkpoint's weights (what a model that references it records); read once per process per
-    folder (MiniLM's 90 MB take ~0.2 s)."""
+    folder."""  # MiniLM's 90 MB take about 0.2 s to hash: once, not per load
     weights = Path(folder) / WEIGHTS
     if not weights.is_file():
         raise PretrainedError(f"{folder} has no {WEIGHTS}: a pretrained tower is known by its weights' hash")

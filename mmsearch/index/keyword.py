@@ -40,8 +40,8 @@ def query_words(text: str) -> list[str]:
 @lru_cache(maxsize=8192)
 def query_tokens(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(stems, words) of one query, remembered: a hybrid search asks for them four times (its keywords, their
-    corrections, the words the catalog does not know, the match's coverage); bm25s's tokenizer is about 0.15 ms a
-    call. Tuples, so no caller can change what the next one gets."""
+    corrections, the words the catalog does not know, the match's coverage). Tuples, so no caller can change what
+    the next one gets."""  # bm25s's tokenizer takes about 0.15 ms a call: 0.6 ms of a 4 ms cached search
     return tuple(tokenize([text])[0]), tuple(query_words(text))
 
 

@@ -304,12 +304,12 @@ def load(path: Path, expect_model_id: str | None = None, writable: bool = False)
     path = Path(path)
     manifest = read_index_manifest(path)
     if manifest is None:
-        raise IndexLoadError(f"no index at {path} (build one with: python index_build.py --catalog ... --out {path})")
+        raise IndexLoadError(f"no index at {path} (build one with: python index_build.py --catalog ... --index {path})")
     if manifest.get("layout") != LAYOUT:
         raise IndexLoadError(
             f"the index at {path} was built by an older mmsearch (layout {manifest.get('layout', 1)}"
             f", now {LAYOUT}); rebuild it: python index_build.py --catalog {manifest.get('catalog')}"
-            f" --model {manifest.get('model_spec')} --out {path}"
+            f" --model {manifest.get('model_spec')} --index {path}"
         )
     if expect_model_id is not None and manifest.get("model_id") != expect_model_id:
         raise IndexLoadError(

@@ -44,6 +44,3 @@ class CategoryCaptions:
 
     def prompts(self, category: str) -> list[str]:
         return [t.format(w) for t in self.templates for w in self.words(category)]
-
-    def every_caption(self, categories: list[str]) -> list[str]:
-        return sorted({p for c in categories for p in self.prompts(c)})

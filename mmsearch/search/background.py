@@ -1,10 +1,9 @@
 """Other things: what a text query is weighed against before it counts as asking for one of the catalog's categories.
 
-A sentence is less like a single category word than a word is ("a smart shirt for an interview" is 0.58 like
-"shirt"), and a query for something else can share a word with the catalog ("tennis balls" is 0.66 like "tennis
-shoes"), so no one cut on the best category similarity separates them (docs/fashion-mnist.md). Asking which is nearer,
-the catalog's categories or the nearest of a thousand other things, does: "a smart shirt for an interview" is 0.21
-nearer to "shirt" than to any of them, "tennis balls" 0.26 nearer to "tennis ball" than to the catalog.
+A sentence is less like a single category word than a word is ("a smart shirt for an interview" against "shirt"), and
+a query for something else can share a word with the catalog ("tennis balls" against "tennis shoes"), so no one cut on
+the best category similarity separates them. Asking which is nearer, the catalog's categories or the nearest of a
+thousand other things, does (docs/fashion-mnist.md has the figures).
 
 The other things are ImageNet's 1,000 class names as torchvision ships them with its weights' metadata (offline, no
 weights downloaded), or a file of phrases, one a line. Those that are themselves near a category word ("backpack",

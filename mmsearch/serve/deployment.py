@@ -50,9 +50,10 @@ class Deployment:
         """A search after the client's rate limit and the queue bound, recorded, as the SearchAnswer JSON; what the
         log line needs goes into the request's outcome, which the route's guard writes.
 
-        Searches run on the event loop itself, one at a time: a search is milliseconds of mostly Python, and handing
-        it to worker threads made them fight over the GIL (16 clients, the load mix: 237 q/s in threads, 476 all on
-        the loop, with a lower p99 too). ``work``, when given, makes the request first (an upload's decoding)."""
+        Searches run on the event loop itself, one at a time: a search is milliseconds of mostly Python, and worker
+        threads would fight over the GIL. ``work``, when given, makes the request first (an upload's decoding)."""
+        # Measured with benchmarks/load.py, 16 clients, the load mix: 237 q/s in threads, 476 all on the loop, with
+        # a lower p99 too.
         started = time.perf_counter()
         outcome = request.state.outcome
         outcome.query = wanted.q if self.guard.log_queries else None

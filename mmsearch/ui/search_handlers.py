@@ -7,6 +7,7 @@ and runs it through the guard (events.py)."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import gradio as gr
@@ -18,6 +19,7 @@ from mmsearch.search.results import Answer, QueryError
 from mmsearch.search.searcher import Searcher
 from mmsearch.ui.events import Events
 
+log = logging.getLogger("mmsearch.ui")
 SCORE_NOTE = {
     "vector": "scores: cosine similarity",
     "keyword": "scores: BM25",
@@ -127,6 +129,13 @@ class SearchHandlers:
             return self.searcher.request(item_id=item_id, k=k, filters=filters)
 
         return self._answer("similar", request, wanted, f"items like {item_id}", min_score)
+
+    def more_like_this(
+        self, item_id: str, k: float, min_score: float = 0.0, filters: str = "", request: gr.Request = None
+    ) -> tuple[list, list[dict], str]:
+        """The Gradio API's old name of ``similar``: answered as it, with a warning in the log."""
+        log.warning("the Gradio API's /more_like_this is now /similar; the old name will go")
+        return self.similar(item_id, k, min_score, filters, request)
 
     def on_select(
         self, results: list[dict] | None, k: float, min_score: float, filters: str, evt: gr.SelectData, request=None

@@ -132,7 +132,7 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
         # The name it had before "similar" was the one word for it: still answered (from a button no one sees, so a
         # click runs one search), no longer listed.
         gr.Button(visible=False).click(
-            handlers.similar,
+            handlers.more_like_this,
             [like_id, k, min_score, filters],
             [gallery, results, status],
             api_name="more_like_this",

@@ -235,3 +235,27 @@ def test_evaluation_on_judgments_reports_every_mode_with_its_coverage(app, http)
     for mode in ("vector", "keyword", "hybrid"):
         row = next(line for line in lines if line.startswith(mode))
         assert row.strip().endswith("%")  # the share of its top 10 that is judged
+
+
+def test_control_characters_never_reach_the_database_on_any_way_in(app, http):
+    """'GET /api/search?q=%00%00' once answered 200 and then stopped the search log on PostgreSQL for good; text made
+    only of control characters is refused, and the others are dropped before search and storage."""
+    for bad in ("\x00\x00", "\x00 \x07"):
+        r = http.get("/api/search", params={"q": bad})
+        assert r.status_code == 400 and "Type something" in r.json()["error"], r.text
+    tag = f"nul{int(time.time() * 1000) % 100000}"
+    r = http.get("/api/search", params={"q": f"{tag}\x00 lamp\x1b", "k": 3})
+    assert r.status_code == 200 and len(r.json()["results"]) == 3
+    item = r.json()["results"][0]["item_id"]
+    judged = http.post(
+        "/api/judgments", json={"query": f"{tag}\x00 lamp", "item_id": item, "grade": 2, "rater": "a\x00nn"}
+    )
+    assert judged.status_code == 201 and judged.json()["query"] == f"{tag} lamp" and judged.json()["rater"] == "ann"
+    blank = http.post("/api/judgments", json={"query": "\x00", "item_id": item, "grade": 2, "rater": "ann"})
+    assert blank.status_code == 400
+    for _ in range(3):
+        http.get("/api/search", params={"q": f"{tag} after", "k": 1})
+    lines = [json.loads(x) for x in http.get("/api/analytics/ubi", params={"days": 1}).text.splitlines()]
+    asked = [x["user_query"] for x in lines if x["table"] == "ubi_queries" and tag in (x["user_query"] or "")]
+    assert sorted(asked) == [f"{tag} after"] * 3 + [f"{tag} lamp"], asked  # written, and the log still writes after
+    assert not any("\x00" in (x.get("user_query") or "") for x in lines) and "dropped" not in app.log()

@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from mmsearch.evaluate import measures, quality
+from mmsearch.evaluate import demo_labels, measures, quality
 
 
 def test_ir_measures_agree_with_the_figures_worked_by_hand():
@@ -53,17 +53,17 @@ def test_grades_follow_the_true_attributes_and_the_filter():
         ]
     )
     query = {"kind": "mug", "colour": "red", "pattern": "striped", "tag": "", "filters": ""}
-    assert quality.grades(pd.Series(query), truth).tolist() == [2, 1, 0, 0]
-    assert quality.grades(pd.Series(query | {"filters": "price<=9"}), truth).tolist() == [2, 0, 0, 0]
-    assert quality.grades(pd.Series(query | {"pattern": "", "tag": "new"}), truth).tolist() == [2, 2, 0, 0]
+    assert demo_labels.grades(pd.Series(query), truth).tolist() == [2, 1, 0, 0]
+    assert demo_labels.grades(pd.Series(query | {"filters": "price<=9"}), truth).tolist() == [2, 0, 0, 0]
+    assert demo_labels.grades(pd.Series(query | {"pattern": "", "tag": "new"}), truth).tolist() == [2, 2, 0, 0]
 
 
 def test_the_shipped_query_set_is_what_the_generator_makes():
     queries, judged = quality.load_set()
-    fresh = quality.demo_queries()
+    fresh = demo_labels.demo_queries()
     assert queries["query"].tolist() == fresh["query"].tolist()
     assert queries["filters"].tolist() == fresh["filters"].tolist()
-    expected = quality.qrels_for(fresh, quality.demo_truth())
+    expected = demo_labels.qrels_for(fresh, demo_labels.demo_truth())
     assert sum(len(v) for v in judged.values()) == len(expected)
     assert all(judged[q][i] == g for q, i, g in expected.itertuples(index=False))
     assert set(queries["split"]) == {"dev", "test"} and (queries["filters"] != "").sum() >= 40
@@ -74,12 +74,12 @@ def test_the_shipped_query_set_is_what_the_generator_makes():
 def test_the_hand_written_set_is_judged_from_its_written_attributes():
     queries, judged = quality.load_set("handwritten")
     assert len(queries) >= 60 and set(queries["split"]) == {"dev", "test"}
-    expected = quality.qrels_for(queries, quality.demo_truth())
+    expected = demo_labels.qrels_for(queries, demo_labels.demo_truth())
     assert sum(len(v) for v in judged.values()) == len(expected)
     assert all(judged[q][i] == g for q, i, g in expected.itertuples(index=False))
     assert all(any(g == 2 for g in judged[q].values()) for q in queries["qid"])
     # None of its queries is one the generator writes.
-    assert not set(queries["query"]) & set(quality.demo_queries()["query"])
+    assert not set(queries["query"]) & set(demo_labels.demo_queries()["query"])
 
 
 def test_a_file_set_needs_its_columns(tmp_path):

@@ -143,3 +143,36 @@ def test_a_bad_judgment_is_refused_with_the_field_named(bad):
 def test_a_database_that_cannot_be_opened_says_which(tmp_path):
     with pytest.raises(DatabaseError, match="cannot open the database"):
         open_database("postgresql://nobody:secret@127.0.0.1:1/none")
+
+
+def _dropped(table: str, reason: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("mmsearch_searchlog_dropped_total", {"table": table, "reason": reason}) or 0.0
+
+
+def test_a_row_the_database_refuses_is_dropped_alone_and_the_batch_is_written(engine):
+    """SQLite takes any text, so its refused row is a second search under a query_id already written; PostgreSQL
+    refuses NUL in text, the row that once stopped the whole log."""
+    log = SearchLog(engine, flush_s=60)
+    first = _search()
+    log.searched(first)
+    log.flush()
+    before = _dropped("searches", "refused")
+    if engine.dialect.name == "postgresql":
+        bad = _search(query="red\x00mug")
+    else:
+        bad = Search(first.query_id, time.time(), "again", "text", "hybrid", "m", "good", ("a",), 5.0, None, "rest")
+    good = [_search(query=f"query {i}") for i in range(6)]
+    for s in good[:3] + [bad] + good[3:]:
+        log.searched(s)
+    log.event(good[0].query_id, "a", 1, "click", None)
+    log.flush()
+    with engine.connect() as c:
+        written = {r[0] for r in c.execute(text("SELECT query FROM searches"))}
+        assert {s.query for s in good} <= written and c.execute(text("SELECT count(*) FROM events")).scalar() == 1
+    assert _dropped("searches", "refused") == before + 1
+    log.searched(_search(query="after the bad one"))  # nothing left waiting: the log goes on
+    log.close()
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM searches WHERE query = 'after the bad one'")).scalar() == 1

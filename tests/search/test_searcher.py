@@ -10,20 +10,8 @@ from mmsearch.search.searcher import Searcher
 
 
 @pytest.fixture(scope="module")
-def searcher(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
-    tmp = tmp_path_factory.mktemp("search")
-    cfg = settings.Settings(
-        data_dir=tmp / "data",
-        catalog=str(demo_manifest),
-        model=f"two-tower:{tiny_two_tower_dir}",
-        index=tmp / "ix",
-        workers=1,
-        max_query_chars=50,
-        duplicate_threshold=0,
-        max_upload_pixels=1_000_000,
-    )
-    build_index(cfg)
-    return Searcher.open(cfg)
+def searcher(small_index):
+    return Searcher.open(settings.replace(small_index, max_query_chars=50, max_upload_pixels=1_000_000))
 
 
 def test_text_search_returns_k_sorted_results_with_metadata(searcher):

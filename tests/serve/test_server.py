@@ -26,19 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
-    tmp = tmp_path_factory.mktemp("service")
-    cfg = settings.Settings(
-        data_dir=tmp / "data",
-        catalog=str(demo_manifest),
-        model=f"two-tower:{tiny_two_tower_dir}",
-        index=tmp / "ix",
-        workers=1,
-        duplicate_threshold=0,
-        reload_interval=0,
-    )
-    build_index(cfg)
-    return cfg
+def built(small_index, tmp_path_factory):
+    """The shared small index, with this module's own data directory for the searches and grades its apps keep
+    (the feature store stays where the index's manifest says)."""
+    return settings.replace(small_index, data_dir=tmp_path_factory.mktemp("service"))
 
 
 def _client(cfg: settings.Settings, **changes) -> tuple[TestClient, Searcher]:
