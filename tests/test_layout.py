@@ -103,3 +103,14 @@ def test_units_read_top_to_bottom():
                 if lines > (CLASS_MAX if isinstance(node, ast.ClassDef) else FUNCTION_MAX):
                     long.append(f"{name}.{node.name}: {lines} lines")
     assert not long, long
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject.toml lists the packages a wheel carries: a new package (a plug-in package too) must be there."""
+    import tomllib
+
+    from conftest import ROOT
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {name for name, path in MODULES.items() if path.name == "__init__.py"}
+    assert packages <= listed, sorted(packages - listed)

@@ -139,5 +139,15 @@ def _template(path: str) -> re.Pattern:
 def serve(app: FastAPI, host: str, port: int) -> None:
     import uvicorn
 
-    # One worker process: the searcher, its caches and the hot-reload watcher live in this process.
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True, timeout_keep_alive=30)
+    # One worker process: the searcher, its caches and the hot-reload watcher live in this process. A clean stop waits
+    # at most 5 s for requests in flight: the UI's event streams stay open as long as a page does, and a stop that
+    # waited for them would never end (the searches and events waiting for their batch are written after it).
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=True,
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=5,
+    )
