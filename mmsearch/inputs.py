@@ -47,7 +47,11 @@ LABELS = {
 # What a field sent blank is told.
 BLANK = {"q": "Type something to search for, e.g. 'red striped t-shirt'."}
 # What a field that does not match its pattern for another reason is told (the query: only words pushed away).
-UNMATCHED = {"q": "Say what you want as well as what you don't, e.g. 'sneaker -white'."}
+UNMATCHED = {
+    "q": "Say what you want as well as what you don't, e.g. 'sneaker -white'.",
+    "action": "action must be a name of 1 to 64 letters, digits, '_', '-' or '.' (such as click, view or add_to_cart).",
+    "query_id": "query_id must be the query_id of an answer from this server (32 hexadecimal digits).",
+}
 RANGES: dict[str, tuple[float | None, float | None]] = {}  # a bounded field's bounds, by name (``bounded``)
 
 
@@ -83,6 +87,13 @@ def _cleaner(max_length: int | None):
     return cleaned
 
 
+def name(allowed: str, max_length: int):
+    """A name made of the ``allowed`` characters (a character class's inside), 1 to ``max_length`` of them once
+    control characters are dropped: the pattern the schema shows lets those through, as the cleaning does."""
+    pattern = rf"^{_CTRL}*(?:[{allowed}]{_CTRL}*){{1,{max_length}}}$"
+    return Annotated[str, StringConstraints(pattern=pattern), BeforeValidator(_cleaner(None))]
+
+
 def text(max_length: int | None = None, required: bool = False, pattern: str | None = None):
     """A text type: cleaned and stripped, at most ``max_length`` characters as sent, and with ``required`` not
     blank (or matching ``pattern``). The constraints stand before the cleaning so that the schema shows them
@@ -113,8 +124,10 @@ def explain(errors: Iterable[dict]) -> InputError:
         if kind == REFUSED:
             values.append(err["msg"])
         elif kind == "string_pattern_mismatch":
-            blank = not (isinstance(given, str) and clean(given).strip())
-            values.append((BLANK if blank else UNMATCHED).get(field) or f"The {label} must not be blank.")
+            if not (isinstance(given, str) and clean(given).strip()):
+                values.append(BLANK.get(field) or f"The {label} must not be blank.")
+            else:
+                values.append(UNMATCHED.get(field) or f"The {label} {_shown(given)} is not of the form it takes.")
         elif kind == "string_too_long":
             length = ctx.get("length", len(given) if isinstance(given, str) else "?")
             limit = ctx.get("max_length")

@@ -335,3 +335,13 @@ def small_searcher(small_index):
     from mmsearch.search.searcher import Searcher
 
     return Searcher.open(small_index)
+
+
+@pytest.fixture(scope="session")
+def open_app(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
+    """One started app for the end-to-end modules that need no settings of their own (REST, the agent tools over MCP,
+    the API's contract): the small demo catalog, the tiny model, every route on (judging open, MCP). Started once:
+    each start costs about 15 s."""
+    app = tiny_demo_app(tmp_path_factory, demo_manifest, tiny_two_tower_dir, MMSEARCH_MCP="1", MMSEARCH_JUDGING="open")
+    yield app
+    app.stop()

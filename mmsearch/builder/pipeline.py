@@ -292,8 +292,8 @@ def _encode(config: Settings, encoder: Encoder, paths: list[str], say: Progress)
 
 
 def exact_duplicate_pairs(hashes: pd.Series) -> int:
-    """Pairs of items whose pictures are byte for byte the same (the same content hash): Fashion-MNIST's test split
-    holds such copies under different ids."""
+    """Pairs of items whose pictures are byte for byte the same (the same content hash): a catalog may hold one
+    picture under several ids."""
     sizes = hashes.value_counts()
     return int((sizes * (sizes - 1) // 2).sum())
 

@@ -23,10 +23,8 @@ from mmsearch.evaluate import measures
 from mmsearch.index import keyword as kw
 from mmsearch.ingest import datasets
 
-# The labelled query sets of the datasets mmsearch knows (ingest/datasets/), by name: the demo's generated set
-# ('demo') and the one written by hand in phrasings the generators do not produce ('handwritten', never used to
-# choose anything), Fashion-MNIST's category names and shopper queries (written before anything was tuned; labelled
-# by category: their qrels name a category, not an item).
+# The labelled query sets of the datasets mmsearch knows, by name (each dataset's module in ingest/datasets/ says how
+# its sets were written; a set labelled by category has qrels that name a category, not an item).
 SETS = {name: (qs.queries, qs.qrels) for name, qs in datasets.query_sets().items()}
 QUERIES_FILE, QRELS_FILE = SETS["demo"]
 CATEGORY = "category:"  # a labelled "item" that stands for every item of a category, until resolve() expands it

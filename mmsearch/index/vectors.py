@@ -1,10 +1,12 @@
-"""The index directory and searching it.
+"""The index directory and searching it, whatever the index's kind (kinds/: this module asks nothing of a kind
+but its interface).
 
 An index directory holds ``manifest.json`` (written last: its presence marks a complete directory), ``faiss.index``
-(the kind chosen in index_kinds), ``vectors.npy`` (every slot's exact vector, memory-mapped: re-ranking, filtered
-exact search, similar items, updates), ``items.parquet`` (one row per item in the index: id, slot, image_hash,
-listing revision and every catalog column, so filters and keyword search read one columnar file), ``keyword/``,
-``skipped.csv`` and ``near_duplicates.csv``. Vectors are L2-normalised: inner product is cosine similarity.
+(the engine of its kind, which the kind saves and loads), ``vectors.npy`` (every slot's exact vector, memory-mapped:
+re-ranking, filtered exact search, similar items, updates), ``items.parquet`` (one row per item in the index: id,
+slot, image_hash, listing revision and every catalog column, so filters and keyword search read one columnar file),
+``keyword/``, ``skipped.csv`` and ``near_duplicates.csv``. Vectors are L2-normalised: inner product is cosine
+similarity.
 """
 
 from __future__ import annotations
@@ -12,11 +14,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pandas as pd
 
@@ -27,20 +27,6 @@ from mmsearch.index.kinds import IndexKind
 FAISS_FILE, VECTORS_FILE, ITEMS_FILE, MANIFEST_FILE = "faiss.index", "vectors.npy", "items.parquet", "manifest.json"
 REPORT_FILE, DUPLICATES_FILE = "skipped.csv", "near_duplicates.csv"
 LAYOUT = 2  # 1: ids.json and one Feast listing per item id (catalogs overwrote each other)
-# A query or two at a time gain nothing from OpenMP threads: waking them cost more than the search at every size
-# measured (2k x 256 flat: 58 us on one thread, 120-215 us on two; 50k x 512: 4.5 ms against 6.5-7.8 ms), and on a
-# busy machine they wait for a core. OpenMP keeps the thread count per OS thread, so this touches no other search.
-FEW_QUERIES = 4
-
-
-@contextmanager
-def _one_thread():
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
 
 
 class IndexLoadError(RuntimeError):
@@ -49,7 +35,7 @@ class IndexLoadError(RuntimeError):
 
 @dataclass
 class VectorIndex:
-    faiss_index: faiss.Index
+    engine: object  # the kind's own index: a Faiss index for today's kinds
     vectors: np.ndarray  # [slots, dim]; rows of removed items stay until the next compaction
     items: pd.DataFrame  # the items in the index, in row order, with their ``slot``
     manifest: dict
@@ -65,16 +51,11 @@ class VectorIndex:
         self.row_of_slot[self.slots] = np.arange(len(self.slots))
         self.kind = self.manifest.get("index_kind", "flat")
         self.how: IndexKind = kinds.kind(self.kind)
-        self._resident = self.how.resident(self.faiss_index, len(self.vectors))  # a view: keeps no copy
+        self._resident = self.how.resident(self.engine, len(self.vectors))  # a view: keeps no copy
         self.params = self.manifest.get("index_params", {})
         masked = len(self.vectors) - len(self.slots)
-        # A kind that cannot remove keeps removed items' vectors; a bitmap of the slots still present excludes them.
-        self._present = None
-        if masked and not self.how.removes:
-            bits = np.zeros((len(self.vectors) + 7) // 8, dtype=np.uint8)
-            np.bitwise_or.at(bits, self.slots >> 3, (1 << (self.slots & 7)).astype(np.uint8))
-            self._present_bits = bits  # the selector reads this buffer: keep it alive
-            self._present = faiss.IDSelectorBitmap(len(self.vectors), faiss.swig_ptr(bits))
+        # A kind that cannot remove keeps removed items' vectors: what excludes them is made once, here.
+        self._excluded = self.how.exclusion(self.slots, len(self.vectors)) if masked and not self.how.removes else None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -116,12 +97,10 @@ class VectorIndex:
         ]
 
     def _ann(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        selector = self._present if allowed is None else faiss.IDSelectorBatch(allowed)
         available = len(self.ids) if allowed is None else len(allowed)
-        with _one_thread() if len(queries) <= FEW_QUERIES else nullcontext():
-            scores, slots = self.how.search(
-                self.faiss_index, self.vectors, queries, k, selector, self.params, available
-            )
+        scores, slots = self.how.search(
+            self.engine, self.vectors, queries, k, allowed, self._excluded, self.params, available
+        )
         short = (slots[:, :k] < 0).any(axis=1)
         if short.any():  # the graph or the probed lists ran out inside the filter: exact over the allowed rows
             pool = self.slots if allowed is None else allowed
@@ -161,7 +140,7 @@ def build(vectors: np.ndarray, items: pd.DataFrame, manifest: dict, kind: str = 
     p = how.params(len(vectors), vectors.shape[1])
     index = how.make(vectors.shape[1], p, train=vectors)
     slots = np.arange(len(vectors), dtype=np.int64)
-    _add(index, vectors, slots)
+    how.add(index, vectors, slots)
     return VectorIndex(
         index,
         vectors,
@@ -183,12 +162,12 @@ def updated(
 
     ``prev``'s Faiss index is changed in place (load it privately, as a build does: the served one is another copy).
     With ``scratch``, the vectors file is written there chunk by chunk and mapped, never held whole in memory."""
-    index = prev.faiss_index
+    index = prev.engine
     prev._resident = None  # a view into storage that the adds below may move: prev must not search from it again
     keep = reused[reused >= 0]
     gone = np.setdiff1d(prev.slots, keep)
     if len(gone) and prev.how.removes:
-        index.remove_ids(faiss.IDSelectorBatch(gone))
+        prev.how.remove(index, gone)
     new_slots = np.arange(len(prev.vectors), len(prev.vectors) + len(fresh), dtype=np.int64)
     fresh = np.ascontiguousarray(fresh, dtype=np.float32)
     if scratch is not None:
@@ -196,7 +175,7 @@ def updated(
     else:
         vectors = np.concatenate([np.asarray(prev.vectors, dtype=np.float32), fresh])
     if len(fresh):
-        _add(index, np.ascontiguousarray(fresh, dtype=np.float32), new_slots)
+        prev.how.add(index, np.ascontiguousarray(fresh, dtype=np.float32), new_slots)
     slots = reused.astype(np.int64).copy()
     slots[reused < 0] = new_slots
     return VectorIndex(
@@ -259,11 +238,6 @@ def compaction_due(slots: int, present: int) -> bool:
     return slots > 0 and 1 - present / slots > kinds.COMPACT_AT
 
 
-def _add(index: faiss.Index, vectors: np.ndarray, slots: np.ndarray) -> None:
-    for start in range(0, len(vectors), 65_536):  # bounded temporary memory inside Faiss
-        index.add_with_ids(vectors[start : start + 65_536], slots[start : start + 65_536])
-
-
 def _described(manifest: dict, kind: str, p: dict, vectors: np.ndarray, n: int) -> dict:
     return manifest | {
         "layout": LAYOUT,
@@ -279,7 +253,7 @@ def _described(manifest: dict, kind: str, p: dict, vectors: np.ndarray, n: int) 
 def write(index: VectorIndex, out_dir: Path, extra: Callable[[Path], None] | None = None) -> Path:
     """Writes the index directory atomically; ``extra`` may add files (reports, keyword index) before the swap."""
     with atomic_dir(Path(out_dir)) as tmp:
-        faiss.write_index(index.faiss_index, str(tmp / FAISS_FILE))
+        index.how.save(index.engine, tmp / FAISS_FILE)
         if isinstance(index.vectors, np.memmap) and Path(index.vectors.filename) == scratch_vectors(out_dir):
             os.replace(index.vectors.filename, tmp / VECTORS_FILE)  # a scratch file of this build: moved, not copied
         else:
@@ -287,7 +261,7 @@ def write(index: VectorIndex, out_dir: Path, extra: Callable[[Path], None] | Non
         index.items.to_parquet(tmp / ITEMS_FILE, index=False)
         if extra is not None:
             extra(tmp)
-        index.manifest["faiss_total"] = int(index.faiss_index.ntotal)
+        index.manifest["faiss_total"] = index.how.count(index.engine)
         (tmp / MANIFEST_FILE).write_text(json.dumps(index.manifest, indent=2, default=str))
     index.path = Path(out_dir)
     return Path(out_dir)
@@ -317,13 +291,13 @@ def load(path: Path, expect_model_id: str | None = None, writable: bool = False)
             f"is {expect_model_id!r}; rebuild it with index_build.py --model, or load that model"
         )
     try:
-        mapped = kinds.kind(manifest.get("index_kind", "flat")).mapped
-        flags = faiss.IO_FLAG_MMAP if mapped and not writable else 0
-        faiss_index = faiss.read_index(str(path / FAISS_FILE), flags)
+        how = kinds.kind(manifest.get("index_kind", "flat"))
+        engine = how.load(path / FAISS_FILE, writable)
         vectors = np.load(path / VECTORS_FILE, mmap_mode="r")
         items = pd.read_parquet(path / ITEMS_FILE).rename(columns={"picture": "image_hash"})  # its name before
     except (RuntimeError, OSError, ValueError) as exc:
         raise IndexLoadError(f"the index at {path} is damaged ({exc}); rebuild it with index_build.py") from exc
-    if faiss_index.ntotal != manifest.get("faiss_total", faiss_index.ntotal) or len(items) != manifest["item_count"]:
+    held = how.count(engine)
+    if held != manifest.get("faiss_total", held) or len(items) != manifest["item_count"]:
         raise IndexLoadError(f"the index at {path} does not match its manifest; rebuild it")
-    return VectorIndex(faiss_index, vectors, items, manifest, path)
+    return VectorIndex(engine, vectors, items, manifest, path)

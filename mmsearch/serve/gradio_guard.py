@@ -106,11 +106,10 @@ class GradioGuard:
         data = payload.get("data")
         if not isinstance(data, list):
             return f'/{name} takes its inputs as a JSON list under "data", in this order: {", ".join(names)}.'
-        needed = max((i + 1 for i, (_, has_default, _) in enumerate(wanted) if not has_default), default=0)
-        if len(data) < needed:
+        if len(data) < len(names):  # Gradio would take the call and fail its event: say so now, and what is missing
             return (
-                f"/{name} needs {needed} inputs in this order: {', '.join(names[:needed])}; got {len(data)}, so "
-                f"{', '.join(names[len(data) : needed])} {'is' if needed - len(data) == 1 else 'are'} missing "
+                f"/{name} needs {len(names)} inputs in this order: {', '.join(names)}; got {len(data)}, so "
+                f"{', '.join(names[len(data) :])} {'is' if len(names) - len(data) == 1 else 'are'} missing "
                 f"(send null for a default)."
             )
         return ""

@@ -1,4 +1,4 @@
-"""A model's figures on a classification dataset (Fashion-MNIST's test photos): zero-shot accuracy and
+"""A model's figures on a labelled dataset's photos: zero-shot accuracy and
 image->image precision@10.
 
 Zero-shot classification, as the CLIP paper measures it: each category becomes the mean text embedding of its

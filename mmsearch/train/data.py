@@ -1,5 +1,5 @@
-"""What the trainer learns from: demo renders held in memory, the photos of a classification dataset held in memory
-(Fashion-MNIST) with captions made from their categories, or image-caption pairs decoded in DataLoader workers.
+"""What the trainer learns from: demo renders held in memory, the labelled photos of a dataset held in memory with
+captions made from their categories, or image-caption pairs decoded in DataLoader workers.
 
 Both hand the loop the same things for a list of sample indices: pixels, one caption per sample (drawn with the
 loop's RNG, so a resumed run draws the same ones) and group ids (samples whose captions describe the same thing).
@@ -105,8 +105,8 @@ class PairsData:
 
 
 class ClassData:
-    """Small photos of a classification dataset (uint8, N x H x W, greyscale), kept in memory as bytes (60,000
-    Fashion-MNIST photos: 47 MB), each batch shifted by up to ``shift`` pixels at random and normalised on the way out.
+    """Small photos of a labelled dataset (uint8, N x H x W, greyscale), kept in memory as bytes, each batch shifted
+    by up to ``shift`` pixels at random and normalised on the way out.
     Captions come from the category through templates and synonyms; a category is a group (its pictures' captions are
     all positives for each other)."""
 

@@ -67,19 +67,25 @@ def _per_day_plot(rows: list[dict]):
     return fig
 
 
+def usage_view(events: Events, days: float, request: gr.Request = None) -> tuple:
+    """The tab's outputs for the last ``days``: the figures, the plot per day, the four lists and interleaving."""
+
+    def work():
+        s, e = events.feedback.usage(float(days))
+        found = analytics.summary(s, e, float(days))
+        per_day = _per_day_plot(found["searches_per_day"])
+        tables = [pd.DataFrame(found[key], columns=cols) for key, (_, cols) in LISTS.items()]
+        mixed = pd.DataFrame(found["interleaving"]["per_query"], columns=["query", "wins_a", "wins_b", "ties"])
+        return (_figures(found), per_day, *tables, mixed), []
+
+    return events.run("analytics", request, work, title="Cannot show analytics")
+
+
 def analytics_tab(events: Events) -> None:
     feedback = events.feedback
 
     def refresh(days: float, request: gr.Request = None) -> tuple:
-        def work():
-            s, e = feedback.usage(float(days))
-            found = analytics.summary(s, e, float(days))
-            per_day = _per_day_plot(found["searches_per_day"])
-            tables = [pd.DataFrame(found[key], columns=cols) for key, (_, cols) in LISTS.items()]
-            mixed = pd.DataFrame(found["interleaving"]["per_query"], columns=["query", "wins_a", "wins_b", "ties"])
-            return (_figures(found), per_day, *tables, mixed), []
-
-        return events.run("analytics", request, work, title="Cannot show analytics")
+        return usage_view(events, days, request)
 
     with gr.Tab("Analytics", elem_id="mm-analytics"):
         if not feedback.access.enabled:

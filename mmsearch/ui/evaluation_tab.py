@@ -128,12 +128,10 @@ def query_sets(sets: dict[str, str], show, evaluate_search) -> None:
     first = next(iter(sets))
     rows, plot_path, summary_text = show(first)
     gr.Markdown(
-        "Labelled queries with graded relevance (2 = fully relevant, 1 = related), searched in each mode. On the "
-        "demo catalog, the generated set (`assets/demo-queries.csv`) uses the catalog's own words and the "
-        "hand-written set (`assets/handwritten-queries.csv`) asks in other ways (plurals, word orders, everyday "
-        "words, typos); on Fashion-MNIST, the category names and hand-written shopper queries "
-        "(`assets/fashion-mnist/`), judged by category. Settings are chosen on dev halves only; tables are test "
-        "halves. *P@10 strict*: fully relevant results in the top 10, out of min(10, how many exist)."
+        "Labelled queries with graded relevance (2 = fully relevant, 1 = related), searched in each mode: the "
+        "query sets of this catalog's dataset (`assets/`; on the demo, generated queries in the catalog's own words "
+        "and hand-written ones in other ways). Settings are chosen on dev halves only; tables are test halves. "
+        "*P@10 strict*: fully relevant results in the top 10, out of min(10, how many exist)."
     )
     which = gr.Radio(list(sets), value=first, label="Query set")
     summary = gr.Markdown(summary_text)

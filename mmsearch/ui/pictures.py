@@ -5,7 +5,7 @@ whatever else lives there (a data directory holds the Feast stores and the index
 returns is hard-linked (or copied, across file systems) into one folder under Gradio's upload directory that holds
 nothing else, named by the source's path, size and modification time, so a changed picture gets a new name.
 
-A small picture (Fashion-MNIST's are 28x28) is served scaled up by a whole factor with nearest-neighbour sampling, so
+A small picture (a 28x28 product photo, say) is served scaled up by a whole factor with nearest-neighbour sampling, so
 the browser, which would blur it, only scales it down: every pixel stays a crisp square.
 """
 

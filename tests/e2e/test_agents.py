@@ -16,12 +16,8 @@ TOOLS = {"search_products", "search_by_image", "similar_products", "get_product"
 
 
 @pytest.fixture(scope="module")
-def mcp_app(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
-    from conftest import tiny_demo_app
-
-    app = tiny_demo_app(tmp_path_factory, demo_manifest, tiny_two_tower_dir, MMSEARCH_MCP="1")
-    yield app
-    app.stop()
+def mcp_app(open_app):
+    return open_app
 
 
 def session_run(url: str, work):

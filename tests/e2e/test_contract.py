@@ -11,34 +11,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import RunningApp
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 HERE = Path(__file__).resolve().parent
 
 
-@pytest.fixture(scope="module")
-def open_judging_app(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
-    """A deployment whose every route is on: judging open (judgments and analytics answer), recording on."""
-    app = RunningApp(
-        tmp_path_factory.mktemp("contract"),
-        {
-            "MMSEARCH_CATALOG": str(demo_manifest),
-            "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
-            "MMSEARCH_DUPLICATE_THRESHOLD": "0",
-            "MMSEARCH_JUDGING": "open",
-        },
-    )
-    yield app
-    app.stop()
-
-
-def test_every_route_keeps_the_contract_its_schema_states(open_judging_app, tmp_path):
+def test_every_route_keeps_the_contract_its_schema_states(open_app, tmp_path):
     st = shutil.which("st") or str(Path(sys.executable).parent / "st")
     command = [
         st,
         "run",
-        open_judging_app.url + "openapi.json",
+        open_app.url + "openapi.json",
         "--checks",
         "all",
         "--phases",

@@ -14,19 +14,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
-    from conftest import RunningApp
-
-    running = RunningApp(
-        tmp_path_factory.mktemp("apidata"),
-        {
-            "MMSEARCH_CATALOG": str(demo_manifest),
-            "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
-            "MMSEARCH_DUPLICATE_THRESHOLD": "0",
-        },
-    )
-    yield running
-    running.stop()
+def app(open_app):
+    return open_app
 
 
 @pytest.fixture(scope="module")

@@ -170,5 +170,5 @@ def test_filtered_exact_search_reads_the_vectors_flat_and_hnsw_hold_in_memory(tm
         loaded._resident = None  # the memory-mapped file instead
         assert loaded.search(v[:5], 6, rows) == from_memory
     flat = vindex.build(v, _items(n), {"model_id": "m"}, "flat")
-    flat.faiss_index.remove_ids(faiss.IDSelectorBatch(np.array([3], dtype=np.int64)))  # ids no longer the order
-    assert index_kinds.kind("flat").resident(flat.faiss_index, n) is None
+    flat.engine.remove_ids(faiss.IDSelectorBatch(np.array([3], dtype=np.int64)))  # ids no longer the order
+    assert index_kinds.kind("flat").resident(flat.engine, n) is None

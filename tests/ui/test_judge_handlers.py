@@ -65,3 +65,19 @@ def test_the_queue_lists_searched_queries_nobody_judged(small_index, small_searc
     log.flush()
     rows = judge.queue_rows("")
     assert rows[0] == ["green cap", 2, "weak match"] and ["red mug", 1, "no clicks"] in rows
+
+
+def test_the_analytics_tab_shows_what_was_searched(small_index, small_searcher, tmp_path):
+    from conftest import ask
+
+    from mmsearch.ui.analytics_tab import usage_view
+
+    judge = _handlers(small_index, small_searcher, tmp_path, "open")
+    feedback = judge.feedback
+    for query in ("red mug", "red mug", "green cap"):
+        asked = small_searcher.request(q=query, k=3)
+        feedback.record(ask(small_searcher, query, 3), asked, "ui", "tester", 0.0)
+    figures, plot, top, empty, weak, no_click, mixed = usage_view(judge.events, 7)
+    assert figures.startswith("**3** searches in the last 7 days") and plot is not None
+    assert top.to_dict("records")[0] == {"query": "red mug", "searches": 2, "clicked": 0}
+    assert set(no_click["query"]) == {"red mug", "green cap"} and mixed.empty

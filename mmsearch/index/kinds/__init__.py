@@ -10,10 +10,10 @@ import os
 
 import numpy as np
 
-from mmsearch.index.kinds._base import EXACT_FILTER_MAX, IndexKind
+from mmsearch.index.kinds._base import EXACT_FILTER_MAX, FaissKind, IndexKind
 from mmsearch.plugins import discover
 
-__all__ = ["EXACT_FILTER_MAX", "IndexKind", "choose", "exact_top", "kind", "kinds", "memory_budget"]
+__all__ = ["EXACT_FILTER_MAX", "FaissKind", "IndexKind", "choose", "exact_top", "kind", "kinds", "memory_budget"]
 COMPACT_AT = 0.2  # masked (hnsw) or dropped (vectors file) slots above this share trigger a rebuild
 
 

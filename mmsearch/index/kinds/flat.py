@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import faiss
 
-from mmsearch.index.kinds._base import IndexKind
+from mmsearch.index.kinds._base import FaissKind
 from mmsearch.index.kinds._storage import resident_vectors
 
 FLAT_MAX = 50_000  # exact search costs about n*d/1e9 s a query: 5 ms at 50k x 512 on 2 cores
 
 
-class Flat(IndexKind):
+class Flat(FaissKind):
     name, order, when = "flat", 0, {"max_items": FLAT_MAX}
     exact_filters = True
 

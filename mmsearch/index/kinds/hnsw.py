@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import faiss
 
-from mmsearch.index.kinds._base import IndexKind
+from mmsearch.index.kinds._base import FaissKind
 from mmsearch.index.kinds._storage import resident_vectors
 
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 96
 
 
-class HNSW(IndexKind):
+class HNSW(FaissKind):
     name, order, when = "hnsw", 1, {"fits_budget": True}
     removes = False
 

@@ -8,14 +8,14 @@ import math
 import faiss
 import numpy as np
 
-from mmsearch.index.kinds._base import IndexKind
+from mmsearch.index.kinds._base import FaissKind
 
 IVF_NPROBE, RERANK_DEPTH = 48, 200
 TRAIN_MAX = 65_536  # training sample for IVF centroids and product quantisers
 OPQ_ROUNDS, OPQ_TRAIN_MAX = 8, 16_384  # Faiss's default of 50 rotation rounds costs minutes and gains little after 8
 
 
-class IVFPQ(IndexKind):
+class IVFPQ(FaissKind):
     name, order, when = "ivfpq", 2, {}
     mapped = True
 
@@ -53,9 +53,9 @@ class IVFPQ(IndexKind):
         ivf = faiss.SearchParametersIVF(sel=selector, nprobe=params["nprobe"])
         return faiss.SearchParametersPreTransform(index_params=ivf) if params.get("opq") else ivf
 
-    def search(self, index, vectors, queries, k, selector, params, available):
+    def ranked(self, engine, vectors, queries, k, selector, params, available):
         depth = min(max(k, params.get("rerank_depth", 0)), available)
-        scores, slots = index.search(queries, depth, params=self.search_params(params, selector, depth))
+        scores, slots = engine.search(queries, depth, params=self.search_params(params, selector, depth))
         return rerank(vectors, queries, slots, k)
 
     def describe(self, n: int, dim: int, budget: int) -> str:

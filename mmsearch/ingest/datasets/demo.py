@@ -1,5 +1,7 @@
 """The demo catalog: product pictures rendered offline (ingest/demo.py), 8 kinds x 10 colours x 4 patterns, with
-its two labelled query sets: generated queries in the catalog's own words, and hand-written ones in other words."""
+its two labelled query sets: queries generated from the items' true attributes in the catalog's own words
+(evaluate/demo_labels.py), and queries written by hand in phrasings the generator does not produce (plurals, word
+orders, everyday words, typos), never used to choose anything."""
 
 from __future__ import annotations
 

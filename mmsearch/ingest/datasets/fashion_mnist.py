@@ -1,6 +1,8 @@
 """Fashion-MNIST: 70,000 real Zalando product photos (28x28 greyscale) in ten categories, as a catalog
 (``fashion-mnist``: the 10,000 test photos; ``fashion-mnist:train``: the 60,000), as training data, and as evaluation
-material (zero-shot accuracy beside the published baselines, and the category-name and shopper query sets).
+material (zero-shot accuracy beside the published baselines, and two query sets labelled by category: its category
+names, and shopper queries written by hand before anything was tuned, dev half for choosing and test half for
+reporting).
 
 Read from Debian's package ``dataset-fashion-mnist`` (the original idx files in /usr/share/datasets/fashion-mnist/)
 when it is installed, else from the Hugging Face hub (``zalando-datasets/fashion_mnist``) when there is network.

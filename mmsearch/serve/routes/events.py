@@ -28,7 +28,7 @@ class EventIn(BaseModel):
     )
     item_id: inputs.text(MAX_ID, required=True) = Field(description="the result's item id")
     position: Annotated[int, at.Ge(1)] = Field(description="the result's place in that answer, 1 = the first")
-    action: Annotated[str, StringConstraints(pattern=rf"^[A-Za-z0-9_.-]{{1,{MAX_ACTION}}}$")] = Field(
+    action: inputs.name("A-Za-z0-9_.-", MAX_ACTION) = Field(
         description="click, view, or a shop's own name such as add_to_cart (letters, digits, '_', '-', '.')"
     )
     client_id: inputs.text(MAX_ID) | None = Field(None, description="your own id of the visitor; kept hashed")
