@@ -52,7 +52,7 @@ UNMATCHED = {
     "action": "action must be a name of 1 to 64 letters, digits, '_', '-' or '.' (such as click, view or add_to_cart).",
     "query_id": "query_id must be the query_id of an answer from this server (32 hexadecimal digits).",
 }
-RANGES: dict[str, tuple[float | None, float | None]] = {}  # a bounded field's bounds, by name (``bounded``)
+RANGES: dict[str, str] = {}  # a bounded field's bounds in words, by name (``bounded``)
 
 
 class InputError(ValueError):
@@ -102,12 +102,16 @@ def text(max_length: int | None = None, required: bool = False, pattern: str | N
     return Annotated[str, constraints, BeforeValidator(_cleaner(max_length))]
 
 
-def bounded(kind: type, name: str, low: float | None = None, high: float | None = None, finite: bool = True):
-    """A number type between ``low`` and ``high`` (both included; None: unbounded) for the field ``name``, whose
-    refusal names both bounds whichever is crossed."""
-    RANGES[name] = (low, high)
-    marks = [at.Interval(ge=low, le=high)] + ([AllowInfNan(False)] if finite and kind is float else [])
-    return Annotated[kind, *marks]
+def bounded(kind: type, names: tuple[str, ...], low=None, high=None, above: bool = False):
+    """A finite number type from ``low`` to ``high`` (None: unbounded; ``above``: ``low`` itself excluded) for the
+    fields ``names``, whose refusal names both bounds whichever is crossed."""
+    words = [f"more than {low:g}" if above else f"at least {low:g}"] if low is not None else []
+    words += [f"at most {high:g}"] if high is not None else []
+    if low is not None and high is not None and not above:
+        words = [f"between {low:g} and {high:g}"]
+    RANGES.update(dict.fromkeys(names, " and ".join(words) or "a number"))
+    interval = at.Interval(gt=low, le=high) if above else at.Interval(ge=low, le=high)
+    return Annotated[kind, interval, *([AllowInfNan(False)] if kind is float else [])]
 
 
 def _shown(value: object) -> str:
@@ -137,16 +141,7 @@ def explain(errors: Iterable[dict]) -> InputError:
                 else f"The {label} is longer than {limit} characters."
             )
         elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than", "finite_number"):
-            low, high = RANGES.get(field, (ctx.get("ge", ctx.get("gt")), ctx.get("le", ctx.get("lt"))))
-            bounds = (
-                f"between {low:g} and {high:g}"
-                if low is not None and high is not None
-                else f"at least {low:g}"
-                if low is not None
-                else f"at most {high:g}"
-                if high is not None
-                else "a number"
-            )
+            bounds = RANGES.get(field) or " and ".join(f"{k} {v}" for k, v in ctx.items()) or "a number"
             subject = label if label == field else f"The {label}"  # a field named as it is sent: "k must be ..."
             values.append(f"{subject} must be {bounds}, not {_shown(given)}.")
         elif kind == "literal_error":

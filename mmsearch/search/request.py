@@ -25,10 +25,9 @@ MAX_FILTER_CHARS = 1000
 MAX_ID = 200  # an item id
 
 Mode = Literal["vector", "keyword", "hybrid"]
-K = inputs.bounded(int, "k", 1, MAX_K)
-Weight = inputs.bounded(float, "keyword_weight", 0, 1)
-inputs.RANGES["image_weight"] = (0, 1)
-MinScore = inputs.bounded(float, "min_score")
+K = inputs.bounded(int, ("k",), 1, MAX_K)
+Weight = inputs.bounded(float, ("keyword_weight", "image_weight"), 0, 1)
+MinScore = inputs.bounded(float, ("min_score",))
 QueryText = inputs.text(pattern=inputs.WORDS)  # its length limit is the deployment's (--max-query-chars): _length
 # The words as a REST caller sends them, for the route's parameter: checked for words, and handed on uncleaned, so that
 # SearchRequest.of counts the deployment's length limit on the words as sent (as the schema says).
@@ -37,7 +36,6 @@ Filters = inputs.text(MAX_FILTER_CHARS)
 ItemId = inputs.text(MAX_ID, required=True)
 
 NOTHING = "Type something to search for, e.g. 'red striped t-shirt', or upload an image."
-KINDS = ("text", "image", "text+image", "similar")
 
 
 class SearchRequest(BaseModel):

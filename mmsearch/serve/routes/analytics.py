@@ -7,16 +7,16 @@ import asyncio
 import time
 from typing import Annotated
 
-import annotated_types as at
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from mmsearch import inputs
 from mmsearch.feedback import analytics
 from mmsearch.serve.deployment import Deployment, DeploymentDep
 from mmsearch.serve.rest import COMMON, guarded, statuses
 
 MAX_DAYS = 3660
-Days = Annotated[float, at.Gt(0), at.Le(MAX_DAYS)]
+Days = inputs.bounded(float, ("days",), 0, MAX_DAYS, above=True)
 router = APIRouter(prefix="/api/analytics", route_class=guarded(), tags=["feedback"])
 DAYS = Query(description=f"how many days back, more than 0 and at most {MAX_DAYS}")
 

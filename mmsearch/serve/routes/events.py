@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-import annotated_types as at
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -27,7 +26,7 @@ class EventIn(BaseModel):
         description="the query_id of the answer whose result this is about"
     )
     item_id: inputs.text(MAX_ID, required=True) = Field(description="the result's item id")
-    position: Annotated[int, at.Ge(1)] = Field(description="the result's place in that answer, 1 = the first")
+    position: inputs.bounded(int, ("position",), 1) = Field(description="the result's place in that answer, 1 = first")
     action: inputs.name("A-Za-z0-9_.-", MAX_ACTION) = Field(
         description="click, view, or a shop's own name such as add_to_cart (letters, digits, '_', '-', '.')"
     )
