@@ -56,6 +56,7 @@ INSTALL = {  # how a missing system program is had on Debian (and by .ci/run)
     "chromium": "apt-get install chromium",
     "redis-server": "apt-get install redis-server",
     "postgres": "apt-get install postgresql",
+    "dataset-fashion-mnist": "apt-get install dataset-fashion-mnist",
 }
 
 
@@ -67,10 +68,24 @@ def need_program(name: str, *alternatives: str) -> str:
     for candidate in (name, *alternatives):
         if path := shutil.which(candidate):
             return path
+    missing(name)
+
+
+def missing(name: str) -> None:
+    """Skip (or, in CI, fail) a test for want of a Debian package, saying how to install it."""
     message = f"{name} is not installed: {INSTALL.get(name, name)}"
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI=true: .ci/run installs it, so its absence is a failure)", pytrace=False)
     pytest.skip(message)
+
+
+def need_real_fashion_mnist() -> None:
+    """For a test whose figure holds on the real photos only (the shipped model learnt them; small_fashion_mnist
+    draws stand-in bars without Debian's package)."""
+    from mmsearch.ingest.datasets import fashion_mnist
+
+    if not (fashion_mnist.DEBIAN_DIR / "t10k-labels-idx1-ubyte.gz").exists():
+        missing("dataset-fashion-mnist")
 
 
 TINY_CLIP = {
