@@ -1,5 +1,5 @@
 """The database of searches, events and judgments: SQLite in WAL mode under the data directory by default,
-PostgreSQL (or any SQLAlchemy URL) with ``--database-url`` for several replicas sharing one.
+PostgreSQL with ``--database-url`` for several replicas sharing one.
 
 Opening it runs the migrations (Alembic, ``migrations/``) up to the newest revision, so a server started on an older
 data directory upgrades it first. SQLite runs with ``synchronous=FULL``: a write is on disk when its transaction
@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DEFAULT_FILE = "mmsearch.sqlite3"
+DIALECTS = ("sqlite", "postgresql")  # both have the upserts and the ON CONFLICT judgments rely on
 
 
 class DatabaseError(RuntimeError):
@@ -51,6 +52,11 @@ def open_database(url: str) -> Engine:
     """An engine on ``url`` with its schema at the newest revision."""
     try:
         engine = create_engine(_driver(url), pool_pre_ping=True)
+        if engine.dialect.name not in DIALECTS:
+            raise DatabaseError(
+                "the database must be SQLite or PostgreSQL (sqlite:///file, postgresql://...), "
+                f"not {engine.dialect.name}"
+            )
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         migrate(engine)

@@ -102,6 +102,30 @@ def test_judgments_make_qrels_topics_and_agreement(http):
     assert http.get("/api/judgments").text.startswith("query,item_id,grade,rater")
 
 
+def test_one_raters_grades_of_a_pair_sent_at_once_are_all_kept_as_one_row(app):
+    """200 grades of one (query, item) from ann, ann, bob and bob in four threads: each acknowledged (a delete then
+    insert raced on PostgreSQL's unique constraint), one row per rater, then a later grade replaces it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with httpx.Client(base_url=app.url, timeout=30) as client:
+        item = client.get("/api/search", params={"q": "green mug", "k": 1}).json()["results"][0]["item_id"]
+
+    def grade(rater: str) -> list[int]:
+        with httpx.Client(base_url=app.url, timeout=30) as client:
+            body = {"query": "Green  Mug", "item_id": item, "rater": rater}
+            return [client.post("/api/judgments", json=body | {"grade": n % 4}).status_code for n in range(50)]
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = [s for batch in pool.map(grade, ["ann", "ann", "bob", "bob"]) for s in batch]
+    assert statuses == [201] * 200
+    with httpx.Client(base_url=app.url, timeout=30) as client:
+        for rater, last in (("ann", 3), ("bob", 0)):
+            body = {"query": "green mug", "item_id": item, "grade": last, "rater": rater}
+            assert client.post("/api/judgments", json=body).status_code == 201
+        rows = [r for r in client.get("/api/judgments").text.splitlines() if r.startswith(f"green mug,{item},")]
+    assert sorted(rows) == [f"green mug,{item},0,bob", f"green mug,{item},3,ann"]
+
+
 def test_analytics_count_what_people_searched_and_clicked_and_export_ubi(http):
     tag = f"zebra{int(time.time() * 1000) % 100000}"
     for _ in range(3):

@@ -84,6 +84,21 @@ def test_judgments_keep_one_grade_per_rater_and_pair_and_the_lower_median(engine
     assert lower_median([1, 2, 3]) == 2 and lower_median([0, 3]) == 0 and lower_median([2, 3, 3, 1]) == 2
 
 
+def test_a_raters_grades_of_one_pair_from_many_threads_keep_one_row(engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = Judgments(engine)
+
+    def grade(n: int) -> int:
+        return store.add([checked("red mug", "a", n % 4, ("ann", "bob")[n % 2])])
+
+    with ThreadPoolExecutor(4) as pool:
+        added = list(pool.map(grade, range(80)))
+    assert added == [1] * 80
+    store.add([checked("red mug", "a", 1, "ann"), checked("red mug", "a", 2, "ann")])  # in one batch the last wins
+    assert store.of_query("red mug", "ann") == {"a": 2} and store.count() == 2
+
+
 def test_judgments_go_out_and_come_back_as_csv_and_qrels(engine):
     j = Judgments(engine)
     j.add([checked("red mug", "a", 3, "ann"), checked("red, mug", "b", 0, "bob")])
