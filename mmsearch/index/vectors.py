@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmsearch.atomic import atomic_dir
+from mmsearch import atomic
 from mmsearch.index import kinds
 from mmsearch.index.kinds import IndexKind
 
@@ -252,7 +252,7 @@ def _described(manifest: dict, kind: str, p: dict, vectors: np.ndarray, n: int) 
 
 def write(index: VectorIndex, out_dir: Path, extra: Callable[[Path], None] | None = None) -> Path:
     """Writes the index directory atomically; ``extra`` may add files (reports, keyword index) before the swap."""
-    with atomic_dir(Path(out_dir)) as tmp:
+    with atomic.atomic_dir(Path(out_dir)) as tmp:
         index.how.save(index.engine, tmp / FAISS_FILE)
         if isinstance(index.vectors, np.memmap) and Path(index.vectors.filename) == scratch_vectors(out_dir):
             os.replace(index.vectors.filename, tmp / VECTORS_FILE)  # a scratch file of this build: moved, not copied
@@ -268,6 +268,18 @@ def write(index: VectorIndex, out_dir: Path, extra: Callable[[Path], None] | Non
 
 
 def read_index_manifest(path: Path) -> dict | None:
+    """The manifest of the index at ``path`` (None if there is none), after putting back a complete build if a
+    killed swap left ``path`` missing."""
+    recover(path)
+    return _manifest(path)
+
+
+def recover(path: Path) -> None:
+    """An index directory is complete when its manifest reads (the manifest is written last)."""
+    atomic.recover(Path(path), lambda candidate: _manifest(candidate) is not None)
+
+
+def _manifest(path: Path) -> dict | None:
     try:
         return json.loads((Path(path) / MANIFEST_FILE).read_text())
     except (OSError, ValueError):

@@ -117,6 +117,7 @@ class LoadedIndex:
 
 def stamp_of(path: Path) -> tuple:
     """Changes whenever a build swaps a new directory in (the manifest is written last, in a new inode)."""
+    vindex.recover(path)  # a build killed in a swap that could not exchange: its complete build is put back
     st = (Path(path) / vindex.MANIFEST_FILE).stat()
     return st.st_ino, st.st_mtime_ns
 
