@@ -57,6 +57,7 @@ INSTALL = {  # how a missing system program is had on Debian (and by .ci/run)
     "redis-server": "apt-get install redis-server",
     "postgres": "apt-get install postgresql",
     "dataset-fashion-mnist": "apt-get install dataset-fashion-mnist",
+    "strace": "apt-get install strace",
 }
 
 
