@@ -137,7 +137,7 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
         ),
         flush=True,
     )
-    run_server(app, config.host, config.port)
+    run_server(app, config)
     return 0
 
 

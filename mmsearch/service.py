@@ -19,6 +19,7 @@ from mmsearch.serve.auth import parse_auth
 from mmsearch.serve.deployment import Deployment
 from mmsearch.serve.gradio_guard import GradioGuard, event_inputs
 from mmsearch.serve.guard import Guard, SearchQueue, TokenBuckets
+from mmsearch.serve.image_work import ImageWork
 from mmsearch.serve.server import create_api
 from mmsearch.settings import Settings
 from mmsearch.ui.blocks import CSS, build_ui
@@ -53,6 +54,7 @@ def create_app(searcher: Searcher, other: Searcher | None = None, rival: Searche
         credentials,
         SearchQueue(config.concurrency, config.max_queue),
         config.max_upload_mb * 2**20,
+        ImageWork(config.image_workers, config.image_queue),
     )
     app = create_api(deployment)
     demo = build_ui(served, other, guard, feedback)

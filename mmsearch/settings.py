@@ -240,6 +240,32 @@ class ServeSettings:
             "help": "searches allowed to wait; beyond that a caller is told the server is busy (HTTP 429 on REST)"
         },
     )
+    image_workers: int = field(
+        default=2,
+        metadata={"help": "uploaded pictures decoded and embedded at once, in threads beside the event loop"},
+    )
+    image_queue: int = field(
+        default=8,
+        metadata={"help": "uploaded pictures allowed to wait for those threads; beyond that HTTP 503 (busy)"},
+    )
+    keep_alive_s: float = field(
+        default=30.0,
+        metadata={"help": "an idle kept-alive connection is closed after this many seconds"},
+    )
+    header_timeout_s: float = field(
+        default=10.0,
+        metadata={
+            "help": "a request's headers must arrive within this many seconds of its first byte (or of the "
+            "connection), else the connection is closed (slow-header attacks)"
+        },
+    )
+    body_timeout_s: float = field(
+        default=30.0,
+        metadata={
+            "help": "a request's body may pause at most this many seconds between arrivals, else the "
+            "connection is closed"
+        },
+    )
     rate_limit: float = field(
         default=0.0,
         metadata={

@@ -4,11 +4,12 @@ with repeated texts answered from an LRU cache of embeddings so they skip the te
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
+from PIL import Image
 
-from mmsearch.encode.encoders import Encoder, encode_images
+from mmsearch.encode.encoders import Encoder, encode_images, input_size
 from mmsearch.ingest.images import ImageError, load_image
 from mmsearch.ingest.phrasing import normalize
 from mmsearch.search.request import SearchRequest
@@ -26,6 +27,16 @@ class Embedded:
     vector: np.ndarray
     words: str
     negative: list[str]
+
+
+@dataclass(frozen=True)
+class EmbeddedPicture:
+    """An upload already decoded and embedded (by the REST route, in a worker thread off the event loop): a search
+    with it by the same model does only the index's work."""
+
+    vector: np.ndarray
+    model_id: str
+    picture: Image.Image
 
 
 class QueryEncoder:
@@ -56,6 +67,33 @@ class QueryEncoder:
                 vector = vector - NEGATIVE_WEIGHT * away
         return vector
 
+    def picture(self, image: object) -> np.ndarray:
+        """A picture's embedding: decoded (size-checked; a large JPEG at a reduced scale still four times the model's
+        input) and encoded, unless it came embedded by this model."""
+        if isinstance(image, EmbeddedPicture):
+            if image.model_id == self.encoder.model_id:
+                return image.vector
+            image = image.picture
+        else:
+            image = self.decoded(image)
+        with stage("encode"):
+            return encode_images(self.encoder, [image])[0]
+
+    def decoded(self, image: object) -> Image.Image:
+        try:
+            return load_image(image, self.settings.max_upload_pixels, at_least=4 * self.input_side)
+        except ImageError as exc:
+            raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
+
+    def embedded(self, image: object) -> EmbeddedPicture:
+        """A picture decoded and embedded now (in a worker thread: Pillow and torch let go of the GIL)."""
+        picture = self.decoded(image)
+        return EmbeddedPicture(self.picture(picture), self.encoder.model_id, picture)
+
+    @cached_property
+    def input_side(self) -> int:
+        return input_size(self.encoder)
+
     def embed(self, request: SearchRequest) -> Embedded:
         """Text and picture together blend as (1 - image_weight) * text + image_weight * picture."""
         words, negative = request.terms()
@@ -63,12 +101,7 @@ class QueryEncoder:
             raise QueryError("Say what you want as well as what you don't, e.g. 'sneaker -white'.")
         vector = self.text(words, negative) if words else None
         if request.image is not None:
-            try:
-                picture = load_image(request.image, self.settings.max_upload_pixels)
-            except ImageError as exc:
-                raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
-            with stage("encode"):
-                pixels = encode_images(self.encoder, [picture])[0]
+            pixels = self.picture(request.image)
             if vector is None:
                 vector = pixels
             else:

@@ -20,6 +20,7 @@ from mmsearch.search.results import Answer
 from mmsearch.search.searcher import Searcher
 from mmsearch.serve.auth import Credentials, user_of
 from mmsearch.serve.guard import Guard, SearchQueue
+from mmsearch.serve.image_work import ImageWork
 
 LIBRARIES = ("faiss-cpu", "feast", "gradio", "torch", "open_clip_torch")
 
@@ -39,6 +40,7 @@ class Deployment:
     credentials: Credentials | None
     queue: SearchQueue
     max_upload_bytes: int
+    images: ImageWork  # uploads decoded and embedded off the event loop
     versions: dict[str, str] = field(default_factory=lambda: {p: _version(p) for p in LIBRARIES})
     listings_read: threading.Event = field(default_factory=threading.Event)  # set once read ahead (/readyz)
 
@@ -51,15 +53,18 @@ class Deployment:
         log line needs goes into the request's outcome, which the route's guard writes.
 
         Searches run on the event loop itself, one at a time: a search is milliseconds of mostly Python, and worker
-        threads would fight over the GIL. ``work``, when given, makes the request first (an upload's decoding)."""
+        threads would fight over the GIL. ``work``, when given, makes the request first in the pictures' pool (an
+        upload's decoding and embedding: not milliseconds, see image_work.py)."""
         # Measured with benchmarks/load.py, 16 clients, the load mix: 237 q/s in threads, 476 all on the loop, with
         # a lower p99 too.
         started = time.perf_counter()
         outcome = request.state.outcome
         outcome.query = wanted.q if self.guard.log_queries else None
         self.guard.admit(outcome)
+        if work is not None:
+            wanted = await self.images.run(work)
         async with self.queue:
-            answer: Answer = self.searcher.search(work() if work else wanted)
+            answer: Answer = self.searcher.search(wanted)
         outcome.mode, outcome.kind, outcome.results = answer.mode, answer.kind, len(answer)
         self.feedback.record(answer, wanted, "rest", outcome.client, started)
         # Shaped as SearchAnswer but serialised directly: a pydantic model per hit costs more than the search.

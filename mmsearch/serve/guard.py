@@ -44,11 +44,12 @@ NOT_UPLOADED = (
 
 
 class Busy(RuntimeError):
-    """Too many searches waiting, or this client is over its rate; the caller should retry after ``retry_after``."""
+    """Too many searches waiting, or this client is over its rate (429), or the server's pictures' workers are all
+    taken (503); the caller should retry after ``retry_after``."""
 
-    def __init__(self, message: str, retry_after: float, reason: str):
+    def __init__(self, message: str, retry_after: float, reason: str, status: int = 429):
         super().__init__(message)
-        self.retry_after, self.reason = retry_after, reason
+        self.retry_after, self.reason, self.status = retry_after, reason, status
 
 
 class Forbidden(ValueError):
@@ -169,9 +170,11 @@ def refusal(exc: BaseException) -> Refusal:
         return exc
     if isinstance(exc, Busy):
         monitoring.REJECTED.labels(exc.reason).inc()
-        return Refusal(429, str(exc), "busy", {"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
+        return Refusal(exc.status, str(exc), "busy", {"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
     if isinstance(exc, (RequestValidationError, ValidationError)):
         exc = inputs.explain(exc.errors())
+    if isinstance(exc, HTTPException) and isinstance(exc.__cause__, Refusal):  # refused while the framework read
+        return exc.__cause__
     if isinstance(exc, HTTPException) and 400 <= exc.status_code < 500:  # a body the framework could not read
         return Refusal(exc.status_code, f"The request cannot be read: {exc.detail}", "invalid_body")
     if isinstance(exc, inputs.InputError):

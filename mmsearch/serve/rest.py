@@ -42,7 +42,7 @@ class SearchAnswer(BaseModel):
 RETRY = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
 # Every status a route may answer besides its own success, with the reason; a route names the ones it can give.
 STATUS = {
-    400: {"model": Error, "description": "a value the server refuses, with the reason"},
+    400: {"model": Error, "description": "a value the server refuses, or a body it cannot read, with the reason"},
     401: {"model": Error, "description": "this server needs a token, or a logged-in user for this"},
     403: {"model": Error, "description": "judging and analytics are off on this server"},
     404: {"model": Error, "description": "no such item, or no answer with that query_id"},
@@ -71,9 +71,10 @@ def client_of(request: Request) -> str:
 
 
 class GuardedRoute(APIRoute):
-    """An /api route: access checked first, then the handler inside the deployment's guard."""
+    """An /api route: access checked first, the body bounded as it arrives, then the handler inside the deployment's
+    guard."""
 
-    max_body: int | None = None  # bytes a request's body may have (routes that take JSON)
+    max_body: int | None = None  # bytes a JSON request's body may have; None: a route that takes an upload, or none
 
     def get_route_handler(self):
         handler, endpoint = super().get_route_handler(), self.path_format
@@ -85,8 +86,9 @@ class GuardedRoute(APIRoute):
                     request.state.outcome = outcome
                     if not authorized(request.headers.get("authorization"), deployment.credentials):
                         raise Refusal(401, NEEDS_TOKEN, "unauthorized", {"WWW-Authenticate": "Bearer"})
+                    request = bounded(request, *self.body_limit(deployment))
                     if self.max_body:
-                        await read_json_body(request, self.max_body)
+                        await check_json(request)
                     try:
                         response = await handler(request)
                     except RequestValidationError as exc:
@@ -98,22 +100,51 @@ class GuardedRoute(APIRoute):
 
         return guarded
 
+    def body_limit(self, deployment) -> tuple[int, str]:
+        """The most bytes a request's body may have here, and what a larger one is told."""
+        if self.max_body:
+            return self.max_body, f"A request here is at most {self.max_body // 1024} KB."
+        mb = deployment.max_upload_bytes // 2**20
+        return deployment.max_upload_bytes + FORM_ALLOWANCE, f"The upload is larger than the {mb} MB limit."
 
-async def read_json_body(request: Request, limit: int) -> None:
-    """Reads a JSON body up to ``limit`` bytes as it arrives (Content-Length or not: a bound that holds only after
-    reading bounds nothing) and checks it is JSON, which FastAPI then parses from what was read."""
-    if int(request.headers.get("content-length") or 0) > limit:
-        raise Refusal(413, f"A request here is at most {limit // 1024} KB.", "too_large")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise Refusal(413, f"A request here is at most {limit // 1024} KB.", "too_large")
-    request._body = bytes(body)  # what Request.body() returns from now on: the stream is spent
+
+# An upload's other fields and multipart framing, beyond the picture's own bound (its words are at most a few KB).
+FORM_ALLOWANCE = 64 * 1024
+
+
+def bounded(request: Request, limit: int, message: str) -> Request:
+    """The request with its body counted as it arrives: past ``limit`` bytes (Content-Length or not: a bound that holds
+    only after reading bounds nothing) it is refused with 413 and no more is read."""
+    try:
+        declared = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        declared = 0  # the HTTP parser has refused a malformed one before this
+    # The connection is closed after the answer: kept alive, the server would go on reading the rest to discard it.
+    too_large = Refusal(413, message, "too_large", {"Connection": "close"})
+    if declared > limit:
+        raise too_large
+    receive, seen = request.receive, 0
+
+    async def counted() -> dict:
+        nonlocal seen
+        event = await receive()
+        if event["type"] == "http.request":
+            seen += len(event.get("body", b""))
+            if seen > limit:
+                raise too_large
+        return event
+
+    return Request(request.scope, counted)
+
+
+async def check_json(request: Request) -> None:
+    """Reads the (bounded) body and checks it is JSON, which FastAPI then parses from what was read; malformed or
+    nested past Python's recursion limit, it is refused with 400 before any handler sees it."""
+    body = await request.body()
     try:
         json.loads(body or b"{}")
     except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, or nested past Python's recursion limit
-        raise Refusal(422, f"The body is not JSON: {str(exc)[:120]}", "invalid_parameter") from None
+        raise Refusal(400, f"The body is not JSON: {str(exc)[:120]}", "invalid_body") from None
 
 
 @cache

@@ -136,18 +136,22 @@ def _template(path: str) -> re.Pattern:
     return re.compile("^" + "[^/]+".join(re.escape(part) for part in parts) + "$")
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
+def serve(app: FastAPI, settings) -> None:
+    """Runs ``app`` on the settings' host and port until stopped, with the connection deadlines of connections.py."""
     import uvicorn
+
+    from mmsearch.serve.connections import with_deadlines
 
     # One worker process: the searcher, its caches and the hot-reload watcher live in this process. A clean stop waits
     # at most 5 s for requests in flight: the UI's event streams stay open as long as a page does, and a stop that
     # waited for them would never end (the searches and events waiting for their batch are written after it).
     uvicorn.run(
         app,
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
         log_level="warning",
         proxy_headers=True,
-        timeout_keep_alive=30,
+        http=with_deadlines(settings.header_timeout_s, settings.body_timeout_s),
+        timeout_keep_alive=settings.keep_alive_s,
         timeout_graceful_shutdown=5,
     )

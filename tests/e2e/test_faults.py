@@ -77,3 +77,76 @@ def test_a_build_killed_in_its_swap_leaves_an_index_the_app_serves_and_the_rerun
         assert httpx.get(app.url + "readyz", timeout=10).status_code == 200
     finally:
         app.stop()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
+    """The small demo, judging open, with one-second deadlines on what a client sends (10 and 30 s by default)."""
+    from conftest import tiny_demo_app
+
+    deadlines = {"MMSEARCH_HEADER_TIMEOUT_S": "1", "MMSEARCH_BODY_TIMEOUT_S": "1", "MMSEARCH_JUDGING": "open"}
+    running = tiny_demo_app(tmp_path_factory, demo_manifest, tiny_two_tower_dir, **deadlines)
+    yield running
+    running.stop()
+
+
+class Counted:
+    """A request body sent as it is generated, counting what the server took before it answered."""
+
+    def __init__(self, head: bytes, megabytes: int, tail: bytes = b""):
+        self.head, self.megabytes, self.tail, self.sent = head, megabytes, tail, 0
+
+    def __iter__(self):
+        yield self.head
+        for _ in range(self.megabytes):
+            self.sent += 1
+            yield b" " * 2**20
+        yield self.tail
+
+
+def test_hostile_bodies_are_refused_with_4xx_and_never_read_past_their_bound(app):
+    with httpx.Client(base_url=app.url, timeout=30) as http:
+        image, form = "/api/search/image", {"image": ("a.png", b"not a picture", "image/png")}
+        multipart = {"content-type": "multipart/form-data; boundary=b"}
+        for send, status, words in [
+            (lambda: http.post(image, content=b"garbage", headers=multipart), 400, "multipart"),
+            (lambda: http.post(image, data={f"f{i}": "x" for i in range(1001)}, files=form), 400, "fields"),
+            (lambda: http.post(image, data={"q": "x" * 1_100_000}, files=form), 400, "maximum size"),
+            (lambda: http.post("/api/events", content="[" * 5000 + "]" * 5000), 400, "not JSON"),
+            (lambda: http.post("/api/judgments", content=b"{not json"), 400, "not JSON"),
+        ]:
+            r = send()
+            assert r.status_code == status and words in r.json()["error"], r.text
+        chunked = Counted(b"", 40)  # no Content-Length: the bound must hold while reading
+        r = http.post("/api/judgments", content=chunked, headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "16 KB" in r.json()["error"]
+        assert chunked.sent < 4, f"{chunked.sent} MB read of a body bounded at 16 KB"
+        disposition = b'Content-Disposition: form-data; name="image"; filename="a.jpg"\r\n'
+        upload = Counted(b"--b\r\n" + disposition + b"Content-Type: image/jpeg\r\n\r\n", 300, b"\r\n--b--\r\n")
+        try:
+            r = http.post(image, content=upload, headers=multipart)
+            assert r.status_code == 413 and "20 MB" in r.json()["error"]
+        except httpx.TransportError:
+            pass  # the server answered 413 and closed while the client was still sending
+        assert upload.sent < 60, f"{upload.sent} MB read of an upload bounded at 20 MB"
+
+
+def test_a_connection_that_sends_nothing_or_too_slowly_is_closed(app):
+    import socket
+    import time
+
+    def closed_within(first: bytes, seconds: float) -> bool:
+        with socket.create_connection(("127.0.0.1", app.port), timeout=seconds) as s:
+            s.sendall(first)
+            try:
+                return s.recv(100) == b""  # closed by the server, nothing answered
+            except TimeoutError:
+                return False
+
+    started = time.monotonic()
+    assert closed_within(b"", 5)  # silent
+    assert closed_within(b"GET /healthz HTTP/1.1\r\nX-Slow: ", 5)  # headers never finished
+    body = b"POST /api/judgments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99\r\n\r\n{"
+    assert closed_within(body, 5)  # a body that stops
+    assert time.monotonic() - started < 10
+    assert httpx.get(app.url + "healthz", timeout=5).status_code == 200

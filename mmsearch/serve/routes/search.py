@@ -8,10 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
-from mmsearch.ingest.images import ImageError, load_image
 from mmsearch.search.request import Filters as FilterText
 from mmsearch.search.request import K, MinScore, Mode, QueryParam, SearchRequest, Weight
-from mmsearch.search.results import QueryError
 from mmsearch.serve.deployment import DeploymentDep
 from mmsearch.serve.guard import Refusal
 from mmsearch.serve.rest import COMMON, SearchAnswer, guarded, statuses
@@ -76,15 +74,13 @@ async def search_image(
     while chunk := await image.read(UPLOAD_CHUNK):
         data += chunk
         if len(data) > limit:
-            raise Refusal(413, f"The upload is larger than the {limit // 2**20} MB limit.", "too_large")
+            raise Refusal(
+                413, f"The upload is larger than the {limit // 2**20} MB limit.", "too_large", {"Connection": "close"}
+            )
     fields = dict(q=q, k=k, mode=mode, filters=filters, min_score=min_score, image_weight=image_weight)
     wanted = deployment.searcher.request(image=bytes(data), **fields)
 
-    def decoded() -> SearchRequest:
-        try:
-            picture = load_image(io.BytesIO(wanted.image), deployment.searcher.config.max_upload_pixels)
-        except ImageError as exc:  # worded as the UI words it
-            raise QueryError(f"That upload cannot be used as an image: {exc}.") from exc
-        return wanted.but(image=picture)
+    def embedded() -> SearchRequest:
+        return wanted.but(image=deployment.searcher.queries.embedded(io.BytesIO(wanted.image)))
 
-    return await deployment.answer(request, wanted, decoded)
+    return await deployment.answer(request, wanted, embedded)
