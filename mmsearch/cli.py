@@ -151,6 +151,7 @@ def build(argv: list[str] | None = None, prog: str | None = None) -> int:
     from mmsearch.encode.encoders import EncoderError, load_encoder
     from mmsearch.evaluate import reports
     from mmsearch.ingest.catalog import CatalogError
+    from mmsearch.machine import machine_failure
     from mmsearch.store.features import FeatureStoreError
 
     # A named dataset's figures follow the build and need the model again: loaded once, for both.
@@ -158,8 +159,11 @@ def build(argv: list[str] | None = None, prog: str | None = None) -> int:
     try:
         encoder = load_encoder(config.model, config.device) if evaluated else None
         built = build_index(config, encoder, progress=print_progress)
-    except (BuildError, CatalogError, EncoderError, FeatureStoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (BuildError, CatalogError, EncoderError, FeatureStoreError, OSError, RuntimeError) as exc:
+        said = machine_failure(exc)  # the machine's reasons (a full disk, ...) in one line, whoever raised them
+        if said is None and not isinstance(exc, (BuildError, CatalogError, EncoderError, FeatureStoreError)):
+            raise  # a defect: its traceback
+        print(f"error: {said or exc}", file=sys.stderr)
         return 2
     if evaluated:
         from mmsearch.search.searcher import Searcher

@@ -47,6 +47,13 @@ class CatalogSettings:
         default="sqlite",
         metadata={"help": "Feast online store: sqlite (a file in the data directory) or redis://host:port[/db]"},
     )
+    store_timeout_s: float = field(
+        default=1.0,
+        metadata={
+            "help": "a read of the Feast online store must answer within this many seconds; a store that does not "
+            "counts as down (searches answer 503 at once) until a check every second finds it back"
+        },
+    )
     demo_size: int = field(default=2048, metadata={"help": "images in the generated demo catalog"})
     max_upload_pixels: int = field(
         default=40_000_000,

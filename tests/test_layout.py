@@ -11,7 +11,8 @@ import pytest
 from conftest import PACKAGE_MODULES as MODULES
 from conftest import package_imports as imports
 
-# Bottom to top. Foundation: settings, where the package's files are, atomic writes. Top: what wires stages together.
+# Bottom to top. Foundation: settings, where the package's files are, atomic writes, outages and the machine's
+# failures. Top: what wires stages together.
 LAYERS = [
     [
         "mmsearch",
@@ -21,6 +22,8 @@ LAYERS = [
         "mmsearch.atomic",
         "mmsearch.inputs",
         "mmsearch.plugins",
+        "mmsearch.outage",
+        "mmsearch.machine",
     ],
     ["mmsearch.ingest"],
     ["mmsearch.encode"],

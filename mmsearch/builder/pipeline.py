@@ -8,6 +8,7 @@ part of the index, and listing changes reach Feast as new rows without encoding.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,6 +87,7 @@ class Job:
     when: datetime
     started: float
     say: Progress
+    repair: bool = False  # the online store lost the previous build's rows: write every row back, not only new ones
 
 
 def build_index(
@@ -120,11 +122,14 @@ def build_index(
     say(0.08, "comparing the catalog with the index")
     plan = update.plan(catalog.items, catalog.extra_columns(), None if prev is None else prev.items, byo)
     say(0.09, "opening the feature store")
-    store = FeatureStore(config.data_dir, config.online_store)
+    store = FeatureStore(config.data_dir, config.online_store, timeout_s=config.store_timeout_s)
     store.apply()  # before the first read: a fresh data directory has no views yet
     when = datetime.now(UTC)
+    repair = prev is not None and not prev.held_by(store)
+    if repair:
+        say(0.09, "the online store lacks the served index's rows (a Redis restarted empty?): writing them back")
     try:
-        job = Job(config, encoder, catalog_id, store, out, when, started, say)
+        job = Job(config, encoder, catalog_id, store, out, when, started, say, repair)
         return _index_and_write(job, catalog, plan, prev, byo)
     finally:
         vindex.scratch_vectors(out).unlink(missing_ok=True)  # a scratch file the write did not take
@@ -165,6 +170,12 @@ def _index_and_write(
     keywords = KeywordIndex.build(item_texts(built.items, fields))
     built.manifest["keyword_fields"] = fields
     built.manifest["build_seconds"] = round(time.time() - job.started, 1)
+
+    if job.repair:
+        restored = job.store.write_back(job.catalog_id, job.encoder.model_id, plan.listing, built)
+        job.say(0.96, f"wrote {restored:,} listings and embeddings back to the online store, nothing encoded")
+    built.manifest["online_mark"] = f"{job.when:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    job.store.mark_complete(job.catalog_id, built.manifest["online_mark"], job.when)  # last: every row is online
 
     def reports(tmp: Path) -> None:
         keywords.save(tmp / KEYWORD_DIR)

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DEFAULT_FILE = "mmsearch.sqlite3"
@@ -23,6 +23,24 @@ DIALECTS = ("sqlite", "postgresql")  # both have the upserts and the ON CONFLICT
 
 class DatabaseError(RuntimeError):
     """The database cannot be opened or written; the message says which and why."""
+
+
+def out_of_reach(exc: BaseException) -> bool:
+    """Whether a failure says the database is down or unreachable (or, for SQLite, locked past its busy timeout),
+    rather than that a statement or a row is wrong: waiting may mend the first, never the second."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def reachable(engine: Engine) -> bool:
+    """One trivial query (for /readyz)."""
+    try:
+        with engine.connect() as c:
+            c.execute(text("SELECT 1"))
+        return True
+    except SQLAlchemyError:
+        return False
 
 
 def database_url(url: str, data_dir: Path) -> str:
@@ -51,7 +69,9 @@ def _sqlite_pragmas(connection, _record) -> None:
 def open_database(url: str) -> Engine:
     """An engine on ``url`` with its schema at the newest revision."""
     try:
-        engine = create_engine(_driver(url), pool_pre_ping=True)
+        # A server that does not answer is given 3 s to connect (psycopg waits for ever by default).
+        connect = {"connect_timeout": 3} if url.startswith(("postgresql", "postgres:")) else {}
+        engine = create_engine(_driver(url), pool_pre_ping=True, connect_args=connect)
         if engine.dialect.name not in DIALECTS:
             raise DatabaseError(
                 "the database must be SQLite or PostgreSQL (sqlite:///file, postgresql://...), "

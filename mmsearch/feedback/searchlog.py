@@ -24,6 +24,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 
 from mmsearch.feedback import metrics
 from mmsearch.feedback.records import MAX_ACTION, MAX_ID, events, searches
+from mmsearch.outage import Outage
 
 log = logging.getLogger("mmsearch.searchlog")
 RECENT = 100_000  # answers kept in memory for checking events: ~40 MB at 10 results each
@@ -101,6 +102,7 @@ class SearchLog:
         self._stop = threading.Event()
         self.dropped = 0
         self.written = {"searches": 0, "events": 0}
+        self.outage = Outage("the database", log)
         self._thread = threading.Thread(target=self._run, name="mmsearch-searchlog", daemon=True)
         self._thread.start()
 
@@ -153,6 +155,11 @@ class SearchLog:
             self._queue(self._events, asdict(event))
         return event
 
+    @property
+    def waiting(self) -> int:
+        """Searches and events not written yet (for /metrics)."""
+        return len(self._searches) + len(self._events)
+
     def _queue(self, pending: list[dict], row: dict) -> None:
         if len(self._searches) + len(self._events) >= MAX_PENDING:
             self.dropped += 1
@@ -173,13 +180,15 @@ class SearchLog:
             self._write([(searches, found), (events, happened)])
         except SQLAlchemyError as exc:
             if not refused(exc):
-                log.warning("could not write %d searches and %d events (%s); retrying", len(found), len(happened), exc)
+                waiting = f"{len(found) + len(happened):,} searches and events wait (at most {MAX_PENDING:,})"
+                self.outage.failed(exc, f"{waiting}; retried every {self.flush_s:g} s")
                 with self._lock:
                     self._searches[:0], self._events[:0] = found, happened
                 return
             for table, rows in ((searches, found), (events, happened)):
                 self._write_apart(table, rows)
             return
+        self.outage.worked(f"wrote the {len(found) + len(happened):,} searches and events that waited")
         self.written["searches"] += len(found)
         self.written["events"] += len(happened)
 

@@ -71,6 +71,11 @@ class VectorIndex:
     def catalog_id(self) -> str:
         return self.manifest["catalog_id"]
 
+    def held_by(self, store) -> bool:
+        """Whether a feature store's online side still holds the rows this index reads: its build's mark, or for a
+        build that left none a sample of its listings (StoreUnavailable when the store does not answer)."""
+        return store.holds(self.catalog_id, self.manifest.get("online_mark"), self.ids, list(self.revisions))
+
     def row(self, item_id: str) -> int:
         return self._row[item_id]
 

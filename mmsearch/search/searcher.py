@@ -41,7 +41,8 @@ class Searcher:
         encoder = encoder or load_encoder(config.model, config.device)
         index = vindex.load(config.resolved_index(encoder.model_id), expect_model_id=encoder.model_id)
         data_dir = Path(index.manifest.get("data_dir", config.data_dir))
-        store = FeatureStore(data_dir, index.manifest.get("online_store", config.online_store), config.listing_cache)
+        online = index.manifest.get("online_store", config.online_store)
+        store = FeatureStore(data_dir, online, config.listing_cache, config.store_timeout_s)
         return cls(encoder, index, store, config)
 
     @property

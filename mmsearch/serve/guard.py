@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 
 from mmsearch import inputs
 from mmsearch.feedback.access import JudgingOff, LoginNeeded, RaterNeeded
+from mmsearch.feedback.database import out_of_reach
 from mmsearch.feedback.judgments import JudgmentError
 from mmsearch.feedback.loop import NotRecording
 from mmsearch.feedback.searchlog import EventError, NotInAnswer, UnknownQuery
@@ -162,6 +163,7 @@ REFUSALS = [
     ((JudgmentError, EventError, QueryError, ImageError), 400, None),
     ((StoreUnavailable,), 503, "StoreUnavailable"),
 ]
+RETRY_LATER = {"Retry-After": "5"}  # an outage: the store's and the database's checks run every second or so
 
 
 def refusal(exc: BaseException) -> Refusal:
@@ -177,11 +179,13 @@ def refusal(exc: BaseException) -> Refusal:
         return exc.__cause__
     if isinstance(exc, HTTPException) and 400 <= exc.status_code < 500:  # a body the framework could not read
         return Refusal(exc.status_code, f"The request cannot be read: {exc.detail}", "invalid_body")
+    if out_of_reach(exc):  # a database that is down answers as an outage, not as a failure of the server
+        return Refusal(503, "The database is out of reach right now. Retry in a moment.", "database_down", RETRY_LATER)
     if isinstance(exc, inputs.InputError):
         return Refusal(exc.status, str(exc), "QueryError" if exc.status == 400 else "invalid_parameter")
     for failures, status, kind in REFUSALS:
         if isinstance(exc, failures):
-            return Refusal(status, str(exc), kind or type(exc).__name__)
+            return Refusal(status, str(exc), kind or type(exc).__name__, RETRY_LATER if status == 503 else None)
     log.error("a request failed", exc_info=exc)
     return Refusal(500, "The server failed on this request; the failure is in its log.", type(exc).__name__)
 

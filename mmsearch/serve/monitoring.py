@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
+from mmsearch.feedback.searchlog import MAX_PENDING
 from mmsearch.search.stages import BUCKETS
 
 REQUEST_SECONDS = Histogram("mmsearch_request_seconds", "Whole requests, by endpoint", ["endpoint"], buckets=BUCKETS)
@@ -86,6 +87,7 @@ class ServiceCollector:
 
     def __init__(self) -> None:
         self.searcher = None
+        self.feedback = None
 
     def collect(self):
         searcher = self.searcher
@@ -110,6 +112,7 @@ class ServiceCollector:
             },
         )
         yield info
+        yield from self.dependencies(searcher.store.online.outage, self.feedback)
         cache, store = searcher.queries.cache_info(), searcher.store
         for name, value, text in (
             ("query_cache_hits", cache.hits, "Text queries answered from the embedding cache"),
@@ -120,6 +123,32 @@ class ServiceCollector:
             counter = CounterMetricFamily(f"mmsearch_{name}", text)
             counter.add_metric([], value)
             yield counter
+
+    @staticmethod
+    def dependencies(store_outage, feedback):
+        """Whether the online store and the database are up, their outages, and the search log's waiting rows."""
+        log = feedback.log if feedback is not None else None
+        parts = {"feature_store": store_outage} | ({"database": log.outage} if log is not None else {})
+        up = GaugeMetricFamily(
+            "mmsearch_dependency_up", "1 while a part the server depends on answers", labels=["part"]
+        )
+        outages = CounterMetricFamily(
+            "mmsearch_dependency_outages", "Times a part the server depends on went down", labels=["part"]
+        )
+        for part, outage in parts.items():
+            up.add_metric([part], 1.0 if outage.up else 0.0)
+            outages.add_metric([part], outage.outages)
+        yield up
+        yield outages
+        if log is not None:
+            waiting = GaugeMetricFamily("mmsearch_searchlog_waiting", "Searches and events not written yet")
+            waiting.add_metric([], log.waiting)
+            yield waiting
+            bound = GaugeMetricFamily(
+                "mmsearch_searchlog_waiting_limit", "Rows allowed to wait; past it they are dropped (queue_full)"
+            )
+            bound.add_metric([], MAX_PENDING)
+            yield bound
 
 
 SERVICE = ServiceCollector()

@@ -51,7 +51,12 @@ STATUS = {
     413: {"model": Error, "description": "the request body is larger than this route takes"},
     422: {"model": Error, "description": "the request's shape is wrong: a field missing, or of the wrong type"},
     429: {"model": Error, "description": "busy, or over this client's rate: retry after Retry-After", "headers": RETRY},
-    503: {"model": Error, "description": "the feature store cannot be read"},
+    503: {
+        "model": Error,
+        "description": "a part the server depends on is down (the Feast online store, the database), or its "
+        "pictures' workers are all taken: retry after Retry-After",
+        "headers": RETRY,
+    },
 }
 
 

@@ -30,6 +30,7 @@ def create_api(deployment: Deployment) -> FastAPI:
     """Every route of ``serve/routes/`` for ``deployment``, each through its guard."""
     monitoring.setup_request_log()
     monitoring.SERVICE.searcher = deployment.searcher
+    monitoring.SERVICE.feedback = deployment.feedback
     # /readyz waits for this: a balancer then sends no one to a server whose first searches would wait on the disk
     deployment.listings_read = readahead.in_background(deployment.searcher.store)
     # FastAPIOffline serves Swagger UI's files itself: FastAPI's default /docs loads them from a CDN, which leaves the

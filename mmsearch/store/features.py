@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 import uuid
@@ -28,6 +29,8 @@ from cachetools import LRUCache
 from tqdm.auto import tqdm
 
 from mmsearch.resources import FEATURE_REPO_DIR
+from mmsearch.store.errors import FeatureStoreError, StoreUnavailable
+from mmsearch.store.online import OnlineReads
 
 ITEMS_VIEW = "catalog_items"
 EMBEDDINGS_VIEW = "image_embeddings"  # (catalog_embeddings, keyed by "picture", before: re-encoded once, not read)
@@ -35,15 +38,7 @@ METADATA_FIELDS = ["title", "description", "category", "price", "image", "extra_
 _READ_BATCH = 1000  # rows per online read; keeps each sqlite query and protobuf response small
 _WRITE_BATCH = 10_000  # rows per online write when the Feast CLI materializes
 ONLINE_CHUNK = 20_000  # rows per online write of a build: bounds its memory whatever the catalog's size
-
-
-class FeatureStoreError(RuntimeError):
-    """The feature store cannot be opened or written (bad online-store setting, unreachable Redis, ...)."""
-
-
-class StoreUnavailable(FeatureStoreError):
-    """The online store did not answer a read: locked, missing, damaged or unreachable. Searches cannot show listings
-    until it does; the service stays up and says so (``/readyz``)."""
+SENTINEL_ID = "__mmsearch_build__"  # the item id of a build's mark in the online store (mark_complete)
 
 
 def source_dirs(data_dir: Path) -> tuple[Path, Path]:
@@ -110,8 +105,9 @@ def definitions(data_dir: Path):
     return catalog, item, revision, model, image_hash, items, embeddings
 
 
-def online_store_config(spec: str, data_dir: Path) -> dict:
-    """``sqlite`` (a file in the data directory) or ``redis://[:password@]host:port[/db]`` for several replicas."""
+def online_store_config(spec: str, data_dir: Path, timeout_s: float = 1.0) -> dict:
+    """``sqlite`` (a file in the data directory) or ``redis://[:password@]host:port[/db]`` for several replicas; a
+    Redis connection and each answer on it are given ``timeout_s``."""
     spec = (spec or "sqlite").strip()
     if spec == "sqlite":
         return {"type": "sqlite", "path": str(Path(data_dir).resolve() / "feast" / "online_store.db")}
@@ -126,6 +122,7 @@ def online_store_config(spec: str, data_dir: Path) -> dict:
             parts.append(f"password={url.password}")
         if url.scheme == "rediss":
             parts.append("ssl=true")
+        parts += [f"socket_connect_timeout={timeout_s:g}", f"socket_timeout={timeout_s:g}"]
         return {"type": "redis", "connection_string": ",".join(parts)}
     raise FeatureStoreError(f"unknown online store {spec!r}: use sqlite or redis://host:port[/db]")
 
@@ -138,7 +135,7 @@ def revision(row: dict) -> str:
 class FeatureStore:
     """mmsearch's view of the Feast repository in ``feature_repo/`` with its data under ``data_dir``."""
 
-    def __init__(self, data_dir: Path, online_store: str = "sqlite", listing_cache: int = 0):
+    def __init__(self, data_dir: Path, online_store: str = "sqlite", listing_cache: int = 0, timeout_s: float = 1.0):
         import feast
         from feast.repo_config import RepoConfig
 
@@ -149,7 +146,7 @@ class FeatureStore:
             project="mmsearch",
             provider="local",
             registry=str(self.data_dir / "feast" / "registry.db"),
-            online_store=online_store_config(online_store, self.data_dir),
+            online_store=online_store_config(online_store, self.data_dir, timeout_s),
             offline_store={"type": "file"},
             entity_key_serialization_version=3,
             # Written to the online store in batches: one batch of a million 512-d vectors as
@@ -158,6 +155,9 @@ class FeatureStore:
             repo_path=str(FEATURE_REPO_DIR),
         )
         self.store = feast.FeatureStore(config=config)
+        self.online = OnlineReads(self.online_store, timeout_s)
+        if config.online_store.type == "redis":
+            _redis_fails_fast(self.store)
         self.items_dir, self.embeddings_dir = source_dirs(self.data_dir)
         self._pending: list[tuple[str, object]] = []  # (view, rows) appended and not yet online
         # Listings are keyed by content (catalog, item, revision), so a row once read never changes: a kept copy is
@@ -212,17 +212,34 @@ class FeatureStore:
         directory.mkdir(parents=True, exist_ok=True)
         part = directory / f"part-{_now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = part.with_name("." + part.name + ".tmp")  # dot-files are invisible to the parquet dataset reader
-        if isinstance(rows, pd.DataFrame):
-            rows.to_parquet(tmp, index=False)
-        else:
-            pq.write_table(rows, tmp)
-        tmp.replace(part)
+        try:
+            if isinstance(rows, pd.DataFrame):
+                rows.to_parquet(tmp, index=False)
+            else:
+                pq.write_table(rows, tmp)
+            tmp.replace(part)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half part behind
+            raise
         return len(rows)
 
     # --- Feast -----------------------------------------------------------------------------------------------
 
     def apply(self) -> None:
-        self.store.apply(list(definitions(self.data_dir)))
+        try:
+            self.store.apply(list(definitions(self.data_dir)))
+        except Exception as exc:  # a Redis that is down, a registry that cannot be written
+            raise FeatureStoreError(
+                f"cannot set up the Feast feature store ({self.online_store}): {_said(exc)}"
+            ) from exc
+
+    def _write_online(self, view: str, rows: pd.DataFrame) -> None:
+        try:
+            self.store.write_to_online_store(view, rows)
+        except Exception as exc:  # Redis down, a full disk under sqlite: the build stops with one line
+            raise FeatureStoreError(
+                f"cannot write to the Feast online store ({self.online_store}): {_said(exc)}"
+            ) from exc
 
     def write_online(self) -> None:
         """Brings the rows this build appended to the offline store to the online store, and nothing older.
@@ -238,7 +255,7 @@ class FeatureStore:
                     if isinstance(rows, pd.DataFrame)
                     else rows.slice(start, ONLINE_CHUNK).to_pandas()
                 )
-                self.store.write_to_online_store(view, chunk)
+                self._write_online(view, chunk)
         self._pending.clear()
 
     def embeddings(
@@ -261,12 +278,12 @@ class FeatureStore:
             disable=not progress or len(item_ids) <= _READ_BATCH,
         ):
             keys = zip(item_ids[start : start + _READ_BATCH], hashes[start : start + _READ_BATCH])
-            res = self.store.get_online_features(
-                features=[f"{EMBEDDINGS_VIEW}:embedding"],
-                entity_rows=[
-                    {"catalog_id": catalog_id, "item_id": i, "model_id": model_id, "image_hash": h} for i, h in keys
-                ],
-            ).to_dict()
+            rows = [{"catalog_id": catalog_id, "item_id": i, "model_id": model_id, "image_hash": h} for i, h in keys]
+            try:
+                res = self.store.get_online_features(features=[f"{EMBEDDINGS_VIEW}:embedding"], entity_rows=rows)
+                res = res.to_dict()
+            except Exception as exc:  # a build's read: no deadline (a batch of 1,000 vectors may take a while)
+                raise StoreUnavailable(f"cannot read embeddings from the Feast online store: {_said(exc)}") from exc
             for n, vec in enumerate(res["embedding"]):
                 if vec is not None:
                     if out is None:
@@ -280,8 +297,8 @@ class FeatureStore:
         return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
     def metadata(self, catalog_id: str, item_ids: list[str], revisions: list[str]) -> list[dict]:
-        """Listings in the order asked, from the listing cache or the online store; a key with no row comes back
-        with empty fields."""
+        """Listings in the order asked, from the listing cache or the online store; StoreUnavailable when the store
+        does not answer, or lacks a row (it lost it)."""
         keys = [(catalog_id, i, r) for i, r in zip(item_ids, revisions)]
         kept: dict[tuple, dict] = {}
         if self._listings is not None:
@@ -292,6 +309,13 @@ class FeatureStore:
         wanted = [k for k in dict.fromkeys(keys) if k not in kept]
         read = self._read_listings(catalog_id, [k[1] for k in wanted], [k[2] for k in wanted])
         fresh = {k: rec for k, rec in zip(wanted, read)}
+        lost = [k[1] for k, rec in fresh.items() if rec.get("title") is None]
+        if lost:  # every item of a loaded index has its row; none means the store lost it
+            raise StoreUnavailable(
+                f"The Feast online store ({self.online_store}) lacks the listings of {len(lost)} items of the loaded "
+                f"index (e.g. {lost[0]!r}): it lost rows (a Redis restarted empty?). Run index_build.py with the "
+                "same settings: it writes them back without encoding."
+            )
         if self._listings is not None and fresh:
             with self._listings_lock:
                 for k, rec in fresh.items():
@@ -303,29 +327,77 @@ class FeatureStore:
         out = []
         for start in range(0, len(item_ids), _READ_BATCH):
             chunk = list(zip(item_ids[start : start + _READ_BATCH], revisions[start : start + _READ_BATCH]))
-            try:
-                res = self.store.get_online_features(
-                    features=[f"{ITEMS_VIEW}:{f}" for f in METADATA_FIELDS],
-                    entity_rows=[{"catalog_id": catalog_id, "item_id": i, "revision": r} for i, r in chunk],
-                ).to_dict()
-            except Exception as exc:  # sqlite, Redis and Feast each raise their own kinds; all mean the same here
-                raise StoreUnavailable(
-                    f"the item listings cannot be read from the Feast online store "
-                    f"({self.online_store}): {type(exc).__name__}: {exc}"
-                ) from exc
+            rows = [{"catalog_id": catalog_id, "item_id": i, "revision": r} for i, r in chunk]
+            # sqlite, Redis and Feast each raise their own kinds; all mean the same here (online.py words them)
+            res = self.online.read(lambda rows=rows: self._listing_rows(rows), probe=self._probe)
             for n, (item_id, _) in enumerate(chunk):
                 rec = {f: res[f][n] for f in METADATA_FIELDS}
                 extra = json.loads(rec.pop("extra_json") or "{}")
                 out.append({"item_id": item_id, **rec, **extra})
         return out
 
-    def readable(self) -> bool:
-        """The online store answers a read (used by health checks and after a Redis restart)."""
-        try:
-            self._read_listings("-", ["-"], ["-"])  # never from the cache
-            return True
-        except StoreUnavailable:
-            return False
+    def _listing_rows(self, rows: list[dict]) -> dict:
+        features = [f"{ITEMS_VIEW}:{f}" for f in METADATA_FIELDS]
+        return self.store.get_online_features(features=features, entity_rows=rows).to_dict()
+
+    def _probe(self) -> None:
+        self._listing_rows([{"catalog_id": "-", "item_id": "-", "revision": "-"}])
+
+    def write_back(self, catalog_id: str, model_id: str, listing: pd.DataFrame, index) -> int:
+        """Every listing and embedding ``index`` reads, written to the online store from what is in hand (the
+        catalog's listing rows, the index's vectors): the rows the offline store already holds, for an online store
+        that lost them; nothing is encoded."""
+        ids = index.items["item_id"].astype(str).tolist()
+        hashes = index.items["image_hash"].astype(str).tolist()
+        listing = listing.set_index(listing["item_id"].astype(str)).loc[ids].reset_index(drop=True)  # the index's order
+        for start in range(0, len(ids), ONLINE_CHUNK):
+            end = min(start + ONLINE_CHUNK, len(ids))
+            rows = listing.iloc[start:end][["item_id", "revision", *METADATA_FIELDS]]
+            self._write_online(ITEMS_VIEW, rows.assign(catalog_id=catalog_id, event_timestamp=_now()))
+            vectors = np.asarray(index.vectors[index.slots[start:end]], dtype=np.float32)
+            self._write_online(
+                EMBEDDINGS_VIEW,
+                pd.DataFrame(
+                    {
+                        "catalog_id": catalog_id,
+                        "item_id": ids[start:end],
+                        "model_id": model_id,
+                        "image_hash": hashes[start:end],
+                        "embedding": list(vectors),
+                        "event_timestamp": _now(),
+                    }
+                ),
+            )
+        return len(ids)
+
+    # --- whether the online store holds a build's rows --------------------------------------------------------------
+
+    def mark_complete(self, catalog_id: str, stamp: str, when: datetime) -> None:
+        """Written last by a build, after every row it wrote online: its presence says the rows are there (a Redis
+        restarted empty lacks it). A listing row under an item id no catalog has, in both stores, so that
+        ``feast materialize`` brings it back with the rest."""
+        row = {
+            "item_id": SENTINEL_ID,
+            "title": f"rows of the build {stamp} are online",
+            "description": "",
+            "category": "",
+            "price": 0.0,
+            "image": "",
+            "extra_json": "{}",
+            "revision": stamp,
+        }
+        frame = pd.DataFrame([row]).assign(catalog_id=catalog_id, event_timestamp=when)
+        self._append(self.items_dir, frame)
+        self._write_online(ITEMS_VIEW, frame)
+
+    def holds(self, catalog_id: str, stamp: str | None, item_ids: list[str], revisions: list[str]) -> bool:
+        """Whether the online store holds a build's rows: its mark (``stamp``), or where an older build left none, a
+        sample of its listings. Raises StoreUnavailable when the store does not answer."""
+        if stamp:
+            return self._read_listings(catalog_id, [SENTINEL_ID], [stamp])[0].get("title") is not None
+        step = max(1, len(item_ids) // 16)
+        read = self._read_listings(catalog_id, item_ids[::step][:16], revisions[::step][:16])
+        return all(row.get("title") is not None for row in read)
 
 
 def listing_frame(items: pd.DataFrame, extra_cols: list[str]) -> pd.DataFrame:
@@ -349,6 +421,24 @@ def listing_frame(items: pd.DataFrame, extra_cols: list[str]) -> pd.DataFrame:
     fields = frame[METADATA_FIELDS].astype(str).to_numpy()
     frame["revision"] = [revision(list(row)) for row in fields]
     return frame
+
+
+def _said(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:400]
+
+
+def _redis_fails_fast(store) -> None:
+    """No retries on the Redis client Feast makes: redis-py retries a refused connection three times with backoff
+    (4.6 to 12.5 s against a dead Redis); the reads' own deadline and probe (online.py) do the waiting."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    try:
+        provider = store._get_provider()  # Feast keeps its client inside; there is no setting for its retries
+        client = provider.online_store._get_client(store.config.online_store)
+        client.set_retry(Retry(NoBackoff(), 0))
+    except Exception as exc:  # noqa: BLE001 - a Feast without these internals: the deadline still bounds each read
+        logging.getLogger("mmsearch.store").warning("the Redis client keeps its own retries: %s", exc)
 
 
 def _now() -> datetime:

@@ -15,6 +15,7 @@ from mmsearch.encode.encoders import load_encoder
 from mmsearch.encode.files import encode_image_files
 from mmsearch.search.searcher import Searcher
 from mmsearch.store import readahead
+from mmsearch.store.errors import StoreUnavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -98,12 +99,22 @@ def test_redis_serves_as_the_online_store(redis_url, demo_manifest, tiny_two_tow
     results = ask(searcher, q="red striped t-shirt", k=5, mode="keyword")
     truth = dict(zip(built.items["item_id"], built.items["title"]))
     assert len(results) == 5 and all(r.title == truth[r.item_id] for r in results)
-    assert searcher.store.readable()
+    assert searcher.index.held_by(searcher.store)
     assert readahead.listing_pages(searcher.store) == 0  # Redis holds everything in memory: nothing to read ahead
     client.flushall()  # the online store lost its rows: listings already read stay (content-keyed, never stale) ...
     assert [r.title for r in ask(searcher, q="red striped t-shirt", k=2, mode="keyword")] == [
         truth[r.item_id] for r in results[:2]
     ]
-    fresh = Searcher.open(settings.Settings(data_dir=tmp_path / "data", model=cfg.model, index=tmp_path / "ix"))
-    hits = ask(fresh, q="red striped t-shirt", k=2, mode="keyword")  # ... and the rest come back empty, still answered
-    assert [r.title for r in hits] == [r.item_id for r in hits]
+    serving = settings.Settings(data_dir=tmp_path / "data", model=cfg.model, index=tmp_path / "ix")
+    fresh = Searcher.open(serving)  # ... and the rest are said to be lost (503 over HTTP), never shown blank
+    assert not fresh.index.held_by(fresh.store)
+    with pytest.raises(StoreUnavailable, match="lacks the listings"):
+        ask(fresh, q="red striped t-shirt", k=2, mode="keyword")
+    said = []
+    repaired = build.build_index(cfg, progress=lambda _, message: said.append(message))  # the catalog is unchanged
+    assert repaired.manifest["encoded"] == 0 and any("back to the online store, nothing encoded" in m for m in said), (
+        said
+    )
+    again = Searcher.open(serving)
+    assert again.index.held_by(again.store)
+    assert [r.title for r in ask(again, q="red striped t-shirt", k=5, mode="keyword")] == [r.title for r in results]

@@ -1,5 +1,6 @@
 """What a balancer and a scraper read: ``/healthz`` (the process answers), ``/readyz`` (the index is loaded, the
-feature store answers, its listings were read ahead) and ``/metrics`` (Prometheus, behind --auth when set)."""
+feature store answers and holds its rows, the database answers, the listings were read ahead) and ``/metrics``
+(Prometheus, behind --auth when set)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from mmsearch.feedback.database import reachable
 from mmsearch.serve.auth import NEEDS_TOKEN, authorized
 from mmsearch.serve.deployment import DeploymentDep
 from mmsearch.serve.rest import statuses
+from mmsearch.store.errors import StoreUnavailable
 
 router = APIRouter(tags=["service"])
 
@@ -33,19 +36,29 @@ async def healthz() -> dict:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    summary="The index is loaded, the feature store answers, and its listings were read ahead",
+    summary="The index is loaded, the feature store answers and holds its rows, the database answers, and the "
+    "listings were read ahead",
     responses={503: {"model": Readiness, "description": "not ready: the checks say which part is not"}} | statuses(405),
 )
 def readyz(deployment: DeploymentDep) -> JSONResponse:
     searcher = deployment.searcher
     checks = {
         "index": len(searcher.index) > 0,
-        "feature_store": searcher.store.readable(),
+        "feature_store": holds_its_rows(searcher),
+        "database": reachable(deployment.feedback.engine),
         "listings_read_ahead": deployment.listings_read.is_set(),
     }
     ready = all(checks.values())
     body = {"ready": ready, "checks": checks, "items": len(searcher.index)}
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def holds_its_rows(searcher) -> bool:
+    """The online store answers, and holds the loaded index's rows (a Redis restarted empty does not)."""
+    try:
+        return searcher.index.held_by(searcher.store)
+    except StoreUnavailable:
+        return False
 
 
 @router.get(
