@@ -10,6 +10,7 @@ import ast
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -273,50 +274,111 @@ def _postgres_bin(name: str) -> str:
     return found[-1]
 
 
-@pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory):
-    """A real PostgreSQL server for the session, started from Debian's programs (as the ``postgres`` user when the
-    tests run as root, which PostgreSQL refuses), on a free loopback port; stopped at the end."""
-    import shutil
-    import subprocess
-    import tempfile
-    import time
+class PostgresServer:
+    """A real PostgreSQL server from Debian's programs (run as the ``postgres`` user when the tests run as root, which
+    PostgreSQL refuses), on a free loopback port, with a database ``mmsearch_tests``; ``stop`` and ``start`` again
+    (the fault tests) keep its data and port."""
 
-    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
-    # Not under pytest's own temporary directory: that one is private to root, and the server runs as postgres.
-    root = Path(tempfile.mkdtemp(prefix="mmsearch-postgres-"))
-    data, sockets = root / "data", root / "sockets"
-    sockets.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(sockets, "postgres")
-        root.chmod(0o755)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = free_port()
-    run = dict(check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"], **run)
-    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=on"
-    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"], **run)
-    try:
+    def __init__(self):
+        import shutil
+        import subprocess
+        import tempfile
+
+        initdb, self.pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+        # Not under pytest's own temporary directory: that one is private to root, and the server runs as postgres.
+        self.root = Path(tempfile.mkdtemp(prefix="mmsearch-postgres-"))
+        self.data, sockets = self.root / "data", self.root / "sockets"
+        sockets.mkdir()
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+            shutil.chown(sockets, "postgres")
+            self.root.chmod(0o755)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.port = free_port()
+        self.options = f"-p {self.port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=on"
+        run = dict(check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(
+            [*self.as_user, initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"], **run
+        )
+        self.start()
         import psycopg
 
         for _ in range(100):
             try:
-                with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as c:
+                dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+                with psycopg.connect(dsn, autocommit=True) as c:
                     c.execute("CREATE DATABASE mmsearch_tests")
                 break
             except psycopg.OperationalError:
                 time.sleep(0.1)
-        yield f"postgresql://postgres@127.0.0.1:{port}/mmsearch_tests"
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/mmsearch_tests"
+
+    def _ctl(self, *args: str, check: bool = True) -> None:
+        import subprocess
+
+        command = [*self.as_user, self.pg_ctl, "-D", str(self.data), *args]
+        subprocess.run(command, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self) -> None:
+        self._ctl("-o", self.options, "-l", str(self.root / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        """As a crash: no checkpoint, connections cut."""
+        self._ctl("-m", "immediate", "stop", check=False)
+
+    def remove(self) -> None:
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for the session; stopped at the end."""
+    server = PostgresServer()
+    try:
+        yield server.url
     finally:
-        subprocess.run(
-            [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-            check=False,
+        server.remove()
+
+
+class RedisServer:
+    """Debian's ``redis-server`` on a free loopback port, keeping nothing on disk (a restart comes back empty)."""
+
+    def __init__(self, directory: Path):
+        self.program, self.directory = need_program("redis-server"), directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.start()
+
+    def start(self) -> None:
+        import subprocess
+
+        import redis
+
+        flags = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(
+            [self.program, *flags, "--dir", str(self.directory)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        shutil.rmtree(root, ignore_errors=True)
+        self.client = redis.Redis(host="127.0.0.1", port=self.port)
+        for _ in range(100):
+            try:
+                self.client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 def ask(searcher, q=None, k=None, **fields):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 import pandas as pd
@@ -133,7 +134,6 @@ def test_hostile_bodies_are_refused_with_4xx_and_never_read_past_their_bound(app
 
 def test_a_connection_that_sends_nothing_or_too_slowly_is_closed(app):
     import socket
-    import time
 
     def closed_within(first: bytes, seconds: float) -> bool:
         with socket.create_connection(("127.0.0.1", app.port), timeout=seconds) as s:
@@ -150,3 +150,144 @@ def test_a_connection_that_sends_nothing_or_too_slowly_is_closed(app):
     assert closed_within(body, 5)  # a body that stops
     assert time.monotonic() - started < 10
     assert httpx.get(app.url + "healthz", timeout=5).status_code == 200
+
+
+def timed(call) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    answer = call()
+    return answer, time.perf_counter() - started
+
+
+@pytest.mark.services
+def test_a_dead_redis_gives_fast_503s_and_a_restarted_empty_one_is_repaired_by_the_build(tmp_path, shop):
+    from conftest import RedisServer
+
+    catalog, args = shop
+    redis = RedisServer(tmp_path)
+    args = [*args, "--online-store", redis.url]
+    flags = dict(zip(args[::2], args[1::2]))
+    try:
+        assert build(args).returncode == 0
+        env = {"MMSEARCH_INDEX": flags["--index"], "MMSEARCH_MODEL": flags["--model"], "MMSEARCH_CATALOG": str(catalog)}
+        app = RunningApp(tmp_path / "data", env)
+        http = httpx.Client(base_url=app.url, timeout=30)
+        try:
+            seen = [h["item_id"] for h in http.get("/api/search", params={"q": "mug", "k": 3}).json()["results"]]
+            redis.kill()
+            for _ in range(3):
+                answer, took = timed(lambda: http.get("/api/search", params={"q": "red cotton tee", "k": 12}))
+                assert answer.status_code == 503 and "Feast online store" in answer.json()["error"], answer.text
+                assert answer.headers["Retry-After"] and took < 1.5
+                health, took = timed(lambda: http.get("/healthz"))
+                assert health.status_code == 200 and took < 0.5
+            ready = http.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["checks"]["feature_store"] is False
+            assert 'mmsearch_dependency_up{part="feature_store"} 0.0' in http.get("/metrics").text
+            redis.start()  # back, and empty: it kept nothing
+            unseen = next(i for i in (f"demo-{n:05d}" for n in range(48)) if i not in seen)
+            for _ in range(50):  # the store is checked every second while it is down
+                if http.get("/api/items/" + seen[0]).status_code == 200:
+                    break
+                time.sleep(0.2)
+            assert http.get("/api/items/" + seen[0]).json()["title"]  # read before the outage: kept in memory
+            lost = http.get("/api/items/" + unseen)
+            assert lost.status_code == 503 and "lacks the listings" in lost.json()["error"]  # never a blank listing
+            assert http.get("/readyz").json()["checks"]["feature_store"] is False  # answers, but lost its rows
+            rerun = build(args)  # nothing changed in the catalog: the rows are written back, nothing encoded
+            assert rerun.returncode == 0 and "back to the online store, nothing encoded" in rerun.stdout, rerun.stdout
+            assert "encoded 0" in rerun.stdout
+            assert http.get("/readyz").status_code == 200
+            assert http.get("/api/items/" + unseen).json()["title"] != unseen
+            assert app.log().count("is down") == 1  # one line an outage, not one a request
+        finally:
+            http.close()
+            app.stop()
+    finally:
+        redis.stop()
+
+
+@pytest.mark.services
+def test_a_database_outage_is_answered_503_and_what_was_acknowledged_is_kept(
+    tmp_path, demo_manifest, tiny_two_tower_dir
+):
+    from conftest import PostgresServer
+    from sqlalchemy import create_engine, text
+
+    database = PostgresServer()
+    env = {"MMSEARCH_DATABASE_URL": database.url, "MMSEARCH_JUDGING": "open"}
+    app = RunningApp(
+        tmp_path,
+        {
+            "MMSEARCH_CATALOG": str(demo_manifest),
+            "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
+            "MMSEARCH_DUPLICATE_THRESHOLD": "0",
+            **env,
+        },
+    )
+    http = httpx.Client(base_url=app.url, timeout=30)
+    try:
+        item = http.get("/api/search", params={"q": "mug", "k": 1}).json()["results"][0]["item_id"]
+        grade = {"query": "mug", "item_id": item, "grade": 3, "rater": "ann"}
+        assert http.post("/api/judgments", json=grade).status_code == 201
+        database.stop()
+        answered = [http.get("/api/search", params={"q": f"mug {n}", "k": 3}) for n in range(5)]
+        assert all(a.status_code == 200 for a in answered)  # searches go on; their log waits for the database
+        for call in (
+            lambda: http.post("/api/judgments", json=grade | {"rater": "bob"}),
+            lambda: http.get("/api/analytics", params={"days": 7}),
+            lambda: http.get("/api/judgments/qrels"),
+        ):
+            r = call()
+            assert r.status_code == 503 and r.headers["Retry-After"] and "database" in r.json()["error"], r.text
+        ready = http.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["database"] is False
+        time.sleep(2.5)  # the log's writer tries each second
+        metrics = http.get("/metrics").text
+        assert 'mmsearch_dependency_up{part="database"} 0.0' in metrics and "mmsearch_searchlog_waiting " in metrics
+        database.start()
+        for _ in range(50):
+            if http.get("/readyz").status_code == 200 and "answers again" in app.log():
+                break
+            time.sleep(0.2)
+        assert http.get("/readyz").status_code == 200
+        assert app.log().count("the database is down") == 1  # one line an outage, not one a retry
+        engine = create_engine(database.url.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.connect() as c:
+            ids = {r[0] for r in c.execute(text("SELECT query_id FROM searches"))}
+            kept = c.execute(text("SELECT rater FROM judgments")).scalars().all()
+        engine.dispose()
+        assert {a.json()["query_id"] for a in answered} <= ids and kept == ["ann"]
+    finally:
+        http.close()
+        app.stop()
+        database.remove()
+
+
+def test_a_build_that_fills_the_disk_says_so_in_one_line_and_leaves_the_served_index(tmp_path, shop):
+    """The index's folder on a tmpfs that holds one build but not the next (a swap needs room for both): the update
+    build stops with one line and exit 2, and the served index is the one before, with nothing beside it. The tmpfs
+    is mounted in a user namespace of its own (``unshare``), so the test needs no privilege."""
+    import shlex
+    import shutil
+
+    catalog, args = shop
+    unshare = shutil.which("unshare")
+    ix = tmp_path / "ix"
+    ix.mkdir()
+    probe = subprocess.run([unshare or "unshare", "-rm", "true"], capture_output=True) if unshare else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs unshare and user namespaces (util-linux; a kernel that allows them)")
+    rename = f"sed -i 's/,[^,]*cotton/,renamed cotton/' {shlex.quote(str(catalog))}"
+    command = " ".join(shlex.quote(a) for a in [sys.executable, "index_build.py", *args])
+    script = (
+        f"mount -t tmpfs -o size=96k tmpfs {shlex.quote(str(ix))} && {command} >/dev/null && {rename} && "
+        f"{{ {command} >/dev/null 2>{tmp_path}/err; echo $? > {tmp_path}/rc; }}; "
+        f"ls -A {shlex.quote(str(ix))} > {tmp_path}/left; cat {ix}/shop/manifest.json > {tmp_path}/manifest"
+    )
+    done = subprocess.run([unshare, "-rm", "sh", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = (tmp_path / "err").read_text().strip().splitlines()
+    assert (tmp_path / "rc").read_text().strip() == "2"
+    assert said[-1].startswith("error: no space left on the device") and "Traceback" not in "".join(said)
+    assert (tmp_path / "left").read_text().split() == ["shop"]  # nothing half-written beside it
+    assert '"added": 48' in (tmp_path / "manifest").read_text()  # the first build's, served as before

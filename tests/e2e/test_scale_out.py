@@ -1,9 +1,6 @@
 """Past one machine on existing engines: encoding with Ray Data, and Redis as Feast's online store."""
 
 import os
-import socket
-import subprocess
-import time
 
 import numpy as np
 import pytest
@@ -42,42 +39,12 @@ def test_ray_data_encoding_equals_the_single_process_path(demo_manifest, tiny_tw
 
 @pytest.fixture
 def redis_url(tmp_path):
-    from conftest import need_program
+    from conftest import RedisServer
 
-    server = need_program("redis-server")
     pytest.importorskip("redis") if not os.environ.get("CI") else None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            server,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0", client
-    proc.terminate()
-    proc.wait(10)
+    server = RedisServer(tmp_path)
+    yield server.url, server.client
+    server.stop()
 
 
 def test_redis_serves_as_the_online_store(redis_url, demo_manifest, tiny_two_tower_dir, tmp_path):
