@@ -32,7 +32,7 @@ def machine_failure(exc: BaseException) -> str | None:
             where = f" writing {exc.filename}" if getattr(exc, "filename", None) else ""
             return f"{ADVICE[code]}{where}; the served index is unchanged"
         for words, code in WORDED:
-            if words in str(exc):
-                return f"{ADVICE[code]} ({str(exc)[:200]}); the served index is unchanged"
+            if words in str(exc):  # a library's own wording of the system's error: its text is for its developers
+                return f"{ADVICE[code]}; the served index is unchanged"
         exc = exc.__cause__ or exc.__context__
     return None

@@ -10,13 +10,16 @@ import ast
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # services.py: the real servers the tests and benchmarks start
+import services  # noqa: E402
+from services import RunningApp, free_port  # noqa: E402,F401 - the tests' too
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Set before huggingface_hub is imported (it reads these once): tests never reach for the network, and a test of
 # "weights cannot be had" fails fast instead of waiting on connection time-outs.
@@ -179,75 +182,6 @@ def demo_manifest(tmp_path_factory) -> Path:
     return demo.write_catalog(tmp_path_factory.mktemp("democat"), n=96)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RunningApp:
-    """``python app.py`` in a child process on a free loopback port, as a user starts it."""
-
-    def __init__(
-        self, data: Path, env: dict[str, str], timeout: float = 180, command: list[str] | None = None, cwd: Path = ROOT
-    ):
-        import subprocess
-        import time
-
-        import httpx
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log_path = data / f"app-{self.port}.log"
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            command or [sys.executable, str(ROOT / "app.py")],
-            cwd=cwd,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={  # a value of None leaves that variable out
-                k: v
-                for k, v in (
-                    os.environ
-                    | {
-                        "MMSEARCH_DATA_DIR": str(data),
-                        "MMSEARCH_PORT": str(self.port),
-                        "MMSEARCH_WORKERS": "1",
-                        "GRADIO_ANALYTICS_ENABLED": "False",
-                    }
-                    | env
-                ).items()
-                if v is not None
-            },
-        )
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"app exited early:\n{self.log()[-3000:]}")
-            try:
-                if httpx.get(self.url + "healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        tail = self.log()[-3000:]
-        self.stop()
-        raise RuntimeError(f"app did not start within {timeout:.0f} s:\n{tail}")
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except Exception:  # noqa: BLE001 - a stuck child is killed
-            self.proc.kill()
-        self._log.close()
-
-
 def tiny_demo_app(tmp_path_factory, manifest: Path, model_dir: Path, **env: str) -> RunningApp:
     """``python app.py`` on the small demo catalog with a tiny random-init model (near-duplicates off), plus ``env``."""
     return RunningApp(
@@ -262,76 +196,17 @@ def tiny_demo_app(tmp_path_factory, manifest: Path, model_dir: Path, **env: str)
 
 
 def _postgres_bin(name: str) -> str:
-    """Debian keeps PostgreSQL's server programs out of PATH, under /usr/lib/postgresql/<version>/bin."""
-    import glob
-    import shutil
-
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or (
-        [shutil.which(name)] if shutil.which(name) else []
-    )
+    found = services.postgres_program(name)
     if not found:
         need_program("postgres")  # skips (or fails in CI) with the install command
-    return found[-1]
+    return found
 
 
-class PostgresServer:
-    """A real PostgreSQL server from Debian's programs (run as the ``postgres`` user when the tests run as root, which
-    PostgreSQL refuses), on a free loopback port, with a database ``mmsearch_tests``; ``stop`` and ``start`` again
-    (the fault tests) keep its data and port."""
+class PostgresServer(services.PostgresServer):
+    """Debian's PostgreSQL for a test (skipped, or failed in CI, without it)."""
 
     def __init__(self):
-        import shutil
-        import subprocess
-        import tempfile
-
-        initdb, self.pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
-        # Not under pytest's own temporary directory: that one is private to root, and the server runs as postgres.
-        self.root = Path(tempfile.mkdtemp(prefix="mmsearch-postgres-"))
-        self.data, sockets = self.root / "data", self.root / "sockets"
-        sockets.mkdir()
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres")
-            shutil.chown(sockets, "postgres")
-            self.root.chmod(0o755)
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-        self.port = free_port()
-        self.options = f"-p {self.port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=on"
-        run = dict(check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        subprocess.run(
-            [*self.as_user, initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"], **run
-        )
-        self.start()
-        import psycopg
-
-        for _ in range(100):
-            try:
-                dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
-                with psycopg.connect(dsn, autocommit=True) as c:
-                    c.execute("CREATE DATABASE mmsearch_tests")
-                break
-            except psycopg.OperationalError:
-                time.sleep(0.1)
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/mmsearch_tests"
-
-    def _ctl(self, *args: str, check: bool = True) -> None:
-        import subprocess
-
-        command = [*self.as_user, self.pg_ctl, "-D", str(self.data), *args]
-        subprocess.run(command, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def start(self) -> None:
-        self._ctl("-o", self.options, "-l", str(self.root / "log"), "-w", "start")
-
-    def stop(self) -> None:
-        """As a crash: no checkpoint, connections cut."""
-        self._ctl("-m", "immediate", "stop", check=False)
-
-    def remove(self) -> None:
-        import shutil
-
-        self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        super().__init__(_postgres_bin("initdb"), _postgres_bin("pg_ctl"))
 
 
 @pytest.fixture(scope="session")
@@ -344,41 +219,11 @@ def postgres_url():
         server.remove()
 
 
-class RedisServer:
-    """Debian's ``redis-server`` on a free loopback port, keeping nothing on disk (a restart comes back empty)."""
+class RedisServer(services.RedisServer):
+    """Debian's redis-server for a test (skipped, or failed in CI, without it)."""
 
     def __init__(self, directory: Path):
-        self.program, self.directory = need_program("redis-server"), directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.start()
-
-    def start(self) -> None:
-        import subprocess
-
-        import redis
-
-        flags = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.proc = subprocess.Popen(
-            [self.program, *flags, "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.client = redis.Redis(host="127.0.0.1", port=self.port)
-        for _ in range(100):
-            try:
-                self.client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        super().__init__(need_program("redis-server"), directory)
 
 
 def ask(searcher, q=None, k=None, **fields):

@@ -12,18 +12,9 @@ import httpx
 import pandas as pd
 import pytest
 from conftest import ROOT, RunningApp
+from services import KILLED_AT_THE_SWAP
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
-
-
-# index_build.py killed (SIGKILL, no clean-up) the instant it would exchange its finished index with the served one.
-KILLED_AT_THE_SWAP = """
-import os, runpy, signal, sys
-from mmsearch import atomic
-atomic.exchange = lambda finished, served: os.kill(os.getpid(), signal.SIGKILL)
-sys.argv = ["index_build.py", *sys.argv[1:]]
-runpy.run_path("index_build.py", run_name="__main__")
-"""
 
 
 def build(args: list[str], killed_at_the_swap: bool = False) -> subprocess.CompletedProcess:
