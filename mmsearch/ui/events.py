@@ -15,7 +15,11 @@ from mmsearch.search.results import Hit
 from mmsearch.serve.guard import Guard, Refusal, uploaded_file
 from mmsearch.ui.pictures import ServedPictures
 
-TITLES = {"busy": "Busy", "StoreUnavailable": "Cannot search"}  # the error box's title by kind of refusal
+TITLES = {
+    "busy": "Busy",
+    "StoreUnavailable": "Cannot search",
+    "database_down": "Database out of reach",
+}  # the error box's title by kind of refusal
 
 
 class Events:

@@ -174,6 +174,10 @@ def test_a_dead_redis_gives_fast_503s_and_a_restarted_empty_one_is_repaired_by_t
             ready = http.get("/readyz")
             assert ready.status_code == 503 and ready.json()["checks"]["feature_store"] is False
             assert 'mmsearch_dependency_up{part="feature_store"} 0.0' in http.get("/metrics").text
+            stopped = build(args)  # a build against the dead store: one line, exit 2
+            said = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
+            assert stopped.returncode == 2 and "Traceback" not in stopped.stderr, stopped.stderr[-2000:]
+            assert len(said) == 1 and "Feast" in said[0]
             redis.start()  # back, and empty: it kept nothing
             unseen = next(i for i in (f"demo-{n:05d}" for n in range(48)) if i not in seen)
             for _ in range(50):  # the store is checked every second while it is down
