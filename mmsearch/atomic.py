@@ -200,10 +200,15 @@ def _libc() -> ctypes.CDLL:
 
 def atomic_write_text(path: Path, text: str) -> Path:
     """Writes a file beside its target and renames it into place: a reader sees the old file or the new one."""
+    return atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """As atomic_write_text, for bytes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
+    tmp.write_bytes(data)
     tmp.replace(path)
     return path
 

@@ -25,6 +25,12 @@ BENCHMARKS_DIR = SOURCE_ROOT / "benchmarks"  # scripts that start app.py: a chec
 DEMO_MODEL_DIR = ASSETS_DIR / "demo-model"
 # Models shipped in assets/, by the name --model takes: `--model fashion-mnist` is two-tower:assets/fashion-mnist-model.
 NAMED_MODELS = {"demo": DEMO_MODEL_DIR, "fashion-mnist": ASSETS_DIR / "fashion-mnist-model"}
+# Pairs of pretrained towers by name: `--model zero-shot` (encode/models/zero_shot.py; the side chosen in
+# docs/zero-shot.md).
+NAMED_SPECS = {
+    "zero-shot": "zero-shot:efficientnet-lite0@160+sentence-transformers/all-MiniLM-L6-v2",
+    "zero-shot-multilingual": "zero-shot:efficientnet-lite0@160+use-multilingual-v3",
+}
 SYNONYMS_FILE = ASSETS_DIR / "synonyms.txt"
 PRESETS_FILE = ASSETS_DIR / "presets.json"
 IN_CHECKOUT = ASSETS_DIR == SOURCE_ROOT / "assets"

@@ -37,7 +37,12 @@ class CatalogSettings:
         default="demo", metadata={"help": "manifest (.csv/.jsonl/.parquet), image folder, hf:<name>[:split], or demo"}
     )
     model: str = field(
-        default="demo", metadata={"help": "demo, two-tower:<dir>, or clip:<arch>/<pretrained tag or checkpoint>"}
+        default="",
+        metadata={
+            "help": "demo, fashion-mnist, zero-shot, two-tower:<dir>, zero-shot:<image tower>[@<side>]+<text tower>, "
+            "or clip:<arch>/<pretrained tag or checkpoint>; by default the demo model for the demo catalog, a "
+            "preset's own model, the model an existing index was built with, else zero-shot"
+        },
     )
     index: Path | None = field(
         default=None, metadata={"help": "the index directory (default: <data-dir>/indexes/<catalog>--<model>)"}
@@ -401,7 +406,28 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
     if preset:  # a preset's settings sit between the defaults and the environment
         types = {f.name: f.type for f in fields(Settings)}
         base |= {k: flags.cast(types[k], str(v)) for k, v in load_preset(str(preset)).items() if k in types}
-    return flags.settings_from(Settings, env, base, **overrides)
+    config = flags.settings_from(Settings, env, base, **overrides)
+    return config if config.model else dataclasses.replace(config, model=default_model(config))
+
+
+def default_model(config: Settings) -> str:
+    """The model when none is named: the demo's for the demo catalog; for any other, the model its index was built
+    with when one exists (an index keeps its model), else the zero-shot model, which knows colour photos and
+    drawings of a thousand kinds of things without training."""
+    if config.catalog == "demo":
+        return "demo"
+    built = [Path(config.index)] if config.index else []
+    if not built:
+        found = (Path(config.data_dir) / "indexes").glob(f"{slug(config.catalog)}--*/manifest.json")
+        built = [m.parent for m in sorted(found, key=lambda m: m.stat().st_mtime, reverse=True)]
+    for folder in built:
+        try:  # the index's manifest (index/vectors.py writes it last); read here, before any stage is loaded
+            spec = json.loads((folder / "manifest.json").read_text()).get("model_spec")
+        except (OSError, ValueError):
+            continue
+        if spec:
+            return str(spec)
+    return "zero-shot"
 
 
 def presets() -> dict[str, dict]:

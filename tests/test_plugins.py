@@ -29,8 +29,8 @@ def test_each_plugin_package_holds_todays_implementations():
     from mmsearch.serve.routes import routers
 
     assert list(kinds.kinds()) == ["flat", "hnsw", "ivfpq"]  # in the order their rules are tried
-    assert set(datasets.datasets()) == {"demo", "fashion-mnist"}
-    assert {m.PREFIX for m in discover("mmsearch.encode.models")} == {"two-tower", "clip"}
+    assert set(datasets.datasets()) == {"demo", "fashion-mnist", "photos", "stamps"}
+    assert {m.PREFIX for m in discover("mmsearch.encode.models")} == {"two-tower", "clip", "zero-shot"}
     paths = {route.path for router in routers() for route in router.routes}
     assert {"/api/search", "/api/search/image", "/api/items/{item_id}/similar", "/api/events", "/healthz"} <= paths
 
@@ -41,5 +41,5 @@ def test_an_unknown_kind_or_model_names_the_known_ones():
 
     with pytest.raises(ValueError, match="use one of auto, flat, hnsw, ivfpq"):
         kinds.choose(10, 8, "annoy")
-    with pytest.raises(EncoderError, match=r"use demo, fashion-mnist, clip:<arch>.*two-tower:<model directory>"):
+    with pytest.raises(EncoderError, match=r"use demo, fashion-mnist, zero-shot, .*clip:<arch>.*two-tower:<model directory>, zero-shot:<image tower>"):
         load_encoder("sentence:minilm", "cpu")

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from mmsearch.ingest.images import load_image
-from mmsearch.resources import NAMED_MODELS
+from mmsearch.resources import NAMED_MODELS, NAMED_SPECS
 
 log = logging.getLogger("mmsearch.encode")
 
@@ -71,6 +71,7 @@ def load_encoder(spec: str, device: str = "auto") -> Encoder:
     from mmsearch.plugins import discover
 
     dev = pick_device(device)
+    spec = NAMED_SPECS.get(spec, spec)
     if spec in NAMED_MODELS:
         folder = NAMED_MODELS[spec]
         if not (folder / "twotower.json").exists():
@@ -82,7 +83,7 @@ def load_encoder(spec: str, device: str = "auto") -> Encoder:
     for kind in kinds:
         if kind.PREFIX == prefix and rest:
             return kind.load(rest, dev)
-    forms = ", ".join([*NAMED_MODELS, *(f"{k.PREFIX}:{k.FORM}" for k in kinds)])
+    forms = ", ".join([*NAMED_MODELS, *NAMED_SPECS, *(f"{k.PREFIX}:{k.FORM}" for k in kinds)])
     raise EncoderError(f"unknown model spec {spec!r}: use {forms}")
 
 
@@ -92,6 +93,14 @@ def load_encoder(spec: str, device: str = "auto") -> Encoder:
 def encode_images(encoder: Encoder, images: Iterable[Image.Image]) -> np.ndarray:
     pixels = torch.stack([encoder.preprocess(load_image(img)) for img in images])
     return encoder.encode_pixels(pixels)
+
+
+def picture_query(encoder: Encoder, rows: np.ndarray) -> np.ndarray:
+    """Index rows as a picture query. A model whose rows hold more than one space (zero-shot: the class bridge for
+    words beside the tower's own features for pictures) says which part a picture asks with; others ask with the
+    whole row."""
+    own = getattr(encoder, "picture_query", None)
+    return own(rows) if own is not None else rows
 
 
 def input_size(encoder: Encoder) -> int:

@@ -24,7 +24,7 @@ from mmsearch.ingest.images import ImageError, check_header, to_rgb
 
 __all__ = ["Catalog", "CatalogError", "Skipped", "load_catalog", "validate"]
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".svg"}
 CORE_COLUMNS = ["item_id", "image", "title", "description", "category", "price"]
 EMBEDDING_COLUMN = "embedding"
 

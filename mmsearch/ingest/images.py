@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from mmsearch.ingest.vector_art import VectorArtError, is_svg, render_svg
+
 
 class ImageError(ValueError):
     """An image that cannot be used; the message says why in words a person can act on."""
@@ -31,7 +33,9 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def check_header(path: str | Path, max_pixels: int) -> tuple[int, int]:
-    """Cheap check without decoding pixels: the file opens as an image of sane size."""
+    """Cheap check without decoding pixels: the file opens as an image of sane size (an SVG: it renders)."""
+    if is_svg(path):
+        return load_image(path).size
     try:
         with Image.open(path) as img:
             width, height = img.size
@@ -61,6 +65,11 @@ def load_image(source: str | Path | Image.Image, max_pixels: int = 40_000_000, a
         if source.width * source.height > max_pixels:
             raise ImageError(f"image is too large ({source.width}x{source.height} pixels, limit {max_pixels:,})")
         return to_rgb(source)
+    if is_svg(source):
+        try:
+            return to_rgb(render_svg(source))
+        except VectorArtError as exc:
+            raise ImageError(str(exc)) from exc
     check_header(source, max_pixels)
     if hasattr(source, "seek"):  # an in-memory upload: check_header read its start
         source.seek(0)

@@ -9,7 +9,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 from PIL import Image
 
-from mmsearch.encode.encoders import Encoder, encode_images, input_size
+from mmsearch.encode.encoders import Encoder, encode_images, input_size, picture_query
 from mmsearch.ingest.images import ImageError, load_image
 from mmsearch.ingest.phrasing import normalize
 from mmsearch.search.request import SearchRequest
@@ -77,7 +77,7 @@ class QueryEncoder:
         else:
             image = self.decoded(image)
         with stage("encode"):
-            return encode_images(self.encoder, [image])[0]
+            return picture_query(self.encoder, encode_images(self.encoder, [image]))[0]
 
     def decoded(self, image: object) -> Image.Image:
         try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmsearch.encode.encoders import Encoder, load_encoder
+from mmsearch.encode.encoders import Encoder, load_encoder, picture_query
 from mmsearch.index import vectors as vindex
 from mmsearch.search.expansion import CategoryWords
 from mmsearch.search.match import GOOD, MatchRule, known_shares
@@ -72,7 +72,7 @@ class Searcher:
         ranking = Ranking(snap, self.store, self.config.rrf_k)
         k = request.k or self.config.top_k
         if request.kind == "similar":  # the item's stored embedding: no picture decoded or encoded again
-            vector = self._stored(snap, request.item_id)
+            vector = picture_query(self.queries.encoder, self._stored(snap, request.item_id))
             return Answer(ranking.by_vector(vector, k, request.filters, request.min_score), "vector", "similar", GOOD)
         embedded = self.queries.embed(request)
         vector, words, has_image = embedded.vector, embedded.words, request.image is not None

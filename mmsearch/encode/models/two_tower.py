@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,42 +14,11 @@ import torch
 from PIL import Image
 
 from mmsearch.encode.encoders import EncoderError, image_transform, rows
+from mmsearch.encode.frozen import frozen_text_graph
 from mmsearch.ingest.phrasing import normalize
 
 PREFIX, FORM = "two-tower", "<model directory>"
 log = logging.getLogger("mmsearch.encode")
-
-
-class _TextTower(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_text(ids, mask)
-
-
-def _frozen_text_graph(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor):
-    """The text tower traced on one batch and frozen; False (run it as it is) where tracing fails."""
-    # torch marks TorchScript deprecated: when it goes, this falls back, and a MiniLM query takes the eager path's
-    # 2.6 ms more (benchmarks/text_tower.py).
-    hf_log = logging.getLogger("transformers")
-    level = hf_log.level
-    try:
-        # Quiet: TorchScript's deprecation notice, the tracer's remarks on HF's code, and HF's note on a loss
-        # attribute the tracer reads (no loss is computed here).
-        hf_log.setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            graph = torch.jit.freeze(torch.jit.trace(_TextTower(model).eval(), (ids, mask), check_trace=False))
-            for _ in range(2):  # TorchScript profiles the first runs and optimises after them (36 ms for MiniLM)
-                graph(ids, mask)
-            return graph
-    except Exception as exc:  # any failure of an optional speed-up leaves the eager path, which is correct
-        log.warning("text tower not frozen (%s); it runs eagerly", exc)
-        return False
-    finally:
-        hf_log.setLevel(level)
 
 
 @dataclass
@@ -89,7 +57,7 @@ class TwoTowerEncoder:
             if self._text_graph is None:
                 with self._lock:
                     if self._text_graph is None:
-                        self._text_graph = _frozen_text_graph(self.model, ids, mask)
+                        self._text_graph = frozen_text_graph(self.model, ids, mask)
             if self._text_graph is not False:
                 return self._text_graph(ids, mask)
         return self.model.encode_text(ids, mask)
