@@ -8,6 +8,12 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 GRADIO_ANALYTICS_ENABLED=False \
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 RUN pip install --index-url "$TORCH_INDEX" torch==2.14.1 torchvision==0.29.1
 
+# cairo draws a catalog's SVG pictures (CairoSVG); the slim image lacks it. Unpinned: its version is the base image's
+# Debian release's, which the python:3.11-slim tag moves with.
+# hadolint ignore=DL3008
+RUN apt-get update && apt-get install -y --no-install-recommends libcairo2 \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt

@@ -62,6 +62,7 @@ INSTALL = {  # how a missing system program is had on Debian (and by .ci/run)
     "postgres": "apt-get install postgresql",
     "dataset-fashion-mnist": "apt-get install dataset-fashion-mnist",
     "strace": "apt-get install strace",
+    "tuxpaint-stamps-default": "apt-get install tuxpaint-stamps-default",
 }
 
 
@@ -82,6 +83,14 @@ def missing(name: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI=true: .ci/run installs it, so its absence is a failure)", pytrace=False)
     pytest.skip(message)
+
+
+def need_stamps() -> None:
+    """For a test on Tux Paint's stamps (read in place from Debian's package)."""
+    from mmsearch.ingest.datasets import tuxpaint_stamps
+
+    if not (tuxpaint_stamps.DEBIAN_DIR / "animals").is_dir():
+        missing("tuxpaint-stamps-default")
 
 
 def need_real_fashion_mnist() -> None:

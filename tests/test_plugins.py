@@ -41,5 +41,8 @@ def test_an_unknown_kind_or_model_names_the_known_ones():
 
     with pytest.raises(ValueError, match="use one of auto, flat, hnsw, ivfpq"):
         kinds.choose(10, 8, "annoy")
-    with pytest.raises(EncoderError, match=r"use demo, fashion-mnist, zero-shot, .*clip:<arch>.*two-tower:<model directory>, zero-shot:<image tower>"):
+    with pytest.raises(
+        EncoderError,
+        match=r"use demo, fashion-mnist, zero-shot, .*clip:<arch>.*two-tower:<model dir.*, zero-shot:<image tower>",
+    ):
         load_encoder("sentence:minilm", "cpu")

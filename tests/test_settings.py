@@ -33,3 +33,20 @@ def test_hugging_face_space_listens_on_all_interfaces():
     assert settings.from_env({}).host == "127.0.0.1"
     assert settings.from_env({"SPACE_ID": "me/mmsearch"}).host == "0.0.0.0"
     assert settings.from_env({"SPACE_ID": "me/mmsearch", "MMSEARCH_HOST": "127.0.0.2"}).host == "127.0.0.2"
+
+
+def test_the_model_follows_the_catalog_unless_named(tmp_path):
+    env = {"MMSEARCH_DATA_DIR": str(tmp_path)}
+    assert settings.from_env(env).model == "demo"
+    assert settings.from_env(env, catalog="shop.csv").model == "zero-shot"
+    assert settings.from_env(env, catalog="shop.csv", model="demo").model == "demo"
+    assert settings.from_env(env, preset="fashion-mnist").model == "fashion-mnist"
+    # an index built before keeps the model it was built with
+    built = tmp_path / "indexes" / "shop.csv--two-tower-demo-model-abc"
+    built.mkdir(parents=True)
+    (built / "manifest.json").write_text('{"model_spec": "demo"}')
+    assert settings.from_env(env, catalog="shop.csv").model == "demo"
+    elsewhere = tmp_path / "mine"
+    elsewhere.mkdir()
+    (elsewhere / "manifest.json").write_text('{"model_spec": "clip:ViT-B-32/random"}')
+    assert settings.from_env(env, catalog="other.csv", index=elsewhere).model == "clip:ViT-B-32/random"

@@ -72,13 +72,13 @@ class Searcher:
         ranking = Ranking(snap, self.store, self.config.rrf_k)
         k = request.k or self.config.top_k
         if request.kind == "similar":  # the item's stored embedding: no picture decoded or encoded again
-            vector = picture_query(self.queries.encoder, self._stored(snap, request.item_id))
+            vector = self.scaled(picture_query(self.queries.encoder, self._stored(snap, request.item_id)))
             return Answer(ranking.by_vector(vector, k, request.filters, request.min_score), "vector", "similar", GOOD)
         embedded = self.queries.embed(request)
         vector, words, has_image = embedded.vector, embedded.words, request.image is not None
         mode = request.mode or self.config.search_mode
         coverage, content_coverage = known_shares(snap.keyword.query_stems, words) if words else (None, None)
-        searched = vector if has_image or not words else self.categories.expanded(snap, vector)
+        searched = self.scaled(vector if has_image or not words else self.categories.expanded(snap, vector))
         if (
             not words or mode == "vector"
         ):  # a picture alone is a vector search, whatever the mode asked (the answer says)
@@ -105,6 +105,12 @@ class Searcher:
         match = self.match_rule.decide(standing, coverage, affinity)
         rounded = None if affinity is None else round(affinity, 4)
         return Answer(hits, mode, kind, match, standing, rounded, coverage)
+
+    def scaled(self, query: np.ndarray) -> np.ndarray:
+        """The unit query as searched: as it is, except for a model whose rows hold two spaces side by side
+        (zero-shot), which scales it so that scores stay cosines (encode/models/zero_shot.py)."""
+        scale = getattr(self.queries.encoder, "score_scale", None)
+        return query if scale is None else query * scale(query)
 
     @staticmethod
     def _stored(snap: Snapshot, item_id: str) -> np.ndarray:

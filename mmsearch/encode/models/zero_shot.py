@@ -63,6 +63,13 @@ class ZeroShotEncoder:
         pooled, probabilities = self.features(pixels)
         return np.ascontiguousarray(np.hstack([self.bridge(probabilities), pooled]) * HALF, dtype=np.float32)
 
+    def score_scale(self, query: np.ndarray) -> float:
+        """What a unit query is multiplied by so that its score with a row is the mean of its two blocks' cosines,
+        weighted by its share in each: words alone score their cosine with the bridge, a picture alone its cosine
+        with the tower's features (not 1/sqrt(2) of them)."""
+        words, picture = np.linalg.norm(query[: self.text_dim]), np.linalg.norm(query[self.text_dim :])
+        return float(math.sqrt(2) / max(words + picture, 1e-12))
+
     def picture_query(self, rows: np.ndarray) -> np.ndarray:
         """Items' rows as picture queries: the pooled features alone."""
         out = np.array(rows, dtype=np.float32, copy=True, ndmin=2)
