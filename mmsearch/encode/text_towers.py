@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,10 +100,26 @@ def load_text(name: str) -> TransformersText | UseText:
     if not Path(folder).is_dir():
         raise PretrainedError(f"the text tower {name} is not on this machine{pretrained.install_hint(name)}")
     found = pretrained.weights_hash(folder)
-    model = AutoModel.from_pretrained(folder).eval()
+    with quiet_loading():
+        model = AutoModel.from_pretrained(folder).eval()
     return TransformersText(
         name, _Pooled(model, pretrained.pooling(folder)), AutoTokenizer.from_pretrained(folder), found
     )
+
+
+@contextmanager
+def quiet_loading():
+    """from_pretrained draws a progress bar per load: noise for a person starting the app."""
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()
+        hf_logging.set_verbosity(previous)
 
 
 def _load_use() -> UseText:

@@ -1,0 +1,85 @@
+"""Speed of the zero-shot model on Tux Paint's stamps (real colour pictures, PNG and SVG), as a user meets it.
+
+    python benchmarks/zero_shot.py                 # needs Debian's tuxpaint-stamps-default
+    python benchmarks/zero_shot.py --skip-build --runs 100
+
+Prints:
+- the build's images per second: a full rebuild of the stamps into a scratch index (reading and checking every
+  picture, rendering the SVGs, decoding, encoding, Feast, Faiss), for each text tower;
+- the image tower alone at each side it was measured at (batch 32, fp32, eager), images per second;
+- text searches through the REST API with httpx against ``python app.py --preset stamps --model M``, p50/p95 ms, each
+  query new to the server (the text tower runs) and the same again (the query cache), for MiniLM and for the
+  multilingual tower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from load import start_app  # noqa: E402
+from text_tower import build_rate, rest_latency  # noqa: E402
+
+from mmsearch.ingest.datasets.tuxpaint_stamps import ASSETS  # noqa: E402
+
+MODELS = ("zero-shot", "zero-shot-multilingual")
+SIDES = (128, 160, 192, 224)
+
+
+def queries(n: int) -> list[str]:
+    """The stamps' queries in every language, in several frames, so that every one is new to the query cache."""
+    with open(ASSETS / "queries.csv", newline="", encoding="utf-8") as fh:
+        base = [row["query"] for row in csv.DictReader(fh)]
+    frames = ["{}", "a {}", "{} please", "looking for {}", "{} picture", "my {}"]
+    return [frame.format(q) for frame in frames for q in base][:n]
+
+
+def tower_rates(batch: int = 32, batches: int = 4) -> dict:
+    import torch
+
+    from mmsearch.encode.image_towers import load_tower
+
+    out = {}
+    for side in SIDES:
+        tower = load_tower("efficientnet-lite0", side)
+        pixels = torch.randn(batch, 3, side, side)
+        with torch.inference_mode():
+            tower(pixels)  # the first call allocates
+            start = time.perf_counter()
+            for _ in range(batches):
+                tower(pixels)
+        out[side] = round(batch * batches / (time.perf_counter() - start), 1)
+    return {"efficientnet-lite0 images/s by side": out, "torch_threads": torch.get_num_threads()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=200, help="queries per timed pass")
+    parser.add_argument("--port", type=int, default=7872, help="port for the app this script starts")
+    parser.add_argument("--skip-build", action="store_true", help="leave out the full-rebuild timing")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="the app's data directory")
+    args = parser.parse_args()
+    for model in MODELS if not args.skip_build else ():
+        print(f"build ({model}):", json.dumps(build_rate(args.data_dir, "stamps", "--model", model)), flush=True)
+    print("image tower alone:", json.dumps(tower_rates()), flush=True)
+    for model in MODELS:
+        app = start_app(args.port, ["--preset", "stamps", "--model", model, "--data-dir", str(args.data_dir)])
+        try:
+            figures = rest_latency(f"http://127.0.0.1:{args.port}", args.runs, queries(args.runs))
+        finally:
+            app.terminate()
+            app.wait(timeout=30)
+        print(f"REST text search ({model}, httpx, k=12, hybrid):", json.dumps(figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
