@@ -270,6 +270,17 @@ def small_searcher(small_index):
 
 
 @pytest.fixture(scope="session")
+def demo_app(tmp_path_factory):
+    """``python app.py`` as the README starts it: the real demo (built on first start, about a minute), with --mcp
+    and judging open (docs/feedback.md's examples judge)."""
+    app = RunningApp(
+        tmp_path_factory.mktemp("demo-data"), {"MMSEARCH_MCP": "1", "MMSEARCH_JUDGING": "open"}, timeout=600
+    )
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="session")
 def open_app(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
     """One started app for the end-to-end modules that need no settings of their own (REST, the agent tools over MCP,
     the API's contract): the small demo catalog, the tiny model, every route on (judging open, MCP). Started once:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mmsearch.builder import update
+from mmsearch.builder.sampling import sample_pictures
 from mmsearch.encode.encoders import Encoder, load_encoder
 from mmsearch.encode.files import encode_image_files
 from mmsearch.index import kinds as index_kinds
@@ -165,6 +166,10 @@ def _index_and_write(
     duplicates = _near_duplicates(built, prev, plan, job.config.duplicate_threshold)
     built.manifest["near_duplicate_pairs"] = len(duplicates)
     built.manifest["exact_duplicate_pairs"] = exact_duplicate_pairs(plan.items["image_hash"])
+    job.say(0.93, "sampling the catalog's pictures as a pretrained tower sees them (the uploads' check)")
+    pictures = sample_pictures(job.encoder, built)
+    if pictures is not None:
+        built.manifest["picture_sample"] = {"tower": pictures.tower, "pictures": len(pictures.features)}
     job.say(0.95, "building the keyword (BM25) index")
     fields = job.config.keyword_field_list()
     keywords = KeywordIndex.build(item_texts(built.items, fields))
@@ -179,6 +184,8 @@ def _index_and_write(
 
     def reports(tmp: Path) -> None:
         keywords.save(tmp / KEYWORD_DIR)
+        if pictures is not None:
+            pictures.save(tmp)
         write_report(catalog, tmp)
         pd.DataFrame(duplicates, columns=["item_id", "duplicate_of", "score"]).to_csv(
             tmp / vindex.DUPLICATES_FILE, index=False

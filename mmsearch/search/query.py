@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from mmsearch.encode.encoders import Encoder, encode_images, input_size, picture_query
+from mmsearch.encode.general_features import GeneralFeatures
 from mmsearch.ingest.images import ImageError, load_image
 from mmsearch.ingest.phrasing import normalize
 from mmsearch.search.request import SearchRequest
@@ -27,6 +28,7 @@ class Embedded:
     vector: np.ndarray
     words: str
     negative: list[str]
+    general: np.ndarray | None = None  # a picture's features by a pretrained tower (encode/general_features.py)
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,13 @@ class EmbeddedPicture:
     vector: np.ndarray
     model_id: str
     picture: Image.Image
+    general: np.ndarray | None = None
 
 
 class QueryEncoder:
     def __init__(self, encoder: Encoder, settings: Settings):
         self.encoder, self.settings = encoder, settings
+        self.general = GeneralFeatures(encoder)
         # Keyed by model id and normalised text.
         self._text = lru_cache(maxsize=settings.query_cache)(self._encode_text)
 
@@ -67,17 +71,25 @@ class QueryEncoder:
                 vector = vector - NEGATIVE_WEIGHT * away
         return vector
 
-    def picture(self, image: object) -> np.ndarray:
-        """A picture's embedding: decoded (size-checked; a large JPEG at a reduced scale still four times the model's
-        input) and encoded, unless it came embedded by this model."""
+    def picture(self, image: object) -> EmbeddedPicture:
+        """A picture decoded (size-checked; a large JPEG at a reduced scale still four times the model's input) and
+        embedded, unless it came embedded by this model: its query vector, and its features by a pretrained tower
+        (what tells a picture unlike the whole catalog)."""
         if isinstance(image, EmbeddedPicture):
             if image.model_id == self.encoder.model_id:
-                return image.vector
+                return image
             image = image.picture
         else:
             image = self.decoded(image)
         with stage("encode"):
-            return picture_query(self.encoder, encode_images(self.encoder, [image]))[0]
+            vector = picture_query(self.encoder, encode_images(self.encoder, [image]))[0]
+            return EmbeddedPicture(vector, self.encoder.model_id, image, self.general_of(image, vector))
+
+    def general_of(self, picture: Image.Image, vector: np.ndarray) -> np.ndarray | None:
+        if self.general.shared:  # the zero-shot model's picture query is the tower's own features
+            return vector[self.encoder.text_dim :]
+        features = self.general.of([picture])
+        return None if features is None else features[0]
 
     def decoded(self, image: object) -> Image.Image:
         try:
@@ -87,8 +99,7 @@ class QueryEncoder:
 
     def embedded(self, image: object) -> EmbeddedPicture:
         """A picture decoded and embedded now (in a worker thread: Pillow and torch let go of the GIL)."""
-        picture = self.decoded(image)
-        return EmbeddedPicture(self.picture(picture), self.encoder.model_id, picture)
+        return self.picture(self.decoded(image))
 
     @cached_property
     def input_side(self) -> int:
@@ -100,11 +111,13 @@ class QueryEncoder:
         if request.q and not words:
             raise QueryError("Say what you want as well as what you don't, e.g. 'sneaker -white'.")
         vector = self.text(words, negative) if words else None
+        general = None
         if request.image is not None:
-            pixels = self.picture(request.image)
+            picture = self.picture(request.image)
+            pixels, general = picture.vector, picture.general
             if vector is None:
                 vector = pixels
             else:
                 share = self.settings.image_weight if request.image_weight is None else request.image_weight
                 vector = (1 - share) * vector / np.linalg.norm(vector) + share * pixels
-        return Embedded(vector / np.linalg.norm(vector), words, negative)
+        return Embedded(vector / np.linalg.norm(vector), words, negative, general)

@@ -10,7 +10,7 @@ import numpy as np
 from mmsearch.encode.encoders import Encoder, load_encoder, picture_query
 from mmsearch.index import vectors as vindex
 from mmsearch.search.expansion import CategoryWords
-from mmsearch.search.match import GOOD, MatchRule, known_shares
+from mmsearch.search.match import GOOD, WEAK, MatchRule, known_shares
 from mmsearch.search.query import QueryEncoder
 from mmsearch.search.ranking import FUSION_DEPTH, Ranking
 from mmsearch.search.request import MODES, SearchRequest
@@ -35,6 +35,8 @@ class Searcher:
         self.categories = CategoryWords(encoder, config)
         encoder.encode_text(["warm up"])  # a frozen text tower is traced at its first call: not on a visitor's
         self.categories.of(self.snapshot)
+        if self.snapshot.pictures is not None:
+            self.queries.general.tower()  # loaded now, not at the first upload
 
     @classmethod
     def open(cls, config: Settings, encoder: Encoder | None = None) -> Searcher:
@@ -94,7 +96,12 @@ class Searcher:
             )
         phrases = None if has_image else self.categories.of(snap)
         affinity = phrases.affinity(vector) if phrases is not None else None
-        return self._answer(snap, vector, hits, mode, request.kind, None if has_image else content_coverage, affinity)
+        coverage = None if has_image else content_coverage
+        answer = self._answer(snap, vector, hits, mode, request.kind, coverage, affinity)
+        if has_image and snap.pictures is not None and embedded.general is not None:
+            if not snap.pictures.familiar(embedded.general):  # a picture unlike any of the catalog's
+                answer.match = WEAK
+        return answer
 
     def _answer(self, snap, vector, hits, mode, kind, coverage, affinity) -> Answer:
         """The hits with their match (match.py): how far the best one stands above the catalog, seen from the

@@ -20,6 +20,7 @@ import pandas as pd
 from mmsearch.index import keyword as kw
 from mmsearch.index import vectors as vindex
 from mmsearch.index.filters import Columns
+from mmsearch.index.picture_sample import PictureSample
 from mmsearch.ingest.phrasing import Synonyms
 from mmsearch.search.match import SAMPLE, Spread
 from mmsearch.settings import Settings
@@ -38,6 +39,7 @@ class Snapshot:
     groups: dict[str, str]  # item -> the first item of its near-duplicate group
     stamp: tuple
     columns: Columns = None  # the table prepared for filters, column by column on first use
+    pictures: PictureSample | None = None  # the catalog's pictures as a pretrained tower sees them
 
     def __post_init__(self) -> None:
         self.columns = Columns(self.table)
@@ -69,7 +71,7 @@ class Snapshot:
                 kw.item_texts(table, index.manifest.get("keyword_fields") or config.keyword_field_list()), synonyms
             )
         )
-        return cls(index, table, keyword, duplicate_groups(path), stamp)
+        return cls(index, table, keyword, duplicate_groups(path), stamp, pictures=PictureSample.load(path))
 
 
 class LoadedIndex:

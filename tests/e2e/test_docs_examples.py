@@ -25,18 +25,6 @@ BLOCKS = [
 
 
 @pytest.fixture(scope="module")
-def demo_app(tmp_path_factory):
-    from conftest import RunningApp
-
-    # the demo, with --mcp and judging open (docs/feedback.md's examples judge)
-    app = RunningApp(
-        tmp_path_factory.mktemp("docs-data"), {"MMSEARCH_MCP": "1", "MMSEARCH_JUDGING": "open"}, timeout=600
-    )
-    yield app
-    app.stop()
-
-
-@pytest.fixture(scope="module")
 def workdir(tmp_path_factory, demo_app):
     work = tmp_path_factory.mktemp("docs-examples")
     pictures = sorted((demo_app.log_path.parent / "demo").rglob("*.jpg"))
