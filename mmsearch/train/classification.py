@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from mmsearch.encode.encoders import Encoder, encode_images
+from mmsearch.encode.encoders import Encoder, encode_images, picture_query
 from mmsearch.ingest.captions import CategoryCaptions
 
 
@@ -62,7 +62,7 @@ def evaluate(
     )[:5]
     return {
         "accuracy": round(float((predicted == labels).mean()), 4),
-        "image_to_image_P@10": round(neighbour_precision(photos, labels), 4),
+        "image_to_image_P@10": round(neighbour_precision(picture_query(encoder, photos), labels), 4),
         "photos": int(len(labels)),
         "prompts_per_category": {c: len(captioner.prompts(c)) for c in categories},
         "per_category": per_category,

@@ -65,3 +65,17 @@ def test_the_real_stamps_as_a_catalog(tmp_path):
     manifest = stamps.write_catalog(tmp_path)
     assert manifest.read_text().startswith("item_id,image,title,category,title_es")
     assert not list(tmp_path.rglob("*.png"))  # read in place, never copied
+
+
+def test_the_stamps_labelled_by_folder_for_zero_shot_classification(tmp_path):
+    root = fake_stamps(tmp_path / "stamps")
+    (root / "animals" / "birds").mkdir(parents=True)
+    Image.new("RGBA", (80, 40), (0, 0, 200, 128)).save(root / "animals" / "birds" / "jay.png")
+    photos = stamps.labelled(root, side=32)
+    assert photos.images.shape == (3, 32, 32, 3) and photos.categories == ("birds", "fruit")
+    assert list(photos.labels) == [0, 1, 1]  # the jay, the apple, the pear
+    assert tuple(photos.images[0][0, 0]) == (255, 255, 255)  # the wide jay letterboxed on white
+    assert stamps._distinct(("coins", "coins"), ["money/euro/coins", "money/us/coins"]) == (
+        "money euro coins",
+        "money us coins",
+    )

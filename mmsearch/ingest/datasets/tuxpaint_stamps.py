@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from mmsearch.atomic import atomic_write_text
-from mmsearch.ingest.datasets._base import Dataset, QuerySet
+from mmsearch.ingest.datasets._base import Dataset, Labelled, QuerySet
 from mmsearch.ingest.errors import CatalogError
 from mmsearch.resources import ASSETS_DIR
 
@@ -29,6 +31,7 @@ PICTURES = (".png", ".svg")  # a stamp shipped as both is indexed once, from its
 LANGUAGES = ("es", "fr", "de", "it", "pt", "nl", "pl", "ru", "ja", "zh_CN")
 # Folder parts that say how a thing is drawn, not what it is: "food/fruit/cartoon" is fruit.
 STYLE_PARTS = {"cartoon"}
+LABELLED_SIDE = 224  # the labelled stamps' square: the largest side the zero-shot model reads
 MISSING = (
     "Tux Paint's stamps are not installed: apt-get install tuxpaint-stamps-default (it puts them in {dir}), "
     "or give --stamps-dir"
@@ -97,11 +100,47 @@ def write_catalog(data_dir: Path, directory: Path = DEBIAN_DIR) -> Path:
     return manifest
 
 
+def labelled(directory: Path = DEBIAN_DIR, side: int = LABELLED_SIDE) -> Labelled:
+    """Every stamp that renders, on white in a ``side`` square, labelled by folder; a folder is named by its last
+    part ("animals/birds": birds), which the templates caption."""
+    from PIL import Image
+
+    from mmsearch.ingest.images import ImageError, load_image
+
+    rows = table(directory)
+    folders = sorted(set(rows["category"]))
+    pictures, labels = [], []
+    for path, folder in tqdm(zip(rows["image"], rows["category"]), total=len(rows), desc="reading the stamps"):
+        try:
+            picture = load_image(path)
+        except ImageError:
+            continue  # the few SVGs that do not render are left out here as in the catalog
+        picture.thumbnail((side, side))
+        square = Image.new("RGB", (side, side), "white")
+        square.paste(picture, ((side - picture.width) // 2, (side - picture.height) // 2))
+        pictures.append(np.asarray(square))
+        labels.append(folders.index(folder))
+    names = tuple(f.rsplit("/", 1)[-1].replace("_", " ") for f in folders)
+    return Labelled("stamps", np.stack(pictures), np.asarray(labels), _distinct(names, folders))
+
+
+def _distinct(names: tuple[str, ...], folders: list[str]) -> tuple[str, ...]:
+    """Folder names, the whole path where two folders end alike ("symbols money euro coins")."""
+    return tuple(n if names.count(n) == 1 else f.replace("/", " ").replace("_", " ") for n, f in zip(names, folders))
+
+
 class Stamps(Dataset):
     def write_catalog(self, spec: str, data_dir: Path, settings) -> Path:
         if spec != SOURCE:
             raise CatalogError(f"{spec!r}: the stamps have one catalog, {SOURCE}")
-        return write_catalog(Path(data_dir), Path(getattr(settings, "stamps_dir", None) or DEBIAN_DIR))
+        return write_catalog(Path(data_dir), _folder(settings))
+
+    def labelled(self, split: str, settings) -> Labelled:
+        return labelled(_folder(settings))
+
+
+def _folder(settings) -> Path:
+    return Path(getattr(settings, "stamps_dir", None) or DEBIAN_DIR)
 
 
 DATASET = Stamps(
@@ -114,4 +153,5 @@ DATASET = Stamps(
             ASSETS / "qrels.csv",
         ),
     },
+    templates=ASSETS / "templates.txt",
 )
