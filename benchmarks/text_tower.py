@@ -140,13 +140,18 @@ def rest_latency(url: str, runs: int, texts: list[str] | None = None) -> dict:
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def speed_flags(doc: str, port: int) -> argparse.Namespace:
+    """The flags the speed scripts share, parsed."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=200, help="queries per timed pass")
-    parser.add_argument("--port", type=int, default=7871, help="port for the app this script starts")
+    parser.add_argument("--port", type=int, default=port, help="port for the app this script starts")
     parser.add_argument("--skip-build", action="store_true", help="leave out the full-rebuild timing")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="the app's data directory")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = speed_flags(__doc__, 7871)
     figures: dict = {}
     if not args.skip_build:
         figures["build"] = build_rate(args.data_dir)

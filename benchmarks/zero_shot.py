@@ -14,7 +14,6 @@ Prints:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -26,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from load import start_app  # noqa: E402
-from text_tower import build_rate, rest_latency  # noqa: E402
+from text_tower import build_rate, rest_latency, speed_flags  # noqa: E402
 
 from mmsearch.ingest.datasets.tuxpaint_stamps import ASSETS  # noqa: E402
 
@@ -61,12 +60,7 @@ def tower_rates(batch: int = 32, batches: int = 4) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=200, help="queries per timed pass")
-    parser.add_argument("--port", type=int, default=7872, help="port for the app this script starts")
-    parser.add_argument("--skip-build", action="store_true", help="leave out the full-rebuild timing")
-    parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="the app's data directory")
-    args = parser.parse_args()
+    args = speed_flags(__doc__, 7872)
     for model in MODELS if not args.skip_build else ():
         print(f"build ({model}):", json.dumps(build_rate(args.data_dir, "stamps", "--model", model)), flush=True)
     print("image tower alone:", json.dumps(tower_rates()), flush=True)
