@@ -174,7 +174,8 @@ def evaluate_match(config: Settings, args: EvaluateSettings) -> int:
             matched = quality.load_set(args.queries, args.qrels)[0]
         else:
             matched = pd.concat([quality.load_set(n)[0] for n in names], ignore_index=True)
-        unmatched = matching.load_unmatched()
+        named = datasets.find(config.catalog)
+        unmatched = matching.load_unmatched(named.unmatched if named and named.unmatched else matching.UNMATCHED_FILE)
         encoder = load_encoder(config.model, config.device)
         searcher = Searcher.open(ensure_index(config, encoder), encoder)
     except (ValueError, OSError, BuildError, IndexLoadError, EncoderError, CatalogError) as exc:

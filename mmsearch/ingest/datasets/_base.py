@@ -40,6 +40,7 @@ class Dataset:
     templates: Path | None = None  # prompt templates that caption a category ("a photo of a {}")
     synonyms: Path | None = None  # the categories' other words
     baselines: dict[str, float] = field(default_factory=dict)  # published accuracies beside zero-shot's
+    unmatched: Path | None = None  # queries for things the catalog lacks (the match flag's negatives); None: the demo's
     default_split: str = "test"
 
     def names(self, spec: str) -> bool:

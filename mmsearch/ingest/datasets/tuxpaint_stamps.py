@@ -154,4 +154,5 @@ DATASET = Stamps(
         ),
     },
     templates=ASSETS / "templates.txt",
+    unmatched=ASSETS / "unmatched-queries.csv",
 )
