@@ -5,6 +5,7 @@ writes leave nothing half-written (atomic.py)."""
 from __future__ import annotations
 
 import errno
+import re
 
 ADVICE = {
     errno.ENOSPC: "no space left on the device: free some, or point --data-dir and --index at another disk",
@@ -22,6 +23,10 @@ WORDED = [
 ]
 
 
+# numpy's tofile on a full disk: "61440 requested and 26560 written", no errno (the system's error is lost on the way).
+SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+
+
 def machine_failure(exc: BaseException) -> str | None:
     """The line for a person when ``exc`` (or what caused it) is the machine's doing; None for anything else."""
     seen = set()
@@ -34,5 +39,7 @@ def machine_failure(exc: BaseException) -> str | None:
         for words, code in WORDED:
             if words in str(exc):  # a library's own wording of the system's error: its text is for its developers
                 return f"{ADVICE[code]}; the served index is unchanged"
+        if isinstance(exc, OSError) and SHORT_WRITE.search(str(exc)):
+            return f"{ADVICE[errno.ENOSPC]}; the served index is unchanged"
         exc = exc.__cause__ or exc.__context__
     return None

@@ -28,3 +28,10 @@ def test_the_machines_reasons_are_worded_for_people_whoever_raised_them():
 def test_a_defect_is_not_mistaken_for_the_machine():
     assert machine_failure(RuntimeError("index out of range")) is None
     assert machine_failure(FileNotFoundError(errno.ENOENT, "No such file or directory", "x")) is None
+
+
+def test_numpys_short_write_on_a_full_disk_is_a_full_disk():
+    from mmsearch.machine import machine_failure
+
+    said = machine_failure(OSError("61440 requested and 26560 written"))
+    assert said.startswith("no space left on the device")

@@ -14,6 +14,7 @@ its held-out renders stand at 0.77 or more, the 24 photographs of scikit-image a
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,9 @@ class PictureSample:
         return self.nearness(features) >= self.threshold
 
     def save(self, folder: Path) -> None:
-        np.save(Path(folder) / FILE, self.features.astype(np.float16))
+        buffer = io.BytesIO()  # written by Python, whose error on a full disk keeps its errno (numpy's does not)
+        np.save(buffer, self.features.astype(np.float16))
+        (Path(folder) / FILE).write_bytes(buffer.getvalue())
         about = {"tower": self.tower, "threshold": self.threshold, "pictures": len(self.features)}
         (Path(folder) / ABOUT).write_text(json.dumps(about, indent=2))
 

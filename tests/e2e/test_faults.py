@@ -275,7 +275,10 @@ def test_a_build_that_fills_the_disk_says_so_in_one_line_and_leaves_the_served_i
     rename = f"sed -i 's/,[^,]*cotton/,renamed cotton/' {shlex.quote(str(catalog))}"
     command = " ".join(shlex.quote(a) for a in [sys.executable, "index_build.py", *args])
     script = (
-        f"mount -t tmpfs -o size=96k tmpfs {shlex.quote(str(ix))} && {command} >/dev/null && {rename} && "
+        f"mount -t tmpfs -o size=8m tmpfs {shlex.quote(str(ix))} && {command} >/dev/null && "
+        # room for the first build and half of it again: the next build's swap needs room for both
+        f"used=$(du -sk {shlex.quote(str(ix))} | cut -f1) && "
+        f"mount -o remount,size=$((used * 3 / 2))k {shlex.quote(str(ix))} && {rename} && "
         f"{{ {command} >/dev/null 2>{tmp_path}/err; echo $? > {tmp_path}/rc; }}; "
         f"ls -A {shlex.quote(str(ix))} > {tmp_path}/left; cat {ix}/shop/manifest.json > {tmp_path}/manifest"
     )

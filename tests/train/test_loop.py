@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -125,7 +126,8 @@ def test_early_stop_keeps_the_best_epoch(tmp_path, capsys):
     captured = capsys.readouterr()
     out = captured.out + captured.err
     # Epoch 0 is the best; epochs 1 and 2 do not improve on it, so epoch 2 is the last of the six.
-    assert out.count("validation text->image") == 3 and "last improved at epoch 0" in out
+    assert len(re.findall(r"epoch \d+: validation text->image", out)) == 3 and "last improved at epoch 0" in out
+    assert "before training: validation text->image" in out  # where it started, evaluated once before the epochs
     assert meta["final_loss"] > 0
 
 
