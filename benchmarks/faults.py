@@ -45,7 +45,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from services import KILLED_AT_THE_SWAP, PostgresServer, RedisServer, RunningApp, postgres_program  # noqa: E402
+from services import (  # noqa: E402
+    KILLED_AT_THE_SWAP,
+    Counted,
+    PostgresServer,
+    RedisServer,
+    RunningApp,
+    postgres_program,
+)
 
 MODEL = f"two-tower:{ROOT / 'assets' / 'demo-model'}"
 
@@ -267,18 +274,6 @@ def redis(work: Path, args) -> dict:
     finally:
         app.stop()
         server.stop()
-
-
-class Counted:
-    def __init__(self, head: bytes, megabytes: int, tail: bytes = b""):
-        self.head, self.megabytes, self.tail, self.sent = head, megabytes, tail, 0
-
-    def __iter__(self):
-        yield self.head
-        for _ in range(self.megabytes):
-            self.sent += 1
-            yield b" " * 2**20
-        yield self.tail
 
 
 def bodies(work: Path, args) -> dict:

@@ -186,3 +186,17 @@ class RunningApp:
         except Exception:  # noqa: BLE001 - a stuck child is killed
             self.proc.kill()
         self._log.close()
+
+
+class Counted:
+    """A request body sent as it is generated, counting what the server took before it answered."""
+
+    def __init__(self, head: bytes, megabytes: int, tail: bytes = b""):
+        self.head, self.megabytes, self.tail, self.sent = head, megabytes, tail, 0
+
+    def __iter__(self):
+        yield self.head
+        for _ in range(self.megabytes):
+            self.sent += 1
+            yield b" " * 2**20
+        yield self.tail

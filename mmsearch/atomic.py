@@ -213,6 +213,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     return path
 
 
+def atomic_write_npy(path: Path, array) -> Path:
+    """A numpy array as a .npy file, written by Python (whose error on a full disk keeps its errno; numpy's own
+    writer reports a short write without one) and renamed into place."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
 def atomic_save_figure(fig, out: Path, dpi: int = 110) -> Path:
     """A matplotlib figure saved as a PNG beside its target, renamed into place, and closed."""
     import matplotlib.pyplot as plt

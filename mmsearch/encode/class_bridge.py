@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmsearch.atomic import atomic_write_bytes
+from mmsearch.atomic import atomic_write_npy
 from mmsearch.resources import ASSETS_DIR
 
 ZERO_SHOT_DIR = ASSETS_DIR / "zero-shot"
@@ -105,7 +105,7 @@ class ClassBridge:
             self.vectors = class_vectors(text_tower.encode, texts, owners)
             try:
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_bytes(cached, _npy(self.vectors))
+                atomic_write_npy(cached, self.vectors)
             except OSError:  # a read-only home: computed again next time (about 10 s), nothing lost
                 pass
 
@@ -116,11 +116,3 @@ class ClassBridge:
         weights = np.take_along_axis(p, top, axis=1) ** (1.0 / self.settings.temperature)
         mixed = np.einsum("nk,nkd->nd", weights, self.vectors[top].astype(np.float64))
         return _unit(mixed)
-
-
-def _npy(array: np.ndarray) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()

@@ -58,6 +58,15 @@ MEAN = STD = (0.5, 0.5, 0.5)  # TF-converted weights: pixels scaled to [-1, 1]
 CROP = 0.875  # resize the shorter side to size / 0.875, then centre-crop: how ImageNet towers are evaluated
 
 
+def tower_and_side(spec: str) -> tuple[str, int | None] | None:
+    """'efficientnet-lite0@160' -> ('efficientnet-lite0', 160), 'efficientnet-lite2' -> ('efficientnet-lite2', None);
+    None when the side is not a whole number. The name is not checked here (weights_file says what is known)."""
+    name, _, side = spec.partition("@")
+    if not name or (side and not side.isdigit()):
+        return None
+    return name, int(side) if side else None
+
+
 def weights_file(name: str) -> Path:
     """The hash-checked weights of tower ``name``; PretrainedError naming what to install or what is wrong."""
     entry = TOWERS.get(name)

@@ -57,10 +57,6 @@ class TransformersText:
     _graph: object = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    @property
-    def dim(self) -> int:
-        return int(self.module.model.config.hidden_size)
-
     @torch.inference_mode()
     def encode(self, texts: list[str]) -> np.ndarray:
         tok = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
@@ -80,7 +76,6 @@ class UseText:
     name: str
     model: object
     sha256: str
-    dim: int = 512
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return np.ascontiguousarray(self.model.encode(list(texts)), dtype=np.float32)

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from mmsearch.encode.image_towers import TOWERS, ImageTower, load_tower
+from mmsearch.encode.image_towers import TOWERS, ImageTower, load_tower, tower_and_side
 
 
 @dataclass
@@ -31,10 +31,8 @@ class TowerConfig:
 
 def parse(spec: str) -> tuple[str, int | None]:
     """'efficientnet-lite0@160' -> ('efficientnet-lite0', 160); None when it names no packaged tower."""
-    name, _, side = spec.partition("@")
-    if name not in TOWERS or (side and not side.isdigit()):
-        return None
-    return name, int(side) if side else None
+    named = tower_and_side(spec)
+    return named if named is not None and named[0] in TOWERS else None
 
 
 def is_tower(spec: str | None) -> bool:

@@ -14,12 +14,13 @@ its held-out renders stand at 0.77 or more, the 24 photographs of scikit-image a
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from mmsearch.atomic import atomic_write_npy
 
 FILE, ABOUT = "pictures.npy", "pictures.json"
 SIZE = 512  # pictures sampled: about 8 s of the tower on 2 cores; the first percentile of 512 is 5 pictures
@@ -50,9 +51,7 @@ class PictureSample:
         return self.nearness(features) >= self.threshold
 
     def save(self, folder: Path) -> None:
-        buffer = io.BytesIO()  # written by Python, whose error on a full disk keeps its errno (numpy's does not)
-        np.save(buffer, self.features.astype(np.float16))
-        (Path(folder) / FILE).write_bytes(buffer.getvalue())
+        atomic_write_npy(Path(folder) / FILE, self.features.astype(np.float16))
         about = {"tower": self.tower, "threshold": self.threshold, "pictures": len(self.features)}
         (Path(folder) / ABOUT).write_text(json.dumps(about, indent=2))
 

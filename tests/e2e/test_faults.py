@@ -12,7 +12,7 @@ import httpx
 import pandas as pd
 import pytest
 from conftest import ROOT, RunningApp
-from services import KILLED_AT_THE_SWAP
+from services import KILLED_AT_THE_SWAP, Counted
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -80,20 +80,6 @@ def app(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
     running = tiny_demo_app(tmp_path_factory, demo_manifest, tiny_two_tower_dir, **deadlines)
     yield running
     running.stop()
-
-
-class Counted:
-    """A request body sent as it is generated, counting what the server took before it answered."""
-
-    def __init__(self, head: bytes, megabytes: int, tail: bytes = b""):
-        self.head, self.megabytes, self.tail, self.sent = head, megabytes, tail, 0
-
-    def __iter__(self):
-        yield self.head
-        for _ in range(self.megabytes):
-            self.sent += 1
-            yield b" " * 2**20
-        yield self.tail
 
 
 def test_hostile_bodies_are_refused_with_4xx_and_never_read_past_their_bound(app):

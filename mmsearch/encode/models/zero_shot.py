@@ -19,7 +19,7 @@ import torch
 
 from mmsearch.encode.class_bridge import ClassBridge
 from mmsearch.encode.encoders import EncoderError
-from mmsearch.encode.image_towers import ImageTower, load_tower
+from mmsearch.encode.image_towers import ImageTower, load_tower, tower_and_side
 from mmsearch.encode.pretrained import PretrainedError
 from mmsearch.encode.text_towers import load_text
 
@@ -81,10 +81,10 @@ class ZeroShotEncoder:
 def parse(rest: str) -> tuple[str, int | None, str]:
     """'efficientnet-lite0@192+sentence-transformers/all-MiniLM-L6-v2' -> (tower, side, text tower)."""
     image, plus, text = rest.partition("+")
-    tower, _, side = image.partition("@")
-    if not plus or not tower or not text or (side and not side.isdigit()):
+    named = tower_and_side(image)
+    if not plus or named is None or not text:
         raise EncoderError(f"zero-shot:{rest!r}: use zero-shot:{FORM}, e.g. zero-shot:{EXAMPLE}")
-    return tower, int(side) if side else None, text
+    return *named, text
 
 
 def load(rest: str, device: torch.device) -> ZeroShotEncoder:
