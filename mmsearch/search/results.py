@@ -113,12 +113,14 @@ class Answer(list):
         self.coverage = coverage  # the share of the words' content words the catalog knows (match.py)
         self.teams = teams  # interleaved answers: which ranker placed each hit (feedback/interleave.py)
         self.query_id: str | None = None  # given when the answer is recorded (feedback/loop.py)
+        self.language: str | None = None  # the language the text tower took the words as, where it can tell
 
     def public(self) -> dict:
-        """The answer's JSON for callers: its query_id, match, mode and hits."""
+        """The answer's JSON for callers: its query_id, match, mode, query_language and hits."""
         return {
             "query_id": self.query_id,
             "match": self.match,
             "mode": self.mode,
+            "query_language": self.language,
             "results": [h.public() for h in self],
         }

@@ -34,6 +34,7 @@ class Searcher:
         self.queries = QueryEncoder(encoder, config)
         self.categories = CategoryWords(encoder, config)
         encoder.encode_text(["warm up"])  # a frozen text tower is traced at its first call: not on a visitor's
+        self.queries.language("warm up")  # a language guesser reads its model at its first call (0.6 s)
         self.categories.of(self.snapshot)
         if self.snapshot.pictures is not None:
             self.queries.general.tower()  # loaded now, not at the first upload
@@ -98,6 +99,7 @@ class Searcher:
         affinity = phrases.affinity(vector) if phrases is not None else None
         coverage = None if has_image else content_coverage
         answer = self._answer(snap, vector, hits, mode, request.kind, coverage, affinity)
+        answer.language = embedded.language
         if has_image and snap.pictures is not None and embedded.general is not None:
             if not snap.pictures.familiar(embedded.general):  # a picture unlike any of the catalog's
                 answer.match = WEAK

@@ -34,6 +34,12 @@ class SearchAnswer(BaseModel):
         "closest (see the match settings)"
     )
     mode: str = Field(description="the mode that ranked the results (a picture alone is always vector)")
+    query_language: str | None = Field(
+        None,
+        description="the language (ISO 639-1) the model's text tower took the words as: 'en' for an English-only "
+        "tower; for a multilingual one, the language guessed among its languages when the guess is sure; null when "
+        "the model cannot tell, or for a picture alone",
+    )
     results: list[Hit]
     took_ms: float = Field(description="time spent in the server on this request")
     k: int = Field(description="how many results came back")

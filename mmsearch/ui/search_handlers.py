@@ -12,6 +12,7 @@ import time
 
 import gradio as gr
 
+from mmsearch.encode.query_language import NAMES
 from mmsearch.inputs import clean
 from mmsearch.search.match import WEAK
 from mmsearch.search.request import SearchRequest
@@ -41,6 +42,8 @@ def status_line(answer: Answer, what: str, hidden: int, say_mode: bool) -> str:
         line = f"{shown} results for {what} · click one for similar items"
     if hidden and shown:
         line += f" · {hidden} more below the minimum score hidden"
+    if answer.language not in (None, "en"):  # said where a multilingual tower read the words in another language
+        line += f" · read as {NAMES.get(answer.language, answer.language)}"
     if say_mode:
         line += f" · {answer.mode} · {SCORE_NOTE[answer.mode]}"
     if answer.teams is not None:

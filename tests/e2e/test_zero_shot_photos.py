@@ -75,3 +75,10 @@ def test_an_uploaded_photo_and_more_like_this_ask_with_the_towers_features(http)
     similar = http.get(f"/api/items/{photos.meaningless('coffee')}/similar", params={"k": 23}).json()["results"]
     assert similar[0]["item_id"] == photos.meaningless("coffee") and similar[0]["score"] > 0.99  # pooled alone
     assert np.all(np.diff([r["score"] for r in similar]) <= 1e-6)
+
+
+def test_the_answer_says_which_language_the_text_tower_took_the_words_as(http):
+    # MiniLM reads English only: a Spanish query is taken as English too, and the answer says so
+    for words in ("a cup of coffee", "una taza de café"):
+        assert http.get("/api/search", params={"q": words, "k": 1}).json()["query_language"] == "en"
+    assert http.get(f"/api/items/{photos.meaningless('cat')}/similar").json()["query_language"] is None

@@ -93,3 +93,20 @@ def test_a_malformed_or_unavailable_spec_says_what_to_write():
         "use-multilingual-v3",
     )
     assert issubclass(PretrainedError, RuntimeError)
+
+
+def test_the_multilingual_model_finds_what_the_english_twin_finds_and_names_the_language():
+    pytest.importorskip("skimage.data")
+    try:
+        multilingual = load_encoder("zero-shot-multilingual", "cpu")
+    except EncoderError as exc:
+        pytest.skip(f"{exc}")
+    from mmsearch.ingest.datasets import photos as dataset
+
+    pictures = dataset.pictures()
+    rows = encode_images(multilingual, [Image.fromarray(p) for p in pictures.values()])
+    names = list(pictures)
+    for words in ("a cup of coffee", "una taza de café", "une tasse de café", "eine Tasse Kaffee"):
+        assert names[int(np.argmax(rows @ multilingual.encode_text([words])[0]))] == "coffee", words
+    assert multilingual.query_language("¿dónde puedo comprar una taza de café?") == "es"
+    assert multilingual.query_language("a cup of coffee for my breakfast") == "en"

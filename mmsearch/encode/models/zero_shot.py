@@ -21,6 +21,7 @@ from mmsearch.encode.class_bridge import ClassBridge
 from mmsearch.encode.encoders import EncoderError
 from mmsearch.encode.image_towers import ImageTower, load_tower, tower_and_side
 from mmsearch.encode.pretrained import PretrainedError
+from mmsearch.encode.query_language import QueryLanguage
 from mmsearch.encode.text_towers import load_text
 
 PREFIX, FORM = "zero-shot", "<image tower>[@<side>]+<text tower>"
@@ -36,9 +37,15 @@ class ZeroShotEncoder:
     bridge: ClassBridge
     device: torch.device
     preprocess: object = field(init=False)
+    languages: QueryLanguage = field(init=False)
 
     def __post_init__(self):
         self.preprocess = self.tower.preprocess
+        self.languages = QueryLanguage(self.text.languages)
+
+    def query_language(self, text: str) -> str | None:
+        """The language the text tower takes ``text`` as (ISO 639-1), or None when it cannot tell."""
+        return self.languages.guess(text)
 
     @property
     def text_dim(self) -> int:
