@@ -3,6 +3,7 @@ with repeated texts answered from an LRU cache of embeddings so they skip the te
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -44,9 +45,10 @@ class EmbeddedPicture:
 
 
 class QueryEncoder:
-    def __init__(self, encoder: Encoder, settings: Settings):
+    def __init__(self, encoder: Encoder, settings: Settings, sampled: Callable[[], bool] = lambda: True):
         self.encoder, self.settings = encoder, settings
         self.general = GeneralFeatures(encoder)
+        self.sampled = sampled  # whether the served index keeps a picture sample to judge uploads by
         # Keyed by model id and normalised text.
         self._text = lru_cache(maxsize=settings.query_cache)(self._encode_text)
 
@@ -89,6 +91,8 @@ class QueryEncoder:
     def general_of(self, picture: Image.Image, vector: np.ndarray) -> np.ndarray | None:
         if self.general.shared:  # the zero-shot model's picture query is the tower's own features
             return vector[self.encoder.text_dim :]
+        if not self.sampled():  # an index built before builds kept a sample: the tower's pass would be thrown away
+            return None
         features = self.general.of([picture])
         return None if features is None else features[0]
 

@@ -31,7 +31,7 @@ class Searcher:
             raise vindex.IndexLoadError(f"index built with {index.model_id!r} but the model is {encoder.model_id!r}")
         self.encoder, self.store, self.config = encoder, store, config
         self.loaded = LoadedIndex(Snapshot.of(index, config), encoder.model_id, config)
-        self.queries = QueryEncoder(encoder, config)
+        self.queries = QueryEncoder(encoder, config, lambda: self.snapshot.pictures is not None)
         self.categories = CategoryWords(encoder, config)
         encoder.encode_text(["warm up"])  # a frozen text tower is traced at its first call: not on a visitor's
         self.queries.language("warm up")  # a language guesser reads its model at its first call (0.6 s)

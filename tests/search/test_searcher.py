@@ -229,3 +229,22 @@ def test_the_public_form_of_a_hit_is_its_schema_without_the_server_path():
     assert public["image_url"] == "/api/items/a%2Fb%20c/image" and "/srv" not in str(public)
     public["metadata"]["colour"] = "blue"
     assert r.metadata == {"colour": "red"}  # a copy: callers cannot change the result
+
+
+def test_an_index_without_a_picture_sample_spends_no_tower_pass_on_an_upload(searcher, demo_manifest):
+    import shutil
+
+    from mmsearch.index.picture_sample import FILE
+
+    picture = Image.open(demo_manifest.parent / "images" / "demo-00003.jpg").convert("RGB")
+    assert searcher.queries.picture(picture).general is not None  # this build keeps a sample: uploads are judged
+    saved = searcher.index.path / FILE
+    shutil.move(saved, saved.with_name("sample-away.npy"))
+    try:
+        older = Searcher(searcher.encoder, searcher.index, searcher.store, searcher.config)
+        assert older.snapshot.pictures is None
+        assert older.queries.picture(picture).general is None
+        assert older.queries.general._tower is None  # the pretrained tower was never even loaded
+        assert ask(older, image=picture, k=3).match == "good"
+    finally:
+        shutil.move(saved.with_name("sample-away.npy"), saved)
