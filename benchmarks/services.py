@@ -124,6 +124,46 @@ class RedisServer:
         self.proc.wait(10)
 
 
+class MilvusServer:
+    """A Milvus standalone server (the real engine, from PyPI's ``milvus`` wheel: embedded etcd, local storage) in
+    ``directory``; its ports move when taken, so ``url`` is read after it started. Its components are told
+    127.0.0.1, which it advertises, though this build still listens on every interface (docs/vector-stores.md)."""
+
+    PARTS = ("rootCoord", "proxy", "queryCoord", "queryNode", "indexCoord", "indexNode", "dataCoord", "dataNode")
+
+    def __init__(self, directory: Path):
+        from milvus import MilvusServer as Server
+        from milvus import MilvusServerConfig
+
+        self.server = Server(MilvusServerConfig())
+        self.server.show_startup_banner = False
+        self.server.set_base_dir(str(directory))
+        for part in self.PARTS:
+            self.server.config.set(f"{part}.ip", "127.0.0.1")
+        self.start()
+
+    def start(self, directory: Path | None = None) -> None:
+        """Starts it (again), in ``directory`` when given. Restarted after a kill in the same directory, it waits about
+        50 s for the dead one's sessions in its etcd to expire; a new directory starts in 7-10 s, empty."""
+        if directory is not None:
+            self.server.set_base_dir(str(directory))
+        self.server.start()  # returns once the proxy answers
+        self.url = f"milvus://127.0.0.1:{self.server.listen_port}"
+
+    @property
+    def running(self) -> bool:
+        return self.server.server_proc is not None and self.server.server_proc.poll() is None
+
+    def kill(self) -> None:
+        self.server.server_proc.kill()
+        self.server.server_proc.wait(30)
+        self.server.server_proc = None
+        self.server.stop()  # closes its log files
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
 class RunningApp:
     """``python app.py`` in a child process on a free loopback port, as a user starts it; ``kill`` is ``kill -9``, and
     ``start`` again serves the same data on the same port."""

@@ -52,6 +52,14 @@ class CatalogSettings:
         default="sqlite",
         metadata={"help": "Feast online store: sqlite (a file in the data directory) or redis://host:port[/db]"},
     )
+    vector_store: str = field(
+        default="faiss",
+        metadata={
+            "help": "where the index's nearest-neighbour search runs: faiss (in this process, saved in the index "
+            "directory) or milvus://host:port (a Milvus server; the index directory names its collection); an index "
+            "is served from the kind of store it was built into"
+        },
+    )
     store_timeout_s: float = field(
         default=1.0,
         metadata={

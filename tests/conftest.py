@@ -63,6 +63,7 @@ INSTALL = {  # how a missing system program is had on Debian (and by .ci/run)
     "dataset-fashion-mnist": "apt-get install dataset-fashion-mnist",
     "strace": "apt-get install strace",
     "tuxpaint-stamps-default": "apt-get install tuxpaint-stamps-default",
+    "milvus": "pip install milvus==2.3.5 pymilvus==3.0.2 (requirements.txt pins them)",
 }
 
 
@@ -233,6 +234,34 @@ class RedisServer(services.RedisServer):
 
     def __init__(self, directory: Path):
         super().__init__(need_program("redis-server"), directory)
+
+
+class MilvusServer(services.MilvusServer):
+    """A Milvus standalone server for a test (skipped, or failed in CI, without PyPI's milvus wheel)."""
+
+    def __init__(self, directory: Path):
+        try:
+            import milvus  # noqa: F401
+            import pymilvus  # noqa: F401
+        except ImportError:
+            missing("milvus")
+        super().__init__(directory)
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """One Milvus standalone server for the session (one per machine: its embedded etcd's peer port is fixed)."""
+    server = MilvusServer(tmp_path_factory.mktemp("milvus"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def milvus(milvus_server, tmp_path_factory):
+    """The session's Milvus server, running: one a test killed is started again, empty, in a new directory."""
+    if not milvus_server.running:
+        milvus_server.start(tmp_path_factory.mktemp("milvus"))
+    return milvus_server
 
 
 def ask(searcher, q=None, k=None, **fields):

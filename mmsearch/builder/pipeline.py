@@ -23,6 +23,7 @@ from mmsearch.builder.sampling import sample_pictures
 from mmsearch.encode.encoders import Encoder, load_encoder
 from mmsearch.encode.files import encode_image_files
 from mmsearch.index import kinds as index_kinds
+from mmsearch.index import milvus_store
 from mmsearch.index import vectors as vindex
 from mmsearch.index.keyword import KEYWORD_DIR, KeywordIndex, item_texts
 from mmsearch.ingest import embeddings as precomputed
@@ -65,11 +66,13 @@ def previous_index(
         why = f"it was built with {manifest.get('model_id')}"
     elif manifest.get("catalog_id") != catalog_id:
         why = f"it holds another catalog ({manifest.get('catalog')})"
+    elif not vindex.same_store(vindex.store_of(manifest), config.vector_store):
+        why = f"it was built into the vector store {vindex.store_of(manifest)}"
     elif config.index_kind not in ("auto", manifest.get("index_kind")):
         why = f"it is a {manifest.get('index_kind')} index and --index-kind {config.index_kind} was asked for"
     if why is None:
         try:
-            return vindex.load(out, model_id, writable=True)
+            return vindex.load(out, model_id, writable=True, store=config.vector_store)
         except vindex.IndexLoadError as exc:
             why = str(exc)
     say(0.06, f"rebuilding {out} in full: {why}")
@@ -290,7 +293,8 @@ def _vectors_and_index(job: Job, plan: update.Plan, prev: vindex.VectorIndex | N
     )
     job.say(0.9, f"building a {kind} index of {len(items):,} vectors ({rule})")
     plan.reused = np.full(len(items), -1, dtype=np.int64)
-    return vindex.build(vectors, items, manifest | {"index_rule": rule}, kind), plan, encoded
+    how = vindex.engine_kind(kind, job.config.vector_store, milvus_store.alias_for(job.out))
+    return vindex.build(vectors, items, manifest | {"index_rule": rule}, kind, how), plan, encoded
 
 
 def _encode(config: Settings, encoder: Encoder, paths: list[str], say: Progress) -> tuple[np.ndarray, dict[int, str]]:

@@ -21,12 +21,33 @@ import numpy as np
 import pandas as pd
 
 from mmsearch import atomic
-from mmsearch.index import kinds
+from mmsearch.index import kinds, milvus_store
 from mmsearch.index.kinds import IndexKind
 
 FAISS_FILE, VECTORS_FILE, ITEMS_FILE, MANIFEST_FILE = "faiss.index", "vectors.npy", "items.parquet", "manifest.json"
 REPORT_FILE, DUPLICATES_FILE = "skipped.csv", "near_duplicates.csv"
 LAYOUT = 2  # 1: ids.json and one Feast listing per item id (catalogs overwrote each other)
+FAISS = "faiss"  # --vector-store's default: the engine in this process, saved in the index directory
+
+
+def engine_kind(kind: str, store: str = FAISS, alias: str = "") -> IndexKind:
+    """The kind ``kind`` with its engine where ``store`` says: Faiss here, or a Milvus server (milvus_store.py)."""
+    if store in (FAISS, "", None):
+        return kinds.kind(kind)
+    if milvus_store.is_milvus(store):
+        return milvus_store.MilvusKind(store, kinds.kind(kind), alias)
+    raise milvus_store.VectorStoreError(f"--vector-store {store!r}: use faiss, or milvus://HOST:PORT")
+
+
+def store_of(manifest: dict) -> str:
+    """The vector store an index was built into (faiss for every index built before there was a choice)."""
+    return manifest.get("vector_store") or FAISS
+
+
+def same_store(built: str, asked: str) -> bool:
+    """Whether ``asked`` can serve an index built into ``built``: the same engine (a Milvus server may be named by
+    another address from another machine)."""
+    return milvus_store.is_milvus(built) == milvus_store.is_milvus(asked)
 
 
 class IndexLoadError(RuntimeError):
@@ -40,6 +61,7 @@ class VectorIndex:
     items: pd.DataFrame  # the items in the index, in row order, with their ``slot``
     manifest: dict
     path: Path | None = None
+    how: IndexKind | None = None  # the kind with its engine (engine_kind); by default the manifest's kind in Faiss
 
     def __post_init__(self) -> None:
         self.ids = self.items["item_id"].astype(str).tolist()
@@ -50,7 +72,7 @@ class VectorIndex:
         self.row_of_slot = np.full(len(self.vectors), -1, dtype=np.int64)
         self.row_of_slot[self.slots] = np.arange(len(self.slots))
         self.kind = self.manifest.get("index_kind", "flat")
-        self.how: IndexKind = kinds.kind(self.kind)
+        self.how = self.how or kinds.kind(self.kind)
         self._resident = self.how.resident(self.engine, len(self.vectors))  # a view: keeps no copy
         self.params = self.manifest.get("index_params", {})
         masked = len(self.vectors) - len(self.slots)
@@ -97,7 +119,7 @@ class VectorIndex:
         else:
             scores, slots = self._ann(queries, k, allowed)
         return [
-            [(self.ids[self.row_of_slot[s]], float(v)) for s, v in zip(ss, vv) if s >= 0]
+            [(self.ids[self.row_of_slot[s]], float(v)) for s, v in zip(ss, vv) if s >= 0 and self.row_of_slot[s] >= 0]
             for ss, vv in zip(slots, scores)
         ]
 
@@ -136,12 +158,15 @@ class VectorIndex:
         return sorted(pairs)
 
 
-def build(vectors: np.ndarray, items: pd.DataFrame, manifest: dict, kind: str = "flat") -> VectorIndex:
-    """A fresh index over ``vectors`` (row order of ``items``); slots are the row numbers."""
+def build(
+    vectors: np.ndarray, items: pd.DataFrame, manifest: dict, kind: str = "flat", how: IndexKind | None = None
+) -> VectorIndex:
+    """A fresh index over ``vectors`` (row order of ``items``); slots are the row numbers. ``how``: the kind with
+    its engine elsewhere (engine_kind), else Faiss here."""
     if len(vectors) != len(items):
         raise ValueError(f"{len(vectors)} vectors for {len(items)} items")
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    how = kinds.kind(kind)
+    how = how or kinds.kind(kind)
     p = how.params(len(vectors), vectors.shape[1])
     index = how.make(vectors.shape[1], p, train=vectors)
     slots = np.arange(len(vectors), dtype=np.int64)
@@ -150,7 +175,8 @@ def build(vectors: np.ndarray, items: pd.DataFrame, manifest: dict, kind: str = 
         index,
         vectors,
         items.assign(slot=slots).reset_index(drop=True),
-        _described(manifest, kind, p, vectors, len(items)),
+        _described(manifest, kind, p, vectors, len(items)) | {"vector_store": getattr(how, "store", FAISS)},
+        how=how,
     )
 
 
@@ -188,8 +214,13 @@ def updated(
         vectors,
         items.assign(slot=slots).reset_index(drop=True),
         _described(
-            manifest | {"index_rule": prev.manifest.get("index_rule")}, prev.kind, prev.params, vectors, len(items)
+            manifest | {"index_rule": prev.manifest.get("index_rule"), "vector_store": store_of(prev.manifest)},
+            prev.kind,
+            prev.params,
+            vectors,
+            len(items),
         ),
+        how=prev.how,
     )
 
 
@@ -258,7 +289,7 @@ def _described(manifest: dict, kind: str, p: dict, vectors: np.ndarray, n: int) 
 def write(index: VectorIndex, out_dir: Path, extra: Callable[[Path], None] | None = None) -> Path:
     """Writes the index directory atomically; ``extra`` may add files (reports, keyword index) before the swap."""
     with atomic.atomic_dir(Path(out_dir)) as tmp:
-        index.how.save(index.engine, tmp / FAISS_FILE)
+        index.how.save(index.engine, tmp / index.how.file)
         if isinstance(index.vectors, np.memmap) and Path(index.vectors.filename) == scratch_vectors(out_dir):
             os.replace(index.vectors.filename, tmp / VECTORS_FILE)  # a scratch file of this build: moved, not copied
         else:
@@ -291,7 +322,11 @@ def _manifest(path: Path) -> dict | None:
         return None
 
 
-def load(path: Path, expect_model_id: str | None = None, writable: bool = False) -> VectorIndex:
+def load(
+    path: Path, expect_model_id: str | None = None, writable: bool = False, store: str | None = None
+) -> VectorIndex:
+    """The index at ``path``; ``store``: the vector store this process was told to use (refused when the index was
+    built into another kind of store; a Milvus index is searched at this address)."""
     path = Path(path)
     manifest = read_index_manifest(path)
     if manifest is None:
@@ -307,14 +342,24 @@ def load(path: Path, expect_model_id: str | None = None, writable: bool = False)
             f"the index at {path} was built with {manifest.get('model_id')!r}, but the loaded model "
             f"is {expect_model_id!r}; rebuild it with index_build.py --model, or load that model"
         )
+    built = store_of(manifest)
+    asked = built if store is None else store
+    if not same_store(built, asked):
+        raise IndexLoadError(
+            f"the index at {path} was built into the vector store {built}, but this was started with "
+            f"--vector-store {asked}; start it with --vector-store {built}, or rebuild the index into {asked}"
+        )
     try:
-        how = kinds.kind(manifest.get("index_kind", "flat"))
-        engine = how.load(path / FAISS_FILE, writable)
+        how = engine_kind(manifest.get("index_kind", "flat"), asked)
+        engine = how.load(path / how.file, writable)
         vectors = np.load(path / VECTORS_FILE, mmap_mode="r")
         items = pd.read_parquet(path / ITEMS_FILE).rename(columns={"picture": "image_hash"})  # its name before
+    except milvus_store.VectorStoreError as exc:
+        raise IndexLoadError(f"the index at {path} cannot be searched: {exc}") from exc
     except (RuntimeError, OSError, ValueError) as exc:
         raise IndexLoadError(f"the index at {path} is damaged ({exc}); rebuild it with index_build.py") from exc
-    held = how.count(engine)
+    # An engine shared by builds (a Milvus collection an update changes in place) may hold more than this build.
+    held = manifest.get("faiss_total") if how.shared else how.count(engine)
     if held != manifest.get("faiss_total", held) or len(items) != manifest["item_count"]:
         raise IndexLoadError(f"the index at {path} does not match its manifest; rebuild it")
-    return VectorIndex(engine, vectors, items, manifest, path)
+    return VectorIndex(engine, vectors, items, manifest, path, how)

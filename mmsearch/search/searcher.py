@@ -42,7 +42,9 @@ class Searcher:
     @classmethod
     def open(cls, config: Settings, encoder: Encoder | None = None) -> Searcher:
         encoder = encoder or load_encoder(config.model, config.device)
-        index = vindex.load(config.resolved_index(encoder.model_id), expect_model_id=encoder.model_id)
+        index = vindex.load(
+            config.resolved_index(encoder.model_id), expect_model_id=encoder.model_id, store=config.vector_store
+        )
         data_dir = Path(index.manifest.get("data_dir", config.data_dir))
         online = index.manifest.get("online_store", config.online_store)
         store = FeatureStore(data_dir, online, config.listing_cache, config.store_timeout_s)

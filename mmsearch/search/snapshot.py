@@ -55,7 +55,7 @@ class Snapshot:
     @classmethod
     def open(cls, path: Path, model_id: str, config: Settings) -> Snapshot:
         stamp = stamp_of(path)  # before loading: a build landing meanwhile is seen by the next check
-        return cls.of(vindex.load(path, expect_model_id=model_id), config, stamp)
+        return cls.of(vindex.load(path, expect_model_id=model_id, store=config.vector_store), config, stamp)
 
     @classmethod
     def of(cls, index: vindex.VectorIndex, config: Settings, stamp: tuple | None = None) -> Snapshot:

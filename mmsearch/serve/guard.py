@@ -30,6 +30,7 @@ from mmsearch.feedback.database import out_of_reach
 from mmsearch.feedback.judgments import JudgmentError
 from mmsearch.feedback.loop import NotRecording
 from mmsearch.feedback.searchlog import EventError, NotInAnswer, UnknownQuery
+from mmsearch.index.milvus_store import VectorStoreUnavailable
 from mmsearch.ingest.images import ImageError
 from mmsearch.search.results import ItemNotFound, QueryError
 from mmsearch.serve import monitoring
@@ -162,6 +163,7 @@ REFUSALS = [
     ((Forbidden,), 400, "QueryError"),
     ((JudgmentError, EventError, QueryError, ImageError), 400, None),
     ((StoreUnavailable,), 503, "StoreUnavailable"),
+    ((VectorStoreUnavailable,), 503, "VectorStoreUnavailable"),
 ]
 RETRY_LATER = {"Retry-After": "5"}  # an outage: the store's and the database's checks run every second or so
 

@@ -143,6 +143,7 @@ def test_readyz_waits_for_the_listings_to_be_read_ahead(built, monkeypatch):
         assert client.get("/readyz").json()["checks"] == {
             "index": True,
             "feature_store": True,
+            "vector_store": True,  # Faiss here: in the process, always
             "database": True,
             "listings_read_ahead": True,
         }

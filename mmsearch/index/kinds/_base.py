@@ -32,6 +32,8 @@ class IndexKind:
     removes = True  # vectors can be taken out; else a removed item's slot is masked until the next compaction
     exact_filters = False  # every filtered search is answered exactly from the vectors, whatever the filter's size
     mapped = False  # read memory-mapped from the index directory when only searched
+    file = "faiss.index"  # the engine's file in the index directory
+    shared = False  # the engine lives outside the index directory, and an update changes it in place
 
     def params(self, n: int, dim: int) -> dict:
         """The parameters of an index of ``n`` vectors of ``dim`` dimensions (written into the manifest)."""
@@ -79,6 +81,10 @@ class IndexKind:
     def describe(self, n: int, dim: int, budget: int) -> str:
         """Why the rule chose this kind, for the manifest and the build's output."""
         return f"{n:,} items"
+
+    def reachable(self, engine) -> bool:
+        """Whether the engine answers (an engine in another process may not: /readyz asks)."""
+        return True
 
 
 class FaissKind(IndexKind):

@@ -45,6 +45,7 @@ def readyz(deployment: DeploymentDep) -> JSONResponse:
     checks = {
         "index": len(searcher.index) > 0,
         "feature_store": holds_its_rows(searcher),
+        "vector_store": searcher.index.how.reachable(searcher.index.engine),
         "database": reachable(deployment.feedback.engine),
         "listings_read_ahead": deployment.listings_read.is_set(),
     }
