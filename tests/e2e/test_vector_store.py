@@ -32,8 +32,15 @@ def test_an_index_in_milvus_is_built_served_updated_and_its_outage_answered(milv
     catalog = demo.write_catalog(tmp_path / "catalog", n=48)
     index = tmp_path / "ix" / "shop"
     model = f"two-tower:{tiny_two_tower_dir}"
-    args = ["--catalog", str(catalog), "--model", model, "--index", str(index), "--data-dir", str(tmp_path / "data")]
-    args += ["--duplicate-threshold", "0", "--workers", "0", "--vector-store", milvus.url]
+    # the page's command as written, with this test's catalog, index, server and a tiny model
+    documented = next(
+        line.split()[2:]
+        for line in (ROOT / "docs" / "vector-stores.md").read_text().splitlines()
+        if line.startswith("python index_build.py")
+    )
+    places = {"shop/items.csv": str(catalog), "data/indexes/shop": str(index), "milvus://127.0.0.1:19530": milvus.url}
+    args = [places.get(word, word) for word in documented] + ["--model", model, "--data-dir", str(tmp_path / "data")]
+    args += ["--duplicate-threshold", "0", "--workers", "0"]
     first = build(args)
     assert first.returncode == 0, first.stderr[-3000:]
     assert (index / "milvus.json").is_file() and not (index / "faiss.index").exists()
