@@ -166,12 +166,12 @@ def test_a_dead_redis_gives_fast_503s_and_a_restarted_empty_one_is_repaired_by_t
             assert len(said) == 1 and "Feast" in said[0]
             redis.start()  # back, and empty: it kept nothing
             unseen = next(i for i in (f"demo-{n:05d}" for n in range(48)) if i not in seen)
-            for _ in range(50):  # the store is checked every second while it is down
-                if http.get("/api/items/" + seen[0]).status_code == 200:
+            for _ in range(50):  # the store is checked every second while it is down: wait for a check to find it
+                lost = http.get("/api/items/" + unseen)
+                if "cannot be read" not in lost.json()["error"]:
                     break
                 time.sleep(0.2)
             assert http.get("/api/items/" + seen[0]).json()["title"]  # read before the outage: kept in memory
-            lost = http.get("/api/items/" + unseen)
             assert lost.status_code == 503 and "lacks the listings" in lost.json()["error"]  # never a blank listing
             assert http.get("/readyz").json()["checks"]["feature_store"] is False  # answers, but lost its rows
             rerun = build(args)  # nothing changed in the catalog: the rows are written back, nothing encoded
