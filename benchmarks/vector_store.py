@@ -6,7 +6,7 @@
     python benchmarks/vector_store.py --index pipeline/index --queries handwritten   # a real index and query set
 
 Prints, for each store: the build (collection or Faiss index made, vectors inserted, made searchable), single-query
-search p50/p95 in ms over 200 queries unfiltered and with a filter keeping 1% (an expression on slots inside Milvus,
+search p50/p95 in ms over 200 queries (``--searches``) unfiltered and with a filter keeping 1% (an expression on slots inside Milvus,
 or exact search of the allowed rows) and 50% of the catalog (fetched deeper and filtered after), and recall@10
 against exact search. Vectors have a low intrinsic dimension, as embeddings do (16-d clusters mapped into 128-d), so
 that recall means what it does on embeddings: uniformly random vectors are the worst case of every graph index.
@@ -88,7 +88,7 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--kind", default="hnsw", choices=("flat", "hnsw", "ivfpq"))
-    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--searches", type=int, default=200, help="synthetic queries to time")
     parser.add_argument("--milvus", default="", help="a running server's milvus://HOST:PORT (default: start one)")
     parser.add_argument("--index", type=Path, help="a built index's directory: its vectors, not synthetic ones")
     parser.add_argument("--queries", default="handwritten", help="with --index: the query set its model encodes")
@@ -97,7 +97,7 @@ def main() -> int:
         return overlap(args)
 
     vectors = embedding_like(args.items, args.dim, 0)
-    queries = embedding_like(args.queries, args.dim, 1)
+    queries = embedding_like(args.searches, args.dim, 1)
     scratch = Path(tempfile.mkdtemp(prefix="mmsearch-bench-vector-store-"))
     server = None
     if not args.milvus:

@@ -147,10 +147,12 @@ class MilvusKind(IndexKind):
         return {}
 
     def _aliased(self, client) -> str | None:
-        try:
-            return client.describe_alias(self.alias)["collection_name"]
-        except Exception:  # no such alias yet: a first build
-            return None
+        """The collection the alias names now; None before a first build. (Asking Milvus to describe an alias that
+        does not exist yet makes pymilvus log a traceback: the collections of this index are asked instead.)"""
+        for name in self._call(client.list_collections):
+            if name.startswith(self.alias + "_") and self.alias in self._call(client.list_aliases, name)["aliases"]:
+                return name
+        return None
 
     def add(self, engine: MilvusEngine, vectors: np.ndarray, slots: np.ndarray) -> None:
         for start in range(0, len(vectors), BATCH):
