@@ -6,9 +6,9 @@
     python benchmarks/vector_store.py --index pipeline/index --queries handwritten   # a real index and query set
 
 Prints, for each store: the build (collection or Faiss index made, vectors inserted, made searchable), single-query
-search p50/p95 in ms over 200 queries (``--searches``) unfiltered and with a filter keeping 1% (an expression on slots inside Milvus,
-or exact search of the allowed rows) and 50% of the catalog (fetched deeper and filtered after), and recall@10
-against exact search. Vectors have a low intrinsic dimension, as embeddings do (16-d clusters mapped into 128-d), so
+search p50/p95 in ms over 200 queries (``--searches``) unfiltered and with a filter keeping 1% (exact search of the
+allowed rows, here and with Faiss) and 50% of the catalog (fetched deeper and filtered after), and recall@10 against
+exact search. Vectors have a low intrinsic dimension, as embeddings do (16-d clusters mapped into 128-d), so
 that recall means what it does on embeddings: uniformly random vectors are the worst case of every graph index.
 
 With ``--index``, the vectors are a built index's (``dvc repro`` makes pipeline/index: the demo) and the queries a
