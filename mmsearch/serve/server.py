@@ -3,7 +3,7 @@ uvicorn that runs it all.
 
 /api/...   REST, OpenAPI docs at /docs
 /metrics   Prometheus
-/healthz   the process answers
+/healthz   the process answers (/livez: the same, named as Kubernetes' liveness probes are)
 /readyz    the index is loaded, the Feast online store answers a read, and its listings were read ahead
 
 The Gradio UI is mounted at ``/`` on this app by mmsearch/service.py.

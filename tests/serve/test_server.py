@@ -171,6 +171,7 @@ def test_a_broken_feature_store_gives_503_and_readyz_false_without_a_crash(built
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["feature_store"] is False
         assert client.get("/healthz").status_code == 200
+        assert client.get("/livez").json() == {"status": "ok"}  # liveness: up, whatever its dependencies say
         if holder is None:
             assert client.get("/api/items/demo-00001").status_code == 503
     if holder is not None:

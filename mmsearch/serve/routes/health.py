@@ -34,6 +34,17 @@ async def healthz() -> dict:
 
 
 @router.get(
+    "/livez",
+    response_model=Health,
+    summary="The process is up: a liveness probe (Kubernetes restarts a process that fails it; /readyz says whether "
+    "to send it traffic, and fails while a part it depends on is down, which a restart would not mend)",
+    responses=statuses(405),
+)
+async def livez() -> dict:
+    return {"status": "ok"}
+
+
+@router.get(
     "/readyz",
     response_model=Readiness,
     summary="The index is loaded, the feature store answers and holds its rows, the database answers, and the "
