@@ -22,6 +22,7 @@ import json
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,21 @@ def embedding_like(n: int, dim: int, seed: int) -> np.ndarray:
         part = latent @ mapping + 0.3 * rng.standard_normal((m, dim)).astype(np.float32)
         out[start : start + m] = part / np.linalg.norm(part, axis=1, keepdims=True)
     return out
+
+
+@contextmanager
+def milvus_at(given: str, scratch: Path):
+    """The server at ``given`` (milvus://HOST:PORT), or one started in ``scratch`` and stopped after."""
+    if given:
+        yield given
+        return
+    from services import MilvusServer
+
+    server = MilvusServer(scratch / "milvus")
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 def measure(index: vindex.VectorIndex, vectors: np.ndarray, queries: np.ndarray) -> dict:
@@ -99,13 +115,7 @@ def main() -> int:
     vectors = embedding_like(args.items, args.dim, 0)
     queries = embedding_like(args.searches, args.dim, 1)
     scratch = Path(tempfile.mkdtemp(prefix="mmsearch-bench-vector-store-"))
-    server = None
-    if not args.milvus:
-        from services import MilvusServer
-
-        server = MilvusServer(scratch / "milvus")
-    store = args.milvus or server.url
-    try:
+    with milvus_at(args.milvus, scratch) as store:
         for name, how in (
             ("faiss", None),
             (store, vindex.engine_kind(args.kind, store, milvus_store.alias_for(scratch / "milvus-index"))),
@@ -114,9 +124,6 @@ def main() -> int:
             index, seconds = build(vectors, args.kind, how, folder)
             figures = {"items": args.items, "dim": args.dim, "kind": args.kind, "build_s": round(seconds, 1)}
             print(f"{name}:", json.dumps(figures | measure(index, vectors, queries)), flush=True)
-    finally:
-        if server is not None:
-            server.stop()
     return 0
 
 
@@ -130,13 +137,7 @@ def overlap(args) -> int:
     encoder = load_encoder(built.manifest["model_spec"], "cpu")
     queries = encoder.encode_text(load_set(args.queries)[0]["query"].tolist())
     scratch = Path(tempfile.mkdtemp(prefix="mmsearch-bench-vector-store-"))
-    server = None
-    if not args.milvus:
-        from services import MilvusServer
-
-        server = MilvusServer(scratch / "milvus")
-    store = args.milvus or server.url
-    try:
+    with milvus_at(args.milvus, scratch) as store:
         exact, _ = build(vectors, "flat", None, scratch / "exact")
         truth = [[i for i, _ in exact.search(q, 10)[0]] for q in queries]
         for kind in ("flat", "hnsw", "ivfpq"):
@@ -158,9 +159,6 @@ def overlap(args) -> int:
                 ),
                 flush=True,
             )
-    finally:
-        if server is not None:
-            server.stop()
     return 0
 
 
