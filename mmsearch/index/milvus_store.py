@@ -212,18 +212,24 @@ class MilvusKind(IndexKind):
             search_params = {"metric_type": "IP", "params": {"nprobe": params.get("nprobe", 16)}}
         else:
             search_params = {"metric_type": "IP"}
-        found = self._call(
-            engine.client.search,
-            engine.collection,
-            data=np.asarray(queries, np.float32).tolist(),
-            limit=fetch,
-            filter=where,
-            search_params=search_params,
-            output_fields=[],
-            # Bounded: "Strong" waited for the next time tick, 200 ms a search here (p50 over 40, against a few ms);
-            # a search may miss an update's last second, and a server on the previous build ignores its new slots.
-            consistency_level="Bounded",
-        )
+        try:
+            found = engine.client.search(
+                engine.collection,
+                data=np.asarray(queries, np.float32).tolist(),
+                limit=fetch,
+                filter=where,
+                search_params=search_params,
+                output_fields=[],
+                # Bounded: "Strong" waited for the next time tick, 200 ms a search here (p50 over 40, against a few
+                # ms); a search may miss an update's last second, and a server on the previous build ignores its
+                # new slots.
+                consistency_level="Bounded",
+                timeout=self.timeout,
+            )
+        except Exception as exc:  # pymilvus raises its own and gRPC's errors
+            raise VectorStoreUnavailable(
+                f"The vector store (Milvus at {self.store}) is out of reach right now. Retry in a moment."
+            ) from exc
         allowed = None if allowed is None or where else np.sort(np.asarray(allowed, np.int64))
         scores = np.full((len(queries), k), -np.inf, np.float32)
         slots = np.full((len(queries), k), -1, np.int64)
@@ -251,11 +257,8 @@ class MilvusKind(IndexKind):
             return False
 
     def _call(self, method, *args, **kwargs):
+        """A build's or a load's call: a longer deadline than a search's (a flush or a load takes seconds)."""
         try:
-            return method(*args, timeout=self.timeout * 30 if method.__name__ != "search" else self.timeout, **kwargs)
+            return method(*args, timeout=self.timeout * 30, **kwargs)
         except Exception as exc:
-            if method.__name__ == "search":
-                raise VectorStoreUnavailable(
-                    f"The vector store (Milvus at {self.store}) is out of reach right now. Retry in a moment."
-                ) from exc
             raise VectorStoreError(f"Milvus at {self.store} refused {method.__name__}: {_reason(exc)}") from exc

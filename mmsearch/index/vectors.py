@@ -34,9 +34,8 @@ def engine_kind(kind: str, store: str = FAISS, alias: str = "") -> IndexKind:
     """The kind ``kind`` with its engine where ``store`` says: Faiss here, or a Milvus server (milvus_store.py)."""
     if store in (FAISS, "", None):
         return kinds.kind(kind)
-    if milvus_store.is_milvus(store):
-        return milvus_store.MilvusKind(store, kinds.kind(kind), alias)
-    raise milvus_store.VectorStoreError(f"--vector-store {store!r}: use faiss, or milvus://HOST:PORT")
+    milvus_store.address(store)  # anything else but milvus://HOST:PORT is refused here, naming the forms it takes
+    return milvus_store.MilvusKind(store, kinds.kind(kind), alias)
 
 
 def store_of(manifest: dict) -> str:
