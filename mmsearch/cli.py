@@ -81,45 +81,22 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
     config = _config(parser, argv)
     if config is None:
         return 2
+    if config.replicas < 0:
+        print("error: --replicas must be 0 (this one process) or more", file=sys.stderr)
+        return 2
     # Imported here so that `mmsearch --help` and the other commands do not pay for torch, Gradio and Feast.
-    from threadpoolctl import threadpool_limits
-
-    from mmsearch.builder.pipeline import BuildError, ensure_index
-    from mmsearch.encode.encoders import EncoderError, load_encoder
-    from mmsearch.evaluate import reports
     from mmsearch.feedback.database import DatabaseError
-    from mmsearch.index.vectors import IndexLoadError
-    from mmsearch.ingest.catalog import CatalogError
-    from mmsearch.ingest.phrasing import SynonymsError
-    from mmsearch.search.background import BackgroundError
-    from mmsearch.search.searcher import MODES, Searcher
+    from mmsearch.service import OPENING_ERRORS, create_app, open_searchers
+
+    if config.replicas:
+        from mmsearch.replicas import serve_replicated
+
+        return serve_replicated(config)
     from mmsearch.serve.server import serve as run_server
-    from mmsearch.service import create_app
 
     try:
-        encoder = load_encoder(config.model, config.device)
-        config = ensure_index(config, encoder)
-        # numpy's OpenBLAS threads spin after each call and take the cores from torch's text tower: an uncached
-        # MiniLM search took 24 ms instead of 12 (p50 on 2 cores, the stamps); a search's own numpy work is small.
-        threadpool_limits(1, user_api="blas")
-        searcher = Searcher.open(config, encoder)
-        reports.ensure(searcher)  # a bundled catalog's figures, for the Evaluation tab from the first start
-        other = None
-        if config.compare_model:
-            second = load_encoder(config.compare_model, config.device)
-            second_cfg = ensure_index(
-                cfgmod.replace(config, model=config.compare_model, index=config.compare_index), second
-            )
-            other = Searcher.open(second_cfg, second)
-        rival = None  # --interleave <model>: the second ranker compared online
-        if config.interleave and config.interleave not in MODES:
-            if other is not None and config.interleave == config.compare_model:
-                rival = other
-            else:
-                third = load_encoder(config.interleave, config.device)
-                third_cfg = ensure_index(cfgmod.replace(config, model=config.interleave, index=None), third)
-                rival = Searcher.open(third_cfg, third)
-    except (EncoderError, IndexLoadError, BuildError, CatalogError, BackgroundError, SynonymsError) as exc:
+        searcher, other, rival = open_searchers(config)
+    except OPENING_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for s in {id(x): x for x in (searcher, other, rival) if x is not None}.values():

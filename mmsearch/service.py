@@ -9,10 +9,18 @@ from pathlib import Path
 import gradio as gr
 from fastapi import FastAPI
 from gradio.utils import get_upload_folder
+from threadpoolctl import threadpool_limits
 
+from mmsearch.builder.pipeline import BuildError, ensure_index
+from mmsearch.encode.encoders import EncoderError, load_encoder
+from mmsearch.evaluate import reports
 from mmsearch.feedback.interleave import Interleaved
 from mmsearch.feedback.loop import Feedback
+from mmsearch.index.vectors import IndexLoadError
+from mmsearch.ingest.catalog import CatalogError
+from mmsearch.ingest.phrasing import SynonymsError
 from mmsearch.resources import DEMO_MODEL_DIR, IN_CHECKOUT, PACKAGE_DIR, SOURCE_ROOT
+from mmsearch.search.background import BackgroundError
 from mmsearch.search.request import MODES
 from mmsearch.search.searcher import Searcher
 from mmsearch.serve.auth import parse_auth
@@ -21,9 +29,40 @@ from mmsearch.serve.gradio_guard import GradioGuard, event_inputs
 from mmsearch.serve.guard import Guard, SearchQueue, TokenBuckets
 from mmsearch.serve.image_work import ImageWork
 from mmsearch.serve.server import create_api
-from mmsearch.settings import Settings
+from mmsearch.settings import Settings, replace
 from mmsearch.ui.blocks import CSS, build_ui
 from mmsearch.ui.judge_tab import KEYS_JS
+
+
+def open_searchers(config: Settings) -> tuple[Searcher, Searcher | None, Searcher | None]:
+    """The served searcher (its index built first when missing), the Compare tab's second one (--compare-model) and
+    the rival --interleave compares online (the second one when it names the same model); OPENING_ERRORS say why
+    not, in a line for people."""
+    encoder = load_encoder(config.model, config.device)
+    config = ensure_index(config, encoder)
+    # numpy's OpenBLAS threads spin after each call and take the cores from torch's text tower: an uncached
+    # MiniLM search took 24 ms instead of 12 (p50 on 2 cores, the stamps); a search's own numpy work is small.
+    threadpool_limits(1, user_api="blas")
+    searcher = Searcher.open(config, encoder)
+    reports.ensure(searcher)  # a bundled catalog's figures, for the Evaluation tab from the first start
+    other = None
+    if config.compare_model:
+        second = load_encoder(config.compare_model, config.device)
+        second_cfg = ensure_index(replace(config, model=config.compare_model, index=config.compare_index), second)
+        other = Searcher.open(second_cfg, second)
+    rival = None  # --interleave <model>: the second ranker compared online
+    if config.interleave and config.interleave not in MODES:
+        if other is not None and config.interleave == config.compare_model:
+            rival = other
+        else:
+            third = load_encoder(config.interleave, config.device)
+            third_cfg = ensure_index(replace(config, model=config.interleave, index=None), third)
+            rival = Searcher.open(third_cfg, third)
+    return searcher, other, rival
+
+
+# What stops a server before it serves, each with a message for people.
+OPENING_ERRORS = (EncoderError, IndexLoadError, BuildError, CatalogError, BackgroundError, SynonymsError)
 
 
 def private_paths(config: Settings, searchers: list[Searcher]) -> list[str]:

@@ -133,8 +133,9 @@ class BuildSettings:
     ray: str = field(
         default="",
         metadata={
-            "help": "encode with Ray Data: a local cluster (the flag alone, or 'local'), or the cluster at ADDRESS "
-            "(ray://host:10001, auto)",
+            "help": "the Ray cluster to use: index_build.py encodes with Ray Data, app.py --replicas serves its "
+            "replicas with Ray Serve; a local cluster (the flag alone, or 'local'), or the cluster at ADDRESS "
+            "(ray://host:10001 for encoding; auto or host:6379 for replicas)",
             "nargs": "?",
             "const": "local",
             "metavar": "ADDRESS",
@@ -314,6 +315,21 @@ class ServeSettings:
     log_queries: bool = field(
         default=False,
         metadata={"help": "write each query's text into the JSON request log (off: only latency, counts and settings)"},
+    )
+    replicas: int = field(
+        default=0,
+        metadata={
+            "help": "serve from N Ray Serve replicas behind the one port, each a whole server (REST, agent tools, "
+            "UI; a visitor's UI session stays on one replica), on a local Ray or the cluster --ray names; 0: this "
+            "one process, without Ray"
+        },
+    )
+    replica_cpus: float = field(
+        default=0.0,
+        metadata={
+            "help": "CPUs Ray reserves for each replica (0: an equal share of a local machine's cores, at most 1; "
+            "1 on a cluster)"
+        },
     )
 
 

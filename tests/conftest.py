@@ -64,6 +64,7 @@ INSTALL = {  # how a missing system program is had on Debian (and by .ci/run)
     "strace": "apt-get install strace",
     "tuxpaint-stamps-default": "apt-get install tuxpaint-stamps-default",
     "milvus": "pip install milvus==2.3.5 pymilvus==3.0.2 (requirements.txt pins them)",
+    "ray-serve": "pip install 'ray[serve]==2.60.0' (requirements.txt pins it)",
 }
 
 

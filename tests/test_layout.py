@@ -36,7 +36,7 @@ LAYERS = [
     ["mmsearch.evaluate"],
     ["mmsearch.serve"],
     ["mmsearch.ui"],
-    ["mmsearch.service", "mmsearch.cli", "mmsearch.__main__", "mmsearch.demo"],
+    ["mmsearch.service", "mmsearch.replicas", "mmsearch.cli", "mmsearch.__main__", "mmsearch.demo"],
 ]
 
 

@@ -88,4 +88,6 @@ class Interleaved:
         found = {h.item_id: h for h in other} | {h.item_id: h for h in answer}
         merged = [found[i] for i in ids]
         a = answer
-        return Answer(merged, a.mode, a.kind, a.match, a.standing, a.affinity, a.coverage, teams)
+        mixed = Answer(merged, a.mode, a.kind, a.match, a.standing, a.affinity, a.coverage, teams)
+        mixed.language, mixed.build = a.language, a.build
+        return mixed

@@ -58,7 +58,11 @@ class Feedback:
         self.config, self.searchers = config, searchers
         self.model_id = searchers[0].encoder.model_id
         self.engine = open_configured(config)
-        self.log = SearchLog(self.engine, config.events_flush_s, config.analytics_days) if config.record else None
+        self.log = (
+            SearchLog(self.engine, config.events_flush_s, config.analytics_days, shared=config.replicas > 0)
+            if config.record
+            else None
+        )
         self.judgments = Judgments(self.engine)
         self.access = Access(users, config.judging)
         self._salt = client_salt(config.data_dir)

@@ -92,8 +92,11 @@ def refused(exc: SQLAlchemyError) -> bool:
 
 
 class SearchLog:
-    def __init__(self, engine: Engine, flush_s: float = 1.0, keep_days: float = 0):
+    def __init__(self, engine: Engine, flush_s: float = 1.0, keep_days: float = 0, shared: bool = False):
         self.engine, self.flush_s, self.keep_days = engine, flush_s, keep_days
+        # Replicas share the database: an event may come through one replica for an answer another gave a moment
+        # ago, still waiting for that replica's batch; a query_id not found is then looked for until it could be in.
+        self.settle_s = flush_s + 1.0 if shared else 0.0
         self._pruned_at = 0.0
         self._recent: OrderedDict[str, Search] = OrderedDict()
         self._searches: list[dict] = []
@@ -119,14 +122,19 @@ class SearchLog:
             found = self._recent.get(query_id)
         if found is not None:
             return found
-        with self.engine.connect() as c:
-            row = c.execute(select(searches).where(searches.c.query_id == query_id)).mappings().first()
+        deadline = time.monotonic() + self.settle_s
+        while (row := self._logged(query_id)) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
         if row is None:
             return None
         row = dict(row)
         row["results"] = tuple(json.loads(row["results"]))
         row["teams"] = None if row["teams"] is None else tuple(json.loads(row["teams"]))
         return Search(**row)
+
+    def _logged(self, query_id: str) -> dict | None:
+        with self.engine.connect() as c:
+            return c.execute(select(searches).where(searches.c.query_id == query_id)).mappings().first()
 
     def event(self, query_id: str, item_id: str, position: int, action: str, client_id: str | None) -> Event:
         """Checks an event against its answer and queues it; raises EventError with a message for people."""

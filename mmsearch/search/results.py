@@ -114,6 +114,7 @@ class Answer(list):
         self.teams = teams  # interleaved answers: which ranker placed each hit (feedback/interleave.py)
         self.query_id: str | None = None  # given when the answer is recorded (feedback/loop.py)
         self.language: str | None = None  # the language the text tower took the words as, where it can tell
+        self.build: str | None = None  # the build whose snapshot answered (X-MMSearch-Build)
 
     def public(self) -> dict:
         """The answer's JSON for callers: its query_id, match, mode, query_language and hits."""

@@ -78,7 +78,9 @@ class Searcher:
         k = request.k or self.config.top_k
         if request.kind == "similar":  # the item's stored embedding: no picture decoded or encoded again
             vector = self.scaled(picture_query(self.queries.encoder, self._stored(snap, request.item_id)))
-            return Answer(ranking.by_vector(vector, k, request.filters, request.min_score), "vector", "similar", GOOD)
+            answer = Answer(ranking.by_vector(vector, k, request.filters, request.min_score), "vector", "similar", GOOD)
+            answer.build = snap.build
+            return answer
         embedded = self.queries.embed(request)
         vector, words, has_image = embedded.vector, embedded.words, request.image is not None
         mode = request.mode or self.config.search_mode
@@ -101,7 +103,7 @@ class Searcher:
         affinity = phrases.affinity(vector) if phrases is not None else None
         coverage = None if has_image else content_coverage
         answer = self._answer(snap, vector, hits, mode, request.kind, coverage, affinity)
-        answer.language = embedded.language
+        answer.language, answer.build = embedded.language, snap.build
         if has_image and snap.pictures is not None and embedded.general is not None:
             if not snap.pictures.familiar(embedded.general):  # a picture unlike any of the catalog's
                 answer.match = WEAK

@@ -52,6 +52,11 @@ class Snapshot:
             slots = np.sort(np.random.default_rng(0).choice(slots, SAMPLE, replace=False))
         return Spread.of(self.index.vectors[slots])
 
+    @property
+    def build(self) -> str:
+        """The build this snapshot holds: the mark its build wrote (an update writes a new one), or its time."""
+        return build_of(self.index.manifest)
+
     @classmethod
     def open(cls, path: Path, model_id: str, config: Settings) -> Snapshot:
         stamp = stamp_of(path)  # before loading: a build landing meanwhile is seen by the next check
@@ -115,6 +120,11 @@ class LoadedIndex:
 
         self._watcher = threading.Thread(target=loop, name="mmsearch-index-watch", daemon=True)
         self._watcher.start()
+
+
+def build_of(manifest: dict) -> str:
+    """A build's name, the same on every machine that reads its directory (a stamp is one file system's)."""
+    return str(manifest.get("online_mark") or manifest.get("built_at") or "")
 
 
 def stamp_of(path: Path) -> tuple:

@@ -69,7 +69,8 @@ class Deployment:
         self.feedback.record(answer, wanted, "rest", outcome.client, started)
         # Shaped as SearchAnswer but serialised directly: a pydantic model per hit costs more than the search.
         body = answer.public() | {"took_ms": round(1000 * (time.perf_counter() - started), 2), "k": len(answer)}
-        return Response(orjson.dumps(body), media_type="application/json")
+        # The build that answered, so a client (or a test) can see that an answer never mixes two builds.
+        return Response(orjson.dumps(body), media_type="application/json", headers={"X-MMSearch-Build": answer.build})
 
 
 def deployment(request: Request) -> Deployment:

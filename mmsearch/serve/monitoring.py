@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -153,3 +154,29 @@ class ServiceCollector:
 
 SERVICE = ServiceCollector()
 REGISTRY.register(SERVICE)
+
+
+def serve_metrics(host: str, credentials) -> str:
+    """This process's metrics on a port of its own, behind the same credentials as /metrics: a replica's, which
+    Prometheus must scrape one by one (the shared port answers from whichever replica it picks). Returns host:port."""
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from prometheus_client import make_wsgi_app
+
+    from mmsearch.serve.auth import NEEDS_TOKEN, authorized
+
+    exposition = make_wsgi_app()
+
+    def metrics(environ, start_response):
+        if not authorized(environ.get("HTTP_AUTHORIZATION"), credentials):
+            start_response("401 Unauthorized", [("Content-Type", "application/json"), ("WWW-Authenticate", "Bearer")])
+            return [json.dumps({"error": NEEDS_TOKEN}).encode()]
+        return exposition(environ, start_response)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args) -> None:  # a scrape every 15 s is not news
+            pass
+
+    server = make_server(host, 0, metrics, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, name="mmsearch-metrics", daemon=True).start()
+    return f"{host}:{server.server_port}"

@@ -41,6 +41,7 @@ def create_api(deployment: Deployment) -> FastAPI:
         description='REST routes beside the Gradio app. Errors are `{"error": message}`.',
     )
     app.state.deployment, app.state.documented_for = deployment, None
+    app.state.replica = None  # under --replicas: this replica's id, process and node (mmsearch/replicas.py)
     for router in routers():
         app.include_router(router)
     app.openapi = lambda: documented(app, deployment)

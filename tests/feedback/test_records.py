@@ -191,3 +191,25 @@ def test_a_row_the_database_refuses_is_dropped_alone_and_the_batch_is_written(en
     log.close()
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM searches WHERE query = 'after the bad one'")).scalar() == 1
+
+
+def test_a_replica_finds_an_answer_another_replica_has_not_written_yet(engine):
+    """Replicas share the database: an event may arrive at one for an answer still waiting in the other's batch."""
+    answering, other = SearchLog(engine, flush_s=0.3), SearchLog(engine, flush_s=0.3, shared=True)
+    alone = SearchLog(engine, flush_s=0.3)
+    s = _search()
+    answering.searched(s)
+    other.event(s.query_id, "a", 1, "click", None)  # waited for the other's batch (every 0.3 s here)
+    answering.close()
+    started = time.monotonic()
+    with pytest.raises(UnknownQuery):
+        other.event(uuid.uuid4().hex, "a", 1, "click", None)  # never answered: looked for, then refused
+    assert 1.2 <= time.monotonic() - started < 3
+    started = time.monotonic()
+    with pytest.raises(UnknownQuery):
+        alone.event(uuid.uuid4().hex, "a", 1, "click", None)  # one process: its memory and the database at once
+    assert time.monotonic() - started < 0.5
+    other.close()
+    alone.close()
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM events")).scalar() == 1

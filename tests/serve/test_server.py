@@ -309,3 +309,27 @@ def test_with_users_the_rater_is_the_logged_in_user(built):
     assert r.status_code == 201 and r.json()["rater"] == "bob"  # the user rates, whatever the body says
     rows = client.get("/api/judgments", headers={"Authorization": "Bearer pw-ann"}).text
     assert rows.endswith(f"red mug,{item},2,bob\n")
+
+
+def test_answers_name_their_build_and_one_process_is_its_own_metrics_target(built):
+    import httpx
+
+    from mmsearch.serve import monitoring
+
+    client, searcher = _client(built, auth="ann:secret")
+    token = {"Authorization": "Bearer secret"}
+    info = client.get("/api/info", headers=token).json()
+    assert info["build"] == searcher.snapshot.build and info["build"] and info["replica"] is None
+    answer = client.get("/api/search", params={"q": "red mug"}, headers=token)
+    assert answer.headers["x-mmsearch-build"] == info["build"]
+    similar = client.get(f"/api/items/{answer.json()['results'][0]['item_id']}/similar", headers=token)
+    assert similar.headers["x-mmsearch-build"] == info["build"]
+    assert client.get("/metrics/targets").status_code == 401
+    assert client.get("/metrics/targets", headers=token).json() == [
+        {"targets": ["testserver"], "labels": {"replica": "main"}}
+    ]
+    # a replica's own metrics port keeps the same lock
+    address = monitoring.serve_metrics("127.0.0.1", client.app.state.deployment.credentials)
+    assert httpx.get(f"http://{address}/metrics").status_code == 401
+    scraped = httpx.get(f"http://{address}/metrics", headers=token)
+    assert scraped.status_code == 200 and "mmsearch_request_seconds" in scraped.text

@@ -1,6 +1,7 @@
 """What a balancer and a scraper read: ``/healthz`` (the process answers), ``/readyz`` (the index is loaded, the
 feature store answers and holds its rows, the database answers, the listings were read ahead) and ``/metrics``
-(Prometheus, behind --auth when set)."""
+(Prometheus, behind --auth when set), with ``/metrics/targets``: every process whose metrics make up the service's
+(one, or each replica under --replicas), as Prometheus' HTTP service discovery reads them."""
 
 from __future__ import annotations
 
@@ -84,3 +85,19 @@ def metrics(request: Request, deployment: DeploymentDep) -> Response:
     if not authorized(request.headers.get("authorization"), deployment.credentials):
         return JSONResponse({"error": NEEDS_TOKEN}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get(
+    "/metrics/targets",
+    summary="Where Prometheus scrapes this service's metrics: this process, or under --replicas each replica's own "
+    "port, labelled with its name (a Prometheus http_sd_configs list; sum over them for the service's figures)",
+    responses=statuses(401, 405),
+)
+def metrics_targets(request: Request, deployment: DeploymentDep):
+    if not authorized(request.headers.get("authorization"), deployment.credentials):
+        return JSONResponse({"error": NEEDS_TOKEN}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    if request.app.state.replica is None:
+        return [{"targets": [request.url.netloc], "labels": {"replica": "main"}}]
+    from mmsearch.serve import roster
+
+    return roster.targets()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 
 from mmsearch.serve import monitoring
 from mmsearch.serve.deployment import DeploymentDep
@@ -22,10 +22,14 @@ class Info(BaseModel):
     near_duplicate_pairs: int | None = None
     search_mode: str
     versions: dict[str, str]
+    build: str = Field(description="the build being served (X-MMSearch-Build names the one behind each answer)")
+    replica: dict | None = Field(
+        None, description="under --replicas, the replica that answered: its id, process id and node; else null"
+    )
 
 
 @router.get("/info", response_model=Info, summary="The model and index being served", responses=statuses(*COMMON))
-async def info(deployment: DeploymentDep):
+async def info(request: Request, deployment: DeploymentDep):
     searcher = deployment.searcher
     index = searcher.index
     m = index.manifest
@@ -40,4 +44,6 @@ async def info(deployment: DeploymentDep):
         near_duplicate_pairs=m.get("near_duplicate_pairs"),
         search_mode=searcher.config.search_mode,
         versions=deployment.versions,
+        build=searcher.snapshot.build,
+        replica=request.app.state.replica,
     )
