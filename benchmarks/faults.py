@@ -225,7 +225,7 @@ def postgres(work: Path, args) -> dict:
             database.stop()
             stopped = time.time()
             time.sleep(0.5)
-            ready = httpx.get(app.url + "readyz", timeout=10).json()["checks"]
+            ready = httpx.get(app.url + "readyz?verbose=1", timeout=10).json()["checks"]
             time.sleep(max(0.0, args.outage_s - (time.time() - stopped)))
             database.start()
             time.sleep(args.seconds / 2)
@@ -256,10 +256,10 @@ def redis(work: Path, args) -> dict:
             server.kill()
             searches = [timed(lambda n=n: http.get("/api/search", params={"q": f"green tee {n}"})) for n in range(5)]
             health = [timed(lambda: http.get("/healthz"))[1] for _ in range(20)]
-            down = http.get("/readyz").json()["checks"]["feature_store"]
+            down = http.get("/readyz?verbose=1").json()["checks"]["feature_store"]
             server.start()  # empty
             time.sleep(2)
-            empty = http.get("/readyz").json()["checks"]["feature_store"]
+            empty = http.get("/readyz?verbose=1").json()["checks"]["feature_store"]
             rerun = shop.build()
             return {
                 "search_statuses_with_redis_dead": [a.status_code for a, _ in searches],

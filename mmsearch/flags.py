@@ -70,7 +70,14 @@ def add_settings(parser: argparse.ArgumentParser, *groups: type) -> None:
 def environment(cls: type, env: dict[str, str] | None = None) -> dict[str, object]:
     """The fields of ``cls`` that ``env`` sets, typed."""
     env = os.environ if env is None else env
-    return {f.name: cast(f.type, env[key]) for f in dataclasses.fields(cls) if (key := env_name(cls, f.name)) in env}
+    typed = {}
+    for f in dataclasses.fields(cls):
+        if (key := env_name(cls, f.name)) in env:
+            try:
+                typed[f.name] = cast(f.type, env[key])
+            except ValueError as exc:  # said with the variable's name, not only Python's words
+                raise ValueError(f"{key}={env[key]!r} is not a valid value: {exc}") from None
+    return typed
 
 
 def settings_from(cls: type, env: dict[str, str] | None = None, base: dict | None = None, **overrides: object):

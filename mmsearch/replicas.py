@@ -18,13 +18,16 @@ replicas behind Ray's HTTP proxy on the one port, on a local Ray or the cluster 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import multiprocessing
 import os
 import re
 import signal
 import sys
 import threading
+from concurrent.futures import ProcessPoolExecutor
 
 from mmsearch.serve import roster
 from mmsearch.settings import Settings
@@ -85,14 +88,21 @@ def _connect(config: Settings) -> str | None:
             ray.init(address=config.ray, namespace=APP_NAME)
     except (ConnectionError, RuntimeError) as exc:
         return f"could not reach the Ray cluster at {config.ray!r}: {exc}"
-    need, have = config.replicas * _replica_cpus(config), ray.cluster_resources().get("CPU", 0)
-    if config.ray in ("", "local") and need > have:
-        ray.shutdown()
-        return (
-            f"{config.replicas} replicas at {_replica_cpus(config):g} CPUs each need {need:g} CPUs; this machine has "
-            f"{have:g}: lower --replica-cpus or --replicas"
-        )
     return None
+
+
+def _too_many(config: Settings) -> str | None:
+    """Why a local Ray cannot hold the replicas asked for (Serve would wait for the CPUs forever), or None. A
+    cluster's autoscaler may add nodes, so a cluster is not judged here."""
+    if config.ray not in ("", "local"):
+        return None
+    need, have = config.replicas * _replica_cpus(config), os.cpu_count() or 1
+    if need <= have:
+        return None
+    return (
+        f"{config.replicas} replicas at {_replica_cpus(config):g} CPUs each need {need:g} CPUs; this machine has "
+        f"{have}: lower --replica-cpus or --replicas"
+    )
 
 
 def _replica_cpus(config: Settings) -> float:
@@ -122,27 +132,60 @@ def _application(config: Settings):
     return deployment.bind(config)
 
 
-def serve_replicated(config: Settings) -> int:
-    """Runs the replicas until SIGTERM or Ctrl-C; 2 when the index cannot be made or a replica cannot start."""
+def application(args: dict | None = None):
+    """The replicas as a Serve application for a Serve config file (``serve deploy``, KubeRay's RayService):
+    ``import_path: mmsearch.replicas:application`` with ``args`` naming settings (``replicas: 4``,
+    ``vector_store: milvus://...``) over the ``MMSEARCH_*`` variables. Its index must be built first
+    (``index_build.py``), and ``RAY_SERVE_SESSION_ID_HEADER_KEY=cookie`` set on every node."""
+    return _application(settings_of(args or {}))
+
+
+def settings_of(args: dict) -> Settings:
+    """A config file's ``args`` read as the same settings' variables are (unknown names refused)."""
+    from mmsearch import flags
+    from mmsearch.settings import from_env
+
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise ValueError(f"unknown settings in args: {', '.join(unknown)} (see docs/configuration.md)")
+    env = {**os.environ, **{flags.env_name(Settings, name): str(value) for name, value in args.items()}}
+    config = from_env(env)
+    return config if config.replicas > 0 else dataclasses.replace(config, replicas=1)
+
+
+def _prepare(config: Settings) -> tuple[str, str | None]:
+    """(the build served, None), or ("", why the service cannot start)."""
     from mmsearch.feedback.database import DatabaseError, open_configured
     from mmsearch.service import OPENING_ERRORS, open_searchers
 
+    try:
+        build = open_searchers(config)[0].snapshot.build
+        open_configured(config).dispose()
+    except (*OPENING_ERRORS, DatabaseError) as exc:
+        return "", str(exc)
+    return build, None
+
+
+def serve_replicated(config: Settings) -> int:
+    """Runs the replicas until SIGTERM or Ctrl-C; 2 when the index cannot be made or a replica cannot start."""
     try:
         import ray
         from ray import serve
     except ImportError as exc:
         print(f"error: --replicas needs Ray Serve: pip install 'ray[serve]' ({exc})", file=sys.stderr)
         return 2
-    # Opened here once, as one process would: a missing index is built (not by every replica at once), the
-    # database is made or migrated, and what cannot be opened is said in one line before any replica starts.
-    try:
-        searcher = open_searchers(config)[0]
-        build = searcher.snapshot.build
-        open_configured(config).dispose()
-    except (*OPENING_ERRORS, DatabaseError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if too_many := _too_many(config):
+        print(f"error: {too_many}", file=sys.stderr)
         return 2
-    del searcher
+    # Opened once before any replica, as one process would: a missing index is built (not by every replica at once),
+    # the database is made or migrated, and what cannot be opened is said in one line. In a child process: what it
+    # loads (torch, the index: 1.3 GB at 100,000 items) would otherwise stay in this one while it only waits.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        build, failed = pool.submit(_prepare, config).result()
+    if failed:
+        print(f"error: {failed}", file=sys.stderr)
+        return 2
     failed = _connect(config)
     if failed:
         print(f"error: {failed}", file=sys.stderr)
@@ -150,7 +193,6 @@ def serve_replicated(config: Settings) -> int:
     serve.start(
         http_options={"host": config.host, "port": config.port, "keep_alive_timeout_s": int(config.keep_alive_s)}
     )
-    held = roster.start()  # noqa: F841 (held: the roster lives as long as this process)
     try:
         serve.run(_application(config), name=APP_NAME, route_prefix="/")
     except RuntimeError as exc:  # a replica's constructor failed: the deployment's status says why

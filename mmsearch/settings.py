@@ -359,8 +359,8 @@ class FeedbackSettings:
     events_flush_s: float = field(
         default=1.0,
         metadata={
-            "help": "searches and events are written in batches this often; a crash loses at most this much, a clean "
-            "stop nothing"
+            "help": "searches are written in batches this often (an event at once, with the searches waiting then); "
+            "a crash loses at most this much of the searches, a clean stop nothing"
         },
     )
     judging: str = field(

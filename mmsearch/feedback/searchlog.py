@@ -1,10 +1,13 @@
 """The log of answered searches and of the events on their results, written behind the requests.
 
 A search gets its ``query_id`` at once and is remembered in memory (the last ``RECENT`` of them), so an event can be
-checked against the answer it names (the item at that position) without a database read. Both searches and events
-wait in memory and a background thread writes them in one transaction every ``flush_s`` seconds: a search never
-waits on the disk. A clean stop writes what waits; a crash (``kill -9``) loses at most the last ``flush_s`` seconds
-(docs/feedback.md). Judgments are not written here: they are committed before the server answers (judgments.py).
+checked against the answer it names (the item at that position) without a database read. Searches wait in memory and
+a background thread writes them in one transaction every ``flush_s`` seconds: a search never waits on the disk. An
+event is written before it is acknowledged (with the searches waiting then, in the same transaction), so a 202
+survives ``kill -9`` of the server or of one replica; while the database is out of reach it waits in memory with
+the searches, and only then can a crash lose it. A clean stop writes what waits; a crash loses at most the last
+``flush_s`` seconds of searches (docs/feedback.md). Judgments are committed before the server answers too
+(judgments.py).
 """
 
 from __future__ import annotations
@@ -161,6 +164,7 @@ class SearchLog:
         event = Event(query_id, item_id, position, action, client_id, time.time())
         with self._lock:
             self._queue(self._events, asdict(event))
+        self.flush()  # written before it is acknowledged (its answer with it): a 202 is on disk, not in memory
         return event
 
     @property

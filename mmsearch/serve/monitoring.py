@@ -15,7 +15,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 from mmsearch.feedback.searchlog import MAX_PENDING
@@ -24,6 +24,7 @@ from mmsearch.search.stages import BUCKETS
 REQUEST_SECONDS = Histogram("mmsearch_request_seconds", "Whole requests, by endpoint", ["endpoint"], buckets=BUCKETS)
 QUERIES = Counter("mmsearch_queries", "Searches answered, by mode and kind of query", ["mode", "kind"])
 ERRORS = Counter("mmsearch_errors", "Requests that failed, by the kind of failure", ["type"])
+READY_CHECK = Gauge("mmsearch_ready_check", "1 while a readiness check passes, as /readyz last found it", ["check"])
 REJECTED = Counter(
     "mmsearch_rate_limited", "Calls turned away: over a client's rate, or the queue was full", ["reason"]
 )

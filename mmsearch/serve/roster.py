@@ -1,7 +1,7 @@
 """Where each replica's metrics are scraped under ``app.py --replicas``: the shared port answers from whichever
 replica the proxy picks, so Prometheus must scrape every replica on its own port and sum. Replicas join a small Ray
-actor made by the serving process; ``/metrics/targets`` lists the live ones in Prometheus' HTTP service discovery
-format."""
+actor (made by the first, detached so that it outlives any one replica; a local Ray's stop ends it), and
+``/metrics/targets`` lists the live ones in Prometheus' HTTP service discovery format."""
 
 from __future__ import annotations
 
@@ -33,18 +33,15 @@ class Roster:
         return alive
 
 
-def start():
-    """The roster, made by the serving process so that it lives as long as the service (hold the handle)."""
-    import ray
-
-    return ray.remote(num_cpus=0)(Roster).options(name=NAME, namespace=NAMESPACE, get_if_exists=True).remote()
-
-
 def join(replica: str, address: str) -> None:
-    """A replica's metrics address, added from inside the replica."""
+    """A replica's metrics address, added from inside the replica. The roster is made by the first replica that
+    joins and outlives it (detached): a replica killed first must not take the others' addresses with it."""
     import ray
 
-    ray.get_actor(NAME, namespace=NAMESPACE).add.remote(replica, address)
+    roster = ray.remote(num_cpus=0)(Roster).options(
+        name=NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
+    )
+    roster.remote().add.remote(replica, address)
 
 
 def targets() -> list[dict]:

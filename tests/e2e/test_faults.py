@@ -157,7 +157,7 @@ def test_a_dead_redis_gives_fast_503s_and_a_restarted_empty_one_is_repaired_by_t
                 assert answer.headers["Retry-After"] and took < 1.5
                 health, took = timed(lambda: http.get("/healthz"))
                 assert health.status_code == 200 and took < 0.5
-            ready = http.get("/readyz")
+            ready = http.get("/readyz?verbose=1")
             assert ready.status_code == 503 and ready.json()["checks"]["feature_store"] is False
             assert 'mmsearch_dependency_up{part="feature_store"} 0.0' in http.get("/metrics").text
             stopped = build(args)  # a build against the dead store: one line, exit 2
@@ -173,11 +173,13 @@ def test_a_dead_redis_gives_fast_503s_and_a_restarted_empty_one_is_repaired_by_t
                 time.sleep(0.2)
             assert http.get("/api/items/" + seen[0]).json()["title"]  # read before the outage: kept in memory
             assert lost.status_code == 503 and "lacks the listings" in lost.json()["error"]  # never a blank listing
-            assert http.get("/readyz").json()["checks"]["feature_store"] is False  # answers, but lost its rows
+            assert (
+                http.get("/readyz?verbose=1").json()["checks"]["feature_store"] is False
+            )  # answers, but lost its rows
             rerun = build(args)  # nothing changed in the catalog: the rows are written back, nothing encoded
             assert rerun.returncode == 0 and "back to the online store, nothing encoded" in rerun.stdout, rerun.stdout
             assert "encoded 0" in rerun.stdout
-            assert http.get("/readyz").status_code == 200
+            assert http.get("/readyz?verbose=1").status_code == 200
             assert http.get("/api/items/" + unseen).json()["title"] != unseen
             assert app.log().count("is down") == 1  # one line an outage, not one a request
         finally:
@@ -220,17 +222,17 @@ def test_a_database_outage_is_answered_503_and_what_was_acknowledged_is_kept(
         ):
             r = call()
             assert r.status_code == 503 and r.headers["Retry-After"] and "database" in r.json()["error"], r.text
-        ready = http.get("/readyz")
+        ready = http.get("/readyz?verbose=1")
         assert ready.status_code == 503 and ready.json()["checks"]["database"] is False
         time.sleep(2.5)  # the log's writer tries each second
         metrics = http.get("/metrics").text
         assert 'mmsearch_dependency_up{part="database"} 0.0' in metrics and "mmsearch_searchlog_waiting " in metrics
         database.start()
         for _ in range(50):
-            if http.get("/readyz").status_code == 200 and "answers again" in app.log():
+            if http.get("/readyz?verbose=1").status_code == 200 and "answers again" in app.log():
                 break
             time.sleep(0.2)
-        assert http.get("/readyz").status_code == 200
+        assert http.get("/readyz?verbose=1").status_code == 200
         assert app.log().count("the database is down") == 1  # one line an outage, not one a retry
         engine = create_engine(database.url.replace("postgresql://", "postgresql+psycopg://"))
         with engine.connect() as c:

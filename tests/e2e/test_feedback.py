@@ -178,7 +178,7 @@ def test_interleaved_answers_credit_the_team_whose_result_was_clicked(http):
     assert explicit["mode"] == "vector"  # a mode asked for is never interleaved
 
 
-def test_an_acknowledged_judgment_survives_kill_9_and_a_clean_stop_keeps_the_events(
+def test_an_acknowledged_judgment_and_event_survive_kill_9_and_a_clean_stop_keeps_the_searches(
     tmp_path_factory, demo_manifest, tiny_two_tower_dir
 ):
     from conftest import RunningApp
@@ -189,7 +189,7 @@ def test_an_acknowledged_judgment_survives_kill_9_and_a_clean_stop_keeps_the_eve
         "MMSEARCH_MODEL": f"two-tower:{tiny_two_tower_dir}",
         "MMSEARCH_DUPLICATE_THRESHOLD": "0",
         "MMSEARCH_JUDGING": "open",
-        "MMSEARCH_EVENTS_FLUSH_S": "3600",  # nothing flushed on a timer: only the clean stop can write the events
+        "MMSEARCH_EVENTS_FLUSH_S": "3600",  # nothing flushed on a timer: only an event or the clean stop writes
     }
     first = RunningApp(data, env)
     with httpx.Client(base_url=first.url, timeout=30) as http:
@@ -209,15 +209,18 @@ def test_an_acknowledged_judgment_survives_kill_9_and_a_clean_stop_keeps_the_eve
             body = http.get("/api/search", params={"q": "blue cap", "k": 2}).json()
             ev = {"query_id": body["query_id"], "item_id": body["results"][0]["item_id"], "position": 1}
             assert http.post("/api/events", json=ev | {"action": "add_to_cart"}).status_code == 202
+            http.get("/api/search", params={"q": "green hat", "k": 2})  # no event: waits for its batch
     finally:
-        second.stop()  # SIGTERM: a clean stop writes the waiting events
+        second.stop()  # SIGTERM: a clean stop writes the waiting searches
     from sqlalchemy import create_engine, text
 
     engine = create_engine(f"sqlite:///{data / 'mmsearch.sqlite3'}")
     with engine.connect() as c:
-        actions = [a for (a,) in c.execute(text("SELECT action FROM events"))]
+        actions = [a for (a,) in c.execute(text("SELECT action FROM events ORDER BY id"))]
+        queries = {q for (q,) in c.execute(text("SELECT query FROM searches"))}
     engine.dispose()
-    assert actions == ["add_to_cart"]  # the first server's click waited for its batch and died with it
+    assert actions == ["click", "add_to_cart"]  # the first server's click was on disk before its 202
+    assert {"red mug", "blue cap", "green hat"} <= queries
 
 
 def test_the_gradio_api_carries_query_ids_and_takes_judgments(app, http):

@@ -48,8 +48,19 @@ def replicated(tmp_path_factory, tiny_two_tower_dir, postgres_url):
     build_env = {**os.environ, **env, "MMSEARCH_DATA_DIR": str(root / "data")}
     built = subprocess.run([sys.executable, "index_build.py"], cwd=ROOT, env=build_env, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr[-3000:]
-    app = RunningApp(root / "data", env | {"MMSEARCH_REPLICAS": "2"}, timeout=300)
+    documented = next(  # the Replicas page's first command, as written
+        line.split("#")[0].split()
+        for line in (ROOT / "docs" / "replicas.md").read_text().splitlines()
+        if line.startswith("python app.py --replicas")
+    )
+    assert documented == ["python", "app.py", "--replicas", "2"]
+    app = RunningApp(root / "data", env, timeout=300, command=[sys.executable, *documented[1:]])
     app.catalog, app.build_env = catalog, build_env
+    # /healthz answers once one replica does; the command says so on stdout once both do
+    deadline = time.time() + 300
+    while '"replicas": 2' not in app.log() and time.time() < deadline:
+        time.sleep(0.5)
+    assert len(httpx.get(app.url + "metrics/targets", timeout=30).json()) == 2, app.log()[-3000:]
     yield app
     app.stop()
 
@@ -83,6 +94,14 @@ def test_a_visitors_session_stays_on_one_replica_in_a_browser(replicated):
     with httpx.Client(base_url=replicated.url, timeout=60, cookies={"mmsearch_session": "visitor-1"}) as visitor:
         answered = {visitor.get("/api/info").headers["x-mmsearch-replica"] for _ in range(20)}
     assert len(answered) == 1
+
+    # a script on the Gradio API keeps its session with a cookie of its own, as the Replicas page says
+    from gradio_client import Client
+
+    script = Client(replicated.url, headers={"Cookie": "mmsearch_session=script-1"}, verbose=False)
+    for _ in range(3):
+        _, results, _ = script.predict("red striped t-shirt", 5, api_name="/search_text")
+        assert len(results) == 5
 
     need_program("chromium", "chromium-browser", "google-chrome")
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -230,12 +249,27 @@ def test_a_build_swapped_in_under_load_reaches_both_replicas_and_no_answer_mixes
     assert len({replica for replica, _ in late}) == 2
 
 
-def test_a_replica_killed_is_replaced_and_searches_after_it_succeed(replicated):
+def test_a_replica_killed_is_replaced_and_searches_after_it_succeed(replicated, postgres_url):
+    from sqlalchemy import create_engine, text
+
     http = client(replicated)
     victim = http.get("/api/info").json()["replica"]
     load = Load(replicated, "/api/search", {"q": "yellow t-shirt", "k": 5})
     try:
         time.sleep(2)
+        # acknowledged by the replica about to die: an event's 202 and a judgment's 201 are on disk already
+        acknowledged, posted_ids, graded_items, rater = [], [], set(), f"before-kill-{time.time_ns()}"
+        while len(acknowledged) < 3:
+            answer = http.get("/api/search", params={"q": f"pink scarf {len(acknowledged)}", "k": 2})
+            first = answer.json()["results"][0]["item_id"]
+            event = {"query_id": answer.json()["query_id"], "item_id": first, "position": 1, "action": "click"}
+            posted = http.post("/api/events", json=event)
+            graded = http.post("/api/judgments", json={"query": "scarf", "item_id": first, "grade": 1, "rater": rater})
+            assert posted.status_code == 202 and graded.status_code == 201
+            posted_ids.append(event["query_id"])
+            graded_items.add(first)
+            if victim["id"] in (posted.headers["x-mmsearch-replica"], graded.headers["x-mmsearch-replica"]):
+                acknowledged.append(event["query_id"])
         killed = time.time()
         os.kill(victim["pid"], signal.SIGKILL)
         deadline = time.time() + 120
@@ -255,3 +289,49 @@ def test_a_replica_killed_is_replaced_and_searches_after_it_succeed(replicated):
     after = [(status, replica) for at, status, replica, *_ in load.answers if at > replaced]
     assert after and all(status == 200 for status, _ in after)
     assert {replica for _, replica in after} == names
+    engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as c:
+        events = c.execute(text("SELECT count(*) FROM events WHERE query_id = ANY(:q)"), {"q": posted_ids}).scalar()
+        grades = c.execute(text("SELECT count(*) FROM judgments WHERE rater = :r"), {"r": rater}).scalar()
+    engine.dispose()
+    assert events == len(posted_ids) and grades == len(graded_items)  # the dead replica's acknowledgements too
+
+
+def test_a_service_that_cannot_open_stops_before_any_replica_with_one_line(tmp_path):
+    from conftest import missing
+
+    try:
+        import ray.serve  # noqa: F401
+    except ImportError:
+        missing("ray-serve")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "app.py",
+            "--replicas",
+            "2",
+            "--index",
+            str(tmp_path / "nothing"),
+            "--data-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+    )
+    said = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert run.returncode == 2 and len(said) == 1, run.stderr[-2000:]
+    assert "no index at" in said[0] and "Traceback" not in run.stderr
+    cores = os.cpu_count()
+    too_many = subprocess.run(  # refused before anything is opened (Serve would wait for the CPUs forever)
+        [sys.executable, "app.py", "--replicas", str(cores + 1), "--replica-cpus", "1", "--data-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+    )
+    said = f"{cores + 1} replicas at 1 CPUs each need {cores + 1} CPUs; this machine has {cores}"
+    assert too_many.returncode == 2 and said in too_many.stderr, too_many.stderr[-2000:]

@@ -60,7 +60,7 @@ def test_an_index_in_milvus_is_built_served_updated_and_its_outage_answered(milv
     app = RunningApp(tmp_path / "data", env | {"MMSEARCH_VECTOR_STORE": milvus.url, "MMSEARCH_RELOAD_INTERVAL": "1"})
     http = httpx.Client(base_url=app.url, timeout=30)
     try:
-        ready = http.get("/readyz").json()
+        ready = http.get("/readyz?verbose=1").json()
         assert ready["ready"] and ready["checks"]["vector_store"] is True
         answer = http.get("/api/search", params={"q": "red striped mug", "k": 10, "mode": "vector"}).json()
         scores = [r["score"] for r in answer["results"]]
@@ -89,7 +89,7 @@ def test_an_index_in_milvus_is_built_served_updated_and_its_outage_answered(milv
         down = http.get("/api/search", params={"q": "blue bag", "k": 5, "mode": "vector"})
         assert down.status_code == 503 and "Milvus" in down.json()["error"] and down.headers["Retry-After"]
         assert http.get("/healthz").status_code == 200
-        ready = http.get("/readyz")
+        ready = http.get("/readyz?verbose=1")
         assert ready.status_code == 503 and ready.json()["checks"]["vector_store"] is False
     finally:
         http.close()

@@ -46,12 +46,16 @@ def test_events_are_checked_against_the_answer_they_name_and_written_in_batches(
         log.event(s.query_id, "a", 2, "click", None)
     with pytest.raises(EventError, match="action"):
         log.event(s.query_id, "a", 1, "<script>", None)
-    with engine.connect() as c:  # nothing written yet: the batch waits
-        assert c.execute(text("SELECT count(*) FROM events")).scalar() == 0
+    with engine.connect() as c:  # each event was written before it was acknowledged, its answer with it
+        assert c.execute(text("SELECT count(*) FROM events")).scalar() == 2
+        assert c.execute(text("SELECT count(*) FROM searches")).scalar() == 1
+    log.searched(_search())
+    with engine.connect() as c:  # a search alone waits for its batch
+        assert c.execute(text("SELECT count(*) FROM searches")).scalar() == 1
     log.close()  # a clean stop writes what waits
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM events")).scalar() == 2
-        assert c.execute(text("SELECT count(*) FROM searches")).scalar() == 1
+        assert c.execute(text("SELECT count(*) FROM searches")).scalar() == 2
     # a second server (a replica, or this one after a restart) checks events against the database
     other = SearchLog(engine, flush_s=60)
     assert other.answer(s.query_id).results == ("a", "b", "c")

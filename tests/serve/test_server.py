@@ -133,14 +133,14 @@ def test_readyz_waits_for_the_listings_to_be_read_ahead(built, monkeypatch):
     monkeypatch.setattr(readahead, "listing_pages", slow)
     client, _ = _client(built)
     with client:
-        waiting = client.get("/readyz")
+        waiting = client.get("/readyz?verbose=1")
         assert waiting.status_code == 503 and waiting.json()["checks"]["listings_read_ahead"] is False
         assert client.get("/api/search", params={"q": "red mug"}).status_code == 200  # searches are not held back
         release.set()
         deadline = time.time() + 30
-        while client.get("/readyz").status_code != 200 and time.time() < deadline:
+        while client.get("/readyz?verbose=1").status_code != 200 and time.time() < deadline:
             time.sleep(0.05)
-        assert client.get("/readyz").json()["checks"] == {
+        assert client.get("/readyz?verbose=1").json()["checks"] == {
             "index": True,
             "feature_store": True,
             "vector_store": True,  # Faiss here: in the process, always
@@ -168,7 +168,7 @@ def test_a_broken_feature_store_gives_503_and_readyz_false_without_a_crash(built
     with client:
         r = client.get("/api/search", params={"q": "red mug"})
         assert r.status_code == 503 and "Feast online store" in r.json()["error"], r.text
-        ready = client.get("/readyz")
+        ready = client.get("/readyz?verbose=1")
         assert ready.status_code == 503 and ready.json()["checks"]["feature_store"] is False
         assert client.get("/healthz").status_code == 200
         assert client.get("/livez").json() == {"status": "ok"}  # liveness: up, whatever its dependencies say
@@ -178,7 +178,7 @@ def test_a_broken_feature_store_gives_503_and_readyz_false_without_a_crash(built
         holder.rollback()
         with client:  # back once the lock goes: the store is checked every second while it is down
             deadline = time.time() + 10
-            while client.get("/readyz").status_code != 200 and time.time() < deadline:
+            while client.get("/readyz?verbose=1").status_code != 200 and time.time() < deadline:
                 time.sleep(0.2)
             assert client.get("/api/search", params={"q": "red mug"}).status_code == 200
 
@@ -328,6 +328,12 @@ def test_answers_name_their_build_and_one_process_is_its_own_metrics_target(buil
     assert client.get("/metrics/targets", headers=token).json() == [
         {"targets": ["testserver"], "labels": {"replica": "main"}}
     ]
+    # a probe learns ready or not; the checks need the token on a locked server (and are in /metrics)
+    assert client.get("/readyz").json() == {"ready": True}
+    assert client.get("/readyz?verbose=1").json() == {"ready": True}
+    detailed = client.get("/readyz?verbose=1", headers=token).json()
+    assert detailed["checks"]["database"] is True and detailed["items"] == len(searcher.index)
+    assert 'mmsearch_ready_check{check="database"} 1.0' in client.get("/metrics", headers=token).text
     # a replica's own metrics port keeps the same lock
     address = monitoring.serve_metrics("127.0.0.1", client.app.state.deployment.credentials)
     assert httpx.get(f"http://{address}/metrics").status_code == 401

@@ -1,5 +1,6 @@
-"""What a balancer and a scraper read: ``/healthz`` (the process answers), ``/readyz`` (the index is loaded, the
-feature store answers and holds its rows, the database answers, the listings were read ahead) and ``/metrics``
+"""What a balancer and a scraper read: ``/healthz`` (the process answers), ``/readyz`` (ready or not: the index is
+loaded, the feature store answers and holds its rows, the vector store and database answer, the listings were read
+ahead; the checks themselves with ?verbose=1) and ``/metrics``
 (Prometheus, behind --auth when set), with ``/metrics/targets``: every process whose metrics make up the service's
 (one, or each replica under --replicas), as Prometheus' HTTP service discovery reads them."""
 
@@ -8,9 +9,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mmsearch.feedback.database import reachable
+from mmsearch.serve import monitoring
 from mmsearch.serve.auth import NEEDS_TOKEN, authorized
 from mmsearch.serve.deployment import DeploymentDep
 from mmsearch.serve.rest import statuses
@@ -25,8 +27,8 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool
-    checks: dict[str, bool]
-    items: int
+    checks: dict[str, bool] | None = Field(None, description="each check, with ?verbose=1 (and the token when locked)")
+    items: int | None = Field(None, description="items in the loaded index, with ?verbose=1")
 
 
 @router.get("/healthz", response_model=Health, summary="The process is up", responses=statuses(405))
@@ -48,11 +50,14 @@ async def livez() -> dict:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    summary="The index is loaded, the feature store answers and holds its rows, the database answers, and the "
-    "listings were read ahead",
-    responses={503: {"model": Readiness, "description": "not ready: the checks say which part is not"}} | statuses(405),
+    response_model_exclude_none=True,
+    summary="Ready or not: the index is loaded, the feature store answers and holds its rows, the vector store and "
+    "the database answer, and the listings were read ahead. A balancer learns nothing more; ?verbose=1 adds each "
+    "check and the item count for whoever may read the API (the token, on a locked server); /metrics has them too "
+    "(mmsearch_ready_check)",
+    responses={503: {"model": Readiness, "description": "not ready"}} | statuses(405),
 )
-def readyz(deployment: DeploymentDep) -> JSONResponse:
+def readyz(request: Request, deployment: DeploymentDep, verbose: bool = False) -> JSONResponse:
     searcher = deployment.searcher
     checks = {
         "index": len(searcher.index) > 0,
@@ -61,8 +66,12 @@ def readyz(deployment: DeploymentDep) -> JSONResponse:
         "database": reachable(deployment.feedback.engine),
         "listings_read_ahead": deployment.listings_read.is_set(),
     }
+    for name, passed in checks.items():
+        monitoring.READY_CHECK.labels(name).set(1.0 if passed else 0.0)
     ready = all(checks.values())
-    body = {"ready": ready, "checks": checks, "items": len(searcher.index)}
+    body: dict = {"ready": ready}
+    if verbose and authorized(request.headers.get("authorization"), deployment.credentials):
+        body |= {"checks": checks, "items": len(searcher.index)}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
