@@ -84,15 +84,14 @@ def serve(argv: list[str] | None = None, prog: str | None = None) -> int:
     if config.replicas < 0:
         print("error: --replicas must be 0 (this one process) or more", file=sys.stderr)
         return 2
-    # Imported here so that `mmsearch --help` and the other commands do not pay for torch, Gradio and Feast.
-    from mmsearch.feedback.database import DatabaseError
-    from mmsearch.service import OPENING_ERRORS, create_app, open_searchers
-
-    if config.replicas:
+    if config.replicas:  # this process only starts Ray and waits: the replicas load what serving needs
         from mmsearch.replicas import serve_replicated
 
         return serve_replicated(config)
+    # Imported here so that `mmsearch --help` and the other commands do not pay for torch, Gradio and Feast.
+    from mmsearch.feedback.database import DatabaseError
     from mmsearch.serve.server import serve as run_server
+    from mmsearch.service import OPENING_ERRORS, create_app, open_searchers
 
     try:
         searcher, other, rival = open_searchers(config)

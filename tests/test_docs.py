@@ -26,6 +26,9 @@ FOREIGN = {
     "--build": "docker compose",
     "--check": "ruff format",
     "--strict": "mkdocs",
+    "--head": "ray start",
+    "--address": "ray start",
+    "--set": "helm install",
 }
 WORDS = {"--flag", "--no-flag"}  # the configuration page's words for a boolean's two spellings
 

@@ -1,8 +1,8 @@
 """What a balancer and a scraper read: ``/healthz`` (the process answers), ``/readyz`` (ready or not: the index is
 loaded, the feature store answers and holds its rows, the vector store and database answer, the listings were read
-ahead; the checks themselves with ?verbose=1) and ``/metrics``
-(Prometheus, behind --auth when set), with ``/metrics/targets``: every process whose metrics make up the service's
-(one, or each replica under --replicas), as Prometheus' HTTP service discovery reads them."""
+ahead; the checks themselves with ?verbose=1), ``/metrics`` (Prometheus, behind --auth when set) and
+``/metrics/targets`` (every process whose metrics make up the service's: this one, or each replica under --replicas,
+as Prometheus' HTTP service discovery reads them)."""
 
 from __future__ import annotations
 
@@ -91,8 +91,8 @@ def holds_its_rows(searcher) -> bool:
     | statuses(401, 405),
 )
 def metrics(request: Request, deployment: DeploymentDep) -> Response:
-    if not authorized(request.headers.get("authorization"), deployment.credentials):
-        return JSONResponse({"error": NEEDS_TOKEN}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    if refused := _locked(request, deployment):
+        return refused
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -103,10 +103,17 @@ def metrics(request: Request, deployment: DeploymentDep) -> Response:
     responses=statuses(401, 405),
 )
 def metrics_targets(request: Request, deployment: DeploymentDep):
-    if not authorized(request.headers.get("authorization"), deployment.credentials):
-        return JSONResponse({"error": NEEDS_TOKEN}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    if refused := _locked(request, deployment):
+        return refused
     if request.app.state.replica is None:
         return [{"targets": [request.url.netloc], "labels": {"replica": "main"}}]
     from mmsearch.serve import roster
 
     return roster.targets()
+
+
+def _locked(request: Request, deployment) -> JSONResponse | None:
+    """The 401 for a caller without the token on a locked server (the metrics routes are outside /api's guard)."""
+    if authorized(request.headers.get("authorization"), deployment.credentials):
+        return None
+    return JSONResponse({"error": NEEDS_TOKEN}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
