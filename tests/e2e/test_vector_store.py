@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -84,6 +85,40 @@ def test_an_index_in_milvus_is_built_served_updated_and_its_outage_answered(milv
         gone = table.loc[1:, "item_id"].tolist()
         found = http.get("/api/items/renamed-0/similar", params={"k": 48}).json()["results"]
         assert found[0]["item_id"] == "renamed-0" and {r["item_id"] for r in found} <= {"renamed-0", *gone}
+
+        # Milvus stopped under load and started again (same directory, same port): 503 with Retry-After meanwhile,
+        # never a 500, and searches answer again without a restart of app.py
+        answers, stop = [], threading.Event()
+
+        def searching() -> None:
+            with httpx.Client(base_url=app.url, timeout=30) as own:
+                while not stop.is_set():
+                    r = own.get("/api/search", params={"q": "green hat", "k": 5, "mode": "vector"})
+                    answers.append((time.time(), r.status_code, r.headers.get("Retry-After")))
+                    time.sleep(0.05)
+
+        loader = threading.Thread(target=searching)
+        loader.start()
+        try:
+            time.sleep(2)
+            url = milvus.url
+            milvus.stop()
+            time.sleep(3)
+            milvus.start()
+            assert milvus.url == url, "the restarted Milvus took another port"
+            restarted = time.time()
+            deadline = restarted + 180
+            while time.time() < deadline and not any(at > restarted and code == 200 for at, code, _ in answers):
+                time.sleep(0.5)
+            time.sleep(3)
+        finally:
+            stop.set()
+            loader.join(60)
+        codes = {code for _, code, _ in answers}
+        assert codes == {200, 503}, codes
+        assert all(after for _, code, after in answers if code == 503)
+        back = min(at for at, code, _ in answers if at > restarted and code == 200)
+        assert all(code == 200 for at, code, _ in answers if at > back)
 
         milvus.kill()  # the next test that needs it gets one started again
         down = http.get("/api/search", params={"q": "blue bag", "k": 5, "mode": "vector"})
