@@ -87,7 +87,11 @@ def _connect(config: Settings) -> str | None:
         else:
             ray.init(address=config.ray, namespace=APP_NAME)
     except (ConnectionError, RuntimeError) as exc:
-        return f"could not reach the Ray cluster at {config.ray!r}: {exc}"
+        # Ray 2.60's clusters check a token by default: a client without it is refused as if nothing listened.
+        return (
+            f"could not reach the Ray cluster at {config.ray!r}: {exc} (a cluster with token authentication also "
+            "needs RAY_AUTH_MODE=token here, and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN)"
+        )
     return None
 
 

@@ -28,6 +28,7 @@ FOREIGN = {
     "--strict": "mkdocs",
     "--head": "ray start",
     "--address": "ray start",
+    "--num-cpus": "ray start",
     "--set": "helm install",
 }
 WORDS = {"--flag", "--no-flag"}  # the configuration page's words for a boolean's two spellings
