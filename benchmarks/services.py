@@ -124,6 +124,23 @@ class RedisServer:
         self.proc.wait(10)
 
 
+def bind_reusing(port: int) -> socket.socket | None:
+    """The Milvus wheel's port check (a bound, listening socket, or None) with SO_REUSEADDR, as Milvus's own Go
+    listeners bind. Without it a port whose connections are in TIME_WAIT (a minute after the server stopped) looks
+    taken: the wheel moved the restarted server's parts one port on, onto ports its etcd still named for other parts,
+    and its proxy stopped at "unknown service milvus.proto.query.QueryCoord". A port something listens on is still
+    refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+        return sock
+    except OSError:
+        sock.close()
+        return None
+
+
 class MilvusServer:
     """A Milvus standalone server (the real engine, from PyPI's ``milvus`` wheel: embedded etcd, local storage) in
     ``directory``; its ports move when taken, so ``url`` is read after it started. Its components are told
@@ -140,6 +157,7 @@ class MilvusServer:
         self.server.set_base_dir(str(directory))
         for part in self.PARTS:
             self.server.config.set(f"{part}.ip", "127.0.0.1")
+        self.server.config.try_bind_port = bind_reusing
         self.start()
 
     def start(self, directory: Path | None = None) -> None:
@@ -161,7 +179,7 @@ class MilvusServer:
         self.server.stop()  # closes its log files
 
     def stop(self) -> None:
-        self.server.stop()
+        self.server.stop()  # SIGTERM, and SIGKILL a second later: under load a graceful stop took over 60 s
 
 
 class RunningApp:

@@ -2,15 +2,16 @@
 server (standalone, or a cluster behind one address) instead of in this process's Faiss.
 
 What stays in the index directory is what it always held (the exact vectors, the items table, BM25, the manifest):
-filtered exact search, re-ranking, similar items and near-duplicates read them there. Milvus holds each build's
-vectors under their slots in a collection of its own, named in the directory's ``milvus.json``, with the index type
-the size rules chose (kinds/: flat -> FLAT, hnsw -> HNSW, ivfpq -> IVF_PQ, re-ranked exactly here from the vectors).
+re-ranking, similar items and near-duplicates read them there. Milvus holds each build's vectors under their slots
+in a collection of its own, named in the directory's ``milvus.json``, with the index type the size rules chose
+(kinds/: flat -> FLAT, hnsw -> HNSW, ivfpq -> IVF_PQ, re-ranked exactly here from the vectors), and beside them the
+catalog columns filters read (milvus_columns.py): a filter on those becomes a Milvus expression, whatever its size.
 
 A swap is atomic because a build never touches the collection a server searches: a full build fills a new collection,
 points the alias ``mmsearch_<index>`` at it once it is loaded, and the index directory's own swap makes servers read
 it; the collection before the previous one is dropped then (one generation is kept for servers still swapping). An
-update upserts its new slots and deletes its gone ones in the served collection; a server still on the previous
-build ignores slots it does not know.
+update upserts its new slots and the rows whose columns changed, and deletes its gone ones, in the served collection;
+a server still on the previous build ignores slots it does not know.
 
 A server that does not answer is ``VectorStoreUnavailable`` (503 with Retry-After, /readyz not ready), one that
 cannot be reached when an index is built or loaded ``VectorStoreError`` with the address.
@@ -27,8 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from mmsearch.index.filters import Clause
 from mmsearch.index.kinds._base import IndexKind
+from mmsearch.index.milvus_columns import FIELD_BYTES, Layout, layout_of
 
 SCHEME = "milvus://"
 FILE = "milvus.json"
@@ -88,6 +92,7 @@ class MilvusEngine:
     collection: str
     alias: str
     previous: str | None = None  # the collection the alias named before this build (kept one generation)
+    layout: Layout = Layout()  # the catalog columns the collection holds
 
 
 def fetch_plan(allowed: np.ndarray | None, live: int, depth: int) -> tuple[str, int]:
@@ -124,20 +129,26 @@ class MilvusKind(IndexKind):
     def describe(self, n: int, dim: int, budget: int) -> str:
         return self.inner.describe(n, dim, budget)
 
-    def make(self, dim: int, params: dict, train=None) -> MilvusEngine:
+    def make(self, dim: int, params: dict, train=None, table: pd.DataFrame | None = None) -> MilvusEngine:
         from pymilvus import DataType
 
         client = connect(self.store, self.timeout)
         name = f"{self.alias}_{time.strftime('%Y%m%d%H%M%S')}_{uuid.uuid4().hex[:6]}"
+        layout = Layout() if table is None else layout_of(table)
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("slot", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        for field, kind in layout.fields():
+            if kind == "text":
+                schema.add_field(field, DataType.VARCHAR, max_length=FIELD_BYTES)
+            else:
+                schema.add_field(field, DataType.DOUBLE if kind == "number" else DataType.BOOL)
         index = client.prepare_index_params()
         index.add_index(
             field_name="vector", index_type=INDEX_TYPES[self.name], metric_type="IP", params=self._index_params(params)
         )
         self._call(client.create_collection, name, schema=schema, index_params=index)
-        return MilvusEngine(client, self.store, name, self.alias, self._aliased(client))
+        return MilvusEngine(client, self.store, name, self.alias, self._aliased(client), layout)
 
     def _index_params(self, params: dict) -> dict:
         if self.name == "hnsw":
@@ -154,13 +165,36 @@ class MilvusKind(IndexKind):
                 return name
         return None
 
-    def add(self, engine: MilvusEngine, vectors: np.ndarray, slots: np.ndarray) -> None:
+    def add(self, engine: MilvusEngine, vectors: np.ndarray, slots: np.ndarray, table=None) -> None:
+        """Upserts ``vectors`` under ``slots`` with their rows of ``table`` (the held columns' values)."""
         for start in range(0, len(vectors), BATCH):
+            part = slice(start, start + BATCH)
+            values, engine.layout = engine.layout.rows(
+                table.iloc[part] if table is not None else pd.DataFrame(index=range(len(vectors[part])))
+            )
             rows = [
                 {"slot": int(s), "vector": v.tolist()}
-                for s, v in zip(slots[start : start + BATCH], np.asarray(vectors[start : start + BATCH], np.float32))
+                for s, v in zip(slots[part], np.asarray(vectors[part], np.float32))
             ]
+            for name, column in values.items():
+                for row, value in zip(rows, column):
+                    row[name] = value
             self._call(engine.client.upsert, engine.collection, rows)
+
+    def relabel(self, engine: MilvusEngine, vectors, before, after, reused: np.ndarray) -> None:
+        if not engine.layout.held:
+            return
+        kept = np.flatnonzero(reused >= 0)
+        slots = reused[kept].astype(np.int64)
+        row_of_slot = pd.Series(np.arange(len(before)), index=before["slot"].to_numpy())
+        old, _ = engine.layout.rows(before.iloc[row_of_slot.loc[slots].to_numpy()].reset_index(drop=True))
+        new, _ = engine.layout.rows(after.iloc[kept].reset_index(drop=True))
+        changed = np.zeros(len(slots), bool)
+        for name in new:
+            changed |= np.asarray(old[name], object) != np.asarray(new[name], object)
+        at = np.flatnonzero(changed)
+        if len(at):
+            self.add(engine, np.asarray(vectors[slots[at]], np.float32), slots[at], after.iloc[kept[at]])
 
     def remove(self, engine: MilvusEngine, slots: np.ndarray) -> None:
         for start in range(0, len(slots), BATCH):
@@ -186,7 +220,8 @@ class MilvusKind(IndexKind):
             for old in self._call(client.list_collections):
                 if old.startswith(engine.alias + "_") and old not in (engine.collection, engine.previous):
                     self._call(client.drop_collection, old)
-        Path(path).write_text(json.dumps({"collection": engine.collection, "alias": engine.alias}, indent=2))
+        saved = {"collection": engine.collection, "alias": engine.alias, "columns": engine.layout.to_json()}
+        Path(path).write_text(json.dumps(saved, indent=2))
 
     def load(self, path: Path, writable: bool) -> MilvusEngine:
         saved = json.loads(Path(path).read_text())
@@ -201,11 +236,27 @@ class MilvusKind(IndexKind):
                 "into another server, or its collection was dropped; rebuild it with index_build.py --full"
             )
         self._call(client.load_collection, saved["collection"])
-        return MilvusEngine(client, self.store, saved["collection"], saved["alias"], saved["collection"])
+        return MilvusEngine(
+            client,
+            self.store,
+            saved["collection"],
+            saved["alias"],
+            saved["collection"],
+            Layout.from_json(saved.get("columns")),  # none in a build from before columns were held
+        )
 
-    def search(self, engine: MilvusEngine, vectors, queries, k, allowed, excluded, params: dict, available: int):
+    def expresses(self, engine: MilvusEngine, clauses: list[Clause]) -> bool:
+        return bool(clauses) and engine.layout.expression(clauses) is not None
+
+    def search(
+        self, engine: MilvusEngine, vectors, queries, k, allowed, excluded, params: dict, available: int, clauses=()
+    ):
         depth = max(k, params.get("rerank_depth", 0)) if self.name == "ivfpq" else k
-        where, fetch = fetch_plan(allowed, len(vectors), min(depth, TOPK_MAX))
+        where = engine.layout.expression(list(clauses)) if clauses else None
+        if where:  # the filter inside Milvus, over the columns it holds
+            fetch, allowed = min(depth, TOPK_MAX), None
+        else:
+            where, fetch = fetch_plan(allowed, len(vectors), min(depth, TOPK_MAX))
         if self.name == "hnsw":
             search_params = {"metric_type": "IP", "params": {"ef": max(params.get("efSearch", 64), 2 * fetch)}}
         elif self.name == "ivfpq":

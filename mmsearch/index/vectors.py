@@ -103,29 +103,35 @@ class VectorIndex:
     def vector(self, item_id: str) -> np.ndarray:
         return np.asarray(self.vectors[self.slots[self._row[item_id]]], dtype=np.float32)
 
-    def search(self, queries: np.ndarray, k: int, rows: np.ndarray | None = None) -> list[list[tuple[str, float]]]:
+    def search(
+        self, queries: np.ndarray, k: int, rows: np.ndarray | None = None, clauses: list | None = None
+    ) -> list[list[tuple[str, float]]]:
         """Top-k (item_id, cosine score) per query row; with ``rows``, among those index rows only, and k come back
-        whenever k rows are allowed, whatever the kind (a selective filter is answered exactly)."""
+        whenever k rows are allowed, whatever the kind (a selective filter is answered exactly). ``clauses``: the
+        filter that chose exactly ``rows``, for an engine that applies filters itself (Milvus)."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         allowed = None if rows is None else self.slots[np.asarray(rows, dtype=np.int64)]
         k = max(0, min(int(k), len(self.ids) if allowed is None else len(allowed)))
         if k == 0:
             return [[] for _ in range(len(queries))]
-        if allowed is not None and (len(allowed) <= kinds.EXACT_FILTER_MAX or self.how.exact_filters):
+        inside = allowed is not None and clauses and self.how.expresses(self.engine, clauses)
+        if allowed is not None and not inside and (len(allowed) <= kinds.EXACT_FILTER_MAX or self.how.exact_filters):
             scores, slots = kinds.exact_top(
                 self.vectors if self._resident is None else self._resident, allowed, queries, k
             )
         else:
-            scores, slots = self._ann(queries, k, allowed)
+            scores, slots = self._ann(queries, k, allowed, clauses if inside else ())
         return [
             [(self.ids[self.row_of_slot[s]], float(v)) for s, v in zip(ss, vv) if s >= 0 and self.row_of_slot[s] >= 0]
             for ss, vv in zip(slots, scores)
         ]
 
-    def _ann(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _ann(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None, clauses=()
+    ) -> tuple[np.ndarray, np.ndarray]:
         available = len(self.ids) if allowed is None else len(allowed)
         scores, slots = self.how.search(
-            self.engine, self.vectors, queries, k, allowed, self._excluded, self.params, available
+            self.engine, self.vectors, queries, k, allowed, self._excluded, self.params, available, clauses
         )
         short = (slots[:, :k] < 0).any(axis=1)
         if short.any():  # the graph or the probed lists ran out inside the filter: exact over the allowed rows
@@ -167,9 +173,9 @@ def build(
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     how = how or kinds.kind(kind)
     p = how.params(len(vectors), vectors.shape[1])
-    index = how.make(vectors.shape[1], p, train=vectors)
+    index = how.make(vectors.shape[1], p, train=vectors, table=items)
     slots = np.arange(len(vectors), dtype=np.int64)
-    how.add(index, vectors, slots)
+    how.add(index, vectors, slots, items.reset_index(drop=True))
     return VectorIndex(
         index,
         vectors,
@@ -204,8 +210,10 @@ def updated(
         vectors = stream_npy(scratch, [prev.vectors, fresh], prev.vectors.shape[1])
     else:
         vectors = np.concatenate([np.asarray(prev.vectors, dtype=np.float32), fresh])
+    items = items.reset_index(drop=True)
     if len(fresh):
-        prev.how.add(index, np.ascontiguousarray(fresh, dtype=np.float32), new_slots)
+        prev.how.add(index, np.ascontiguousarray(fresh, dtype=np.float32), new_slots, items[reused < 0])
+    prev.how.relabel(index, prev.vectors, prev.items, items, reused)
     slots = reused.astype(np.int64).copy()
     slots[reused < 0] = new_slots
     return VectorIndex(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmsearch.index import keyword as kw
-from mmsearch.index.filters import FilterError, matching_rows, parse_filters
+from mmsearch.index.filters import Clause, FilterError, matching_rows, parse_filters
 from mmsearch.search.listings import dress
 from mmsearch.search.results import Hit, QueryError
 from mmsearch.search.snapshot import Snapshot
@@ -20,12 +20,14 @@ from mmsearch.store.features import FeatureStore
 FUSION_DEPTH = 100  # candidates taken from each list before fusing; deeper ranks add almost nothing under RRF
 
 
-def filter_rows(snap: Snapshot, filters: str | None) -> np.ndarray | None:
-    """The index rows a filter allows (None: every row)."""
+def filter_rows(snap: Snapshot, filters: str | None) -> tuple[np.ndarray | None, list[Clause]]:
+    """The index rows a filter allows (None: every row), and its clauses (an engine that holds the catalog's
+    columns applies them itself)."""
     if not (filters and filters.strip()):
-        return None
+        return None, []
     try:
-        return matching_rows(snap.columns, parse_filters(filters))
+        clauses = parse_filters(filters)
+        return matching_rows(snap.columns, clauses), clauses
     except FilterError as exc:
         raise QueryError(str(exc)) from exc
 
@@ -54,9 +56,9 @@ class Ranking:
     ) -> list[Hit]:
         """Top-k by cosine similarity; near-duplicates count once."""
         snap = self.snap
-        rows = filter_rows(snap, filters)
+        rows, clauses = filter_rows(snap, filters)
         with stage("vector_search"):
-            hits = snap.index.search(vector, k, rows)[0]
+            hits = snap.index.search(vector, k, rows, clauses)[0]
         available = len(snap.index) if rows is None else len(rows)
         fetch = k
         while snap.groups:
@@ -65,28 +67,29 @@ class Ranking:
                 hits = unique
                 break
             fetch = min(available, fetch * 2)  # duplicates used up places: look further down the list
-            hits = snap.index.search(vector, fetch, rows)[0]
+            hits = snap.index.search(vector, fetch, rows, clauses)[0]
         found = self.dressed(hits, min_score)
         for h in found:
             h.similarity = h.score
         return found
 
-    def word_rows(self, filters: str | None, negative: list[str]) -> np.ndarray | None:
-        """The rows a word query may return: the filter's, less every item whose text says a pushed-away word."""
-        rows = filter_rows(self.snap, filters)
+    def word_rows(self, filters: str | None, negative: list[str]) -> tuple[np.ndarray | None, list[Clause]]:
+        """The rows a word query may return: the filter's, less every item whose text says a pushed-away word; and
+        the filter's clauses while they still say exactly which rows those are."""
+        rows, clauses = filter_rows(self.snap, filters)
         if negative:
             everything = np.arange(len(self.snap.index)) if rows is None else rows
-            rows = np.setdiff1d(everything, self.snap.keyword.rows_with(negative))
-        return rows
+            rows, clauses = np.setdiff1d(everything, self.snap.keyword.rows_with(negative)), []
+        return rows, clauses
 
     def lists(
-        self, vector: np.ndarray | None, words: str, rows: np.ndarray | None, depth: int
+        self, vector: np.ndarray | None, words: str, rows: np.ndarray | None, depth: int, clauses: list[Clause] = ()
     ) -> tuple[list[int], list[tuple[int, float]]]:
         """Top-``depth`` rows by embedding (none when ``vector`` is None) and (row, BM25) by keywords."""
         snap, by_vector = self.snap, []
         if vector is not None:
             with stage("vector_search"):
-                by_vector = [snap.index.row(i) for i, _ in snap.index.search(vector, depth, rows)[0]]
+                by_vector = [snap.index.row(i) for i, _ in snap.index.search(vector, depth, rows, list(clauses))[0]]
         with stage("keyword"):
             return by_vector, snap.keyword.search(words, depth, rows)
 
@@ -104,11 +107,11 @@ class Ranking:
         """Keyword (BM25) or hybrid hits: the keyword list alone, or fused with the vector list (``weight``: the
         keyword list's share); hybrid scores are scaled so that 1.0 is first place in both lists."""
         snap = self.snap
-        rows = self.word_rows(filters, negative)
+        rows, clauses = self.word_rows(filters, negative)
         available = len(snap.index) if rows is None else len(rows)
         depth = min(available, max(FUSION_DEPTH, 2 * k))
         while True:
-            by_vector, by_keyword = self.lists(None if mode == "keyword" else vector, words, rows, depth)
+            by_vector, by_keyword = self.lists(None if mode == "keyword" else vector, words, rows, depth, clauses)
             with stage("fusion"):
                 ranked = (
                     by_keyword

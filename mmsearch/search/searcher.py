@@ -137,8 +137,8 @@ class Searcher:
         snap = self.snapshot
         ranking = Ranking(snap, self.store, self.config.rrf_k)
         embedded = self.queries.embed(request)
-        rows = ranking.word_rows(request.filters, embedded.negative)
-        return ranking.lists(self.categories.expanded(snap, embedded.vector), embedded.words, rows, depth)
+        rows, clauses = ranking.word_rows(request.filters, embedded.negative)
+        return ranking.lists(self.categories.expanded(snap, embedded.vector), embedded.words, rows, depth, clauses)
 
     def item(self, item_id: str) -> Hit:
         """An indexed item's listing (its score is 1: it is itself)."""

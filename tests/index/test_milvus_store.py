@@ -1,5 +1,6 @@
 """The Milvus vector store against a real Milvus standalone server: the same answers as Faiss, builds swapped in
-behind an alias, updates in place, filters inside Milvus, and plain messages when it is the wrong store or down."""
+behind an alias, updates in place, filters inside Milvus over the columns it holds, and plain messages when it is the
+wrong store or down."""
 
 from __future__ import annotations
 
@@ -67,6 +68,65 @@ def test_searches_in_milvus_answer_as_faiss_does(milvus, tmp_path):
         assert [i for i, _ in served.search(queries[0], 10, rows)[0]] == [
             i for i, _ in local.search(queries[0], 10, rows)[0]
         ]
+
+
+def shop(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    prices = rng.uniform(1, 100, n).round(2).astype(object)
+    prices[rng.random(n) < 0.1] = None  # no price: never in a range
+    return items(n).assign(
+        category=rng.choice(["mug", "bag", 'Sky "Blue" Hat', "écharpe"], n, p=[0.6, 0.3, 0.07, 0.03]),
+        price=prices,
+        description=["a long description " * 40] * n,  # too long to hold: its filters keep the old route
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_filters_run_inside_milvus_over_the_columns_it_holds_and_an_update_relabels(milvus, tmp_path):
+    from mmsearch.index.filters import matching_rows, parse_filters
+
+    vectors, table = clustered(3000), shop(3000)
+    path = tmp_path / "shop"
+    how = vindex.engine_kind("flat", milvus.url, milvus_store.alias_for(path))
+    vindex.write(vindex.build(vectors, table, {"model_id": "m", "catalog_id": "c"}, "flat", how), path)
+    served = vindex.load(path, "m", store=milvus.url)
+    local = vindex.build(vectors, table, {}, "flat")
+    queries = clustered(8, seed=1)
+    filters = [
+        "category=mug",  # 60%: once fetched deeper, now an expression
+        "category=mug|bag; price<=50",
+        "category!=mug; price>20.5",
+        'category=sky "blue" hat',
+        "category=ÉCHARPE",
+        "price>=99",
+        "category=none of these",
+        "description=a long description",
+    ]
+    for text in filters:
+        clauses = parse_filters(text)
+        rows = matching_rows(table, clauses)
+        assert served.how.expresses(served.engine, clauses) == (not text.startswith("description"))
+        for q in queries:
+            ours = served.search(q, 10, rows, clauses)[0]
+            theirs = local.search(q, 10, rows)[0]
+            assert [i for i, _ in ours] == [i for i, _ in theirs], text
+
+    # an update: item 0 becomes a hat (its vector kept), 10 new items, 5 gone
+    prev = vindex.load(path, "m", writable=True, store=milvus.url)
+    later = pd.concat([table.iloc[5:], shop(10, seed=9).assign(item_id=[f"new{i}" for i in range(10)])])
+    later.loc[later["item_id"] == "it00005", "category"] = "hat"
+    reused = np.r_[np.arange(5, 3000), np.full(10, -1)]
+    vindex.write(vindex.updated(prev, later, reused, clustered(10, seed=9), {"model_id": "m", "catalog_id": "c"}), path)
+    now = vindex.load(path, "m", store=milvus.url)
+    clauses = parse_filters("category=hat")
+    found = now.search(vectors[5], 5, matching_rows(now.items, clauses), clauses)[0]
+    assert [i for i, _ in found] == ["it00005"]
+    where = now.engine.layout.expression(clauses)
+    held = now.engine.client.query(
+        now.engine.collection, filter=where, output_fields=["slot"], consistency_level="Strong"
+    )
+    assert [r["slot"] for r in held] == [5]
 
 
 @pytest.mark.slow

@@ -39,12 +39,19 @@ class IndexKind:
         """The parameters of an index of ``n`` vectors of ``dim`` dimensions (written into the manifest)."""
         return {}
 
-    def make(self, dim: int, params: dict, train: np.ndarray):
-        """An empty engine, trained on ``train`` where the kind needs training."""
+    def make(self, dim: int, params: dict, train: np.ndarray, table=None):
+        """An empty engine, trained on ``train`` where the kind needs training; ``table``: the items' catalog
+        columns, for an engine that holds the columns filters read."""
         raise NotImplementedError
 
-    def add(self, engine, vectors: np.ndarray, slots: np.ndarray) -> None:
+    def add(self, engine, vectors: np.ndarray, slots: np.ndarray, table=None) -> None:
+        """Adds ``vectors`` under ``slots`` (with their rows of ``table`` where the engine holds columns)."""
         raise NotImplementedError
+
+    def relabel(self, engine, vectors, before, after, reused: np.ndarray) -> None:
+        """After an update, rewrites what the engine holds of kept items whose catalog columns changed (``before``
+        and ``after``: the previous and the new items table, ``reused``: each new row's slot, -1 for new ones);
+        nothing for an engine that holds no columns."""
 
     def remove(self, engine, slots: np.ndarray) -> None:
         raise NotImplementedError
@@ -65,9 +72,15 @@ class IndexKind:
         the slots still live, of ``slots``), made once per loaded index; None when nothing needs excluding."""
         return None
 
-    def search(self, engine, vectors, queries, k, allowed, excluded, params: dict, available: int):
+    def expresses(self, engine, clauses: list) -> bool:
+        """Whether the engine applies these filter clauses itself (over columns it holds): such a filter is passed
+        to ``search`` whatever its size, instead of being answered exactly here."""
+        return False
+
+    def search(self, engine, vectors, queries, k, allowed, excluded, params: dict, available: int, clauses=()):
         """(scores, slots) of the top ``k`` per query among the ``allowed`` slots (None: every slot not
-        ``excluded``); -1 where the engine ran out. ``available``: how many slots are allowed."""
+        ``excluded``); -1 where the engine ran out. ``available``: how many slots are allowed; ``clauses``: the
+        filter that allowed them, for an engine that ``expresses`` it."""
         raise NotImplementedError
 
     def bytes(self, n: int, dim: int) -> int:
@@ -90,7 +103,7 @@ class IndexKind:
 class FaissKind(IndexKind):
     """A kind whose engine is a Faiss index in this process, with ids as slots."""
 
-    def add(self, engine, vectors: np.ndarray, slots: np.ndarray) -> None:
+    def add(self, engine, vectors: np.ndarray, slots: np.ndarray, table=None) -> None:
         for start in range(0, len(vectors), 65_536):  # bounded temporary memory inside Faiss
             engine.add_with_ids(vectors[start : start + 65_536], slots[start : start + 65_536])
 
@@ -127,7 +140,7 @@ class FaissKind(IndexKind):
 
         return faiss.SearchParameters(sel=selector) if selector is not None else None
 
-    def search(self, engine, vectors, queries, k, allowed, excluded, params: dict, available: int):
+    def search(self, engine, vectors, queries, k, allowed, excluded, params: dict, available: int, clauses=()):
         import faiss
 
         selector = excluded if allowed is None else faiss.IDSelectorBatch(allowed)

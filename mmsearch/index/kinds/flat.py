@@ -14,7 +14,7 @@ class Flat(FaissKind):
     name, order, when = "flat", 0, {"max_items": FLAT_MAX}
     exact_filters = True
 
-    def make(self, dim: int, params: dict, train=None):
+    def make(self, dim: int, params: dict, train=None, table=None):
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
     def bytes(self, n: int, dim: int) -> int:

@@ -19,7 +19,7 @@ class HNSW(FaissKind):
     def params(self, n: int, dim: int) -> dict:
         return {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch": HNSW_EF_SEARCH}
 
-    def make(self, dim: int, params: dict, train=None):
+    def make(self, dim: int, params: dict, train=None, table=None):
         graph = faiss.IndexHNSWFlat(dim, params["M"], faiss.METRIC_INNER_PRODUCT)
         graph.hnsw.efConstruction = params["efConstruction"]
         return faiss.IndexIDMap2(graph)

@@ -33,7 +33,7 @@ class IVFPQ(FaissKind):
             "trained_on": min(n, TRAIN_MAX),
         }
 
-    def make(self, dim: int, params: dict, train: np.ndarray):
+    def make(self, dim: int, params: dict, train: np.ndarray, table=None):
         opq = f"OPQ{params['pq_m']}," if params.get("opq") else ""
         description = f"{opq}IVF{params['nlist']},PQ{params['pq_m']}x{params['pq_nbits']}"
         index = faiss.index_factory(dim, description, faiss.METRIC_INNER_PRODUCT)
