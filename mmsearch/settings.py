@@ -148,6 +148,14 @@ class SearchSettings:
     """How searches run"""
 
     top_k: int = field(default=12, metadata={"help": "results shown by default"})
+    # Every search ranks this deep whatever page it shows, so that its pages agree: 100 keeps hybrid fusion's lists
+    # as deep as before pages (FUSION_DEPTH); deeper costs each search more (docs/api.md).
+    max_k: int = field(
+        default=100,
+        metadata={
+            "help": "the most results one query's pages reach (offset + k); facets count and sorting orders these"
+        },
+    )
     search_mode: str = field(
         default="hybrid",
         metadata={"help": "text search: vector, keyword (BM25) or hybrid", "choices": ("vector", "keyword", "hybrid")},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 from mmsearch.search.request import SearchRequest
-from mmsearch.search.results import Answer
+from mmsearch.search.results import Answer, Page
 
 A, B = "A", "B"
 
@@ -61,33 +61,41 @@ class Interleaved:
     """A searcher that answers a share of text searches from two rankers interleaved (team-draft): the served
     searcher (team A) and ``rival``, another model's searcher, or the served one in ``rival_mode`` (team B).
 
-    Only searches in the served mode are interleaved (a caller who asked for a mode gets that mode); everything
-    else, and every other attribute, is the served searcher's. Every way in searches through it, so the feedback
-    code only records what it answered (an answer's ``teams`` says who placed each hit)."""
+    Only searches in the served mode, in relevance order, are interleaved (a caller who asked for a mode or a sort
+    gets that); everything else, and every other attribute, is the served searcher's. Every way in searches through
+    it, so the feedback code only records what it answered (an answer's ``teams`` says who placed each hit).
 
-    def __init__(self, served, rival=None, rival_mode: str | None = None, share: float = 0.5, rng=None):
+    Whether a query is interleaved, and the coin of each round, are drawn from its words, filters and cut-off (and
+    ``seed``), not afresh at each search: every page of a query is then cut from the same merged list, so pages
+    agree (a page is the merge of both rankers' lists down to its end, from the top)."""
+
+    def __init__(self, served, rival=None, rival_mode: str | None = None, share: float = 0.5, seed: str = ""):
         if (rival is None) == (rival_mode is None):
             raise ValueError("interleave with either a second searcher or a second mode")
-        self.served, self.rival, self.rival_mode, self.share = served, rival, rival_mode, share
-        self._rng = rng or random.Random()
+        self.served, self.rival, self.rival_mode, self.share, self.seed = served, rival, rival_mode, share, seed
 
     def __getattr__(self, name: str):
         return getattr(self.served, name)
 
     def search(self, request: SearchRequest) -> Answer:
         served = self.served.config.search_mode
-        answer = self.served.search(request)
-        if request.kind != "text" or request.mode not in (None, served) or self._rng.random() >= self.share:
-            return answer
+        rng = random.Random(f"{self.seed}\n{request.q}\n{request.filters}\n{request.min_score}")
+        if request.kind != "text" or request.mode not in (None, served) or request.sort or rng.random() >= self.share:
+            return self.served.search(request)
+        start, k = request.offset or 0, request.k or self.served.config.top_k
+        whole = request.but(offset=0, k=start + k)  # both lists from the top: the merge of a page needs them
+        answer = self.served.search(whole)
         if self.rival is not None:
-            other = self.rival.search(request)
+            other = self.rival.search(whole.but(facets=None))
         else:
-            other = self.served.search(request.but(mode=self.rival_mode))
+            other = self.served.search(whole.but(mode=self.rival_mode, facets=None))
         size = max(len(answer), len(other))
-        ids, teams = team_draft([h.item_id for h in answer], [h.item_id for h in other], size, self._rng)
+        ids, teams = team_draft([h.item_id for h in answer], [h.item_id for h in other], size, rng)
         found = {h.item_id: h for h in other} | {h.item_id: h for h in answer}
-        merged = [found[i] for i in ids]
+        merged = [found[i] for i in ids[start : start + k]]
         a = answer
-        mixed = Answer(merged, a.mode, a.kind, a.match, a.standing, a.affinity, a.coverage, teams)
+        mixed = Answer(merged, a.mode, a.kind, a.match, a.standing, a.affinity, a.coverage, teams[start : start + k])
         mixed.language, mixed.build = a.language, a.build
+        total = a.page.total
+        mixed.page = Page(start, total, start + k if start + k < total else None, a.page.facets, a.page.relevant)
         return mixed

@@ -50,6 +50,8 @@ class Columns:
         self.names = {c.lower(): c for c in table.columns}
         self._text: dict[str, pd.Categorical] = {}
         self._numbers: dict[str, np.ndarray] = {}
+        self._labels: dict[str, np.ndarray] = {}
+        self._dates: dict[str, np.ndarray] = {}
 
     def column(self, name: str) -> str:
         if name not in self.names:
@@ -68,6 +70,25 @@ class Columns:
         if name not in self._numbers:
             self._numbers[name] = pd.to_numeric(self.table[name], errors="coerce").to_numpy(dtype=float)
         return self._numbers[name]
+
+    def labels(self, name: str) -> np.ndarray:
+        """Each of ``text(name)``'s values as the catalog first spells it ("Sky Blue", not "sky blue")."""
+        if name not in self._labels:
+            values = self.text(name)
+            spelled = self.table[name].astype(str).str.strip().to_numpy(dtype=object)
+            first = pd.Series(spelled).groupby(values.codes).first()
+            labels = np.asarray(values.categories, dtype=object).copy()
+            labels[first.index[first.index >= 0]] = first[first.index >= 0].to_numpy()
+            self._labels[name] = labels
+        return self._labels[name]
+
+    def dates(self, name: str) -> np.ndarray:
+        """The column's values as dates (nanoseconds since 1970, NaN where a value is no date)."""
+        if name not in self._dates:
+            parsed = pd.to_datetime(self.table[name].astype(str), errors="coerce", utc=True, format="mixed")
+            ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(float)
+            self._dates[name] = np.where(parsed.isna().to_numpy(), np.nan, ns)
+        return self._dates[name]
 
 
 def matching_rows(table: pd.DataFrame | Columns, clauses: list[Clause]) -> np.ndarray:

@@ -54,7 +54,14 @@ class Ranking:
     def by_vector(
         self, vector: np.ndarray, k: int, filters: str | None = None, min_score: float | None = None
     ) -> list[Hit]:
-        """Top-k by cosine similarity; near-duplicates count once."""
+        """Top-k by cosine similarity, dressed; near-duplicates count once."""
+        found = self.dressed(self.vector_ranked(vector, k, filters), min_score)
+        for h in found:
+            h.similarity = h.score
+        return found
+
+    def vector_ranked(self, vector: np.ndarray, k: int, filters: str | None = None) -> list[tuple[str, float]]:
+        """Top-k (item id, cosine similarity); near-duplicates count once."""
         snap = self.snap
         rows, clauses = filter_rows(snap, filters)
         with stage("vector_search"):
@@ -68,10 +75,7 @@ class Ranking:
                 break
             fetch = min(available, fetch * 2)  # duplicates used up places: look further down the list
             hits = snap.index.search(vector, fetch, rows, clauses)[0]
-        found = self.dressed(hits, min_score)
-        for h in found:
-            h.similarity = h.score
-        return found
+        return hits
 
     def word_rows(self, filters: str | None, negative: list[str]) -> tuple[np.ndarray | None, list[Clause]]:
         """The rows a word query may return: the filter's, less every item whose text says a pushed-away word; and
@@ -104,12 +108,37 @@ class Ranking:
         filters: str | None = None,
         min_score: float | None = None,
     ) -> list[Hit]:
-        """Keyword (BM25) or hybrid hits: the keyword list alone, or fused with the vector list (``weight``: the
-        keyword list's share); hybrid scores are scaled so that 1.0 is first place in both lists."""
+        """Keyword (BM25) or hybrid hits, dressed (``word_ranked``), with their similarity and BM25."""
+        picked, bm25 = self.word_ranked(vector, words, negative, k, mode, weight, filters)
+        found = self.dressed(picked, min_score)
+        for h in found:
+            self.scored(h, vector, bm25)
+        return found
+
+    def scored(self, hit: Hit, vector: np.ndarray, bm25: dict[str, float]) -> Hit:
+        """A word search's hit with its cosine similarity to ``vector`` and its BM25 (None if not a keyword hit)."""
+        hit.similarity = round(float(self.snap.index.vector(hit.item_id) @ vector), 4)
+        hit.keyword_score = round(bm25[hit.item_id], 4) if hit.item_id in bm25 else None
+        return hit
+
+    def word_ranked(
+        self,
+        vector: np.ndarray,
+        words: str,
+        negative: list[str],
+        k: int,
+        mode: str,
+        weight: float,
+        filters: str | None = None,
+    ) -> tuple[list[tuple[str, float]], dict[str, float]]:
+        """Keyword (BM25) or hybrid (item id, score), top k: the keyword list alone, or fused with the vector list
+        (``weight``: the keyword list's share; scores scaled so that 1.0 is first place in both lists); and every
+        keyword hit's BM25. The lists are at least FUSION_DEPTH deep, and as deep for every k up to it, so that a
+        page of a longer answer is the same as a shorter answer."""
         snap = self.snap
         rows, clauses = self.word_rows(filters, negative)
         available = len(snap.index) if rows is None else len(rows)
-        depth = min(available, max(FUSION_DEPTH, 2 * k))
+        depth = min(available, max(FUSION_DEPTH, k))
         while True:
             by_vector, by_keyword = self.lists(None if mode == "keyword" else vector, words, rows, depth, clauses)
             with stage("fusion"):
@@ -124,12 +153,7 @@ class Ranking:
             depth = min(available, depth * 2)  # near-duplicates took places: look further down
         if mode == "hybrid":
             picked = [(item_id, score * (self.rrf_k + 1)) for item_id, score in picked]
-        found = self.dressed(picked, min_score)
-        bm25 = {snap.index.ids[r]: s for r, s in by_keyword}
-        for h in found:
-            h.similarity = round(float(snap.index.vector(h.item_id) @ vector), 4)
-            h.keyword_score = round(bm25[h.item_id], 4) if h.item_id in bm25 else None
-        return found
+        return picked, {snap.index.ids[r]: s for r, s in by_keyword}
 
     def dressed(self, hits: list[tuple[str, float]], min_score: float | None = None) -> list[Hit]:
         """Hits with their listings; those below ``min_score`` dropped."""

@@ -9,6 +9,7 @@ callers get ``image_url``, a route that serves it by item id.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 from urllib.parse import quote
 
@@ -90,6 +91,19 @@ class Hit(Listing):
         return f"{self.score:.3f} · {super().caption()}"
 
 
+@dataclasses.dataclass
+class Page:
+    """Where an answer's hits stand among every match of its query: ``offset`` of ``total`` (the matches its
+    pages reach), the ``next_offset`` (None on the last page), the ``facets`` counted over them, and the matches
+    in relevance order (``relevant``: what the match and interleaving read, whatever order was asked)."""
+
+    offset: int = 0
+    total: int = 0
+    next_offset: int | None = None
+    facets: dict | None = None
+    relevant: list = dataclasses.field(default_factory=list, repr=False)
+
+
 class Answer(list):
     """A search's hits, best first, with what ran to find them, so that no caller works it out again: ``mode``
     ranked them (an image alone, or a similar-items search, is always ``vector``), ``kind`` is what was asked with
@@ -115,13 +129,21 @@ class Answer(list):
         self.query_id: str | None = None  # given when the answer is recorded (feedback/loop.py)
         self.language: str | None = None  # the language the text tower took the words as, where it can tell
         self.build: str | None = None  # the build whose snapshot answered (X-MMSearch-Build)
+        self.page = Page(0, len(hits))  # where these hits stand among every match
 
     def public(self) -> dict:
-        """The answer's JSON for callers: its query_id, match, mode, query_language and hits."""
-        return {
+        """The answer's JSON for callers: its query_id, match, mode, query_language, hits, where they stand
+        (offset, next_offset, total) and the facets when asked."""
+        shown = {
             "query_id": self.query_id,
             "match": self.match,
             "mode": self.mode,
             "query_language": self.language,
             "results": [h.public() for h in self],
+            "offset": self.page.offset,
+            "next_offset": self.page.next_offset,
+            "total": self.page.total,
         }
+        if self.page.facets is not None:
+            shown["facets"] = self.page.facets
+        return shown

@@ -10,12 +10,14 @@ import numpy as np
 from mmsearch.encode.encoders import Encoder, load_encoder, picture_query
 from mmsearch.index import vectors as vindex
 from mmsearch.search.expansion import CategoryWords
+from mmsearch.search.facets import count, parse_facets
 from mmsearch.search.match import GOOD, WEAK, MatchRule, known_shares
 from mmsearch.search.query import QueryEncoder
 from mmsearch.search.ranking import FUSION_DEPTH, Ranking
 from mmsearch.search.request import MODES, SearchRequest
-from mmsearch.search.results import Answer, Hit, ItemNotFound
+from mmsearch.search.results import Answer, Hit, ItemNotFound, Page
 from mmsearch.search.snapshot import LoadedIndex, Snapshot
+from mmsearch.search.sorting import parse_sort, sorted_rows
 from mmsearch.settings import Settings
 from mmsearch.store.features import FeatureStore
 
@@ -66,7 +68,7 @@ class Searcher:
 
     def request(self, **fields: object) -> SearchRequest:
         """A request checked against this server's limits (QueryError says what is wrong)."""
-        return SearchRequest.of(self.config.max_query_chars, **fields)
+        return SearchRequest.of(self.config.max_query_chars, self.config.max_k, self.config.top_k, **fields)
 
     def search(self, request: SearchRequest) -> Answer:
         """Words, a picture, both, or an indexed item's similar items. ``mode`` vector, keyword (BM25 over the
@@ -75,45 +77,70 @@ class Searcher:
         the answer's ``mode`` says so."""
         snap = self.snapshot
         ranking = Ranking(snap, self.store, self.config.rrf_k)
-        k = request.k or self.config.top_k
+        depth = self.config.max_k  # every page of a query is cut from the same ranking, this deep
         if request.kind == "similar":  # the item's stored embedding: no picture decoded or encoded again
             vector = self.scaled(picture_query(self.queries.encoder, self._stored(snap, request.item_id)))
-            answer = Answer(ranking.by_vector(vector, k, request.filters, request.min_score), "vector", "similar", GOOD)
-            answer.build = snap.build
+            ranked = ranking.vector_ranked(vector, depth, request.filters)
+            hits, page = self._paged(snap, ranking, ranked, request, vector, None)
+            answer = Answer(hits, "vector", "similar", GOOD)
+            answer.build, answer.page = snap.build, page
             return answer
         embedded = self.queries.embed(request)
         vector, words, has_image = embedded.vector, embedded.words, request.image is not None
         mode = request.mode or self.config.search_mode
         coverage, content_coverage = known_shares(snap.keyword.query_stems, words) if words else (None, None)
         searched = self.scaled(vector if has_image or not words else self.categories.expanded(snap, vector))
+        bm25 = None
         if (
             not words or mode == "vector"
         ):  # a picture alone is a vector search, whatever the mode asked (the answer says)
-            mode, hits = "vector", ranking.by_vector(searched, k, request.filters, request.min_score)
+            mode, ranked = "vector", ranking.vector_ranked(searched, depth, request.filters)
         else:
             weight = self.config.keyword_weight if request.keyword_weight is None else request.keyword_weight
             if has_image:  # the words' side of the fusion shrinks with the picture's share of the query
                 weight *= 1.0 - (self.config.image_weight if request.image_weight is None else request.image_weight)
             # The keyword list answers only the words it knows ("stripped mug", a real word no longer "corrected":
             # "mug"), so its share of the fusion shrinks with theirs: a rule, not a tuned number (docs/quality.md).
-            hits = ranking.by_words(
-                searched, words, embedded.negative, k, mode, weight * coverage, request.filters, request.min_score
+            ranked, bm25 = ranking.word_ranked(
+                searched, words, embedded.negative, depth, mode, weight * coverage, request.filters
             )
+        hits, page = self._paged(snap, ranking, ranked, request, searched, bm25)
         phrases = None if has_image else self.categories.of(snap)
         affinity = phrases.affinity(vector) if phrases is not None else None
         coverage = None if has_image else content_coverage
-        answer = self._answer(snap, vector, hits, mode, request.kind, coverage, affinity)
-        answer.language, answer.build = embedded.language, snap.build
+        best = [item_id for item_id, _ in page.relevant[: request.k or self.config.top_k]]
+        answer = self._answer(snap, vector, hits, best, mode, request.kind, coverage, affinity)
+        answer.language, answer.build, answer.page = embedded.language, snap.build, page
         if has_image and snap.pictures is not None and embedded.general is not None:
             if not snap.pictures.familiar(embedded.general):  # a picture unlike any of the catalog's
                 answer.match = WEAK
         return answer
 
-    def _answer(self, snap, vector, hits, mode, kind, coverage, affinity) -> Answer:
-        """The hits with their match (match.py): how far the best one stands above the catalog, seen from the
-        query as typed (an expanded query's own similarities would flatter one for what the catalog lacks), and
-        for words alone (``coverage`` None with a picture) the share of them that the catalog knows."""
-        similarities = [float(snap.index.vector(h.item_id) @ vector) for h in hits]
+    def _paged(self, snap, ranking, ranked, request, vector, bm25) -> tuple[list[Hit], Page]:
+        """The page a request asks for, dressed, out of every match (``ranked``, relevance first): those under the
+        cut-off dropped, the facets counted over the rest, the rest sorted if asked, then ``k`` from ``offset``."""
+        if request.min_score is not None:
+            ranked = [(item_id, score) for item_id, score in ranked if score >= request.min_score]
+        relevant = ranked
+        rows = np.fromiter((snap.index.row(item_id) for item_id, _ in ranked), np.int64, len(ranked))
+        facets = count(snap.columns, parse_facets(request.facets), rows) if request.facets else None
+        if (order := parse_sort(request.sort)) is not None:
+            ranked = [ranked[at] for at in sorted_rows(snap.columns, order, rows)]
+        start, k = request.offset or 0, request.k or self.config.top_k
+        hits = ranking.dressed(ranked[start : start + k])
+        for h in hits:
+            if bm25 is None:
+                h.similarity = h.score
+            else:
+                ranking.scored(h, vector, bm25)
+        return hits, Page(start, len(ranked), start + k if start + k < len(ranked) else None, facets, relevant)
+
+    def _answer(self, snap, vector, hits, best, mode, kind, coverage, affinity) -> Answer:
+        """The hits with their match (match.py): how far the best of the query's matches (``best``: item ids by
+        relevance, whatever the page and order shown) stands above the catalog, seen from the query as typed (an
+        expanded query's own similarities would flatter one for what the catalog lacks), and for words alone
+        (``coverage`` None with a picture) the share of them that the catalog knows."""
+        similarities = [float(snap.index.vector(item_id) @ vector) for item_id in best]
         standing = round(snap.spread.standing(vector, max(similarities)), 3) if similarities else None
         match = self.match_rule.decide(standing, coverage, affinity)
         rounded = None if affinity is None else round(affinity, 4)

@@ -27,6 +27,16 @@ class Error(BaseModel):
     error: str = Field(description="what went wrong, for the person who sent the request")
 
 
+class FacetRange(BaseModel):
+    """One range of a number column's facet: from (included) to (excluded); an open end is left out."""
+
+    model_config = {"populate_by_name": True}
+
+    start: float | None = Field(None, alias="from", description="the range's lower edge, included")
+    to: float | None = Field(None, description="the range's upper edge, excluded")
+    count: int
+
+
 class SearchAnswer(BaseModel):
     query_id: str = Field(description="this answer's id: send it with events on its results (POST /api/events)")
     match: str = Field(
@@ -41,6 +51,18 @@ class SearchAnswer(BaseModel):
         "the model cannot tell, or for a picture alone",
     )
     results: list[Hit]
+    offset: int = Field(0, description="the place of the first result among every match (0: the first page)")
+    next_offset: int | None = Field(
+        None, description="the offset of the next page (send it as offset= with the same query); null on the last"
+    )
+    total: int = Field(
+        0, description="how many matches this query's pages reach (above min_score, at most the server's --max-k)"
+    )
+    facets: dict[str, dict[str, int] | list[FacetRange]] | None = Field(
+        None,
+        description="with facets=: per column, the matches' count by value (most frequent first), or for a column "
+        "of numbers by range",
+    )
     took_ms: float = Field(description="time spent in the server on this request")
     k: int = Field(description="how many results came back")
 

@@ -87,7 +87,7 @@ def analytics_tab(events: Events) -> None:
     def refresh(days: float, request: gr.Request = None) -> tuple:
         return usage_view(events, days, request)
 
-    with gr.Tab("Analytics", elem_id="mm-analytics"):
+    with gr.Tab("Analytics", elem_id="mm-analytics") as tab:
         if not feedback.access.enabled:
             gr.Markdown(JUDGING_OFF)
             return
@@ -108,3 +108,4 @@ def analytics_tab(events: Events) -> None:
         )
         outputs = [figures, per_day, *tables, mixed]
         button.click(refresh, days, outputs, api_name="analytics")
+        tab.select(refresh, days, outputs, api_visibility="private")  # what it holds, as it opens

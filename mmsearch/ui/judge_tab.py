@@ -39,7 +39,7 @@ def judge_tab(events: Events):
     def picked(evt: gr.SelectData) -> str:
         return str(evt.row_value[0]) if evt.row_value else ""
 
-    with gr.Tab("Judge", elem_id="mm-judge"):
+    with gr.Tab("Judge", elem_id="mm-judge") as tab:
         if not access.enabled:
             gr.Markdown(JUDGING_OFF)
             return None
@@ -74,6 +74,6 @@ def judge_tab(events: Events):
         for g, button in zip(GRADES, buttons):
             button.click(handlers.grader(g), state, outputs, api_visibility="private")
         previous.click(handlers.back, state, outputs, api_visibility="private")
-        refresh.click(handlers.queue_rows, [rater], queue, api_visibility="private")
+        gr.on([refresh.click, tab.select], handlers.queue_rows, [rater], queue, api_visibility="private")
         queue.select(picked, None, query, api_visibility="private")
     return handlers.judge

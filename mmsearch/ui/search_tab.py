@@ -1,15 +1,22 @@
-"""The Search tab's layout: the box, the gallery, the Advanced settings, similar items, and the shared link's search.
-What its events do is in search_handlers.py. Every event has an ``api_name``, so the same searches work from
-gradio_client and curl."""
+"""The Search tab's layout: the box, the gallery with "More results", the order and the facets beside it, the
+Advanced settings, similar items, and the shared link's search (the address bar follows what is shown, so a view can
+be shared). What its events do is in search_handlers.py. Every search event has an ``api_name``, so the same
+searches work from gradio_client and curl."""
 
 from __future__ import annotations
 
 import gradio as gr
 
+from mmsearch.search.facets import offered
 from mmsearch.search.request import MODES
 from mmsearch.search.searcher import Searcher
+from mmsearch.search.sorting import RELEVANCE, sortable
 from mmsearch.ui.events import Events
 from mmsearch.ui.search_handlers import LINK_K_MAX, SearchHandlers
+
+FACET_COLUMNS = 5  # facets the tab offers, chosen from the catalog's columns (facets.offered)
+# Sets the address bar to the view's link, so that copying it shares what is shown.
+FOLLOW_LINK = "(link) => { history.replaceState(null, '', link ? '?' + link : location.pathname); }"
 
 EXAMPLES = [
     "red striped t-shirt",
@@ -28,6 +35,12 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
     cfg = searcher.config
     handlers = SearchHandlers(searcher, events)
     advanced_open = gr.BrowserState(False, storage_key="mmsearch-advanced-open")
+    columns = searcher.snapshot.columns
+    skip = ("item_id", "image", *cfg.keyword_field_list())
+    facet_names = gr.State(",".join(offered(columns, skip, FACET_COLUMNS)))
+    orders = [("Relevance", RELEVANCE)]
+    for name in sortable(columns, skip):
+        orders += [(f"{name}: lowest first", name), (f"{name}: highest first", f"-{name}")]
 
     with gr.Tab("Search"):
         # The first screen is the box and the results: everything that tunes a search folds away below them.
@@ -50,15 +63,28 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
         examples = [e.strip() for e in cfg.examples.split("|") if e.strip()] or EXAMPLES
         gr.Examples(examples, inputs=[query], label=None, elem_id="mm-examples")
         status = gr.Markdown(elem_id="mm-status")
-        gallery = gr.Gallery(
-            label="Results",
-            show_label=False,
-            columns=6,
-            height="auto",
-            object_fit="contain",
-            allow_preview=False,
-            elem_id="mm-gallery",
-        )
+        view = gr.State(None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5, min_width=320):
+                gallery = gr.Gallery(
+                    label="Results",
+                    show_label=False,
+                    columns=6,
+                    height="auto",
+                    object_fit="contain",
+                    allow_preview=False,
+                    elem_id="mm-gallery",
+                )
+                more = gr.Button("More results", visible=False, size="sm", elem_id="mm-more")
+            # Beside the results on a laptop, under them on a phone (the row wraps below the columns' widths).
+            with gr.Column(scale=1, min_width=200, elem_id="mm-refine"):
+                sort = gr.Dropdown(orders, value=RELEVANCE, label="Sort by", elem_id="mm-sort")
+                facets = [
+                    gr.Radio([], label="", visible=False, elem_id=f"mm-facet-{n}", elem_classes="mm-facet")
+                    for n in range(FACET_COLUMNS)
+                ]
+        offset = gr.Number(0, precision=0, visible=False)  # the Gradio API's page offset; the tab pages with More
+        link = gr.Textbox(visible=False)
         with gr.Accordion("Advanced: number of results, mode, weights, filters, image search", open=False) as advanced:
             with gr.Row():
                 k = gr.Slider(1, LINK_K_MAX, value=cfg.top_k, step=1, label="Results (k)", elem_id="mm-k")
@@ -98,57 +124,87 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
             with gr.Row():
                 like_id = gr.Textbox(label="Item id", max_lines=1, scale=3)
                 like_button = gr.Button("Similar items", scale=1)
-        gr.on(
-            [text_button.click, query.submit],
-            handlers.search_text,
-            [query, k, min_score, filters, mode, keyword_weight, image, image_weight],
-            [gallery, results, status],
-            api_name="search_text",
-            preprocess=False,
+        shown = [gallery, results, status, view]  # the view is a gr.State: no part of the API's answer
+
+        def drawn(event) -> None:
+            """After a search: the facets, More results and the address bar follow the view."""
+            event.then(
+                lambda v: handlers.shown(v, FACET_COLUMNS), view, [*facets, more, link], api_visibility="private"
+            ).then(None, link, None, js=FOLLOW_LINK, api_visibility="private")
+
+        text_inputs = [query, k, min_score, filters, mode, keyword_weight, image, image_weight, sort, offset]
+        drawn(
+            gr.on(
+                [text_button.click, query.submit],
+                handlers.search_text,
+                [*text_inputs, facet_names],
+                shown,
+                api_name="search_text",
+                preprocess=False,
+            )
         )
-        gr.on(
-            [image_button.click, image.upload],
-            handlers.search_image,
-            [image, k, min_score, filters],
-            [gallery, results, status],
-            api_name="search_image",
-            preprocess=False,
+        drawn(
+            gr.on(
+                [image_button.click, image.upload],
+                handlers.search_image,
+                [image, k, min_score, filters, sort, facet_names],
+                shown,
+                api_name="search_image",
+                preprocess=False,
+            )
         )
         # The small button beside the box puts its picture into the image input, then searches with it.
-        upload.upload(lambda path: path, upload, image, api_visibility="private").then(
-            handlers.search_image,
-            [image, k, min_score, filters],
-            [gallery, results, status],
-            preprocess=False,
-            api_visibility="private",
+        drawn(
+            upload.upload(lambda path: path, upload, image, api_visibility="private").then(
+                handlers.search_image,
+                [image, k, min_score, filters, sort, facet_names],
+                shown,
+                preprocess=False,
+                api_visibility="private",
+            )
         )
-        gr.on(
-            [like_button.click, like_id.submit],
-            handlers.similar,
-            [like_id, k, min_score, filters],
-            [gallery, results, status],
-            api_name="similar",
+        drawn(
+            gr.on(
+                [like_button.click, like_id.submit],
+                handlers.similar,
+                [like_id, k, min_score, filters, sort, facet_names],
+                shown,
+                api_name="similar",
+            )
         )
         # The name it had before "similar" was the one word for it: still answered (from a button no one sees, so a
         # click runs one search), no longer listed.
         gr.Button(visible=False).click(
             handlers.more_like_this,
             [like_id, k, min_score, filters],
-            [gallery, results, status],
+            shown,
             api_name="more_like_this",
             api_visibility="undocumented",
         )
-        gallery.select(
-            handlers.on_select,
-            [results, k, min_score, filters],
-            [like_id, gallery, results, status],
-            api_visibility="private",
+        drawn(
+            gallery.select(
+                handlers.on_select,
+                [results, k, min_score, filters, sort, facet_names],
+                [like_id, *shown],
+                api_visibility="private",
+            )
         )
+        drawn(more.click(handlers.more, view, shown, api_visibility="private"))
+        for n, facet in enumerate(facets):
+            drawn(facet.input(handlers.refiner(n), [view, facet, filters], [*shown, filters], api_visibility="private"))
+        # A new order re-runs what is shown, from its top.
+        drawn(sort.input(handlers.resorted, [view, sort], shown, api_visibility="private"))
         advanced.expand(lambda: True, None, advanced_open, api_visibility="private")
         advanced.collapse(lambda: False, None, advanced_open, api_visibility="private")
         demo.load(lambda was_open: gr.Accordion(open=bool(was_open)), advanced_open, advanced, api_visibility="private")
 
     # The browser's own page load, not an API call: the same search is /search_text for scripts.
-    demo.load(
-        handlers.from_link, None, [query, k, gallery, results, status], api_name="open_link", api_visibility="private"
+    drawn(
+        demo.load(
+            handlers.from_link,
+            facet_names,
+            [query, k, filters, sort, mode, *shown],
+            api_name="open_link",
+            api_visibility="private",
+        )
     )

@@ -29,7 +29,7 @@ def register_tools(searcher: Searcher, events: Events) -> None:
     """Adds the four tools to the Blocks being built (call inside ``with gr.Blocks()``)."""
 
     def answer(endpoint: str, request: gr.Request | None, wanted) -> str:
-        """JSON text of a search's ``{"query_id", "match", "mode", "results"}`` through the guard (results with
+        """JSON text of a search's ``{"query_id", "match", "mode", "results", "next_offset", ...}`` through the guard (results with
         absolute picture URLs; match ``weak`` when nothing in the catalog matches well). ``wanted`` makes the
         checked request, so that its refusals pass the guard too."""
 
@@ -45,7 +45,14 @@ def register_tools(searcher: Searcher, events: Events) -> None:
         return json.dumps(events.run(endpoint, request, found), ensure_ascii=False)
 
     def search_products(
-        query: str, k: int = 10, mode: str = "hybrid", filters: str = "", request: gr.Request = None
+        query: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        filters: str = "",
+        offset: int = 0,
+        sort: str = "",
+        facets: str = "",
+        request: gr.Request = None,
     ) -> str:
         """Search the product catalog with words; returns the best matches first.
 
@@ -54,43 +61,74 @@ def register_tools(searcher: Searcher, events: Events) -> None:
             k: how many products to return, 1 to 100.
             mode: "hybrid" (keywords and image embeddings fused; the default), "vector" (embeddings only, best for colours and looks) or "keyword" (BM25 over titles and descriptions).
             filters: optional conditions on catalog columns separated by ';', e.g. "category=mug; colour=red|blue; price<=20".
+            offset: skip this many results, for the next page: pass the answer's next_offset.
+            sort: "" for relevance, or a column of numbers or dates, e.g. "price", or "-price" for the dearest first.
+            facets: optional columns to count the matches by, separated by commas, e.g. "category,price".
         Returns:
-            JSON: a list of products, item_id, score, title, image_url, price, category, description, metadata, similarity and keyword_score.
+            JSON: results (a list of products, item_id, score, title, image_url, price, category, description, metadata, similarity and keyword_score), next_offset, total and, when asked, facets.
         """
         return answer(
-            "tool_search_products", request, lambda: searcher.request(q=query, k=k, mode=mode, filters=filters)
+            "tool_search_products",
+            request,
+            lambda: searcher.request(q=query, k=k, mode=mode, filters=filters, offset=offset, sort=sort, facets=facets),
         )
 
-    def search_by_image(image: FileData, k: int = 10, filters: str = "", request: gr.Request = None) -> str:
+    def search_by_image(
+        image: FileData,
+        k: int = 10,
+        filters: str = "",
+        offset: int = 0,
+        sort: str = "",
+        facets: str = "",
+        request: gr.Request = None,
+    ) -> str:
         """Find the products that look most like a picture.
 
         Args:
             image: the picture, as an http(s) URL or an uploaded file (PNG, JPEG, WebP, ...).
             k: how many products to return, 1 to 100.
             filters: optional conditions on catalog columns separated by ';', e.g. "category=sneaker; price<=80".
+            offset: skip this many results, for the next page: pass the answer's next_offset.
+            sort: "" for likeness, or a column of numbers or dates, e.g. "price", or "-price" for the dearest first.
+            facets: optional columns to count the matches by, separated by commas, e.g. "category,price".
         Returns:
-            JSON: a list of products, most similar first, item_id, score (cosine similarity), title, image_url, price, category, description, metadata.
+            JSON: results (a list of products, most similar first, item_id, score (cosine similarity), title, image_url, price, category, description, metadata), next_offset, total and, when asked, facets.
         """
 
         def wanted():
             path = events.upload(image)
             if path is None:
                 raise QueryError("Send a picture to search with: an http(s) URL or an uploaded file.")
-            return searcher.request(image=path, k=k, filters=filters)
+            return searcher.request(image=path, k=k, filters=filters, offset=offset, sort=sort, facets=facets)
 
         return answer("tool_search_by_image", request, wanted)
 
-    def similar_products(item_id: str, k: int = 10, filters: str = "", request: gr.Request = None) -> str:
+    def similar_products(
+        item_id: str,
+        k: int = 10,
+        filters: str = "",
+        offset: int = 0,
+        sort: str = "",
+        facets: str = "",
+        request: gr.Request = None,
+    ) -> str:
         """Find the products that look most like a product already in the catalog (similar items).
 
         Args:
             item_id: the catalog id of the product, as returned by the other tools.
             k: how many products to return, 1 to 100 (the product itself comes first, with score 1).
             filters: optional conditions on catalog columns separated by ';', e.g. "price<=20".
+            offset: skip this many results, for the next page: pass the answer's next_offset.
+            sort: "" for likeness, or a column of numbers or dates, e.g. "price", or "-price" for the dearest first.
+            facets: optional columns to count the matches by, separated by commas, e.g. "category,price".
         Returns:
-            JSON: a list of products, most similar first, with the same fields as search_products.
+            JSON: the same fields as search_products.
         """
-        return answer("tool_similar_products", request, lambda: searcher.request(item_id=item_id, k=k, filters=filters))
+        return answer(
+            "tool_similar_products",
+            request,
+            lambda: searcher.request(item_id=item_id, k=k, filters=filters, offset=offset, sort=sort, facets=facets),
+        )
 
     def get_product(item_id: str, request: gr.Request = None) -> str:
         """Look up one product of the catalog by its id.

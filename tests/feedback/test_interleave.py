@@ -32,7 +32,7 @@ def test_the_interleaving_searcher_answers_a_share_of_served_mode_text_searches_
 
     from mmsearch.feedback.interleave import Interleaved
 
-    both = Interleaved(small_searcher, rival_mode="keyword", share=1.0, rng=random.Random(0))
+    both = Interleaved(small_searcher, rival_mode="keyword", share=1.0)
     mixed = ask(both, "red striped mug", 8)
     assert mixed.teams is not None and len(mixed.teams) == len(mixed) and set(mixed.teams) <= {A, B}
     served = {h.item_id for h in ask(small_searcher, "red striped mug", 8)}
@@ -51,3 +51,16 @@ def test_the_interleaving_searcher_answers_a_share_of_served_mode_text_searches_
 
 def mixed_request(searcher):
     return searcher.request(q="blue mug", k=4)
+
+
+def test_interleaved_pages_are_cut_from_one_merged_list(small_searcher):
+    from conftest import ask
+
+    from mmsearch.feedback.interleave import Interleaved
+
+    both = Interleaved(small_searcher, rival_mode="keyword", share=1.0)
+    whole = ask(both, "red striped mug", 12)
+    pages = [ask(both, "red striped mug", 4, offset=start) for start in (0, 4, 8)]
+    assert [h.item_id for p in pages for h in p] == [h.item_id for h in whole]
+    assert [t for p in pages for t in p.teams] == whole.teams
+    assert [p.page.offset for p in pages] == [0, 4, 8] and pages[0].page.next_offset == 4

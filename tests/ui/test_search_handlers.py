@@ -34,26 +34,26 @@ def test_the_status_line_says_how_many_and_when_nothing_matches_well():
 
 
 def test_words_show_k_cards_with_their_answer_and_position(handlers):
-    gallery, rows, status = handlers.search_text("red striped t-shirt", 5, 0.0, "", "hybrid")
+    gallery, rows, status, _ = handlers.search_text("red striped t-shirt", 5, 0.0, "", "hybrid")
     assert len(gallery) == len(rows) == 5 and status.startswith('5 results for "red striped t-shirt"')
     assert [r["position"] for r in rows] == [1, 2, 3, 4, 5] and len({r["query_id"] for r in rows}) == 1
     assert "hybrid · scores: rank fusion" in status and all("image" not in r for r in rows)
-    _, rows, status = handlers.search_text("mug", 20, 0.0, "category=mug", "keyword")
+    _, rows, status, _ = handlers.search_text("mug", 20, 0.0, "category=mug", "keyword")
     assert rows and {r["category"] for r in rows} == {"mug"} and "where category=mug" in status
 
 
 def test_a_minimum_score_hides_the_low_ones_and_says_so(handlers):
-    _, everything, _ = handlers.search_text("blue mug", 10, 0.0, "", "hybrid")
+    _, everything, _, _ = handlers.search_text("blue mug", 10, 0.0, "", "hybrid")
     cut = everything[4]["score"]
-    _, kept, status = handlers.search_text("blue mug", 10, cut, "", "hybrid")
+    _, kept, status, _ = handlers.search_text("blue mug", 10, cut, "", "hybrid")
     assert [r["item_id"] for r in kept] == [r["item_id"] for r in everything if r["score"] >= cut]
     assert f"{10 - len(kept)} more below the minimum score hidden" in status
 
 
 def test_similar_items_and_a_click_on_a_result(handlers):
-    _, rows, status = handlers.similar("demo-00007", 4)
+    _, rows, status, _ = handlers.similar("demo-00007", 4)
     assert rows[0]["item_id"] == "demo-00007" and len(rows) == 4 and "items like demo-00007" in status
-    like_id, _, again, _ = handlers.on_select(rows, 3, 0.0, "", SimpleNamespace(index=1), None)
+    like_id, _, again, _, _ = handlers.on_select(rows, 3, 0.0, "", "", "", SimpleNamespace(index=1), None)
     assert like_id == rows[1]["item_id"] and again[0]["item_id"] == rows[1]["item_id"] and len(again) == 3
 
 
@@ -76,7 +76,7 @@ def test_bad_input_is_refused_in_the_error_box_with_its_reason(handlers, call, m
 
 
 def test_control_characters_are_dropped_before_search_and_storage(handlers):
-    _, rows, status = handlers.search_text("red\x00 mug\x07", 3)
+    _, rows, status, _ = handlers.search_text("red\x00 mug\x07", 3)
     assert len(rows) == 3 and status.startswith('3 results for "red mug"')
     handlers.events.feedback.log.flush()
     stored = handlers.events.feedback.usage(1)[0]["query"].dropna().tolist()
@@ -89,7 +89,32 @@ def test_a_picture_alone_and_with_words(handlers, demo_manifest, tmp_path, monke
         handlers.search_image(str(photo), 3)  # a server path is no upload
     Image.open(photo).save(tmp_path / "x.png")
     monkeypatch.setattr(handlers.events, "upload", lambda image: image)  # as if Gradio had received it
-    _, rows, status = handlers.search_image(str(tmp_path / "x.png"), 3)
+    _, rows, status, _ = handlers.search_image(str(tmp_path / "x.png"), 3)
     assert rows[0]["item_id"] == "demo-00010" and len(rows) == 3 and "the uploaded image" in status
-    _, rows, status = handlers.search_text("blue mug", 4, image=str(tmp_path / "x.png"), image_weight=0.5)
+    _, rows, status, _ = handlers.search_text("blue mug", 4, image=str(tmp_path / "x.png"), image_weight=0.5)
     assert len(rows) == 4 and '"blue mug" + the uploaded image' in status
+
+
+def test_more_results_facets_and_order_work_on_what_is_shown(handlers):
+    from urllib.parse import parse_qs
+
+    gallery, rows, status, view = handlers.search_text("mug", 6, 0.0, "", "keyword", facets="category,price")
+    assert len(gallery) == 6 and "in all" in status and view.page.next_offset == 6
+    assert "category" in view.clauses and all(c.startswith("category=") for c in view.clauses["category"].values())
+    radios = handlers.shown(view, 5)
+    assert radios[0].visible and radios[-2].visible  # the category facet, and More results
+    gallery2, rows2, status2, view2 = handlers.more(view)
+    assert len(gallery2) == 12 and rows2[:6] == rows and status2.startswith('12 results for "mug"')
+    every = [r["item_id"] for r in handlers.search_text("mug", 12, 0.0, "", "keyword")[1]]
+    assert [r["item_id"] for r in rows2] == every  # the second page follows the first
+    assert parse_qs(handlers.shown(view2, 5)[-1]) == {"q": ["mug"], "k": ["6"], "mode": ["keyword"]}
+
+    choice = next(iter(view.clauses["category"]))
+    *shown, narrowed = handlers.refiner(0)(view, choice, "")
+    assert narrowed == view.clauses["category"][choice]
+    assert {r["category"].lower() for r in shown[1]} == {narrowed.split("=", 1)[1].lower()}
+    _, cheapest, _, _ = handlers.resorted(view, "price")
+    prices = [r["price"] for r in cheapest]
+    assert prices == sorted(prices)
+    with pytest.raises(gr.Error, match="no more results"):
+        handlers.more(None)

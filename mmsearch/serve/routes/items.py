@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse
 
+from mmsearch.search.request import FacetText, ItemId, K, MinScore, Offset, SortText
 from mmsearch.search.request import Filters as FilterText
-from mmsearch.search.request import ItemId, K, MinScore
 from mmsearch.search.results import ItemNotFound, Listing
 from mmsearch.serve.deployment import DeploymentDep
 from mmsearch.serve.guard import Refusal
@@ -40,8 +40,13 @@ async def similar(
     k: Annotated[K, Query(**described("k"))] = None,
     filters: Annotated[FilterText, Query(**described("filters"))] = None,
     min_score: Annotated[MinScore, Query(**described("min_score"))] = None,
+    offset: Annotated[Offset, Query(**described("offset"))] = None,
+    sort: Annotated[SortText, Query(**described("sort"))] = None,
+    facets: Annotated[FacetText, Query(**described("facets"))] = None,
 ):
-    wanted = deployment.searcher.request(item_id=item_id, k=k, filters=filters, min_score=min_score)
+    wanted = deployment.searcher.request(
+        item_id=item_id, k=k, filters=filters, min_score=min_score, offset=offset, sort=sort, facets=facets
+    )
     return await deployment.answer(request, wanted)
 
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
+from mmsearch.search.request import FacetText, K, MinScore, Mode, Offset, QueryParam, SearchRequest, SortText, Weight
 from mmsearch.search.request import Filters as FilterText
-from mmsearch.search.request import K, MinScore, Mode, QueryParam, SearchRequest, Weight
 from mmsearch.serve.deployment import DeploymentDep
 from mmsearch.serve.guard import Refusal
 from mmsearch.serve.rest import COMMON, SearchAnswer, guarded, statuses
@@ -42,9 +42,20 @@ async def search(
     filters: Annotated[FilterText, Query(**described("filters"))] = None,
     min_score: Annotated[MinScore, Query(**described("min_score"))] = None,
     keyword_weight: Annotated[Weight, Query(**described("keyword_weight"))] = None,
+    offset: Annotated[Offset, Query(**described("offset"))] = None,
+    sort: Annotated[SortText, Query(**described("sort"))] = None,
+    facets: Annotated[FacetText, Query(**described("facets"))] = None,
 ):
     wanted = deployment.searcher.request(
-        q=q, k=k, mode=mode, filters=filters, min_score=min_score, keyword_weight=keyword_weight
+        q=q,
+        k=k,
+        mode=mode,
+        filters=filters,
+        min_score=min_score,
+        keyword_weight=keyword_weight,
+        offset=offset,
+        sort=sort,
+        facets=facets,
     )
     return await deployment.answer(request, wanted)
 
@@ -68,6 +79,9 @@ async def search_image(
     mode: Annotated[Mode, Form(**described("mode"))] = None,
     filters: Annotated[FilterText, Form(**described("filters"))] = None,
     min_score: Annotated[MinScore, Form(**described("min_score"))] = None,
+    offset: Annotated[Offset, Form(**described("offset"))] = None,
+    sort: Annotated[SortText, Form(**described("sort"))] = None,
+    facets: Annotated[FacetText, Form(**described("facets"))] = None,
 ):
     limit = deployment.max_upload_bytes
     data = bytearray()
@@ -78,6 +92,7 @@ async def search_image(
                 413, f"The upload is larger than the {limit // 2**20} MB limit.", "too_large", {"Connection": "close"}
             )
     fields = dict(q=q, k=k, mode=mode, filters=filters, min_score=min_score, image_weight=image_weight)
+    fields |= dict(offset=offset, sort=sort, facets=facets)
     wanted = deployment.searcher.request(image=bytes(data), **fields)
 
     def embedded() -> SearchRequest:

@@ -1,0 +1,80 @@
+"""Sorting a query's matches by a column: ``sort=price`` (ascending), ``sort=-price`` or ``sort=-added``
+(descending), over a column of numbers or of dates; ``relevance`` (the default) keeps the ranking's order.
+
+Every match its pages reach (after its filters and cut-off) is sorted, not only the page shown; items without a
+value come last either way, and ties keep their relevance order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmsearch.index.filters import Columns, FilterError
+from mmsearch.search.results import QueryError
+
+RELEVANCE = "relevance"
+VALUES_SHARE = 0.9  # a column sorts when this share of its non-empty values are numbers (or else dates)
+EMPTY = ("", "nan", "none", "<na>", "nat")
+
+
+@dataclass(frozen=True)
+class Sort:
+    column: str
+    descending: bool = False
+
+
+def parse_sort(text: str | None) -> Sort | None:
+    """'-price' -> Sort('price', descending=True); None or 'relevance' -> None (QueryError if unreadable)."""
+    text = (text or "").strip()
+    if not text or text.lower() == RELEVANCE:
+        return None
+    found = re.fullmatch(r"([+-]?)\s*([\w .-]+)", text)
+    if not found:
+        raise QueryError(f"cannot read sort={text!r}; write a column, e.g. sort=price, or sort=-price to reverse it")
+    return Sort(found.group(2).strip().lower(), found.group(1) == "-")
+
+
+def sort_keys(columns: Columns, column: str) -> np.ndarray:
+    """The column's values as numbers, or as dates where they are not numbers (NaN where missing); QueryError for
+    a column of neither."""
+    try:
+        name = columns.column(column)
+    except FilterError as exc:
+        raise QueryError(str(exc).replace("to filter on", "to sort by")) from None
+    text = columns.text(name)
+    filled = ~np.isin(text.codes, np.flatnonzero(text.categories.isin(list(EMPTY))))
+    if filled.any():
+        for keys in (columns.numbers(name), columns.dates(name)):
+            if np.isfinite(keys[filled]).mean() >= VALUES_SHARE:
+                return keys
+    raise QueryError(f"sort takes a column of numbers or dates; {column!r} is neither")
+
+
+def sorted_rows(columns: Columns, sort: Sort, rows: np.ndarray) -> np.ndarray:
+    """The positions of ``rows`` (index rows, in relevance order) in the order ``sort`` asks."""
+    keys = sort_keys(columns, sort.column)[rows]
+    missing = ~np.isfinite(keys)
+    keys = np.where(missing, 0.0, -keys if sort.descending else keys)
+    return np.lexsort((np.arange(len(rows)), keys, missing))  # missing last, then the key, then relevance
+
+
+def sortable(columns: Columns, skip: tuple[str, ...], sample: int = 200) -> list[str]:
+    """The columns of numbers or of dates (told by their first ``sample`` values) a catalog can be sorted by."""
+    import pandas as pd
+
+    found = []
+    for name in columns.names.values():
+        if name.lower() in skip or name.startswith("_"):
+            continue
+        values = columns.table[name].dropna().astype(str).str.strip()
+        values = values[~values.str.lower().isin(EMPTY)].head(sample)
+        if not len(values):
+            continue
+        numbers = pd.to_numeric(values, errors="coerce").notna().mean()
+        dates = pd.to_datetime(values, errors="coerce", utc=True, format="mixed").notna().mean()
+        if max(numbers, dates) >= VALUES_SHARE:
+            found.append(name)
+    return found

@@ -1,0 +1,76 @@
+"""Facets, pages and sorting through the REST routes (words, a picture, similar items): the answer's fields, the
+schema, and plain 400s for what cannot be done."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mmsearch import settings
+from mmsearch.search.searcher import Searcher
+from mmsearch.service import create_app
+
+
+@pytest.fixture(scope="module")
+def http(small_index, tmp_path_factory):
+    searcher = Searcher.open(settings.replace(small_index, data_dir=tmp_path_factory.mktemp("pages")))
+    with TestClient(create_app(searcher)) as client:
+        yield client
+
+
+def test_a_search_pages_sorts_and_counts_its_matches(http):
+    every = http.get("/api/search", params={"q": "mug", "k": 100, "mode": "keyword"}).json()
+    first = http.get(
+        "/api/search", params={"q": "mug", "k": 5, "mode": "keyword", "facets": "category,price:20,40"}
+    ).json()
+    assert first["offset"] == 0 and first["total"] == len(every["results"]) and first["next_offset"] == 5
+    assert first["facets"]["category"] == dict(Counter(r["category"] for r in every["results"]).most_common())
+    assert sum(r["count"] for r in first["facets"]["price"]) == first["total"]
+    second = http.get("/api/search", params={"q": "mug", "k": 5, "mode": "keyword", "offset": 5}).json()
+    assert [r["item_id"] for r in first["results"] + second["results"]] == [
+        r["item_id"] for r in every["results"][:10]
+    ]
+    assert "facets" not in second  # only when asked
+    dearest = http.get("/api/search", params={"q": "mug", "k": 10, "sort": "-price", "mode": "keyword"}).json()
+    prices = [r["price"] for r in dearest["results"]]
+    assert prices == sorted(prices, reverse=True) and prices[0] == max(r["price"] for r in every["results"])
+
+
+def test_similar_items_and_uploads_take_the_same_fields(http, small_index):
+    item = Searcher.open(small_index).index.ids[0]
+    similar = http.get(f"/api/items/{item}/similar", params={"k": 3, "offset": 3, "facets": "colour"}).json()
+    assert similar["offset"] == 3 and len(similar["results"]) == 3 and similar["facets"]["colour"]
+    picture = http.get(f"/api/items/{item}/image").content
+    found = http.post(
+        "/api/search/image",
+        files={"image": ("p.jpg", picture, "image/jpeg")},
+        data={"k": "4", "sort": "price", "offset": "2", "facets": "category"},
+    ).json()
+    prices = [r["price"] for r in found["results"]]
+    assert found["offset"] == 2 and prices == sorted(prices) and found["facets"]["category"]
+
+
+@pytest.mark.parametrize(
+    "params, says",
+    [
+        ({"offset": -1}, "offset"),
+        ({"offset": 99, "k": 5}, "more than 100 results"),
+        ({"sort": "size"}, "no column 'size' to sort by"),
+        ({"sort": "title"}, "numbers or dates"),
+        ({"facets": "size"}, "no column 'size' to count"),
+        ({"facets": "price:9,1"}, "must rise"),
+    ],
+)
+def test_what_cannot_be_done_is_a_400_naming_the_problem(http, params, says):
+    answer = http.get("/api/search", params={"q": "mug"} | params)
+    assert answer.status_code == 400 and says in answer.json()["error"], answer.text
+
+
+def test_the_schema_documents_the_new_fields(http):
+    schema = http.get("/openapi.json").json()
+    names = {p["name"] for p in schema["paths"]["/api/search"]["get"]["parameters"]}
+    assert {"offset", "sort", "facets"} <= names
+    answer = schema["components"]["schemas"]["SearchAnswer"]["properties"]
+    assert {"offset", "next_offset", "total", "facets"} <= set(answer)
