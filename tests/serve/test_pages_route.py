@@ -29,9 +29,7 @@ def test_a_search_pages_sorts_and_counts_its_matches(http):
     assert first["facets"]["category"] == dict(Counter(r["category"] for r in every["results"]).most_common())
     assert sum(r["count"] for r in first["facets"]["price"]) == first["total"]
     second = http.get("/api/search", params={"q": "mug", "k": 5, "mode": "keyword", "offset": 5}).json()
-    assert [r["item_id"] for r in first["results"] + second["results"]] == [
-        r["item_id"] for r in every["results"][:10]
-    ]
+    assert [r["item_id"] for r in first["results"] + second["results"]] == [r["item_id"] for r in every["results"][:10]]
     assert "facets" not in second  # only when asked
     dearest = http.get("/api/search", params={"q": "mug", "k": 10, "sort": "-price", "mode": "keyword"}).json()
     prices = [r["price"] for r in dearest["results"]]
