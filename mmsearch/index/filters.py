@@ -120,12 +120,18 @@ def grammar(columns: list[str]) -> str:
     ``pattern`` (the API's schema says with it exactly which filters a search takes): clauses separated by ';', each
     a column (any case), an operator, and a value (a number after <, <=, > and >=)."""
     names = [c for c in columns if re.fullmatch(r"[\w .-]+", c)]
-    column = "(?:" + "|".join(_any_case(c) for c in sorted(names, key=len, reverse=True)) + ")"
+    column = one_of(names)
     # A value is anything with a character that is no control character (those are dropped where text comes in).
     value = r"[^;]*[^;\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f][^;]*"
     clause = rf"{column}\s*(?:(?:!=|=){value}|(?:<=|>=|<|>)\s*{NUMBER}\s*)"
     part = rf"\s*(?:{clause})?"
     return rf"^{part}(?:;{part})*$"
+
+
+def one_of(names: list[str]) -> str:
+    """A regular expression matching any of ``names`` in any case (the longest tried first)."""
+    names = [n for n in names if re.fullmatch(r"[\w .-]+", n)]
+    return "(?:" + "|".join(_any_case(c) for c in sorted(names, key=len, reverse=True)) + ")" if names else "(?!)"
 
 
 def _any_case(name: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmsearch.index.filters import NUMBER, Columns, FilterError
+from mmsearch.index.filters import NUMBER, Columns, FilterError, one_of
 from mmsearch.search.results import QueryError
 
 MAX_FACETS = 10  # columns one search may count
@@ -50,12 +50,23 @@ def parse_facets(text: str | None) -> list[Facet]:
                 "edges after a colon, e.g. facets=category,price:0,20,50"
             )
         facets.append(Facet(name.strip().lower(), (float(edge),) if edge else None))
+    kept: dict[str, Facet] = {}  # a column asked twice is counted once, as first asked
     for facet in facets:
-        if facet.edges is not None and (list(facet.edges) != sorted(set(facet.edges)) or len(facet.edges) > MAX_EDGES):
-            raise QueryError(f"the range edges of {facet.column} must rise, at most {MAX_EDGES} of them")
-    if len({f.column for f in facets}) != len(facets) or len(facets) > MAX_FACETS:
-        raise QueryError(f"ask for each facet once, at most {MAX_FACETS} of them")
-    return facets
+        if facet.edges is not None and len(facet.edges) > MAX_EDGES:
+            raise QueryError(f"{facet.column}: at most {MAX_EDGES} range edges")
+        edges = None if facet.edges is None else tuple(sorted(set(facet.edges)))
+        kept.setdefault(facet.column, Facet(facet.column, edges))
+    if len(kept) > MAX_FACETS:
+        raise QueryError(f"at most {MAX_FACETS} facets a search")
+    return list(kept.values())
+
+
+def grammar(columns: list[str], numeric: list[str]) -> str:
+    """The facets a catalog takes, as a regular expression for the API's schema: up to MAX_FACETS of its columns
+    separated by commas, a column of ``numeric`` with up to MAX_EDGES range edges after a colon."""
+    edges = rf"\s*:\s*{NUMBER}(?:\s*,\s*{NUMBER}){{0,{MAX_EDGES - 1}}}"
+    one = rf"\s*(?:{one_of(numeric)}(?:{edges})?|{one_of(columns)})\s*"
+    return rf"^(?:{one}(?:,{one}){{0,{MAX_FACETS - 1}}})?$"
 
 
 def count(columns: Columns, facets: list[Facet], rows: np.ndarray) -> dict:

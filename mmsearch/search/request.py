@@ -67,7 +67,9 @@ class SearchRequest(BaseModel):
     filters: Filters | None = Field(None, description="e.g. category=mug; colour=blue|red; price<=20")
     min_score: MinScore | None = Field(None, description="drop results scoring lower")
     offset: Offset | None = Field(
-        None, description="skip this many results: the next page starts at the answer's next_offset (default 0)"
+        None,
+        description="skip this many results: the next page starts at the answer's next_offset (default 0); "
+        "offset + k is at most the server's --max-k (100 unless set)",
     )
     sort: SortText | None = Field(
         None, description="relevance (the default), or a column of numbers or dates: price, or -price to reverse"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmsearch.index.filters import Columns, FilterError
+from mmsearch.index.filters import Columns, FilterError, one_of
 from mmsearch.search.results import QueryError
 
 RELEVANCE = "relevance"
@@ -35,6 +35,12 @@ def parse_sort(text: str | None) -> Sort | None:
     if not found:
         raise QueryError(f"cannot read sort={text!r}; write a column, e.g. sort=price, or sort=-price to reverse it")
     return Sort(found.group(2).strip().lower(), found.group(1) == "-")
+
+
+def grammar(sortable: list[str]) -> str:
+    """The orders a catalog takes, as a regular expression for the API's schema: relevance, or one of its
+    ``sortable`` columns, with - in front to reverse it."""
+    return rf"^\s*(?:{one_of([RELEVANCE])}|[+-]?\s*{one_of(sortable)})?\s*$"
 
 
 def sort_keys(columns: Columns, column: str) -> np.ndarray:
@@ -61,8 +67,9 @@ def sorted_rows(columns: Columns, sort: Sort, rows: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(rows)), keys, missing))  # missing last, then the key, then relevance
 
 
-def sortable(columns: Columns, skip: tuple[str, ...], sample: int = 200) -> list[str]:
-    """The columns of numbers or of dates (told by their first ``sample`` values) a catalog can be sorted by."""
+def sortable(columns: Columns, skip: tuple[str, ...] = (), sample: int = 200, whole: bool = False) -> list[str]:
+    """The columns of numbers or of dates (told by their first ``sample`` values; ``whole``: and then by every
+    value, as a search checks them) a catalog can be sorted by."""
     import pandas as pd
 
     found = []
@@ -77,4 +84,14 @@ def sortable(columns: Columns, skip: tuple[str, ...], sample: int = 200) -> list
         dates = pd.to_datetime(values, errors="coerce", utc=True, format="mixed").notna().mean()
         if max(numbers, dates) >= VALUES_SHARE:
             found.append(name)
+    if whole:
+        found = [name for name in found if _sorts(columns, name)]
     return found
+
+
+def _sorts(columns: Columns, name: str) -> bool:
+    try:
+        sort_keys(columns, name)
+        return True
+    except QueryError:
+        return False

@@ -20,6 +20,7 @@ from fastapi_offline import FastAPIOffline
 
 from mmsearch.index import filters
 from mmsearch.inputs import VISIBLE
+from mmsearch.search import facets, sorting
 from mmsearch.serve import monitoring
 from mmsearch.serve.deployment import Deployment
 from mmsearch.serve.routes import routers
@@ -60,10 +61,16 @@ def documented(app: FastAPI, deployment: Deployment) -> dict:
         schema = get_openapi(
             title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes
         )
+        names = list(snap.columns.names.values())
+        numeric = [n for n in names if facets.is_numeric(snap.columns, n)]
         limits = {
             "q": {"maxLength": deployment.searcher.config.max_query_chars},
             "filters": {"pattern": filters.grammar(list(snap.columns.names))},
+            "sort": {"pattern": sorting.grammar(sorting.sortable(snap.columns, whole=True))},
+            "facets": {"pattern": facets.grammar(names, numeric)},
             "image": {"minLength": 1},  # an upload of nothing is no picture
+            # offset + k may not pass it either, which a schema cannot say (the parameter's description does)
+            "offset": {"maximum": deployment.searcher.config.max_k - 1},
         }
         for operation in (op for path in schema["paths"].values() for op in path.values()):
             for parameter in operation.get("parameters", []):
@@ -97,9 +104,11 @@ def _body(schema: dict, body: dict) -> dict:
 
 
 def _constrain(field: dict, constraints: dict | None) -> None:
-    """Adds ``constraints`` to a field's string variant (an optional field is a string or null)."""
+    """Adds ``constraints`` to a field's string variant (an optional field is a string or null), or for a bound
+    (``maximum``) its integer variant."""
+    kind = "integer" if constraints and "maximum" in constraints else "string"
     for variant in field.get("anyOf", [field]) if constraints else ():
-        if variant.get("type") == "string":
+        if variant.get("type") == kind:
             variant.update(constraints)
 
 

@@ -38,7 +38,7 @@ def test_every_route_keeps_the_contract_its_schema_states(open_app, tmp_path):
         "--report-dir",
         str(tmp_path),
     ]
-    env = os.environ | {"SCHEMATHESIS_HOOKS": "schemathesis_images", "PYTHONPATH": str(HERE)}
+    env = os.environ | {"SCHEMATHESIS_HOOKS": "schemathesis_hooks", "PYTHONPATH": str(HERE)}
     run = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     summary = run.stdout[-6000:]
     assert run.returncode == 0, summary

@@ -21,9 +21,26 @@ def test_facets_are_read_with_their_range_edges():
         Facet("colour"),
     ]
     assert parse_facets("") == []
-    for bad in ("price:abc", "cat;egory", "price:50,20", "category,category"):
+    assert parse_facets("price:50,20,20, category,Category") == [Facet("price", (20.0, 50.0)), Facet("category")]
+    for bad in ("price:abc", "cat;egory", ",".join(f"c{n}" for n in range(11)), "p:" + ",".join(map(str, range(21)))):
         with pytest.raises(QueryError):
             parse_facets(bad)
+
+
+def test_the_schemas_grammars_take_what_the_parsers_take():
+    import re
+
+    from mmsearch.search.facets import grammar
+    from mmsearch.search.sorting import grammar as orders
+
+    facets = re.compile(grammar(["category", "Price", "colour name"], ["Price"]))
+    for good in ("", "category", "category,price:0,20,50", " PRICE : 1.5 , 20,colour name", "price"):
+        assert facets.fullmatch(good) and parse_facets(good) is not None, good
+    for bad in ("size", "category:1,2", "price:x", "category;price", ",".join(["category"] * 11)):
+        assert not facets.fullmatch(bad), bad
+    sort = re.compile(orders(["price", "added"]))
+    assert all(sort.fullmatch(s) for s in ("", "price", "-Price", "+added", "relevance", " RELEVANCE "))
+    assert not any(sort.fullmatch(s) for s in ("title", "--price", "price;", "-relevance"))
 
 
 def table() -> pd.DataFrame:
