@@ -145,7 +145,8 @@ def _round(value: float) -> float:
 
 
 def _plain(value: float) -> float | int:
-    return int(value) if float(value).is_integer() else float(value)
+    """An edge as JSON shows it: 20, not 20.0 (a whole number JSON's integers hold exactly, below 2**53)."""
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else float(value)
 
 
 def offered(columns: Columns, skip: tuple[str, ...], most: int = 5) -> list[str]:

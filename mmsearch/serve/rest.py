@@ -120,6 +120,8 @@ class GuardedRoute(APIRoute):
                     if not authorized(request.headers.get("authorization"), deployment.credentials):
                         raise Refusal(401, NEEDS_TOKEN, "unauthorized", {"WWW-Authenticate": "Bearer"})
                     request = bounded(request, *self.body_limit(deployment))
+                    own = {field.alias for field in self.dependant.query_params}
+                    given_once([name for name, _ in request.query_params.multi_items() if name in own])
                     if self.max_body:
                         await check_json(request)
                     try:
@@ -168,6 +170,16 @@ def bounded(request: Request, limit: int, message: str) -> Request:
         return event
 
     return Request(request.scope, counted)
+
+
+def given_once(names: list[str]) -> None:
+    """Refuses a request naming one of its route's parameters (or form fields) more than once: the schema's fields
+    are single values, and which one a framework would keep is no answer to give. (Names the route does not take
+    are left out by the caller: the schema lets them come, and they are ignored.)"""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        listed = ", ".join(repr(name) for name in repeated[:5])
+        raise Refusal(400, f"Give each field once: {listed} came more than once.", "invalid_body")
 
 
 async def check_json(request: Request) -> None:

@@ -12,12 +12,13 @@ from mmsearch.search.request import FacetText, K, MinScore, Mode, Offset, QueryP
 from mmsearch.search.request import Filters as FilterText
 from mmsearch.serve.deployment import DeploymentDep
 from mmsearch.serve.guard import Refusal
-from mmsearch.serve.rest import COMMON, SearchAnswer, guarded, statuses
+from mmsearch.serve.rest import COMMON, SearchAnswer, given_once, guarded, statuses
 
 router = APIRouter(prefix="/api", route_class=guarded(), tags=["search"])
 UPLOAD_CHUNK = 1 << 20
 IMAGES = "image/jpeg, image/png, image/webp, image/gif, image/bmp, image/tiff"  # what load_image reads
 FIELDS = SearchRequest.model_fields
+FORM_FIELDS = {"image", "q", "image_weight", "k", "mode", "filters", "min_score", "offset", "sort", "facets"}
 
 
 def described(name: str, **more) -> dict:
@@ -83,6 +84,8 @@ async def search_image(
     sort: Annotated[SortText, Form(**described("sort"))] = None,
     facets: Annotated[FacetText, Form(**described("facets"))] = None,
 ):
+    form = await request.form()  # the form FastAPI read: kept, not read again
+    given_once([name for name, _ in form.multi_items() if name in FORM_FIELDS])
     limit = deployment.max_upload_bytes
     data = bytearray()
     while chunk := await image.read(UPLOAD_CHUNK):
