@@ -9,6 +9,7 @@ and runs it through the guard (events.py)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -71,6 +72,17 @@ def facet_choices(facets: dict | None) -> dict[str, dict[str, str]]:
                 choices[f"{label} ({bucket['count']})"] = clause
         out[column] = choices
     return out
+
+
+def three(handler):
+    """``handler`` as the Gradio API's named event answers: the gallery, the results and the status line (the view
+    is the tab's own). Its signature stays the handler's, so Gradio still hands it the request."""
+
+    @functools.wraps(handler)
+    def answered(*args, **kwargs):
+        return handler(*args, **kwargs)[:3]
+
+    return answered
 
 
 def link_of(view: View | None) -> str:
@@ -174,8 +186,8 @@ class SearchHandlers:
         image: dict | str | None = None,
         image_weight: float | None = None,
         sort: str = "",
-        offset: float = 0,
         facets: str = "",
+        offset: int = 0,
         request: gr.Request = None,
     ) -> tuple[list, list[dict], str, View]:
         """Words in a mode (vector, keyword or hybrid); with an image too, both blend by image_weight; ``sort`` by
@@ -326,7 +338,7 @@ class SearchHandlers:
             count = int(params.get("k") or self.searcher.config.top_k)
             count = min(max(count, 1), LINK_K_MAX)
             offset = int(params.get("offset") or 0)
-            found = self.search_text(q, count, 0.0, filters, mode, None, None, None, sort, offset, facets, request)
+            found = self.search_text(q, count, 0.0, filters, mode, None, None, None, sort, facets, offset, request)
             return (q, count, filters, sort or RELEVANCE, gr.update(value=mode) if mode else gr.update(), *found)
         except (ValueError, gr.Error) as exc:
             return (q, *[gr.update()] * 4, [], [], f"The link's search could not run: {exc}", None)

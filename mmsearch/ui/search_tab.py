@@ -12,7 +12,7 @@ from mmsearch.search.request import MODES
 from mmsearch.search.searcher import Searcher
 from mmsearch.search.sorting import RELEVANCE, sortable
 from mmsearch.ui.events import Events
-from mmsearch.ui.search_handlers import LINK_K_MAX, SearchHandlers
+from mmsearch.ui.search_handlers import LINK_K_MAX, SearchHandlers, three
 
 FACET_COLUMNS = 5  # facets the tab offers, chosen from the catalog's columns (facets.offered)
 # Sets the address bar to the view's link, so that copying it shares what is shown.
@@ -83,7 +83,6 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
                     gr.Radio([], label="", visible=False, elem_id=f"mm-facet-{n}", elem_classes="mm-facet")
                     for n in range(FACET_COLUMNS)
                 ]
-        offset = gr.Number(0, precision=0, visible=False)  # the Gradio API's page offset; the tab pages with More
         link = gr.Textbox(visible=False)
         with gr.Accordion("Advanced: number of results, mode, weights, filters, image search", open=False) as advanced:
             with gr.Row():
@@ -132,15 +131,18 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
                 lambda v: handlers.shown(v, FACET_COLUMNS), view, [*facets, more, link], api_visibility="private"
             ).then(None, link, None, js=FOLLOW_LINK, api_visibility="private")
 
-        text_inputs = [query, k, min_score, filters, mode, keyword_weight, image, image_weight, sort, offset]
+        # The tab's own events add the order and the catalog's facets; the API's names (below) keep the inputs
+        # and the three outputs their callers know (Gradio's raw API takes every input of an event, in order).
+        text_inputs = [query, k, min_score, filters, mode, keyword_weight, image, image_weight]
         drawn(
             gr.on(
                 [text_button.click, query.submit],
                 handlers.search_text,
-                [*text_inputs, facet_names],
+                [*text_inputs, sort, facet_names],
                 shown,
-                api_name="search_text",
                 preprocess=False,
+                api_name="tab_search_text",  # private; the name keeps search_text for the API's event below
+                api_visibility="private",
             )
         )
         drawn(
@@ -149,8 +151,9 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
                 handlers.search_image,
                 [image, k, min_score, filters, sort, facet_names],
                 shown,
-                api_name="search_image",
                 preprocess=False,
+                api_name="tab_search_image",
+                api_visibility="private",
             )
         )
         # The small button beside the box puts its picture into the image input, then searches with it.
@@ -160,6 +163,7 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
                 [image, k, min_score, filters, sort, facet_names],
                 shown,
                 preprocess=False,
+                api_name="tab_upload_search",
                 api_visibility="private",
             )
         )
@@ -169,15 +173,27 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
                 handlers.similar,
                 [like_id, k, min_score, filters, sort, facet_names],
                 shown,
-                api_name="similar",
+                api_name="tab_similar",
+                api_visibility="private",
             )
+        )
+        # The same searches by name for scripts, from buttons no one sees (a click runs one search).
+        api = [gallery, results, status]
+        gr.Button(visible=False).click(
+            three(handlers.search_text), text_inputs, api, api_name="search_text", preprocess=False
+        )
+        gr.Button(visible=False).click(
+            three(handlers.search_image), [image, k, min_score, filters], api, api_name="search_image", preprocess=False
+        )
+        gr.Button(visible=False).click(
+            three(handlers.similar), [like_id, k, min_score, filters], api, api_name="similar"
         )
         # The name it had before "similar" was the one word for it: still answered (from a button no one sees, so a
         # click runs one search), no longer listed.
         gr.Button(visible=False).click(
-            handlers.more_like_this,
+            three(handlers.more_like_this),
             [like_id, k, min_score, filters],
-            shown,
+            api,
             api_name="more_like_this",
             api_visibility="undocumented",
         )
