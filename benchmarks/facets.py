@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from replicas import build  # noqa: E402
-from scale import WORDS, bench_model, write_catalog  # noqa: E402
+from scale import WORDS, bench_catalog  # noqa: E402
 from services import RunningApp  # noqa: E402
 
 VARIANTS = {
@@ -43,16 +43,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/mmsearch-facets-bench"), help="scratch directory")
     args = parser.parse_args()
     work = args.work
-    work.mkdir(parents=True, exist_ok=True)
-    model = bench_model(args.dim, work / "model")
-    catalog = work / f"catalog-{args.items}.parquet"
-    if not catalog.exists():
-        from PIL import Image
-
-        from mmsearch.encode.encoders import load_encoder
-
-        Image.new("RGB", (32, 32), (200, 40, 40)).save(work / "picture.png")
-        write_catalog(catalog, args.items, args.dim, load_encoder(model, "cpu").model_id, work / "picture.png")
+    model, catalog = bench_catalog(work, args.items, args.dim)
     index = work / f"index-{args.items}"
     if not (index / "manifest.json").exists():
         print(f"built {args.items:,} items in {build(catalog, model, index, work / 'data', 'faiss'):.0f} s")

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from scale import WORDS, bench_model, write_catalog  # noqa: E402
+from scale import WORDS, bench_catalog  # noqa: E402
 from services import RunningApp  # noqa: E402
 from vector_store import milvus_at  # noqa: E402
 
@@ -103,16 +103,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/mmsearch-replicas-bench"), help="scratch directory")
     args = parser.parse_args()
     work = args.work
-    work.mkdir(parents=True, exist_ok=True)
-    model = bench_model(args.dim, work / "model")
-    catalog = work / f"catalog-{args.items}.parquet"
-    if not catalog.exists():
-        from PIL import Image
-
-        Image.new("RGB", (32, 32), (200, 40, 40)).save(work / "picture.png")
-        from mmsearch.encode.encoders import load_encoder
-
-        write_catalog(catalog, args.items, args.dim, load_encoder(model, "cpu").model_id, work / "picture.png")
+    model, catalog = bench_catalog(work, args.items, args.dim)
     levels = [int(x) for x in args.levels.split(",")]
     print(f"{args.items:,} items, {args.dim}-d, {os.cpu_count()} cores; vector-mode text searches, {args.seconds:g} s")
     with ExitStack() as stack:

@@ -79,6 +79,21 @@ def write_catalog(path: Path, n: int, dim: int, model_id: str, picture: Path, ch
     path.with_suffix(".tmp").replace(path)
 
 
+def bench_catalog(work: Path, items: int, dim: int) -> tuple[str, Path]:
+    """(the model spec, the manifest) of a synthetic catalog of ``items`` under ``work``, made once and kept."""
+    work.mkdir(parents=True, exist_ok=True)
+    model = bench_model(dim, work / "model")
+    catalog = work / f"catalog-{items}.parquet"
+    if not catalog.exists():
+        from PIL import Image
+
+        from mmsearch.encode.encoders import load_encoder
+
+        Image.new("RGB", (32, 32), (200, 40, 40)).save(work / "picture.png")
+        write_catalog(catalog, items, dim, load_encoder(model, "cpu").model_id, work / "picture.png")
+    return model, catalog
+
+
 def bench_model(dim: int, out: Path) -> str:
     """A random-init two-tower model of this dimension: only its id and dimension matter here."""
     import torch
