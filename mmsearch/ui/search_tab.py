@@ -5,6 +5,8 @@ searches work from gradio_client and curl."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
 from mmsearch.search.facets import offered
@@ -123,104 +125,157 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
             with gr.Row():
                 like_id = gr.Textbox(label="Item id", max_lines=1, scale=3)
                 like_button = gr.Button("Similar items", scale=1)
-        shown = [gallery, results, status, view]  # the view is a gr.State: no part of the API's answer
-
-        def drawn(event) -> None:
-            """After a search: the facets, More results and the address bar follow the view."""
-            event.then(
-                lambda v: handlers.shown(v, FACET_COLUMNS), view, [*facets, more, link], api_visibility="private"
-            ).then(None, link, None, js=FOLLOW_LINK, api_visibility="private")
-
-        # The tab's own events add the order and the catalog's facets; the API's names (below) keep the inputs
-        # and the three outputs their callers know (Gradio's raw API takes every input of an event, in order).
-        text_inputs = [query, k, min_score, filters, mode, keyword_weight, image, image_weight]
-        drawn(
-            gr.on(
-                [text_button.click, query.submit],
-                handlers.search_text,
-                [*text_inputs, sort, facet_names],
-                shown,
-                preprocess=False,
-                api_name="tab_search_text",  # private; the name keeps search_text for the API's event below
-                api_visibility="private",
-            )
+        parts = Parts(
+            query,
+            k,
+            min_score,
+            filters,
+            mode,
+            keyword_weight,
+            image,
+            image_weight,
+            sort,
+            facet_names,
+            gallery,
+            results,
+            status,
+            view,
+            like_id,
+            facets,
+            more,
+            link,
         )
-        drawn(
-            gr.on(
-                [image_button.click, image.upload],
-                handlers.search_image,
-                [image, k, min_score, filters, sort, facet_names],
-                shown,
-                preprocess=False,
-                api_name="tab_search_image",
-                api_visibility="private",
-            )
-        )
-        # The small button beside the box puts its picture into the image input, then searches with it.
-        drawn(
-            upload.upload(lambda path: path, upload, image, api_visibility="private").then(
-                handlers.search_image,
-                [image, k, min_score, filters, sort, facet_names],
-                shown,
-                preprocess=False,
-                api_name="tab_upload_search",
-                api_visibility="private",
-            )
-        )
-        drawn(
-            gr.on(
-                [like_button.click, like_id.submit],
-                handlers.similar,
-                [like_id, k, min_score, filters, sort, facet_names],
-                shown,
-                api_name="tab_similar",
-                api_visibility="private",
-            )
-        )
-        # The same searches by name for scripts, from buttons no one sees (a click runs one search).
-        api = [gallery, results, status]
-        gr.Button(visible=False).click(
-            three(handlers.search_text), text_inputs, api, api_name="search_text", preprocess=False
-        )
-        gr.Button(visible=False).click(
-            three(handlers.search_image), [image, k, min_score, filters], api, api_name="search_image", preprocess=False
-        )
-        gr.Button(visible=False).click(
-            three(handlers.similar), [like_id, k, min_score, filters], api, api_name="similar"
-        )
-        # The name it had before "similar" was the one word for it: still answered (from a button no one sees, so a
-        # click runs one search), no longer listed.
-        gr.Button(visible=False).click(
-            three(handlers.more_like_this),
-            [like_id, k, min_score, filters],
-            api,
-            api_name="more_like_this",
-            api_visibility="undocumented",
-        )
-        drawn(
-            gallery.select(
-                handlers.on_select,
-                [results, k, min_score, filters, sort, facet_names],
-                [like_id, *shown],
-                api_visibility="private",
-            )
-        )
-        drawn(more.click(handlers.more, view, shown, api_visibility="private"))
-        for n, facet in enumerate(facets):
-            drawn(facet.input(handlers.refiner(n), [view, facet, filters], [*shown, filters], api_visibility="private"))
-        # A new order re-runs what is shown, from its top.
-        drawn(sort.input(handlers.resorted, [view, sort], shown, api_visibility="private"))
+        tab_events(demo, handlers, parts, text_button, image_button, upload, like_button)
+        api_events(handlers, parts)
         advanced.expand(lambda: True, None, advanced_open, api_visibility="private")
         advanced.collapse(lambda: False, None, advanced_open, api_visibility="private")
         demo.load(lambda was_open: gr.Accordion(open=bool(was_open)), advanced_open, advanced, api_visibility="private")
 
+
+@dataclass
+class Parts:
+    """The Search tab's components its events read and write."""
+
+    query: gr.Textbox
+    k: gr.Slider
+    min_score: gr.Slider
+    filters: gr.Textbox
+    mode: gr.Radio
+    keyword_weight: gr.Slider
+    image: gr.Image
+    image_weight: gr.Slider
+    sort: gr.Dropdown
+    facet_names: gr.State  # the catalog's columns the tab counts (facets.offered)
+    gallery: gr.Gallery
+    results: gr.JSON
+    status: gr.Markdown
+    view: gr.State  # what is shown (search_handlers.View): no part of the API's answer
+    like_id: gr.Textbox
+    facets: list[gr.Radio]
+    more: gr.Button
+    link: gr.Textbox
+
+    @property
+    def shown(self) -> list:
+        return [self.gallery, self.results, self.status, self.view]
+
+    @property
+    def text_inputs(self) -> list:
+        return [
+            self.query,
+            self.k,
+            self.min_score,
+            self.filters,
+            self.mode,
+            self.keyword_weight,
+            self.image,
+            self.image_weight,
+        ]
+
+
+def tab_events(demo, handlers: SearchHandlers, c: Parts, text_button, image_button, upload, like_button) -> None:
+    """The tab's own events: each search with the order and the catalog's facets, then the facets, More results
+    and the address bar drawn from the view; a click on a result, a facet, More results, a new order; a shared link."""
+    shown, narrowing = c.shown, [c.sort, c.facet_names]
+
+    def drawn(event) -> None:
+        event.then(
+            lambda v: handlers.shown(v, FACET_COLUMNS), c.view, [*c.facets, c.more, c.link], api_visibility="private"
+        ).then(None, c.link, None, js=FOLLOW_LINK, api_visibility="private")
+
+    # Private events with names of their own: the API's names (api_events) keep the inputs and the three outputs
+    # their callers know (Gradio's raw API takes every input of an event, in order).
+    by_image, by_item = [c.image, c.k, c.min_score, c.filters], [c.like_id, c.k, c.min_score, c.filters]
+    searches = [
+        ([text_button.click, c.query.submit], handlers.search_text, c.text_inputs, "tab_search_text", False),
+        ([image_button.click, c.image.upload], handlers.search_image, by_image, "tab_search_image", False),
+        ([like_button.click, c.like_id.submit], handlers.similar, by_item, "tab_similar", True),
+    ]
+    for triggers, handler, inputs, name, preprocess in searches:
+        drawn(
+            gr.on(
+                triggers,
+                handler,
+                [*inputs, *narrowing],
+                shown,
+                preprocess=preprocess,
+                api_name=name,
+                api_visibility="private",
+            )
+        )
+    # The small button beside the box puts its picture into the image input, then searches with it.
+    drawn(
+        upload.upload(lambda path: path, upload, c.image, api_visibility="private").then(
+            handlers.search_image,
+            [*by_image, *narrowing],
+            shown,
+            preprocess=False,
+            api_name="tab_upload_search",
+            api_visibility="private",
+        )
+    )
+    drawn(
+        c.gallery.select(
+            handlers.on_select,
+            [c.results, c.k, c.min_score, c.filters, *narrowing],
+            [c.like_id, *shown],
+            api_visibility="private",
+        )
+    )
+    drawn(c.more.click(handlers.more, c.view, shown, api_visibility="private"))
+    for n, facet in enumerate(c.facets):
+        drawn(
+            facet.input(handlers.refiner(n), [c.view, facet, c.filters], [*shown, c.filters], api_visibility="private")
+        )
+    # A new order re-runs what is shown, from its top.
+    drawn(c.sort.input(handlers.resorted, [c.view, c.sort], shown, api_visibility="private"))
     # The browser's own page load, not an API call: the same search is /search_text for scripts.
     drawn(
         demo.load(
             handlers.from_link,
-            facet_names,
-            [query, k, filters, sort, mode, *shown],
+            c.facet_names,
+            [c.query, c.k, c.filters, c.sort, c.mode, *shown],
             api_name="open_link",
             api_visibility="private",
         )
+    )
+
+
+def api_events(handlers: SearchHandlers, c: Parts) -> None:
+    """The searches by name for scripts, answered from buttons no one sees (a click runs one search)."""
+    api, by_item = [c.gallery, c.results, c.status], [c.like_id, c.k, c.min_score, c.filters]
+    gr.Button(visible=False).click(
+        three(handlers.search_text), c.text_inputs, api, api_name="search_text", preprocess=False
+    )
+    gr.Button(visible=False).click(
+        three(handlers.search_image),
+        [c.image, c.k, c.min_score, c.filters],
+        api,
+        api_name="search_image",
+        preprocess=False,
+    )
+    gr.Button(visible=False).click(three(handlers.similar), by_item, api, api_name="similar")
+    # The name it had before "similar" was the one word for it: still answered, no longer listed.
+    gr.Button(visible=False).click(
+        three(handlers.more_like_this), by_item, api, api_name="more_like_this", api_visibility="undocumented"
     )
