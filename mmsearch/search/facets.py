@@ -24,6 +24,7 @@ NUMBERS_SHARE = 0.9  # a column is counted in ranges when this share of its non-
 QUARTILES = (0.25, 0.5, 0.75)
 EMPTY = ("", "nan", "none", "<na>", "nat")  # how an empty cell reads as text
 _edges_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Columns -> {column: default edges}
+_numeric_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Columns -> {column: counted in ranges}
 
 
 @dataclass(frozen=True)
@@ -119,10 +120,14 @@ def ranges(numbers: np.ndarray, edges: tuple[float, ...]) -> list[dict]:
 
 
 def is_numeric(columns: Columns, name: str) -> bool:
-    numbers = columns.numbers(name)
-    text = columns.text(name)
-    filled = ~np.isin(text.codes, np.flatnonzero(text.categories.isin(list(EMPTY))))
-    return bool(filled.any()) and np.isfinite(numbers[filled]).mean() >= NUMBERS_SHARE
+    """Whether a column is counted in ranges: told once per loaded table (a pass over every row: 1 ms at 100k)."""
+    known = _numeric_of.setdefault(columns, {})
+    if name not in known:
+        numbers = columns.numbers(name)
+        text = columns.text(name)
+        filled = ~np.isin(text.codes, np.flatnonzero(text.categories.isin(list(EMPTY))))
+        known[name] = bool(filled.any()) and bool(np.isfinite(numbers[filled]).mean() >= NUMBERS_SHARE)
+    return known[name]
 
 
 def default_edges(columns: Columns, name: str) -> tuple[float, ...]:

@@ -8,6 +8,7 @@ value come last either way, and ties keep their relevance order.
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from mmsearch.search.results import QueryError
 RELEVANCE = "relevance"
 VALUES_SHARE = 0.9  # a column sorts when this share of its non-empty values are numbers (or else dates)
 EMPTY = ("", "nan", "none", "<na>", "nat")
+_keys_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Columns -> {column: its keys, None: unsortable}
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,19 @@ def sort_keys(columns: Columns, column: str) -> np.ndarray:
         name = columns.column(column)
     except FilterError as exc:
         raise QueryError(str(exc).replace("to filter on", "to sort by")) from None
-    text = columns.text(name)
-    filled = ~np.isin(text.codes, np.flatnonzero(text.categories.isin(list(EMPTY))))
-    if filled.any():
-        for keys in (columns.numbers(name), columns.dates(name)):
-            if np.isfinite(keys[filled]).mean() >= VALUES_SHARE:
-                return keys
-    raise QueryError(f"sort takes a column of numbers or dates; {column!r} is neither")
+    known = _keys_of.setdefault(columns, {})
+    if name not in known:  # told once per loaded table: a pass over every row
+        known[name] = None
+        text = columns.text(name)
+        filled = ~np.isin(text.codes, np.flatnonzero(text.categories.isin(list(EMPTY))))
+        if filled.any():
+            for keys in (columns.numbers(name), columns.dates(name)):
+                if np.isfinite(keys[filled]).mean() >= VALUES_SHARE:
+                    known[name] = keys
+                    break
+    if known[name] is None:
+        raise QueryError(f"sort takes a column of numbers or dates; {column!r} is neither")
+    return known[name]
 
 
 def sorted_rows(columns: Columns, sort: Sort, rows: np.ndarray) -> np.ndarray:
