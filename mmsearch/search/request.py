@@ -94,20 +94,12 @@ class SearchRequest(BaseModel):
             )
         return value
 
-    @field_validator("sort")
+    @field_validator("sort", "facets")
     @classmethod
-    def _sort(cls, value: str | None) -> str | None:
+    def _readable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """An order or facets the searcher can read (their columns are the loaded catalog's: checked there)."""
         try:
-            parse_sort(value)
-        except QueryError as exc:
-            raise inputs.refuse(str(exc)) from None
-        return value
-
-    @field_validator("facets")
-    @classmethod
-    def _facets(cls, value: str | None) -> str | None:
-        try:
-            parse_facets(value)
+            {"sort": parse_sort, "facets": parse_facets}[info.field_name](value)
         except QueryError as exc:
             raise inputs.refuse(str(exc)) from None
         return value
