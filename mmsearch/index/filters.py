@@ -14,6 +14,7 @@ import pandas as pd
 
 _CLAUSE = re.compile(r"^\s*([\w .-]+?)\s*(<=|>=|!=|=|<|>)\s*(.+?)\s*$")
 NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"  # a bound of <, <=, >, >= (no inf, nan or 1_000)
+EMPTY = ("", "nan", "none", "<na>", "nat")  # how an empty cell reads as text (after strip and lower case)
 
 
 class FilterError(ValueError):
@@ -52,6 +53,7 @@ class Columns:
         self._numbers: dict[str, np.ndarray] = {}
         self._labels: dict[str, np.ndarray] = {}
         self._dates: dict[str, np.ndarray] = {}
+        self._filled: dict[str, np.ndarray] = {}
 
     def column(self, name: str) -> str:
         if name not in self.names:
@@ -81,6 +83,13 @@ class Columns:
             labels[first.index[first.index >= 0]] = first[first.index >= 0].to_numpy()
             self._labels[name] = labels
         return self._labels[name]
+
+    def filled(self, name: str) -> np.ndarray:
+        """Which rows hold a value in the column (an empty cell reads as one of EMPTY)."""
+        if name not in self._filled:
+            values = self.text(name)
+            self._filled[name] = ~np.isin(values.codes, np.flatnonzero(values.categories.isin(list(EMPTY))))
+        return self._filled[name]
 
     def dates(self, name: str) -> np.ndarray:
         """The column's values as dates (nanoseconds since 1970, NaN where a value is no date)."""
@@ -119,8 +128,7 @@ def grammar(columns: list[str]) -> str:
     """The filters a table with ``columns`` takes, as a regular expression in the dialect of JSON Schema's
     ``pattern`` (the API's schema says with it exactly which filters a search takes): clauses separated by ';', each
     a column (any case), an operator, and a value (a number after <, <=, > and >=)."""
-    names = [c for c in columns if re.fullmatch(r"[\w .-]+", c)]
-    column = one_of(names)
+    column = one_of(columns)
     # A value is anything with a character that is no control character (those are dropped where text comes in).
     value = r"[^;]*[^;\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f][^;]*"
     clause = rf"{column}\s*(?:(?:!=|=){value}|(?:<=|>=|<|>)\s*{NUMBER}\s*)"

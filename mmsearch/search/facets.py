@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmsearch.index.filters import NUMBER, Columns, FilterError, one_of
+from mmsearch.index.filters import EMPTY, NUMBER, Columns, FilterError, one_of
 from mmsearch.search.results import QueryError
 
 MAX_FACETS = 10  # columns one search may count
@@ -22,7 +22,6 @@ MAX_EDGES = 20  # edges of one column's ranges
 MAX_VALUES = 20  # values listed per text column, most frequent first
 NUMBERS_SHARE = 0.9  # a column is counted in ranges when this share of its non-empty values are numbers
 QUARTILES = (0.25, 0.5, 0.75)
-EMPTY = ("", "nan", "none", "<na>", "nat")  # how an empty cell reads as text
 _edges_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Columns -> {column: default edges}
 _numeric_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Columns -> {column: counted in ranges}
 
@@ -123,10 +122,8 @@ def is_numeric(columns: Columns, name: str) -> bool:
     """Whether a column is counted in ranges: told once per loaded table (a pass over every row: 1 ms at 100k)."""
     known = _numeric_of.setdefault(columns, {})
     if name not in known:
-        numbers = columns.numbers(name)
-        text = columns.text(name)
-        filled = ~np.isin(text.codes, np.flatnonzero(text.categories.isin(list(EMPTY))))
-        known[name] = bool(filled.any()) and bool(np.isfinite(numbers[filled]).mean() >= NUMBERS_SHARE)
+        filled = columns.filled(name)
+        known[name] = bool(filled.any()) and bool(np.isfinite(columns.numbers(name)[filled]).mean() >= NUMBERS_SHARE)
     return known[name]
 
 

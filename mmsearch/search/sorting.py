@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmsearch.index.filters import Columns, FilterError, one_of
+from mmsearch.index.filters import EMPTY, Columns, FilterError, one_of
 from mmsearch.search.results import QueryError
 
 RELEVANCE = "relevance"
 VALUES_SHARE = 0.9  # a column sorts when this share of its non-empty values are numbers (or else dates)
-EMPTY = ("", "nan", "none", "<na>", "nat")
 _keys_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Columns -> {column: its keys, None: unsortable}
 
 
@@ -55,8 +54,7 @@ def sort_keys(columns: Columns, column: str) -> np.ndarray:
     known = _keys_of.setdefault(columns, {})
     if name not in known:  # told once per loaded table: a pass over every row
         known[name] = None
-        text = columns.text(name)
-        filled = ~np.isin(text.codes, np.flatnonzero(text.categories.isin(list(EMPTY))))
+        filled = columns.filled(name)
         if filled.any():
             for keys in (columns.numbers(name), columns.dates(name)):
                 if np.isfinite(keys[filled]).mean() >= VALUES_SHARE:
