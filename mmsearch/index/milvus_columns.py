@@ -26,7 +26,6 @@ TEXT_BYTES = 512  # the longest value a held text column may have at build (UTF-
 FIELD_BYTES = 2 * TEXT_BYTES  # the VARCHAR's room: an update's longer values still fit, up to this
 MAX_FIELDS = 60  # Milvus refuses a collection of more than 64 fields (proxy.maxFieldNum); slot and vector are 2
 NOT_HELD = ("slot", "image_hash", "revision")  # the index's own bookkeeping, never filtered on
-RANGES = {"<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
 @dataclass(frozen=True)
@@ -57,12 +56,12 @@ class Layout:
         columns, values, kept = Columns(table), {}, dict(self.held)
         for name, held in self.held.items():
             text = _text(columns, name, len(table))
-            if text is None or (len(text) and max(len(t.encode()) for t in text) > FIELD_BYTES):
+            if not _fits(text, FIELD_BYTES):
                 kept.pop(name)
                 text = [""] * len(table)
             values[held.text] = text
             if held.number:
-                numbers = _numbers(columns, name, len(table))
+                numbers = _numbers(columns, name)
                 if name in kept and numbers is None:
                     kept.pop(name)
                 numbers = np.full(len(table), np.nan) if numbers is None else numbers
@@ -89,7 +88,7 @@ class Layout:
             bound = float(clause.value)  # filters.matching_rows checked it is a number
             if not np.isfinite(bound):
                 return None
-            parts.append(f"({held.number}_is == true and {held.number} {RANGES[clause.op]} {bound!r})")
+            parts.append(f"({held.number}_is == true and {held.number} {clause.op} {bound!r})")  # <, <=, >, >=
         return " and ".join(parts)
 
     def to_json(self) -> dict:
@@ -107,8 +106,7 @@ def layout_of(table: pd.DataFrame) -> Layout:
     for name in columns.names:
         if name in NOT_HELD or name.startswith("_"):
             continue
-        text = _text(columns, name, len(table))
-        if text is None or (len(text) and max(len(t.encode()) for t in text) > TEXT_BYTES):
+        if not _fits(_text(columns, name, len(table)), TEXT_BYTES):
             continue
         has_numbers = bool(np.isfinite(columns.numbers(columns.column(name))).any())
         need = 3 if has_numbers else 1
@@ -127,7 +125,12 @@ def _text(columns: Columns, name: str, size: int) -> list[str] | None:
     return np.asarray(values.categories, dtype=object)[values.codes].tolist() if size else []
 
 
-def _numbers(columns: Columns, name: str, size: int) -> np.ndarray | None:
+def _fits(text: list[str] | None, limit: int) -> bool:
+    """Whether a column's values are there and each is at most ``limit`` bytes (UTF-8)."""
+    return text is not None and (not text or max(len(t.encode()) for t in text) <= limit)
+
+
+def _numbers(columns: Columns, name: str) -> np.ndarray | None:
     if name not in columns.names:
         return None
     numbers = columns.numbers(columns.column(name))
