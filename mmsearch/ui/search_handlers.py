@@ -151,15 +151,16 @@ class SearchHandlers:
             floor = self._number(min_score, "The minimum score") or 0.0
             answer = self.searcher.search(asked)
             query_id = self.events.feedback.record(answer, asked, "ui", self.events.client(request), started)
-            first = answer.page.offset + 1
-            kept = [(i, h) for i, h in enumerate(answer, start=first) if h.score >= floor]
+            kept = [(i, h) for i, h in enumerate(answer, start=1) if h.score >= floor]  # positions in this answer
             where = f"{what} where {asked.filters}" if asked.filters else what
-            rows = [h.public() | {"query_id": query_id, "position": i - answer.page.offset} for i, h in kept]
+            rows = [h.public() | {"query_id": query_id, "position": i} for i, h in kept]
             earlier = before.hits if before is not None else []
             hits = earlier + [h for _, h in kept]
             status = status_line(answer, where, len(answer) - len(kept), say_mode, len(earlier))
             shown_rows = (before.rows if before is not None else []) + rows
-            view = View(asked, hits, answer.page, facet_choices(answer.page.facets), shown_rows)
+            # A later page counts no facets: they count every match, so the first page's stay.
+            clauses = before.clauses if before is not None else facet_choices(answer.page.facets)
+            view = View(asked, hits, answer.page, clauses, shown_rows)
             view.said = (what, min_score, say_mode, endpoint)
             view.first = before.first if before is not None else answer.page.offset
             return (self.events.gallery(hits), shown_rows, status, view), answer
@@ -251,9 +252,7 @@ class SearchHandlers:
             raise gr.Error("There are no more results for this search.", title="No more results")
         what, min_score, say_mode, endpoint = view.said
         asked = view.asked.but(offset=view.page.next_offset, facets=None)
-        outputs = self._answer(endpoint, request, lambda: asked, what, min_score, say_mode, before=view)
-        outputs[3].clauses = view.clauses  # the facets stay the first page's: they count every match
-        return outputs
+        return self._answer(endpoint, request, lambda: asked, what, min_score, say_mode, before=view)
 
     def refiner(self, position: int):
         """The event of the ``position``-th facet's radio: a click on a value adds its filter to the filters and
