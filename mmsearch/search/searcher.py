@@ -133,7 +133,11 @@ class Searcher:
                 h.similarity = h.score
             else:
                 ranking.scored(h, vector, bm25)
-        return hits, Page(start, len(ranked), start + k if start + k < len(ranked) else None, facets, relevant)
+        # The next page is one this server takes with the same k (offset + k within max_k), as Elasticsearch's
+        # from + size window: with a k that does not divide max_k the last few matches are past the last page.
+        after = start + k
+        following = after if after < len(ranked) and after + k <= self.config.max_k else None
+        return hits, Page(start, len(ranked), following, facets, relevant)
 
     def _answer(self, snap, vector, hits, best, mode, kind, coverage, affinity) -> Answer:
         """The hits with their match (match.py): how far the best of the query's matches (``best``: item ids by

@@ -34,6 +34,25 @@ def test_pages_are_disjoint_and_together_one_longer_answer(small_searcher, mode)
         assert last.page.next_offset is None and len(last) == min(3, whole.page.total)
 
 
+def test_following_next_offset_never_asks_for_a_page_the_server_refuses(small_index, tmp_path):
+    """With a k that does not divide --max-k the pages stop before the one that would pass it (not at a 400)."""
+    from conftest import ask
+
+    from mmsearch import settings
+    from mmsearch.search.searcher import Searcher
+
+    searcher = Searcher.open(settings.replace(small_index, data_dir=tmp_path, max_k=30))
+    offset, seen = 0, []
+    while offset is not None:
+        page = ask(searcher, "mug", 7, mode="vector", offset=offset)
+        seen += ids(page)
+        offset = page.page.next_offset
+    assert len(seen) == len(set(seen)) == 28  # 4 pages of 7: a fifth (28 + 7 > 30) would be refused
+    with pytest.raises(QueryError, match="more than 30 results"):
+        ask(searcher, "mug", 7, mode="vector", offset=28)
+    assert ask(searcher, "mug", 2, mode="vector", offset=28).page.next_offset is None  # the last 2 with a smaller k
+
+
 def test_similar_items_and_pictures_page_too(small_searcher):
     from conftest import ask
 
