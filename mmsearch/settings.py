@@ -122,6 +122,18 @@ class BuildSettings:
         default="title,description",
         metadata={"help": "catalog columns the keyword (BM25) index reads, comma-separated"},
     )
+    ocr: bool = field(
+        default=False,
+        metadata={
+            "help": "read the words printed in each picture (PP-OCRv4; pip install mmsearch[ocr]) into a picture_text "
+            "column that keyword and hybrid search use and results show; pictures read by an earlier build are not "
+            "read again"
+        },
+    )
+    ocr_min_confidence: float = field(
+        default=0.8,
+        metadata={"help": "--ocr keeps a line read with at least this confidence, 0..1 (and two letters or digits)"},
+    )
     embeddings: Path | None = field(
         default=None,
         metadata={"help": "precomputed embeddings (parquet: item_id, embedding) to index without encoding"},

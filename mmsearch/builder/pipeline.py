@@ -19,9 +19,11 @@ import numpy as np
 import pandas as pd
 
 from mmsearch.builder import update
+from mmsearch.builder.picture_text import COLUMN, ReadingCost, read_picture_text
 from mmsearch.builder.sampling import sample_pictures
 from mmsearch.encode.encoders import Encoder, load_encoder
 from mmsearch.encode.files import encode_image_files
+from mmsearch.encode.picture_text import OcrUnavailable
 from mmsearch.index import kinds as index_kinds
 from mmsearch.index import milvus_store
 from mmsearch.index import vectors as vindex
@@ -124,7 +126,20 @@ def build_index(
     prev = previous_index(out, encoder.model_id, catalog_id, encoder.dim, config, say)
 
     say(0.08, "comparing the catalog with the index")
-    plan = update.plan(catalog.items, catalog.extra_columns(), None if prev is None else prev.items, byo)
+    reading = ReadingCost() if config.ocr else None
+    words = None
+    if reading is not None:
+
+        def words(paths: list[str], hashes: list[str]) -> dict[str, list[str]]:
+            try:
+                texts = read_picture_text(config.data_dir, paths, hashes, config.ocr_min_confidence, say, reading)
+            except OcrUnavailable as exc:
+                raise BuildError(str(exc)) from exc
+            return {COLUMN: texts}
+
+    plan = update.plan(catalog.items, catalog.extra_columns(), None if prev is None else prev.items, byo, words)
+    if reading is not None:
+        say(0.11, f"read the words in {reading.read:,} pictures ({reading.per_picture()}), {reading.known:,} known")
     say(0.09, "opening the feature store")
     store = FeatureStore(config.data_dir, config.online_store, timeout_s=config.store_timeout_s)
     store.apply()  # before the first read: a fresh data directory has no views yet
@@ -134,13 +149,13 @@ def build_index(
         say(0.09, "the online store lacks the served index's rows (a Redis restarted empty?): writing them back")
     try:
         job = Job(config, encoder, catalog_id, store, out, when, started, say, repair)
-        return _index_and_write(job, catalog, plan, prev, byo)
+        return _index_and_write(job, catalog, plan, prev, byo, reading)
     finally:
         vindex.scratch_vectors(out).unlink(missing_ok=True)  # a scratch file the write did not take
 
 
 def _index_and_write(
-    job: Job, catalog, plan: update.Plan, prev: vindex.VectorIndex | None, byo: dict
+    job: Job, catalog, plan: update.Plan, prev: vindex.VectorIndex | None, byo: dict, reading: ReadingCost | None
 ) -> vindex.VectorIndex:
     built, plan, encoded = _vectors_and_index(job, plan, prev, byo)
     catalog = catalog.skip(*plan.skipped)
@@ -162,6 +177,8 @@ def _index_and_write(
         **counts,
         "versions": _versions(),
     }
+    if reading is not None:
+        built.manifest["ocr"] = reading.manifest() | {"min_confidence": job.config.ocr_min_confidence}
 
     if not isinstance(built.vectors, np.memmap):  # to a file now: later stages read a few rows, the write moves it
         built.vectors = vindex.stream_npy(vindex.scratch_vectors(job.out), [built.vectors], job.encoder.dim)
@@ -175,6 +192,8 @@ def _index_and_write(
         built.manifest["picture_sample"] = {"tower": pictures.tower, "pictures": len(pictures.features)}
     job.say(0.95, "building the keyword (BM25) index")
     fields = job.config.keyword_field_list()
+    if job.config.ocr and COLUMN not in fields:  # the words read off the pictures
+        fields = [*fields, COLUMN]
     keywords = KeywordIndex.build(item_texts(built.items, fields))
     built.manifest["keyword_fields"] = fields
     built.manifest["build_seconds"] = round(time.time() - job.started, 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,10 +95,16 @@ def plan(
     extra_cols: list[str],
     previous: pd.DataFrame | None,
     byo: dict[str, np.ndarray] | None = None,
+    picture_columns: Callable[[list[str], list[str]], dict[str, list]] | None = None,
 ) -> Plan:
-    """Compares the catalog with the previous index's items (None: a full build)."""
+    """Compares the catalog with the previous index's items (None: a full build). ``picture_columns``: columns read
+    off the pictures themselves (their words), from their paths and content hashes, added before the listings."""
     paths = catalog_items["image"].astype(str).tolist()
     hashes, sizes, times = image_hashes(paths, previous)
+    if picture_columns is not None:
+        read = picture_columns(paths, hashes)
+        catalog_items = catalog_items.assign(**read)
+        extra_cols = [*extra_cols, *(c for c in read if c not in extra_cols)]
     ids = catalog_items["item_id"].astype(str).tolist()
     if byo:
         hashes = [vector_hash(byo[i]) if i in byo else h for i, h in zip(ids, hashes)]

@@ -8,7 +8,7 @@ from mmsearch.search.snapshot import Snapshot
 from mmsearch.search.stages import stage
 from mmsearch.store.features import FeatureStore
 
-CORE = ("title", "image", "price", "category", "description")
+CORE = ("title", "image", "price", "category", "description", "picture_text")
 
 
 def dress(store: FeatureStore, snapshot: Snapshot, hits: list[tuple[str, float]]) -> list[Hit]:
@@ -29,6 +29,7 @@ def dress(store: FeatureStore, snapshot: Snapshot, hits: list[tuple[str, float]]
                 price=core["price"],
                 category=core["category"] or "",
                 description=core["description"] or "",
+                picture_text=core["picture_text"] or "",
                 metadata={k: v for k, v in listing.items() if k not in core and k != "item_id"},
             )
         )

@@ -40,6 +40,7 @@ class Listing(BaseModel):
         "price",
         "category",
         "description",
+        "picture_text",
         "metadata",
     )
 
@@ -50,6 +51,7 @@ class Listing(BaseModel):
     price: float | None = None
     category: str = ""
     description: str = ""
+    picture_text: str = Field("", description="the words printed in the picture, read at build time (--ocr)")
     metadata: dict = Field(default_factory=dict, description="the catalog's other columns")
 
     @classmethod
@@ -68,10 +70,13 @@ class Listing(BaseModel):
         return out
 
     def caption(self) -> str:
-        """A gallery card's text: title, category unless the title says it, and price where there is one."""
+        """A gallery card's text: title, category unless the title says it, price where there is one, and the words
+        printed in the picture (the first 40 characters) where they were read."""
         category = f" · {self.category}" if self.category and self.category.lower() not in self.title.lower() else ""
         price = f" · ${self.price:.2f}" if self.price is not None and self.price == self.price else ""
-        return f"{self.title}{category}{price}"
+        words = self.picture_text if len(self.picture_text) <= 40 else self.picture_text[:39] + "…"
+        printed = f" · reads “{words}”" if words else ""  # what the picture says (--ocr)
+        return f"{self.title}{category}{price}{printed}"
 
 
 class Hit(Listing):

@@ -38,7 +38,7 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
     handlers = SearchHandlers(searcher, events)
     advanced_open = gr.BrowserState(False, storage_key="mmsearch-advanced-open")
     columns = searcher.snapshot.columns
-    skip = ("item_id", "image", *cfg.keyword_field_list())
+    skip = ("item_id", "image", "picture_text", *cfg.keyword_field_list())
     facet_names = gr.State(",".join(offered(columns, skip, FACET_COLUMNS)))
     orders = [("Relevance", RELEVANCE)]
     for name in sortable(columns, skip):

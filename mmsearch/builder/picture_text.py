@@ -1,0 +1,92 @@
+"""A build's ``--ocr`` step: the words printed in each picture, as the catalog's ``picture_text`` column (keyword
+and hybrid search read it; results show it). Pictures read by an earlier build are not read again
+(store/picture_readings.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmsearch.encode.picture_text import ENGINE, PictureReader, Reading
+from mmsearch.store.picture_readings import PictureReadings
+
+COLUMN = "picture_text"
+BATCH = 32  # readings kept per transaction: a killed build loses at most this many (~10 s of reading)
+
+
+@dataclass
+class ReadingCost:
+    """What a build's reading cost: pictures read now (the rest were read by an earlier build), their seconds, and
+    the share of those without words."""
+
+    read: int = 0
+    known: int = 0
+    seconds: float = 0.0
+    without_text: list[float] = field(default_factory=list)
+
+    def per_picture(self) -> str:
+        if not self.read:
+            return "nothing to read"
+        blank = (
+            f", {sum(self.without_text) / len(self.without_text):.2f} s one without words" if self.without_text else ""
+        )
+        return f"{self.seconds / self.read:.2f} s a picture{blank}"
+
+    def manifest(self) -> dict:
+        return {
+            "engine": ENGINE,
+            "pictures_read": self.read,
+            "pictures_known": self.known,
+            "seconds": round(self.seconds, 1),
+            "seconds_per_picture": round(self.seconds / self.read, 3) if self.read else None,
+            "seconds_per_picture_without_text": round(sum(self.without_text) / len(self.without_text), 3)
+            if self.without_text
+            else None,
+        }
+
+
+def read_picture_text(
+    data_dir: Path,
+    paths: list[str],
+    hashes: list[str],
+    min_confidence: float,
+    say: Callable[[float, str], None],
+    cost: ReadingCost,
+) -> list[str]:
+    """Each picture's words (its kept lines, " / " between them), in the order given; a picture that cannot be
+    decoded reads as "" (the encoder then leaves it out of the index, saying why)."""
+    readings = PictureReadings(data_dir)
+    try:
+        known = readings.known(hashes)
+        todo = {h: p for p, h in zip(paths, hashes) if h not in known}
+        cost.known = len(set(hashes)) - len(todo)
+        if todo:
+            _read(readings, todo, known, say, cost)
+    finally:
+        readings.close()
+    return [known[h].text(min_confidence) if h in known else "" for h in hashes]
+
+
+def _read(readings: PictureReadings, todo: dict[str, str], known: dict[str, Reading], say, cost: ReadingCost) -> None:
+    reader = PictureReader()
+    batch: dict[str, Reading] = {}
+    say(0.08, f"reading the words in {len(todo):,} pictures ({cost.known:,} read by an earlier build)")
+    for done, (image_hash, path) in enumerate(todo.items(), 1):
+        try:
+            reading = reader.read(path)
+        except (OSError, ValueError):
+            continue  # not kept: a picture that cannot be decoded now is tried again once it can
+        batch[image_hash] = known[image_hash] = reading
+        cost.read, cost.seconds = cost.read + 1, cost.seconds + reading.seconds
+        if not reading.lines:
+            cost.without_text.append(reading.seconds)
+        if len(batch) >= BATCH or done == len(todo):
+            readings.keep(batch)
+            batch = {}
+            say(
+                0.08 + 0.03 * done / len(todo),
+                f"reading words in pictures {done:,}/{len(todo):,}: {cost.per_picture()}",
+            )
+    if batch:
+        readings.keep(batch)

@@ -1,0 +1,79 @@
+"""--ocr: the words printed on products' pictures read into ``picture_text``, found by keyword search, shown in
+results, and read once per picture (an update reads only its new and changed pictures)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import ask
+
+from mmsearch import settings
+from mmsearch.builder.pipeline import build_index
+from mmsearch.search.searcher import Searcher
+
+pytest.importorskip("rapidocr_onnxruntime", reason="--ocr needs rapidocr-onnxruntime (requirements.txt)")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from labels import make_labels, save_textless  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _shop(folder: Path, labels, photos) -> Path:
+    rows = [
+        {"item_id": f"l{n}", "image": str(label.path), "title": f"jar {n}", "category": "pantry", "price": 5 + n}
+        for n, label in enumerate(labels)
+    ] + [
+        {"item_id": path.stem, "image": str(path), "title": f"print {path.stem}", "category": "art", "price": 30}
+        for path in photos
+    ]
+    pd.DataFrame(rows).to_csv(folder / "shop.csv", index=False)
+    return folder / "shop.csv"
+
+
+def test_words_on_pictures_are_read_searched_shown_and_read_once(tmp_path, tiny_two_tower_dir):
+    labels = make_labels(tmp_path / "labels", 6, seed=3)
+    photos = save_textless(tmp_path / "photos")[:3]
+    config = settings.Settings(
+        data_dir=tmp_path / "data",
+        catalog=str(_shop(tmp_path, labels, photos)),
+        model=f"two-tower:{tiny_two_tower_dir}",
+        index=tmp_path / "ix",
+        workers=0,
+        duplicate_threshold=0,
+        reload_interval=0,
+        ocr=True,
+    )
+    said = []
+    build_index(config, progress=lambda fraction, message: said.append(message))
+    manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
+    assert manifest["ocr"]["pictures_read"] == 9 and "picture_text" in manifest["keyword_fields"]
+    assert any("s a picture" in m for m in said)  # the cost per picture, in the build's progress
+    items = pd.read_parquet(tmp_path / "ix" / "items.parquet").set_index("item_id")
+    assert (items.loc[[p.stem for p in photos], "picture_text"] == "").all()  # nothing made up off photos
+    for n, label in enumerate(labels):
+        read = items.loc[f"l{n}", "picture_text"].upper().replace("/", " ").split()
+        assert sum(w.upper() in read for w in label.words) >= len(label.words) - 1, (label.words, read)
+
+    searcher = Searcher.open(config)
+    name = " ".join(labels[2].words[:2]).lower()  # its title says "jar 2": only the picture's words say what it is
+    hits = ask(searcher, name, 3, mode="keyword")
+    assert hits[0].item_id == "l2" and name.split()[0] in hits[0].picture_text.lower()
+    assert hits[0].public()["picture_text"] == hits[0].picture_text
+
+    # An update: one picture replaced, one product added; only those two are read.
+    (tmp_path / "labels" / "label-000.png").write_bytes((tmp_path / "labels" / "label-005.png").read_bytes())
+    extra = make_labels(tmp_path / "more", 1, seed=9)
+    shop = pd.read_csv(tmp_path / "shop.csv")
+    shop.loc[len(shop)] = {"item_id": "new", "image": str(extra[0].path), "title": "jar new", "category": "pantry"}
+    shop.to_csv(tmp_path / "shop.csv", index=False)
+    build_index(config)
+    manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
+    assert manifest["ocr"]["pictures_read"] == 1  # label-000 now holds label-005's bytes: read already
+    assert manifest["ocr"]["pictures_known"] == 8  # 9 pictures before, two of them now the same bytes
+    items = pd.read_parquet(tmp_path / "ix" / "items.parquet").set_index("item_id")
+    assert items.loc["l0", "picture_text"] == items.loc["l5", "picture_text"] != ""
+    assert extra[0].words[0].lower() in items.loc["new", "picture_text"].lower()
