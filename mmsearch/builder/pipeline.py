@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmsearch.builder import update
+from mmsearch.builder import product_pictures, update
 from mmsearch.builder.picture_text import COLUMN, ReadingCost, read_picture_text
 from mmsearch.builder.sampling import sample_pictures
 from mmsearch.encode.encoders import Encoder, load_encoder
@@ -269,6 +269,8 @@ def _vectors_and_index(job: Job, plan: update.Plan, prev: vindex.VectorIndex | N
         items, ids, hashes = plan.items, plan.items["item_id"].tolist(), plan.items["image_hash"].tolist()
     if len(items) == 0:
         raise BuildError(f"no picture of {job.config.catalog} could be decoded; e.g. {list(bad.items())[:3]}")
+    others = product_pictures.gather(job, items, prev, lambda paths: _encode(job.config, job.encoder, paths, job.say))
+    encoded += others.encoded
 
     # New rows only, under keys no served index uses: a build that fails or is killed after this leaves rows that
     # change nothing served, and the next build finds its vectors here instead of encoding them again.
@@ -291,8 +293,10 @@ def _vectors_and_index(job: Job, plan: update.Plan, prev: vindex.VectorIndex | N
         if len(need)
         else np.zeros((0, job.encoder.dim), np.float32)
     )
-    manifest = {"index_rule": None}
-    if prev is not None and not vindex.compaction_due(len(prev.vectors) + len(need), len(items)):
+    manifest = {"index_rule": None, "pictures": len(items) + len(others), "pictures_left_out": others.left_out}
+    # Products with several pictures are indexed afresh from kept and Feast vectors: nothing is encoded again.
+    several = len(others) > 0 or (prev is not None and prev.pictures is not None)
+    if prev is not None and not several and not vindex.compaction_due(len(prev.vectors) + len(need), len(items)):
         job.say(
             0.9,
             f"updating the {prev.kind} index: {len(need):,} vectors in, "
@@ -307,13 +311,16 @@ def _vectors_and_index(job: Job, plan: update.Plan, prev: vindex.VectorIndex | N
         vectors = np.empty((len(items), job.encoder.dim), dtype=np.float32)
         vectors[need] = from_feast
         vectors[kept] = np.asarray(prev.vectors[plan.reused[kept]], dtype=np.float32)
+    if len(others):
+        vectors = np.concatenate([np.asarray(vectors, dtype=np.float32), product_pictures.vectors(job, others, prev)])
     kind, rule = index_kinds.choose(
-        len(items), job.encoder.dim, job.config.index_kind, index_kinds.memory_budget(job.config.index_memory_gb)
+        len(vectors), job.encoder.dim, job.config.index_kind, index_kinds.memory_budget(job.config.index_memory_gb)
     )
-    job.say(0.9, f"building a {kind} index of {len(items):,} vectors ({rule})")
+    job.say(0.9, f"building a {kind} index of {len(vectors):,} vectors ({rule})")
     plan.reused = np.full(len(items), -1, dtype=np.int64)
     how = vindex.engine_kind(kind, job.config.vector_store, milvus_store.alias_for(job.out))
-    return vindex.build(vectors, items, manifest | {"index_rule": rule}, kind, how), plan, encoded
+    table = others.table if len(others) else None
+    return vindex.build(vectors, items, manifest | {"index_rule": rule}, kind, how, table), plan, encoded
 
 
 def _encode(config: Settings, encoder: Encoder, paths: list[str], say: Progress) -> tuple[np.ndarray, dict[int, str]]:

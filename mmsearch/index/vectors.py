@@ -25,6 +25,7 @@ from mmsearch.index import kinds, milvus_store
 from mmsearch.index.kinds import IndexKind
 
 FAISS_FILE, VECTORS_FILE, ITEMS_FILE, MANIFEST_FILE = "faiss.index", "vectors.npy", "items.parquet", "manifest.json"
+PICTURES_FILE = "pictures.parquet"  # products' pictures after their first: item_id, position, image, image_hash, slot
 REPORT_FILE, DUPLICATES_FILE = "skipped.csv", "near_duplicates.csv"
 LAYOUT = 2  # 1: ids.json and one Feast listing per item id (catalogs overwrote each other)
 FAISS = "faiss"  # --vector-store's default: the engine in this process, saved in the index directory
@@ -61,6 +62,8 @@ class VectorIndex:
     manifest: dict
     path: Path | None = None
     how: IndexKind | None = None  # the kind with its engine (engine_kind); by default the manifest's kind in Faiss
+    # A product's pictures after its first (PICTURES_FILE's rows), each a slot of its own that answers for the product.
+    pictures: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         self.ids = self.items["item_id"].astype(str).tolist()
@@ -70,13 +73,41 @@ class VectorIndex:
         self.revisions = self.items["revision"].to_numpy() if "revision" in self.items else None
         self.row_of_slot = np.full(len(self.vectors), -1, dtype=np.int64)
         self.row_of_slot[self.slots] = np.arange(len(self.slots))
+        self._more_pictures()
         self.kind = self.manifest.get("index_kind", "flat")
         self.how = self.how or kinds.kind(self.kind)
         self._resident = self.how.resident(self.engine, len(self.vectors))  # a view: keeps no copy
         self.params = self.manifest.get("index_params", {})
-        masked = len(self.vectors) - len(self.slots)
+        masked = len(self.vectors) - self.live
         # A kind that cannot remove keeps removed items' vectors: what excludes them is made once, here.
         self._excluded = self.how.exclusion(self.slots, len(self.vectors)) if masked and not self.how.removes else None
+
+    def _more_pictures(self) -> None:
+        """Each product's other pictures as slots of its row: a search that finds any of them finds the product."""
+        self.fan, self.live, self._others = 1, len(self.slots), {}
+        if self.pictures is None or self.pictures.empty:
+            self.pictures = None
+            return
+        owners = np.array([self._row[i] for i in self.pictures["item_id"].astype(str)], dtype=np.int64)
+        slots = self.pictures["slot"].to_numpy(dtype=np.int64)
+        self.row_of_slot[slots] = owners
+        for owner, slot, position in zip(owners, slots, self.pictures["position"].to_numpy()):
+            self._others.setdefault(int(owner), []).append((int(position), int(slot)))
+        self.fan = 1 + max(len(v) for v in self._others.values())  # the most slots one product holds
+        self.live += len(slots)
+
+    def picture_slots(self, item_id: str) -> list[tuple[int, int]]:
+        """(position in the product's pictures, slot) of each of its pictures, the first (the listing's) first."""
+        row = self._row[item_id]
+        return [(0, int(self.slots[row])), *self._others.get(row, [])]
+
+    def _live_slots(self, rows: np.ndarray) -> np.ndarray:
+        """The slots of these rows' pictures: each row's first, then the others of those that have more."""
+        first = self.slots[rows]
+        if not self._others:
+            return first
+        more = [s for r in rows.tolist() for _, s in self._others.get(r, ())]
+        return np.concatenate([first, np.asarray(more, dtype=np.int64)]) if more else first
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -110,8 +141,10 @@ class VectorIndex:
         whenever k rows are allowed, whatever the kind (a selective filter is answered exactly). ``clauses``: the
         filter that chose exactly ``rows``, for an engine that applies filters itself (Milvus)."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        allowed = None if rows is None else self.slots[np.asarray(rows, dtype=np.int64)]
-        k = max(0, min(int(k), len(self.ids) if allowed is None else len(allowed)))
+        allowed = None if rows is None else self._live_slots(np.asarray(rows, dtype=np.int64))
+        wanted = max(0, min(int(k), len(self.ids) if rows is None else len(rows)))
+        # A product answers with its closest picture: k products are among the k x fan closest slots.
+        k = min(wanted * self.fan, self.live if allowed is None else len(allowed))
         if k == 0:
             return [[] for _ in range(len(queries))]
         inside = allowed is not None and clauses and self.how.expresses(self.engine, clauses)
@@ -121,67 +154,102 @@ class VectorIndex:
             )
         else:
             scores, slots = self._ann(queries, k, allowed, clauses if inside else ())
-        return [
-            [(self.ids[self.row_of_slot[s]], float(v)) for s, v in zip(ss, vv) if s >= 0 and self.row_of_slot[s] >= 0]
-            for ss, vv in zip(slots, scores)
-        ]
+        if self.fan == 1:
+            return [
+                [
+                    (self.ids[self.row_of_slot[s]], float(v))
+                    for s, v in zip(ss, vv)
+                    if s >= 0 and self.row_of_slot[s] >= 0
+                ]
+                for ss, vv in zip(slots, scores)
+            ]
+        return [self._products(ss, vv, wanted) for ss, vv in zip(slots, scores)]
+
+    def _products(self, slots: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Slots found, best first, as products: each at its closest picture's score, once."""
+        out, seen = [], set()
+        for s, v in zip(slots, scores):
+            row = self.row_of_slot[s] if s >= 0 else -1
+            if row >= 0 and row not in seen:
+                seen.add(row)
+                out.append((self.ids[row], float(v)))
+                if len(out) == k:
+                    break
+        return out
 
     def _ann(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None, clauses=()
     ) -> tuple[np.ndarray, np.ndarray]:
-        available = len(self.ids) if allowed is None else len(allowed)
+        available = self.live if allowed is None else len(allowed)
         scores, slots = self.how.search(
             self.engine, self.vectors, queries, k, allowed, self._excluded, self.params, available, clauses
         )
         short = (slots[:, :k] < 0).any(axis=1)
         if short.any():  # the graph or the probed lists ran out inside the filter: exact over the allowed rows
-            pool = self.slots if allowed is None else allowed
+            pool = self._live_slots(np.arange(len(self.ids))) if allowed is None else allowed
             s2, i2 = kinds.exact_top(self.vectors, pool, queries[short], k)
             scores[short, :k], slots[short, :k] = s2, i2
         return scores[:, :k], slots[:, :k]
 
-    def neighbours(self, rows: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's m nearest live items (scores, rows), itself included: near-duplicates without all pairs."""
-        queries = np.asarray(self.vectors[self.slots[rows]], dtype=np.float32)
-        scores, slots = self._ann(queries, m, None)
-        return scores, np.where(slots >= 0, self.row_of_slot[np.maximum(slots, 0)], -1)
+    def neighbours(self, slots: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each picture's (slot's) m nearest live pictures (scores, their products' rows), itself included:
+        near-duplicates without all pairs."""
+        queries = np.asarray(self.vectors[slots], dtype=np.float32)
+        scores, found = self._ann(queries, m, None)
+        return scores, np.where(found >= 0, self.row_of_slot[np.maximum(found, 0)], -1)
 
     def near_duplicates(
         self, threshold: float, rows: np.ndarray | None = None, m: int = 10
     ) -> list[tuple[str, str, float]]:
-        """Pairs at least ``threshold`` alike among each row's m nearest (all rows, or ``rows`` against all)."""
+        """Pairs of products with pictures at least ``threshold`` alike, among each picture's m nearest (all rows'
+        pictures, or ``rows``' against all); a product's own pictures are no pair."""
         rows = np.arange(len(self.ids)) if rows is None else np.asarray(rows, dtype=np.int64)
-        pairs = set()
-        for start in range(0, len(rows), 4096):
-            chunk = rows[start : start + 4096]
-            scores, found = self.neighbours(chunk, min(m, len(self.ids)))
-            for r, ss, ff in zip(chunk, scores, found):
+        slots = self._live_slots(rows)
+        pairs: dict[tuple[str, str], float] = {}  # a pair at its closest two pictures
+        for start in range(0, len(slots), 4096):
+            chunk = slots[start : start + 4096]
+            scores, found = self.neighbours(chunk, min(m * self.fan, self.live))
+            for r, ss, ff in zip(self.row_of_slot[chunk], scores, found):
                 for s, f in zip(ss, ff):
                     if f >= 0 and f != r and s >= threshold:
-                        a, b = sorted((self.ids[r], self.ids[f]))
-                        pairs.add((a, b, round(float(s), 4)))
-        return sorted(pairs)
+                        pair = tuple(sorted((self.ids[r], self.ids[f])))
+                        pairs[pair] = max(pairs.get(pair, -1.0), round(float(s), 4))
+        return sorted((a, b, s) for (a, b), s in pairs.items())
 
 
 def build(
-    vectors: np.ndarray, items: pd.DataFrame, manifest: dict, kind: str = "flat", how: IndexKind | None = None
+    vectors: np.ndarray,
+    items: pd.DataFrame,
+    manifest: dict,
+    kind: str = "flat",
+    how: IndexKind | None = None,
+    pictures: pd.DataFrame | None = None,
 ) -> VectorIndex:
-    """A fresh index over ``vectors`` (row order of ``items``); slots are the row numbers. ``how``: the kind with
-    its engine elsewhere (engine_kind), else Faiss here."""
-    if len(vectors) != len(items):
-        raise ValueError(f"{len(vectors)} vectors for {len(items)} items")
+    """A fresh index over ``vectors``: the rows of ``items`` in order (slots are the row numbers), then the rows of
+    ``pictures`` (products' other pictures: item_id, position, image, image_hash). ``how``: the kind with its engine
+    elsewhere (engine_kind), else Faiss here."""
+    items = items.reset_index(drop=True)
+    more = 0 if pictures is None else len(pictures)
+    if len(vectors) != len(items) + more:
+        raise ValueError(f"{len(vectors)} vectors for {len(items)} items and {more} more pictures")
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     how = how or kinds.kind(kind)
     p = how.params(len(vectors), vectors.shape[1])
-    index = how.make(vectors.shape[1], p, train=vectors, table=items)
     slots = np.arange(len(vectors), dtype=np.int64)
-    how.add(index, vectors, slots, items.reset_index(drop=True))
+    table = items  # each slot's product's columns (an engine that filters itself holds them per vector)
+    if more:
+        row = {item_id: n for n, item_id in enumerate(items["item_id"].astype(str))}
+        table = pd.concat([items, items.iloc[[row[i] for i in pictures["item_id"].astype(str)]]], ignore_index=True)
+        pictures = pictures.reset_index(drop=True).assign(slot=slots[len(items) :])
+    index = how.make(vectors.shape[1], p, train=vectors, table=table)
+    how.add(index, vectors, slots, table)
     return VectorIndex(
         index,
         vectors,
-        items.assign(slot=slots).reset_index(drop=True),
+        items.assign(slot=slots[: len(items)]),
         _described(manifest, kind, p, vectors, len(items)) | {"vector_store": getattr(how, "store", FAISS)},
         how=how,
+        pictures=pictures if more else None,
     )
 
 
@@ -302,6 +370,8 @@ def write(index: VectorIndex, out_dir: Path, extra: Callable[[Path], None] | Non
         else:
             np.save(tmp / VECTORS_FILE, np.asarray(index.vectors, dtype=np.float32))
         index.items.to_parquet(tmp / ITEMS_FILE, index=False)
+        if index.pictures is not None:
+            index.pictures.to_parquet(tmp / PICTURES_FILE, index=False)
         if extra is not None:
             extra(tmp)
         index.manifest["faiss_total"] = index.how.count(index.engine)
@@ -361,6 +431,7 @@ def load(
         engine = how.load(path / how.file, writable)
         vectors = np.load(path / VECTORS_FILE, mmap_mode="r")
         items = pd.read_parquet(path / ITEMS_FILE).rename(columns={"picture": "image_hash"})  # its name before
+        pictures = pd.read_parquet(path / PICTURES_FILE) if (path / PICTURES_FILE).exists() else None
     except milvus_store.VectorStoreError as exc:
         raise IndexLoadError(f"the index at {path} cannot be searched: {exc}") from exc
     except (RuntimeError, OSError, ValueError) as exc:
@@ -369,4 +440,4 @@ def load(
     held = manifest.get("faiss_total") if how.shared else how.count(engine)
     if held != manifest.get("faiss_total", held) or len(items) != manifest["item_count"]:
         raise IndexLoadError(f"the index at {path} does not match its manifest; rebuild it")
-    return VectorIndex(engine, vectors, items, manifest, path, how)
+    return VectorIndex(engine, vectors, items, manifest, path, how, pictures)

@@ -26,6 +26,7 @@ __all__ = ["Catalog", "CatalogError", "Skipped", "load_catalog", "validate"]
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".svg"}
 CORE_COLUMNS = ["item_id", "image", "title", "description", "category", "price"]
+PICTURES = "images"  # a product's several pictures: a JSON list, or paths separated by "|"
 EMBEDDING_COLUMN = "embedding"
 
 
@@ -241,7 +242,7 @@ def validate(
     table: pd.DataFrame, base: Path, name: str, max_pixels: int, known: set[tuple[str, int, int]] | None = None
 ) -> Catalog:
     for col in ("item_id", "image"):
-        if col not in table.columns:
+        if col not in table.columns and not (col == "image" and PICTURES in table.columns):
             raise CatalogError(f"{name}: the manifest has no {col!r} column (columns: {list(table.columns)})")
     skipped: list[Skipped] = []
     warnings: list[Skipped] = []
@@ -261,22 +262,33 @@ def validate(
         if item_id in seen:
             skipped.append(Skipped(row_no, item_id, f"duplicate item_id (first seen on row {seen[item_id]})"))
             continue
-        image = _text(rec.get("image"))
+        try:
+            named = picture_list(rec.get(PICTURES))
+        except ValueError as exc:
+            skipped.append(Skipped(row_no, item_id, f"{PICTURES}: {exc}"))
+            continue
+        image = _text(rec.get("image")) or (named[0] if named else "")
         if not image:
             skipped.append(Skipped(row_no, item_id, "empty image path"))
             continue
-        path = resolve(os.path.join(base_dir, os.path.expanduser(image)))  # an absolute image path stays as given
-        if path not in checked and known and _unchanged(path, known):
-            checked[path] = None
-        if path not in checked:  # many rows may share one picture file
-            try:
-                check_header(path, max_pixels)
+        # an absolute image path stays as given
+        paths = [resolve(os.path.join(base_dir, os.path.expanduser(p))) for p in dict.fromkeys([image, *named])]
+        for path in paths:
+            if path not in checked and known and _unchanged(path, known):
                 checked[path] = None
-            except ImageError as exc:
-                checked[path] = str(exc)
+            if path not in checked:  # many rows may share one picture file
+                try:
+                    check_header(path, max_pixels)
+                    checked[path] = None
+                except ImageError as exc:
+                    checked[path] = str(exc)
+        path = paths[0]
         if checked[path] is not None:
             skipped.append(Skipped(row_no, item_id, checked[path]))
             continue
+        for other in paths[1:]:  # a product keeps its other pictures that can be read
+            if checked[other] is not None:
+                warnings.append(Skipped(row_no, item_id, f"picture left out: {checked[other]}"))
         seen[item_id] = row_no
         clean = {k: v for k, v in rec.items() if k not in ("__error__", EMBEDDING_COLUMN)}
         clean |= {
@@ -286,6 +298,8 @@ def validate(
             "description": _text(rec.get("description")),
             "category": _text(rec.get("category")),
         }
+        if PICTURES in table.columns:  # every picture of the product, the first shown first (the listing's image)
+            clean[PICTURES] = json.dumps([p for p in paths if checked[p] is None])
         clean["price"], problem = _price(rec.get("price"))
         if problem:
             warnings.append(Skipped(row_no, item_id, problem))
@@ -294,6 +308,27 @@ def validate(
     extra = [c for c in items.columns if c not in CORE_COLUMNS]
     items[extra] = items[extra].astype(object).where(items[extra].notna(), "").astype(str)
     return Catalog(name, items.reset_index(drop=True), skipped, warnings, total_rows=len(records))
+
+
+def picture_list(value: object) -> list[str]:
+    """The pictures a manifest cell names: a list (JSON lines, parquet), a JSON list in text, or paths separated by
+    "|"; ValueError when it is neither."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if hasattr(value, "tolist"):  # parquet's lists arrive as arrays
+        value = value.tolist()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"not a JSON list of paths ({exc})") from None
+        else:
+            return [p.strip() for p in text.split("|") if p.strip()]
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ValueError("a list of picture paths is expected")
+    return [p.strip() for p in value if p.strip()]
 
 
 def _resolver():

@@ -3,10 +3,20 @@ catalog's other columns, read from the Feast online store at the revision the lo
 
 from __future__ import annotations
 
-from mmsearch.search.results import Hit
+import json
+
+from mmsearch.ingest.catalog import PICTURES
+from mmsearch.search.results import Hit, picture_url
 from mmsearch.search.snapshot import Snapshot
 from mmsearch.search.stages import stage
 from mmsearch.store.features import FeatureStore
+
+
+def _urls(item_id: str, pictures: object) -> list[str]:
+    """The routes of a product's pictures: one per picture its ``images`` lists (their paths are never shown)."""
+    count = len(json.loads(pictures)) if isinstance(pictures, str) and pictures.startswith("[") else 1
+    return [picture_url(item_id, n) for n in range(max(count, 1))]
+
 
 CORE = ("title", "image", "price", "category", "description", "picture_text")
 
@@ -30,7 +40,9 @@ def dress(store: FeatureStore, snapshot: Snapshot, hits: list[tuple[str, float]]
                 category=core["category"] or "",
                 description=core["description"] or "",
                 picture_text=core["picture_text"] or "",
-                metadata={k: v for k, v in listing.items() if k not in core and k != "item_id"},
+                image_urls=(urls := _urls(item_id, listing.get(PICTURES))),
+                matched_image_url=urls[0],  # the search that found it says which matched (searcher.py)
+                metadata={k: v for k, v in listing.items() if k not in core and k not in ("item_id", PICTURES)},
             )
         )
     return results

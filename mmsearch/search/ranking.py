@@ -7,10 +7,13 @@ near-duplicate group takes one place, and when duplicates used up places the lis
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from mmsearch.index import keyword as kw
 from mmsearch.index.filters import Clause, FilterError, matching_rows, parse_filters
+from mmsearch.ingest.catalog import PICTURES
 from mmsearch.search.listings import dress
 from mmsearch.search.results import Hit, QueryError
 from mmsearch.search.snapshot import Snapshot
@@ -119,6 +122,21 @@ class Ranking:
         """A word search's hit with its cosine similarity to ``vector`` and its BM25 (None if not a keyword hit)."""
         hit.similarity = round(float(self.snap.index.vector(hit.item_id) @ vector), 4)
         hit.keyword_score = round(bm25[hit.item_id], 4) if hit.item_id in bm25 else None
+        return hit
+
+    def closest_picture(self, hit: Hit, vector: np.ndarray) -> Hit:
+        """A product with several pictures: the one closest to ``vector`` becomes the hit's matched picture, and
+        its cosine the hit's similarity (the product is ranked by it)."""
+        index = self.snap.index
+        positions = index.picture_slots(hit.item_id)
+        if len(positions) > 1:
+            cosines = np.asarray(index.vectors[[slot for _, slot in positions]], dtype=np.float32) @ vector
+            best = int(np.argmax(cosines))
+            hit.similarity = round(float(cosines[best]), 4)
+            position = positions[best][0]
+            if 0 < position < len(hit.image_urls):  # shown in its place in the gallery, served by its own route
+                hit.matched_image_url = hit.image_urls[position]
+                hit.image = json.loads(index.items[PICTURES].iat[index.row(hit.item_id)])[position]
         return hit
 
     def word_ranked(

@@ -24,9 +24,11 @@ class ItemNotFound(QueryError):
     """An item id the loaded index does not hold (REST answers 404)."""
 
 
-def picture_url(item_id: str) -> str:
-    """The REST route that serves an indexed item's picture (relative to the server's root)."""
-    return f"/api/items/{quote(str(item_id), safe='')}/image"
+def picture_url(item_id: str, position: int = 0) -> str:
+    """The REST route that serves an indexed item's picture (relative to the server's root): its first, or the one
+    at ``position`` among its several."""
+    more = f"?picture={position}" if position else ""
+    return f"/api/items/{quote(str(item_id), safe='')}/image{more}"
 
 
 class Listing(BaseModel):
@@ -41,6 +43,7 @@ class Listing(BaseModel):
         "category",
         "description",
         "picture_text",
+        "image_urls",
         "metadata",
     )
 
@@ -52,6 +55,9 @@ class Listing(BaseModel):
     category: str = ""
     description: str = ""
     picture_text: str = Field("", description="the words printed in the picture, read at build time (--ocr)")
+    image_urls: list[str] = Field(
+        default_factory=list, description="every picture of the product, the first (image_url) first"
+    )
     metadata: dict = Field(default_factory=dict, description="the catalog's other columns")
 
     @classmethod
@@ -59,6 +65,7 @@ class Listing(BaseModel):
         """One built from trusted values (a listing read from the feature store): no validation, which would cost
         more than the search's own Python on a small catalog."""
         fields.setdefault("image_url", picture_url(str(fields["item_id"])))
+        fields.setdefault("image_urls", [fields["image_url"]])
         return cls.model_construct(**fields)
 
     def public(self, fields: tuple[str, ...] | None = None) -> dict:
@@ -67,6 +74,7 @@ class Listing(BaseModel):
         # Field by field: model_dump costs several times as much for the same dict.
         out = {name: getattr(self, name) for name in fields or type(self).PUBLIC}
         out["metadata"] = dict(self.metadata)
+        out["image_urls"] = list(self.image_urls)
         return out
 
     def caption(self) -> str:
@@ -82,7 +90,14 @@ class Listing(BaseModel):
 class Hit(Listing):
     """A listing found by a search, with its scores."""
 
-    PUBLIC: ClassVar[tuple[str, ...]] = ("item_id", "score", *Listing.PUBLIC[1:], "similarity", "keyword_score")
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "item_id",
+        "score",
+        *Listing.PUBLIC[1:],
+        "matched_image_url",
+        "similarity",
+        "keyword_score",
+    )
 
     score: float = Field(
         0.0,
@@ -90,6 +105,9 @@ class Hit(Listing):
     )
     similarity: float | None = Field(None, description="cosine similarity to the query, in every mode")
     keyword_score: float | None = Field(None, description="BM25, when the item came up in the keyword search")
+    matched_image_url: str = Field(
+        "", description="of the product's pictures, the one closest to the query (image_url for a one-picture product)"
+    )
 
     def caption(self) -> str:
         """The score first (what a rater compares), then the listing's caption."""

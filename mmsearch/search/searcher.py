@@ -133,6 +133,8 @@ class Searcher:
                 h.similarity = h.score
             else:
                 ranking.scored(h, vector, bm25)
+            if snap.index.pictures is not None:
+                ranking.closest_picture(h, vector)
         # The next page is one this server takes with the same k (offset + k within max_k), as Elasticsearch's
         # from + size window: with a k that does not divide max_k the last few matches are past the last page.
         after = start + k

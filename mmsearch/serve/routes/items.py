@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse
 
+from mmsearch.ingest.catalog import PICTURES
 from mmsearch.search.request import FacetText, ItemId, K, MinScore, Offset, SortText
 from mmsearch.search.request import Filters as FilterText
 from mmsearch.search.results import ItemNotFound, Listing
@@ -56,11 +58,27 @@ async def similar(
     response_class=FileResponse,
     responses={200: {"content": {"image/*": {}}, "description": "the picture"}} | statuses(400, 404, *COMMON),
 )
-async def image(deployment: DeploymentDep, item_id: ItemPath):
+async def image(
+    deployment: DeploymentDep,
+    item_id: ItemPath,
+    picture: Annotated[
+        int, Query(ge=0, le=999, description="which of the product's pictures: 0 (the default) is its first")
+    ] = 0,
+):
     snap = deployment.searcher.snapshot
     if item_id not in snap.index:
         raise ItemNotFound(f"No item {item_id!r} in this index.")
-    path = FilePath(str(snap.index.items["image"].iat[snap.index.row(item_id)]))
+    row = snap.index.row(item_id)
+    paths = [str(snap.index.items["image"].iat[row])]
+    if PICTURES in snap.index.items.columns and str(snap.index.items[PICTURES].iat[row]).startswith("["):
+        paths = json.loads(snap.index.items[PICTURES].iat[row])
+    if picture >= len(paths):
+        raise Refusal(
+            404,
+            f"Item {item_id!r} has {len(paths)} picture{'s' * (len(paths) > 1)}: picture={picture} is not one.",
+            "not_found",
+        )
+    path = FilePath(paths[picture])
     if not path.is_file():
         raise Refusal(404, f"The picture of item {item_id!r} is no longer on the server.", "not_found")
     headers = {"Cache-Control": "public, max-age=3600"}
