@@ -68,6 +68,13 @@ class CatalogSettings:
         },
     )
     demo_size: int = field(default=2048, metadata={"help": "images in the generated demo catalog"})
+    product_folders: bool = field(
+        default=False,
+        metadata={
+            "help": "an image-folder catalog holds a sub-folder per product: its pictures are that product's (its id "
+            "and title are the folder's name; the first picture by name is its listing's)"
+        },
+    )
     max_upload_pixels: int = field(
         default=40_000_000,
         metadata={"help": "larger images are refused, in a catalog or an upload (decompression bombs)"},

@@ -8,6 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
+from mmsearch.builder import product_pictures, update
 from mmsearch.encode.picture_text import ENGINE, PictureReader, Reading
 from mmsearch.store.picture_readings import PictureReadings
 
@@ -44,6 +47,33 @@ class ReadingCost:
             if self.without_text
             else None,
         }
+
+
+def products_text(
+    data_dir: Path,
+    items: pd.DataFrame,
+    pictures_before: pd.DataFrame | None,
+    min_confidence: float,
+    say: Callable[[float, str], None],
+    cost: ReadingCost,
+) -> list[str]:
+    """Each product's words: those of its first picture (``items``' image and image_hash), then those of its other
+    pictures that say something more, " / " between them. ``pictures_before``: the previous index's other pictures,
+    whose files need not be hashed again when unchanged."""
+    paths, hashes = items["image"].astype(str).tolist(), items["image_hash"].tolist()
+    others = product_pictures.listed(items)
+    more_hashes = update.image_hashes(others["image"].tolist(), pictures_before)[0] if len(others) else []
+    texts = read_picture_text(
+        data_dir, paths + others["image"].tolist(), hashes + more_hashes, min_confidence, say, cost
+    )
+    out = texts[: len(paths)]
+    if len(others):
+        row = {item_id: n for n, item_id in enumerate(items["item_id"].astype(str))}
+        for item_id, text in zip(others["item_id"], texts[len(paths) :]):
+            n = row[item_id]
+            if text and text not in out[n].split(" / "):
+                out[n] = f"{out[n]} / {text}" if out[n] else text
+    return out
 
 
 def read_picture_text(

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mmsearch.builder import product_pictures, update
-from mmsearch.builder.picture_text import COLUMN, ReadingCost, read_picture_text
+from mmsearch.builder.picture_text import COLUMN, ReadingCost, products_text
 from mmsearch.builder.sampling import sample_pictures
 from mmsearch.encode.encoders import Encoder, load_encoder
 from mmsearch.encode.files import encode_image_files
@@ -130,12 +130,12 @@ def build_index(
     words = None
     if reading is not None:
 
-        def words(paths: list[str], hashes: list[str]) -> dict[str, list[str]]:
+        def words(items: pd.DataFrame) -> dict[str, list[str]]:
+            before = None if prev is None else prev.pictures
             try:
-                texts = read_picture_text(config.data_dir, paths, hashes, config.ocr_min_confidence, say, reading)
+                return {COLUMN: products_text(config.data_dir, items, before, config.ocr_min_confidence, say, reading)}
             except OcrUnavailable as exc:
                 raise BuildError(str(exc)) from exc
-            return {COLUMN: texts}
 
     plan = update.plan(catalog.items, catalog.extra_columns(), None if prev is None else prev.items, byo, words)
     if reading is not None:

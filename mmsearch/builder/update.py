@@ -95,14 +95,15 @@ def plan(
     extra_cols: list[str],
     previous: pd.DataFrame | None,
     byo: dict[str, np.ndarray] | None = None,
-    picture_columns: Callable[[list[str], list[str]], dict[str, list]] | None = None,
+    picture_columns: Callable[[pd.DataFrame], dict[str, list]] | None = None,
 ) -> Plan:
     """Compares the catalog with the previous index's items (None: a full build). ``picture_columns``: columns read
-    off the pictures themselves (their words), from their paths and content hashes, added before the listings."""
+    off the pictures themselves (their words), from the catalog with each first picture's ``image_hash``, added
+    before the listings."""
     paths = catalog_items["image"].astype(str).tolist()
     hashes, sizes, times = image_hashes(paths, previous)
     if picture_columns is not None:
-        read = picture_columns(paths, hashes)
+        read = picture_columns(catalog_items.assign(image_hash=hashes))
         catalog_items = catalog_items.assign(**read)
         extra_cols = [*extra_cols, *(c for c in read if c not in extra_cols)]
     ids = catalog_items["item_id"].astype(str).tolist()

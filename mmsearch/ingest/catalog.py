@@ -98,11 +98,33 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def folder_table(folder: Path) -> pd.DataFrame:
+def folder_table(folder: Path, products: bool = False) -> pd.DataFrame:
+    """A folder of pictures, one item each (ids and titles from file names); with ``products``, the pictures of a
+    sub-folder are one product's (its id and title from the folder's name, its pictures in name order)."""
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if products:
+        groups: dict[Path, list[Path]] = {}
+        for p in files:
+            groups.setdefault(p if p.parent == folder else p.parent, []).append(p)
+        return pd.DataFrame(
+            {
+                "item_id": [(k.with_suffix("") if k.is_file() else k).relative_to(folder).as_posix() for k in groups],
+                "image": [str(v[0]) for v in groups.values()],
+                "title": [_title(k) for k in groups],
+                PICTURES: [json.dumps([str(p) for p in v]) for v in groups.values()],
+            }
+        )
     ids = [p.relative_to(folder).with_suffix("").as_posix() for p in files]
-    titles = [p.stem.replace("_", " ").replace("-", " ").strip() for p in files]
-    return pd.DataFrame({"item_id": ids, "image": [str(p) for p in files], "title": titles})
+    return pd.DataFrame({"item_id": ids, "image": [str(p) for p in files], "title": [_title(p) for p in files]})
+
+
+def _title(path: Path) -> str:
+    return (
+        (path.stem if path.suffix.lower() in IMAGE_EXTENSIONS else path.name)
+        .replace("_", " ")
+        .replace("-", " ")
+        .strip()
+    )
 
 
 def hf_table(
@@ -214,7 +236,8 @@ def load_catalog(
         return validate(table, Path("/"), source, max_pixels, known)
     path = Path(source).expanduser()
     if path.is_dir():
-        return validate(folder_table(path), path, path.name, max_pixels, known)
+        table = folder_table(path, products=bool(getattr(settings, "product_folders", False)))
+        return validate(table, path, path.name, max_pixels, known)
     if not path.exists():
         raise CatalogError(
             f"catalog not found: {source} (a manifest file, an image folder, hf:<dataset>, or one of "

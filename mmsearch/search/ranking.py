@@ -48,6 +48,18 @@ def collapse(snap: Snapshot, hits: list[tuple[str, float]], k: int) -> list[tupl
     return out
 
 
+def closest(lists: list[list[tuple[str, float]]], k: int) -> list[tuple[str, float]]:
+    """Several queries' top lists as one: each item at its best score, best first, k of them."""
+    if len(lists) == 1:
+        return lists[0]
+    best: dict[str, float] = {}
+    for hits in lists:
+        for item_id, score in hits:
+            if score > best.get(item_id, -np.inf):
+                best[item_id] = score
+    return sorted(best.items(), key=lambda hit: -hit[1])[:k]
+
+
 class Ranking:
     """The lists of one snapshot, dressed from ``store``; ``rrf_k`` is fusion's rank constant."""
 
@@ -64,11 +76,12 @@ class Ranking:
         return found
 
     def vector_ranked(self, vector: np.ndarray, k: int, filters: str | None = None) -> list[tuple[str, float]]:
-        """Top-k (item id, cosine similarity); near-duplicates count once."""
+        """Top-k (item id, cosine similarity); near-duplicates count once. Several query rows (a product's pictures,
+        for its similar items) rank each item by its closest to any of them."""
         snap = self.snap
         rows, clauses = filter_rows(snap, filters)
         with stage("vector_search"):
-            hits = snap.index.search(vector, k, rows, clauses)[0]
+            hits = closest(snap.index.search(vector, k, rows, clauses), k)
         available = len(snap.index) if rows is None else len(rows)
         fetch = k
         while snap.groups:
@@ -77,7 +90,7 @@ class Ranking:
                 hits = unique
                 break
             fetch = min(available, fetch * 2)  # duplicates used up places: look further down the list
-            hits = snap.index.search(vector, fetch, rows, clauses)[0]
+            hits = closest(snap.index.search(vector, fetch, rows, clauses), fetch)
         return hits
 
     def word_rows(self, filters: str | None, negative: list[str]) -> tuple[np.ndarray | None, list[Clause]]:

@@ -79,8 +79,12 @@ class Searcher:
         ranking = Ranking(snap, self.store, self.config.rrf_k)
         depth = self.config.max_k  # every page of a query is cut from the same ranking, this deep
         if request.kind == "similar":  # the item's stored embedding: no picture decoded or encoded again
-            vector = self.scaled(picture_query(self.queries.encoder, self._stored(snap, request.item_id)))
-            ranked = ranking.vector_ranked(vector, depth, request.filters)
+            self._stored(snap, request.item_id)  # an unknown id: 404
+            slots = [slot for _, slot in snap.index.picture_slots(request.item_id)]  # each of its pictures asks
+            stored = np.asarray(snap.index.vectors[slots], dtype=np.float32)
+            queries = np.stack([self.scaled(row) for row in picture_query(self.queries.encoder, stored)])
+            ranked = ranking.vector_ranked(queries, depth, request.filters)
+            vector = queries[0]
             hits, page = self._paged(snap, ranking, ranked, request, vector, None)
             answer = Answer(hits, "vector", "similar", GOOD)
             answer.build, answer.page = snap.build, page

@@ -10,6 +10,7 @@ and runs it through the guard (events.py)."""
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from urllib.parse import urlencode
 import gradio as gr
 
 from mmsearch.encode.query_language import NAMES
+from mmsearch.ingest.catalog import PICTURES
 from mmsearch.inputs import clean
 from mmsearch.search.match import WEAK
 from mmsearch.search.request import SearchRequest
@@ -305,10 +307,24 @@ class SearchHandlers:
         evt: gr.SelectData,
         request=None,
     ) -> tuple:
-        """A click on a result: kept as an event on its answer, then its similar items."""
+        """A click on a result: kept as an event on its answer, then its similar items, and its pictures when it
+        has several."""
         shown = (results or [])[evt.index]
         self.events.clicked(shown, request)
-        return (shown["item_id"], *self.similar(shown["item_id"], k, min_score, filters, sort, facets, request))
+        similar = self.similar(shown["item_id"], k, min_score, filters, sort, facets, request)
+        return (shown["item_id"], *similar, self.pictures_of(shown["item_id"], shown.get("title") or ""))
+
+    def pictures_of(self, item_id: str, title: str) -> gr.Gallery:
+        """A product's pictures, in its catalog's order, for the gallery under the results (hidden for one)."""
+        index = self.searcher.snapshot.index
+        paths = []
+        if item_id in index and PICTURES in index.items.columns:
+            cell = str(index.items[PICTURES].iat[index.row(item_id)])
+            paths = json.loads(cell) if cell.startswith("[") else []
+        if len(paths) < 2:
+            return gr.Gallery(value=None, visible=False)
+        shown = [(self.events.pictures.path(p), f"{n} of {len(paths)}") for n, p in enumerate(paths, 1)]
+        return gr.Gallery(value=shown, visible=True, label=f"{title}: {len(paths)} pictures", show_label=True)
 
     @staticmethod
     def shown(view: View | None, columns: int) -> tuple:

@@ -78,6 +78,10 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
                     elem_id="mm-gallery",
                 )
                 more = gr.Button("More results", visible=False, size="sm", elem_id="mm-more")
+                # A clicked product with several pictures shows them all here (its gallery card shows one).
+                product = gr.Gallery(
+                    visible=False, columns=6, height="auto", object_fit="contain", elem_id="mm-product-pictures"
+                )
             # Beside the results on a laptop, under them on a phone (the row wraps below the columns' widths).
             with gr.Column(scale=1, min_width=200, elem_id="mm-refine"):
                 sort = gr.Dropdown(orders, value=RELEVANCE, label="Sort by", elem_id="mm-sort")
@@ -144,6 +148,7 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
             facets,
             more,
             link,
+            product,
         )
         tab_events(demo, handlers, parts, text_button, image_button, upload, like_button)
         api_events(handlers, parts)
@@ -174,6 +179,7 @@ class Parts:
     facets: list[gr.Radio]
     more: gr.Button
     link: gr.Textbox
+    product: gr.Gallery  # the pictures of the product last clicked, when it has several
 
     @property
     def shown(self) -> list:
@@ -238,7 +244,7 @@ def tab_events(demo, handlers: SearchHandlers, c: Parts, text_button, image_butt
         c.gallery.select(
             handlers.on_select,
             [c.results, c.k, c.min_score, c.filters, *narrowing],
-            [c.like_id, *shown],
+            [c.like_id, *shown, c.product],
             api_visibility="private",
         )
     )

@@ -77,3 +77,28 @@ def test_words_on_pictures_are_read_searched_shown_and_read_once(tmp_path, tiny_
     items = pd.read_parquet(tmp_path / "ix" / "items.parquet").set_index("item_id")
     assert items.loc["l0", "picture_text"] == items.loc["l5", "picture_text"] != ""
     assert extra[0].words[0].lower() in items.loc["new", "picture_text"].lower()
+
+
+def test_every_picture_of_a_product_is_read(tmp_path, tiny_two_tower_dir):
+    labels = make_labels(tmp_path / "labels", 2, seed=5)
+    photos = save_textless(tmp_path / "photos")[:2]
+    rows = [
+        {"item_id": "combo", "images": json.dumps([str(photos[0]), str(labels[0].path), str(labels[1].path)])},
+        {"item_id": "plain", "images": f"{photos[1]}"},
+    ]
+    pd.DataFrame(rows).assign(title="a thing").to_csv(tmp_path / "shop.csv", index=False)
+    config = settings.Settings(
+        data_dir=tmp_path / "data",
+        catalog=str(tmp_path / "shop.csv"),
+        model=f"two-tower:{tiny_two_tower_dir}",
+        index=tmp_path / "ix",
+        workers=0,
+        duplicate_threshold=0,
+        reload_interval=0,
+        ocr=True,
+    )
+    build_index(config)
+    items = pd.read_parquet(tmp_path / "ix" / "items.parquet").set_index("item_id")
+    combo = items.loc["combo", "picture_text"].upper()
+    assert all(label.words[0].upper() in combo for label in labels) and combo.count(" / ") >= 1
+    assert items.loc["plain", "picture_text"] == ""

@@ -101,3 +101,84 @@ def test_rest_answers_the_matched_picture_and_serves_each_picture(shop):
         missing = http.get("/api/items/3/image", params={"picture": 3})
         assert missing.status_code == 404 and "has 3 pictures" in missing.json()["error"]
         assert len(http.get("/api/items/8").json()["image_urls"]) == 2
+
+
+def test_similar_items_ask_with_every_picture_of_the_product(shop):
+    config, _, folder = shop
+    # Product 8's second picture is product 5's first: 5 is as similar to 8 as can be, through that picture.
+    table = pd.read_csv(folder / "shop.csv")
+    table.loc[8, "images"] = json.dumps(["p8.png", "p5.png"])
+    table.to_csv(folder / "shop.csv", index=False)
+    build_index(config)
+    searcher = Searcher.open(config)
+    similar = ask(searcher, item_id="8", k=3)
+    assert {h.item_id for h in similar[:2]} == {"8", "5"} and min(h.score for h in similar[:2]) > 0.999
+
+
+def test_a_folder_per_product(tmp_path, tiny_two_tower_dir):
+    for product, seeds in {"mug-red": [1, 2], "hat": [3], "bag_blue": [4, 5, 6]}.items():
+        (tmp_path / "shop" / product).mkdir(parents=True)
+        for n, seed in enumerate(seeds):
+            _picture(tmp_path / "shop" / product / f"{n}.png", seed)
+    _picture(tmp_path / "shop" / "loose.png", 7)  # a picture at the top: a product of its own
+    config = settings.Settings(
+        data_dir=tmp_path / "data",
+        catalog=str(tmp_path / "shop"),
+        model=f"two-tower:{tiny_two_tower_dir}",
+        index=tmp_path / "ix",
+        workers=0,
+        duplicate_threshold=0,
+        reload_interval=0,
+        product_folders=True,
+    )
+    built = build_index(config)
+    assert sorted(built.ids) == ["bag_blue", "hat", "loose", "mug-red"] and built.manifest["pictures"] == 7
+    searcher = Searcher.open(config)
+    found = searcher.search(searcher.request(image=Image.open(tmp_path / "shop" / "bag_blue" / "2.png"), k=2))
+    assert found[0].item_id == "bag_blue" and found[0].title == "bag blue"
+    assert found[0].matched_image_url.endswith("?picture=2") and len(found[0].image_urls) == 3
+
+
+def test_the_ui_shows_a_clicked_products_pictures_and_its_matched_one_in_the_gallery(shop, monkeypatch):
+    from mmsearch.feedback.loop import Feedback
+    from mmsearch.serve.guard import Guard, TokenBuckets
+    from mmsearch.ui.events import Events
+    from mmsearch.ui.search_handlers import SearchHandlers
+
+    config, _, folder = shop
+    searcher = Searcher.open(config)
+    feedback = Feedback(config, [searcher])
+    try:
+        handlers = SearchHandlers(searcher, Events(Guard(TokenBuckets(0)), feedback))
+        monkeypatch.setattr(handlers.events, "upload", lambda image: image)  # as if Gradio had received it
+        gallery, rows, _, _ = handlers.search_image(str(folder / "p3-101.png"), 4)
+        assert rows[0]["item_id"] == "3"
+        shown = Image.open(gallery[0][0]).convert("RGB").resize((40, 40), Image.Resampling.NEAREST)  # served scaled up
+        assert np.array_equal(np.asarray(shown), np.asarray(Image.open(folder / "p3-101.png")))  # the one that matched
+        pictures = handlers.pictures_of("3", "thing 3")
+        assert pictures.visible and len(pictures.value) == 3
+        assert handlers.pictures_of("4", "thing 4").visible is False
+    finally:
+        feedback.close()
+
+
+def test_a_product_ranks_no_lower_than_any_one_of_its_pictures_alone_would(shop, tiny_two_tower_dir):
+    config, _, folder = shop
+    whole = Searcher.open(config)
+    table = pd.read_csv(folder / "shop.csv")
+    table.loc[3, "images"] = "p3-101.png"  # the same catalog with product 3 as its one picture alone
+    table.to_csv(folder / "alone.csv", index=False)
+    alone_config = settings.replace(config, catalog=str(folder / "alone.csv"), index=folder / "ix-alone")
+    build_index(alone_config)
+    alone = Searcher.open(alone_config)
+
+    def rank(searcher, **asked) -> int:
+        ids = [h.item_id for h in searcher.search(searcher.request(k=12, **asked))]
+        return ids.index("3")
+
+    pictures = [folder / f"p{i}.png" for i in range(12)] + [folder / f"p{i}-{s}.png" for i, s in ((8, 200), (3, 100))]
+    for path in pictures:
+        picture = Image.open(path).convert("RGB")
+        assert rank(whole, image=picture) <= rank(alone, image=picture), path.name
+    for words in ("thing", "a plain thing", "red", "thing 3", "blue striped"):
+        assert rank(whole, q=words, mode="vector") <= rank(alone, q=words, mode="vector"), words

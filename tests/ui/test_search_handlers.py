@@ -53,8 +53,9 @@ def test_a_minimum_score_hides_the_low_ones_and_says_so(handlers):
 def test_similar_items_and_a_click_on_a_result(handlers):
     _, rows, status, _ = handlers.similar("demo-00007", 4)
     assert rows[0]["item_id"] == "demo-00007" and len(rows) == 4 and "items like demo-00007" in status
-    like_id, _, again, _, _ = handlers.on_select(rows, 3, 0.0, "", "", "", SimpleNamespace(index=1), None)
+    like_id, _, again, _, _, pictures = handlers.on_select(rows, 3, 0.0, "", "", "", SimpleNamespace(index=1), None)
     assert like_id == rows[1]["item_id"] and again[0]["item_id"] == rows[1]["item_id"] and len(again) == 3
+    assert pictures.visible is False  # one picture: the card shows it
 
 
 @pytest.mark.parametrize(
