@@ -270,24 +270,31 @@ def ask(searcher, q=None, k=None, **fields):
     return searcher.search(searcher.request(q=q, k=k, **fields))
 
 
+def tiny_settings(folder: Path, catalog, model_dir: Path, **more):
+    """Build settings for a small catalog in ``folder`` with the tiny model: its data and index there, no workers,
+    near-duplicates off, no reloading; ``more`` overrides or adds settings."""
+    from mmsearch import settings
+
+    fields = dict(
+        data_dir=folder / "data",
+        catalog=str(catalog),
+        model=f"two-tower:{model_dir}",
+        index=folder / "ix",
+        workers=0,
+        duplicate_threshold=0,
+        reload_interval=0,
+    )
+    return settings.Settings(**(fields | more))
+
+
 @pytest.fixture(scope="session")
 def small_index(tmp_path_factory, demo_manifest, tiny_two_tower_dir):
     """The small demo catalog (96 items) indexed once with the tiny random model: the settings that open it. Tests
     change what does not touch the index with ``settings.replace`` (a private ``data_dir`` keeps their searches and
     judgments apart; the feature store stays where the index says it is)."""
-    from mmsearch import settings
     from mmsearch.builder.pipeline import build_index
 
-    tmp = tmp_path_factory.mktemp("small-index")
-    cfg = settings.Settings(
-        data_dir=tmp / "data",
-        catalog=str(demo_manifest),
-        model=f"two-tower:{tiny_two_tower_dir}",
-        index=tmp / "ix",
-        workers=1,
-        duplicate_threshold=0,
-        reload_interval=0,
-    )
+    cfg = tiny_settings(tmp_path_factory.mktemp("small-index"), demo_manifest, tiny_two_tower_dir, workers=1)
     build_index(cfg)
     return cfg
 

@@ -65,7 +65,7 @@ def register_tools(searcher: Searcher, events: Events) -> None:
             sort: "" for relevance, or a column of numbers or dates, e.g. "price", or "-price" for the dearest first.
             facets: optional columns to count the matches by, separated by commas, e.g. "category,price".
         Returns:
-            JSON: results (a list of products, item_id, score, title, image_url, price, category, description, picture_text (the words printed in the picture, where read), metadata, similarity and keyword_score), next_offset, total and, when asked, facets.
+            JSON: results (a list of products, item_id, score, title, image_url, price, category, description, picture_text (the words printed in the picture, where read), image_urls (every picture of the product), metadata, matched_image_url (its picture closest to the query), similarity and keyword_score), next_offset, total and, when asked, facets.
         """
         return answer(
             "tool_search_products",
@@ -92,7 +92,7 @@ def register_tools(searcher: Searcher, events: Events) -> None:
             sort: "" for likeness, or a column of numbers or dates, e.g. "price", or "-price" for the dearest first.
             facets: optional columns to count the matches by, separated by commas, e.g. "category,price".
         Returns:
-            JSON: results (a list of products, most similar first, item_id, score (cosine similarity), title, image_url, price, category, description, picture_text, metadata), next_offset, total and, when asked, facets.
+            JSON: results (a list of products, most similar first, item_id, score (cosine similarity), title, image_url, price, category, description, picture_text, image_urls, metadata, matched_image_url), next_offset, total and, when asked, facets.
         """
 
         def wanted():
@@ -136,7 +136,7 @@ def register_tools(searcher: Searcher, events: Events) -> None:
         Args:
             item_id: the catalog id of the product, as returned by the search tools.
         Returns:
-            JSON: the product, item_id, title, image_url, price, category, description, picture_text and every other catalog column under metadata.
+            JSON: the product, item_id, title, image_url, price, category, description, picture_text, image_urls and every other catalog column under metadata.
         """
 
         def found():

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ask
+from conftest import ask, tiny_settings
 
-from mmsearch import settings
 from mmsearch.builder.pipeline import build_index
 from mmsearch.search.searcher import Searcher
 
@@ -37,16 +36,7 @@ def _shop(folder: Path, labels, photos) -> Path:
 def test_words_on_pictures_are_read_searched_shown_and_read_once(tmp_path, tiny_two_tower_dir):
     labels = make_labels(tmp_path / "labels", 6, seed=3)
     photos = save_textless(tmp_path / "photos")[:3]
-    config = settings.Settings(
-        data_dir=tmp_path / "data",
-        catalog=str(_shop(tmp_path, labels, photos)),
-        model=f"two-tower:{tiny_two_tower_dir}",
-        index=tmp_path / "ix",
-        workers=0,
-        duplicate_threshold=0,
-        reload_interval=0,
-        ocr=True,
-    )
+    config = tiny_settings(tmp_path, _shop(tmp_path, labels, photos), tiny_two_tower_dir, ocr=True)
     said = []
     build_index(config, progress=lambda fraction, message: said.append(message))
     manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
@@ -87,16 +77,7 @@ def test_every_picture_of_a_product_is_read(tmp_path, tiny_two_tower_dir):
         {"item_id": "plain", "images": f"{photos[1]}"},
     ]
     pd.DataFrame(rows).assign(title="a thing").to_csv(tmp_path / "shop.csv", index=False)
-    config = settings.Settings(
-        data_dir=tmp_path / "data",
-        catalog=str(tmp_path / "shop.csv"),
-        model=f"two-tower:{tiny_two_tower_dir}",
-        index=tmp_path / "ix",
-        workers=0,
-        duplicate_threshold=0,
-        reload_interval=0,
-        ocr=True,
-    )
+    config = tiny_settings(tmp_path, tmp_path / "shop.csv", tiny_two_tower_dir, ocr=True)
     build_index(config)
     items = pd.read_parquet(tmp_path / "ix" / "items.parquet").set_index("item_id")
     combo = items.loc["combo", "picture_text"].upper()

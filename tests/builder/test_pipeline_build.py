@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ask
+from conftest import ask, tiny_settings
 from PIL import Image
 
 import index_build
@@ -41,15 +41,7 @@ def shop(tmp_path):
 
 
 def test_someone_elses_catalog_indexes_and_finds_its_own_images(shop, tmp_path, tiny_two_tower_dir):
-    cfg = settings.Settings(
-        data_dir=tmp_path / "data",
-        catalog=str(shop),
-        model=f"two-tower:{tiny_two_tower_dir}",
-        index=tmp_path / "ix",
-        workers=1,
-        batch_size=5,
-        duplicate_threshold=0,
-    )
+    cfg = tiny_settings(tmp_path, shop, tiny_two_tower_dir, workers=1, batch_size=5)
     built = build_index(cfg)
     assert built.manifest["item_count"] == 12 and built.manifest["skipped"] == 3
     report = pd.read_csv(tmp_path / "ix" / "skipped.csv")

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ask
+from conftest import ask, tiny_settings
 from PIL import Image
 
 from mmsearch import settings
@@ -37,15 +37,7 @@ def _shop(folder, extra: dict[int, list[int]]):
 @pytest.fixture
 def shop(tmp_path, tiny_two_tower_dir):
     catalog = _shop(tmp_path, {3: [100, 101], 8: [200]})
-    config = settings.Settings(
-        data_dir=tmp_path / "data",
-        catalog=str(catalog),
-        model=f"two-tower:{tiny_two_tower_dir}",
-        index=tmp_path / "ix",
-        workers=0,
-        duplicate_threshold=0,
-        reload_interval=0,
-    )
+    config = tiny_settings(tmp_path, catalog, tiny_two_tower_dir)
     built = build_index(config)
     return config, built, tmp_path
 
@@ -121,16 +113,7 @@ def test_a_folder_per_product(tmp_path, tiny_two_tower_dir):
         for n, seed in enumerate(seeds):
             _picture(tmp_path / "shop" / product / f"{n}.png", seed)
     _picture(tmp_path / "shop" / "loose.png", 7)  # a picture at the top: a product of its own
-    config = settings.Settings(
-        data_dir=tmp_path / "data",
-        catalog=str(tmp_path / "shop"),
-        model=f"two-tower:{tiny_two_tower_dir}",
-        index=tmp_path / "ix",
-        workers=0,
-        duplicate_threshold=0,
-        reload_interval=0,
-        product_folders=True,
-    )
+    config = tiny_settings(tmp_path, tmp_path / "shop", tiny_two_tower_dir, product_folders=True)
     built = build_index(config)
     assert sorted(built.ids) == ["bag_blue", "hat", "loose", "mug-red"] and built.manifest["pictures"] == 7
     searcher = Searcher.open(config)
@@ -182,3 +165,13 @@ def test_a_product_ranks_no_lower_than_any_one_of_its_pictures_alone_would(shop,
         assert rank(whole, image=picture) <= rank(alone, image=picture), path.name
     for words in ("thing", "a plain thing", "red", "thing 3", "blue striped"):
         assert rank(whole, q=words, mode="vector") <= rank(alone, q=words, mode="vector"), words
+
+
+def test_near_duplicates_are_found_picture_by_picture(tmp_path, tiny_two_tower_dir):
+    catalog = _shop(tmp_path, {3: [100], 8: [200]})
+    (tmp_path / "p8-200.png").write_bytes((tmp_path / "p5.png").read_bytes())  # 8's second picture is 5's first
+    (tmp_path / "p3-100.png").write_bytes((tmp_path / "p3.png").read_bytes())  # 3 twice: itself, no pair
+    built = build_index(tiny_settings(tmp_path, catalog, tiny_two_tower_dir, duplicate_threshold=0.999))
+    pairs = pd.read_csv(tmp_path / "ix" / "near_duplicates.csv", dtype=str)
+    assert [tuple(p) for p in pairs[["item_id", "duplicate_of"]].to_numpy()] == [("5", "8")]
+    assert built.manifest["near_duplicate_pairs"] == 1

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+import hypothesis
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import strategies as st
 
 from mmsearch import settings
 from mmsearch.search.searcher import Searcher
@@ -72,3 +74,31 @@ def test_the_schema_documents_the_new_fields(http):
     assert {"offset", "sort", "facets"} <= names
     answer = schema["components"]["schemas"]["SearchAnswer"]["properties"]
     assert {"offset", "next_offset", "total", "facets"} <= set(answer)
+
+
+WORDS = ["mug", "red", "blue", "striped", "bag", "hat", "cotton", "green", "dotted", "sneaker", "-white", "t-shirt"]
+
+
+@hypothesis.settings(max_examples=50, deadline=None, suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.given(
+    words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
+    mode=st.sampled_from(["vector", "keyword", "hybrid"]),
+    k=st.integers(1, 12),
+    sort=st.sampled_from([None, "price", "-price"]),
+)
+def test_pages_of_random_queries_are_one_longer_answer_cut_in_order(http, words, mode, k, sort):
+    """50 random queries through REST: pages followed by next_offset are disjoint, together the same as one search
+    of their length, and a sorted order holds across them."""
+    hypothesis.assume(any(not w.startswith("-") for w in words))  # words that only push away ask for nothing
+    asked = {"q": " ".join(words), "mode": mode} | ({"sort": sort} if sort else {})
+    pages, offset = [], 0
+    while offset is not None and len(pages) < 4:
+        answer = http.get("/api/search", params=asked | {"k": k, "offset": offset}).json()
+        pages.append(answer)
+        offset = answer["next_offset"]
+    shown = [r["item_id"] for page in pages for r in page["results"]]
+    whole = http.get("/api/search", params=asked | {"k": len(shown) or 1}).json()
+    assert shown == [r["item_id"] for r in whole["results"]][: len(shown)] and len(set(shown)) == len(shown)
+    if sort:
+        prices = [r["price"] * (-1 if sort.startswith("-") else 1) for page in pages for r in page["results"]]
+        assert prices == sorted(prices)
