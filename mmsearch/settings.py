@@ -462,12 +462,13 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
 
 
 def default_model(config: Settings) -> str:
-    """The model when none is named: the demo's for the demo catalog; for any other, the model its index was built
-    with when one exists (an index keeps its model), else the zero-shot model, which knows colour photos and
-    drawings of a thousand kinds of things without training."""
-    if config.catalog == "demo":
-        return "demo"
+    """The model when none is named: the model the index named by --index was built with (an index keeps its
+    model: ``app.py --index data/indexes/shop`` serves what index_build.py built there); else the demo's for the demo
+    catalog; for any other, the model its index was built with when one exists, else the zero-shot model, which
+    knows colour photos and drawings of a thousand kinds of things without training."""
     built = [Path(config.index)] if config.index else []
+    if not built and config.catalog == "demo":
+        return "demo"
     if not built:
         found = (Path(config.data_dir) / "indexes").glob(f"{slug(config.catalog)}--*/manifest.json")
         built = [m.parent for m in sorted(found, key=lambda m: m.stat().st_mtime, reverse=True)]
@@ -478,7 +479,7 @@ def default_model(config: Settings) -> str:
             continue
         if spec:
             return str(spec)
-    return "zero-shot"
+    return "demo" if config.catalog == "demo" else "zero-shot"
 
 
 def presets() -> dict[str, dict]:

@@ -50,3 +50,6 @@ def test_the_model_follows_the_catalog_unless_named(tmp_path):
     elsewhere.mkdir()
     (elsewhere / "manifest.json").write_text('{"model_spec": "clip:ViT-B-32/random"}')
     assert settings.from_env(env, catalog="other.csv", index=elsewhere).model == "clip:ViT-B-32/random"
+    # app.py --index DIR alone (the README's command after index_build.py): the index's model, not the demo's
+    assert settings.from_env(env, index=elsewhere).model == "clip:ViT-B-32/random"
+    assert settings.from_env(env, index=tmp_path / "not-built-yet").model == "demo"

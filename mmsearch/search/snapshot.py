@@ -21,11 +21,14 @@ from mmsearch.index import keyword as kw
 from mmsearch.index import vectors as vindex
 from mmsearch.index.filters import Columns
 from mmsearch.index.picture_sample import PictureSample
+from mmsearch.ingest.catalog import PICTURES
 from mmsearch.ingest.phrasing import Synonyms
 from mmsearch.search.match import SAMPLE, Spread
 from mmsearch.settings import Settings
 
-INTERNAL_COLUMNS = ("slot", "image_hash", "revision", "_size", "_mtime")
+# Columns no filter, facet or order reads: the index's bookkeeping, and the pictures' paths on the server (never shown:
+# a facet of them would list the server's folders).
+INTERNAL_COLUMNS = ("slot", "image_hash", "revision", "_size", "_mtime", "image", PICTURES)
 log = logging.getLogger("mmsearch.search")
 
 

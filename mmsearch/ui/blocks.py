@@ -17,9 +17,11 @@ from mmsearch.ui.tools import register_tools
 
 # Gradio's gallery has a fixed column count: this lets the columns follow the screen (about 170 px a picture, at
 # least two on a phone), keeps the example queries to one scrolling line, trims the space above the results, and lets
-# a card's caption wrap onto three lines instead of cutting the title after a few letters.
+# a card's caption wrap onto three lines instead of cutting the title after a few letters. A clicked product's own
+# pictures are smaller (a row of up to six, 150 px each, rather than two filling the width).
 CSS = """
 #mm-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(min(170px, 45%), 1fr)) !important; }
+#mm-product-pictures .grid-container { grid-template-columns: repeat(auto-fill, minmax(96px, 150px)) !important; }
 #mm-examples .gallery, #mm-examples [class*="gallery"] { flex-wrap: nowrap !important; overflow-x: auto; }
 #mm-examples button { white-space: nowrap; flex-shrink: 0; }
 #mm-gallery .caption-label { white-space: normal; max-width: calc(100% - 8px); display: -webkit-box;
