@@ -65,7 +65,17 @@ INSTALL = {  # how a missing system program is had on Debian (and by .ci/run)
     "tuxpaint-stamps-default": "apt-get install tuxpaint-stamps-default",
     "milvus": "pip install milvus==2.3.5 pymilvus==3.0.2 (requirements.txt pins them)",
     "ray-serve": "pip install 'ray[serve]==2.60.0' (requirements.txt pins it)",
+    "ocr": "pip install 'mmsearch[ocr]' (requirements.txt pins it) and apt-get install libgl1 libglib2.0-0 (OpenCV's)",
 }
+
+
+@pytest.fixture(scope="session")
+def ocr() -> None:
+    """--ocr's engine, importable (RapidOCR, and the libraries its OpenCV loads); skipped without, failed in CI."""
+    try:
+        import rapidocr_onnxruntime  # noqa: F401
+    except ImportError:
+        missing("ocr")
 
 
 def need_program(name: str, *alternatives: str) -> str:

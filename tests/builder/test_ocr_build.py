@@ -14,11 +14,10 @@ from conftest import ask, tiny_settings
 from mmsearch.builder.pipeline import build_index
 from mmsearch.search.searcher import Searcher
 
-pytest.importorskip("rapidocr_onnxruntime", reason="--ocr needs rapidocr-onnxruntime (requirements.txt)")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from labels import make_labels, save_textless  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ocr")]
 
 
 def _shop(folder: Path, labels, photos) -> Path:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-pytest.importorskip("rapidocr_onnxruntime", reason="--ocr needs rapidocr-onnxruntime (requirements.txt)")
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from labels import make_labels, save_textless  # noqa: E402
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory):
+def shop(tmp_path_factory, ocr):
     from conftest import RunningApp
 
     folder = tmp_path_factory.mktemp("shop")
