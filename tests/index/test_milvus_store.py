@@ -179,3 +179,28 @@ def test_the_wrong_store_and_a_dead_server_say_so(milvus, tmp_path):
     assert not index.how.reachable(index.engine)
     with pytest.raises(vindex.IndexLoadError, match=f"cannot be searched: .*{milvus.url}"):
         vindex.load(tmp_path / "killed", "m", store=milvus.url)
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_products_with_several_pictures_answer_as_in_faiss(milvus, tmp_path):
+    """Each picture a vector of its own that answers for its product, once, at its closest picture's score; a
+    filter keeps every picture of the products it keeps."""
+    vectors = clustered(700)
+    owners = np.random.default_rng(3).integers(0, 500, 200)
+    pictures = pd.DataFrame(
+        {"item_id": [f"it{o:05d}" for o in owners], "position": 1, "image": "x.png", "image_hash": "h"}
+    ).assign(position=lambda t: t.groupby("item_id").cumcount() + 1)
+    table = items(500).assign(category=[("a", "b")[i % 2] for i in range(500)])
+    how = vindex.engine_kind("flat", milvus.url, milvus_store.alias_for(tmp_path / "ix"))
+    vindex.write(
+        vindex.build(vectors, table, {"model_id": "m", "catalog_id": "c"}, "flat", how, pictures), tmp_path / "ix"
+    )
+    served = vindex.load(tmp_path / "ix", "m", store=milvus.url)
+    local = vindex.build(vectors, table, {}, "flat", None, pictures)
+    assert served.fan == local.fan > 1
+    for q in clustered(10, seed=2):
+        ours, theirs = served.search(q, 10)[0], local.search(q, 10)[0]
+        assert [i for i, _ in ours] == [i for i, _ in theirs] and len({i for i, _ in ours}) == 10
+        rows = np.arange(1, 500, 2)
+        assert [i for i, _ in served.search(q, 10, rows)[0]] == [i for i, _ in local.search(q, 10, rows)[0]]
