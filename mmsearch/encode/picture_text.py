@@ -14,7 +14,6 @@ digits (PP-OCRv4 reads an "O" or a "?" off a cat's fur or a car's grille now and
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import threading
 import time
@@ -65,11 +64,10 @@ def kept_lines(lines: list[tuple[str, float]], min_confidence: float = MIN_CONFI
 def spaced(line: str) -> str:
     """A read line with the spaces the recogniser dropped put back. PP-OCRv4's recogniser (trained mostly on
     Chinese, which has no spaces) often runs words together: "ORGANICHONEY", "SEASALT", "500ml",
-    "background.These" (benchmarks/ocr.py: 61% of label words found as read). A run of letters is split where
-    English word frequencies (wordninja) say words meet, when no part is a single letter, and for a run shorter
-    than 8 letters only into common words (the 5,000 most frequent): "NUTELLA" stays whole where it would become
-    "NUT ELLA", and "SEASALT" becomes "SEA SALT". A number is parted from its unit ("500ml" -> "500 ml"), and a
-    sentence's full stop from the next word."""
+    "background.These" (benchmarks/ocr.py: 61% of label words found as read). A run of letters that is no word in
+    the languages labels are mostly printed in (wordfreq's frequencies: "FROMAGE", "MERMELADA", "NUTELLA" are words)
+    is split where English word frequencies say words meet (wordninja), unless a part would be a single letter;
+    a number is parted from its unit ("500ml" -> "500 ml"), and a sentence's full stop from the next word."""
     line = _UNIT.sub(r"\1 \2", line)
     line = _STOP.sub(r"\1 \2", line)
     return _RUN.sub(_split_run, line)
@@ -78,21 +76,22 @@ def spaced(line: str) -> str:
 _UNIT = re.compile(r"\b(\d+(?:[.,]\d+)?%?)([^\W\d_]+)\b")
 _STOP = re.compile(r"([a-z][.,;:])([A-Za-z])")
 _RUN = re.compile(r"[^\W\d_]{5,}")
-LONG_RUN, COMMON_WORDS = 8, 5000
+LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl")
+# A Zipf frequency of 2.5 is about once in 300 million words: "kaffeebohnen" 2.7, "haribo" 3.0, "fairtrade" 3.2
+# are words; "peanutbutter" 2.1, "glutenfree" 1.5, "seasalt" 1.3, "organichoney" 0 are words run together.
+KNOWN_WORD_ZIPF = 2.5
 
 
 def _split_run(match: re.Match) -> str:
+    import wordfreq
     import wordninja
 
     run = match.group(0)
+    if max(wordfreq.zipf_frequency(run.lower(), lang) for lang in LANGUAGES) >= KNOWN_WORD_ZIPF:
+        return run
     parts = wordninja.split(run)
     if len(parts) < 2 or any(len(p) < 2 for p in parts):
         return run
-    if len(run) < LONG_RUN:
-        costs = wordninja.DEFAULT_LANGUAGE_MODEL._wordcost  # log(rank * log(words)): Zipf's law, as wordninja ranks
-        common = math.log(COMMON_WORDS * math.log(len(costs)))
-        if any(costs.get(p.lower(), math.inf) > common for p in parts):
-            return run
     return " ".join(parts)
 
 

@@ -14,9 +14,14 @@ from mmsearch.encode.picture_text import Reading, kept_lines, spaced
         ("70%cocoa", "70% cocoa"),
         ("histogram ofgreyvalues:", "histogram of grey values:"),
         ("background.These markers", "background. These markers"),
-        ("SEASALT", "SEA SALT"),  # a short run of common words
-        ("NUTELLA", "NUTELLA"),  # a short run of rarer pieces ("NUT ELLA") is a brand as likely: left whole
+        ("SEASALT", "SEA SALT"),
+        ("PEANUTBUTTER", "PEANUT BUTTER"),
+        ("NUTELLA", "NUTELLA"),  # words, if not English ones: never "NUT ELLA", "FROM AGE", "CONF IT URE"
         ("HARIBO", "HARIBO"),
+        ("FROMAGE", "FROMAGE"),
+        ("CONFITURE", "CONFITURE"),
+        ("MERMELADA", "MERMELADA"),
+        ("KAFFEEBOHNEN", "KAFFEEBOHNEN"),
         ("Kelloggs", "Kelloggs"),  # a split that leaves one letter is no split
         ("H2O", "H2O"),
         ("DARK CHOCOLATE", "DARK CHOCOLATE"),
