@@ -143,18 +143,11 @@ class VectorIndex:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         allowed = None if rows is None else self._live_slots(np.asarray(rows, dtype=np.int64))
         wanted = max(0, min(int(k), len(self.ids) if rows is None else len(rows)))
-        # A product answers with its closest picture: k products are among the k x fan closest slots.
-        k = min(wanted * self.fan, self.live if allowed is None else len(allowed))
-        if k == 0:
+        limit = self.live if allowed is None else len(allowed)
+        if wanted == 0 or limit == 0:
             return [[] for _ in range(len(queries))]
-        inside = allowed is not None and clauses and self.how.expresses(self.engine, clauses)
-        if allowed is not None and not inside and (len(allowed) <= kinds.EXACT_FILTER_MAX or self.how.exact_filters):
-            scores, slots = kinds.exact_top(
-                self.vectors if self._resident is None else self._resident, allowed, queries, k
-            )
-        else:
-            scores, slots = self._ann(queries, k, allowed, clauses if inside else ())
         if self.fan == 1:
+            scores, slots = self._slots(queries, wanted, allowed, clauses)
             return [
                 [
                     (self.ids[self.row_of_slot[s]], float(v))
@@ -163,7 +156,23 @@ class VectorIndex:
                 ]
                 for ss, vv in zip(slots, scores)
             ]
-        return [self._products(ss, vv, wanted) for ss, vv in zip(slots, scores)]
+        # A product answers with its closest picture: the first k products among the closest slots are the k best.
+        # Twice k slots first, deeper while some product had several among them (k x fan at worst, which one product
+        # with many pictures would otherwise impose on every query).
+        fetch = min(2 * wanted, limit)
+        while True:
+            scores, slots = self._slots(queries, fetch, allowed, clauses)
+            found = [self._products(ss, vv, wanted) for ss, vv in zip(slots, scores)]
+            if fetch >= min(limit, wanted * self.fan) or all(len(f) == wanted for f in found):
+                return found
+            fetch = min(limit, fetch * 2)
+
+    def _slots(self, queries, k, allowed, clauses) -> tuple[np.ndarray, np.ndarray]:
+        """The k closest live slots (of ``allowed`` only, when given) to each query: scores and slots."""
+        inside = allowed is not None and clauses and self.how.expresses(self.engine, clauses)
+        if allowed is not None and not inside and (len(allowed) <= kinds.EXACT_FILTER_MAX or self.how.exact_filters):
+            return kinds.exact_top(self.vectors if self._resident is None else self._resident, allowed, queries, k)
+        return self._ann(queries, k, allowed, clauses if inside else ())
 
     def _products(self, slots: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Slots found, best first, as products: each at its closest picture's score, once."""
