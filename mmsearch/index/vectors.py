@@ -5,8 +5,9 @@ An index directory holds ``manifest.json`` (written last: its presence marks a c
 (the engine of its kind, which the kind saves and loads), ``vectors.npy`` (every slot's exact vector, memory-mapped:
 re-ranking, filtered exact search, similar items, updates), ``items.parquet`` (one row per item in the index: id,
 slot, image_hash, listing revision and every catalog column, so filters and keyword search read one columnar file),
-``keyword/``, ``skipped.csv`` and ``near_duplicates.csv``. Vectors are L2-normalised: inner product is cosine
-similarity.
+``pictures.parquet`` (products' pictures after their first, when a catalog names several: each a slot of its own whose
+vector answers for its product), ``keyword/``, ``skipped.csv`` and ``near_duplicates.csv``. Vectors are
+L2-normalised: inner product is cosine similarity.
 """
 
 from __future__ import annotations
