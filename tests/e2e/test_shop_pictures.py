@@ -61,10 +61,12 @@ def shop(tmp_path_factory, ocr):
 
 @pytest.fixture(scope="module")
 def http(shop):
+    """A script's client of the started app."""
     import httpx
 
-    with httpx.Client(base_url=shop[1].url, timeout=60) as client:
-        yield client
+    client = httpx.Client(base_url=shop[1].url, timeout=60)
+    yield client
+    client.close()
 
 
 def test_the_build_says_what_reading_cost(shop):

@@ -162,27 +162,6 @@ def test_builds_swap_behind_an_alias_keeping_one_generation_and_updates_change_i
 
 @pytest.mark.slow
 @pytest.mark.services
-def test_the_wrong_store_and_a_dead_server_say_so(milvus, tmp_path):
-    built(milvus, tmp_path / "m", clustered(100))
-    with pytest.raises(vindex.IndexLoadError, match="was built into the vector store milvus://.*--vector-store faiss"):
-        vindex.load(tmp_path / "m", "m", store="faiss")
-    local = vindex.build(clustered(100), items(100), {"model_id": "m", "catalog_id": "c"}, "flat")
-    vindex.write(local, tmp_path / "f")
-    with pytest.raises(vindex.IndexLoadError, match="built into the vector store faiss"):
-        vindex.load(tmp_path / "f", "m", store=milvus.url)
-
-    index = built(milvus, tmp_path / "killed", clustered(100))
-    assert index.how.reachable(index.engine)
-    milvus.kill()  # the next test that needs it gets one started again
-    with pytest.raises(milvus_store.VectorStoreUnavailable, match="out of reach right now"):
-        index.search(clustered(1)[0], 5)
-    assert not index.how.reachable(index.engine)
-    with pytest.raises(vindex.IndexLoadError, match=f"cannot be searched: .*{milvus.url}"):
-        vindex.load(tmp_path / "killed", "m", store=milvus.url)
-
-
-@pytest.mark.slow
-@pytest.mark.services
 def test_products_with_several_pictures_answer_as_in_faiss(milvus, tmp_path):
     """Each picture a vector of its own that answers for its product, once, at its closest picture's score; a
     filter keeps every picture of the products it keeps."""
@@ -204,3 +183,24 @@ def test_products_with_several_pictures_answer_as_in_faiss(milvus, tmp_path):
         assert [i for i, _ in ours] == [i for i, _ in theirs] and len({i for i, _ in ours}) == 10
         rows = np.arange(1, 500, 2)
         assert [i for i, _ in served.search(q, 10, rows)[0]] == [i for i, _ in local.search(q, 10, rows)[0]]
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_the_wrong_store_and_a_dead_server_say_so(milvus, tmp_path):
+    built(milvus, tmp_path / "m", clustered(100))
+    with pytest.raises(vindex.IndexLoadError, match="was built into the vector store milvus://.*--vector-store faiss"):
+        vindex.load(tmp_path / "m", "m", store="faiss")
+    local = vindex.build(clustered(100), items(100), {"model_id": "m", "catalog_id": "c"}, "flat")
+    vindex.write(local, tmp_path / "f")
+    with pytest.raises(vindex.IndexLoadError, match="built into the vector store faiss"):
+        vindex.load(tmp_path / "f", "m", store=milvus.url)
+
+    index = built(milvus, tmp_path / "killed", clustered(100))
+    assert index.how.reachable(index.engine)
+    milvus.kill()  # the next test that needs it gets one started again
+    with pytest.raises(milvus_store.VectorStoreUnavailable, match="out of reach right now"):
+        index.search(clustered(1)[0], 5)
+    assert not index.how.reachable(index.engine)
+    with pytest.raises(vindex.IndexLoadError, match=f"cannot be searched: .*{milvus.url}"):
+        vindex.load(tmp_path / "killed", "m", store=milvus.url)
