@@ -20,32 +20,34 @@ BATCH = 32  # readings kept per transaction: a killed build loses at most this m
 
 @dataclass
 class ReadingCost:
-    """What a build's reading cost: pictures read now (the rest were read by an earlier build), their seconds, and
-    the share of those without words."""
+    """What a build's reading cost: pictures read now (the rest were read by an earlier build, ``known``), their
+    seconds, and the seconds of each the engine read no line off (what a picture without words costs)."""
 
     read: int = 0
     known: int = 0
     seconds: float = 0.0
     without_text: list[float] = field(default_factory=list)
 
+    def mean_seconds(self) -> tuple[float | None, float | None]:
+        """Seconds a picture, and a picture without words (None where there were none)."""
+        blank = sum(self.without_text) / len(self.without_text) if self.without_text else None
+        return (self.seconds / self.read if self.read else None), blank
+
     def per_picture(self) -> str:
-        if not self.read:
+        every, blank = self.mean_seconds()
+        if every is None:
             return "nothing to read"
-        blank = (
-            f", {sum(self.without_text) / len(self.without_text):.2f} s one without words" if self.without_text else ""
-        )
-        return f"{self.seconds / self.read:.2f} s a picture{blank}"
+        return f"{every:.2f} s a picture" + (f", {blank:.2f} s one without words" if blank is not None else "")
 
     def manifest(self) -> dict:
+        every, blank = self.mean_seconds()
         return {
             "engine": ENGINE,
             "pictures_read": self.read,
             "pictures_known": self.known,
             "seconds": round(self.seconds, 1),
-            "seconds_per_picture": round(self.seconds / self.read, 3) if self.read else None,
-            "seconds_per_picture_without_text": round(sum(self.without_text) / len(self.without_text), 3)
-            if self.without_text
-            else None,
+            "seconds_per_picture": None if every is None else round(every, 3),
+            "seconds_per_picture_without_text": None if blank is None else round(blank, 3),
         }
 
 
@@ -105,8 +107,8 @@ def _read(readings: PictureReadings, todo: dict[str, str], known: dict[str, Read
     for done, (image_hash, path) in enumerate(todo.items(), 1):
         try:
             reading = reader.read(path)
-        except (OSError, ValueError):
-            continue  # not kept: a picture that cannot be decoded now is tried again once it can
+        except Exception:  # noqa: BLE001 - undecodable, too large, or one OpenCV refuses: the build goes on without
+            continue  # its words, and without keeping the failure: the picture is tried again once it can be read
         batch[image_hash] = known[image_hash] = reading
         cost.read, cost.seconds = cost.read + 1, cost.seconds + reading.seconds
         if not reading.lines:
@@ -115,7 +117,7 @@ def _read(readings: PictureReadings, todo: dict[str, str], known: dict[str, Read
             readings.keep(batch)
             batch = {}
             say(
-                0.08 + 0.03 * done / len(todo),
+                0.08 + 0.01 * done / len(todo),
                 f"reading words in pictures {done:,}/{len(todo):,}: {cost.per_picture()}",
             )
     if batch:

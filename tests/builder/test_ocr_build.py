@@ -82,3 +82,19 @@ def test_every_picture_of_a_product_is_read(tmp_path, tiny_two_tower_dir):
     combo = items.loc["combo", "picture_text"].upper()
     assert all(label.words[0].upper() in combo for label in labels) and combo.count(" / ") >= 1
     assert items.loc["plain", "picture_text"] == ""
+
+
+def test_a_picture_the_engine_cannot_read_costs_its_words_only_and_is_tried_again(tmp_path):
+    from mmsearch.builder.picture_text import ReadingCost, read_picture_text
+    from mmsearch.store.picture_readings import PictureReadings
+
+    labels = make_labels(tmp_path / "labels", 1, seed=4)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    cost = ReadingCost()
+    texts = read_picture_text(
+        tmp_path / "data", [str(tmp_path / "broken.png"), str(labels[0].path)], ["h-bad", "h-good"], 0.8, print, cost
+    )
+    assert texts[0] == "" and labels[0].words[0] in texts[1] and cost.read == 1
+    kept = PictureReadings(tmp_path / "data")
+    assert set(kept.known(["h-bad", "h-good"])) == {"h-good"}  # the failure is not remembered as "no words"
+    kept.close()
