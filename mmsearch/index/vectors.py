@@ -24,6 +24,7 @@ import pandas as pd
 from mmsearch import atomic
 from mmsearch.index import kinds, milvus_store
 from mmsearch.index.kinds import IndexKind
+from mmsearch.ingest.catalog import PICTURES
 
 FAISS_FILE, VECTORS_FILE, ITEMS_FILE, MANIFEST_FILE = "faiss.index", "vectors.npy", "items.parquet", "manifest.json"
 PICTURES_FILE = "pictures.parquet"  # products' pictures after their first: item_id, position, image, image_hash, slot
@@ -101,6 +102,15 @@ class VectorIndex:
         """(position in the product's pictures, slot) of each of its pictures, the first (the listing's) first."""
         row = self._row[item_id]
         return [(0, int(self.slots[row])), *self._others.get(row, [])]
+
+    def picture_paths(self, item_id: str) -> list[str]:
+        """The paths of a product's pictures on the server, as its catalog lists them (the first is the listing's);
+        positions match ``picture_slots``' and the ``?picture=N`` routes'."""
+        row = self._row[item_id]
+        cell = self.items[PICTURES].iat[row] if PICTURES in self.items.columns else ""
+        return (
+            json.loads(cell) if isinstance(cell, str) and cell.startswith("[") else [str(self.items["image"].iat[row])]
+        )
 
     def _live_slots(self, rows: np.ndarray) -> np.ndarray:
         """The slots of these rows' pictures: each row's first, then the others of those that have more."""

@@ -3,20 +3,11 @@ catalog's other columns, read from the Feast online store at the revision the lo
 
 from __future__ import annotations
 
-import json
-
 from mmsearch.ingest.catalog import PICTURES
 from mmsearch.search.results import Hit, picture_url
 from mmsearch.search.snapshot import Snapshot
 from mmsearch.search.stages import stage
 from mmsearch.store.features import FeatureStore
-
-
-def _urls(item_id: str, pictures: object) -> list[str]:
-    """The routes of a product's pictures: one per picture its ``images`` lists (their paths are never shown)."""
-    count = len(json.loads(pictures)) if isinstance(pictures, str) and pictures.startswith("[") else 1
-    return [picture_url(item_id, n) for n in range(max(count, 1))]
-
 
 CORE = ("title", "image", "price", "category", "description", "picture_text")
 
@@ -27,9 +18,12 @@ def dress(store: FeatureStore, snapshot: Snapshot, hits: list[tuple[str, float]]
     revisions = [index.revisions[index.row(i)] for i in ids]
     with stage("feast_read"):
         listings = store.metadata(index.catalog_id, ids, revisions)
+    several = index.pictures is not None  # else every product has one picture: no look at its row needed
     results = []
     for (item_id, score), listing in zip(hits, listings):
         core = {f: listing.get(f) for f in CORE}
+        # one route per picture: their paths are never shown
+        urls = [picture_url(item_id, n) for n in range(len(index.picture_paths(item_id)) if several else 1)]
         results.append(
             Hit.made(
                 item_id=item_id,
@@ -40,7 +34,7 @@ def dress(store: FeatureStore, snapshot: Snapshot, hits: list[tuple[str, float]]
                 category=core["category"] or "",
                 description=core["description"] or "",
                 picture_text=core["picture_text"] or "",
-                image_urls=(urls := _urls(item_id, listing.get(PICTURES))),
+                image_urls=urls,
                 matched_image_url=urls[0],  # the search that found it says which matched (searcher.py)
                 metadata={k: v for k, v in listing.items() if k not in core and k not in ("item_id", PICTURES)},
             )

@@ -7,13 +7,10 @@ near-duplicate group takes one place, and when duplicates used up places the lis
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from mmsearch.index import keyword as kw
 from mmsearch.index.filters import Clause, FilterError, matching_rows, parse_filters
-from mmsearch.ingest.catalog import PICTURES
 from mmsearch.search.listings import dress
 from mmsearch.search.results import Hit, QueryError
 from mmsearch.search.snapshot import Snapshot
@@ -149,7 +146,7 @@ class Ranking:
             position = positions[best][0]
             if 0 < position < len(hit.image_urls):  # shown in its place in the gallery, served by its own route
                 hit.matched_image_url = hit.image_urls[position]
-                hit.image = json.loads(index.items[PICTURES].iat[index.row(hit.item_id)])[position]
+                hit.image = index.picture_paths(hit.item_id)[position]
         return hit
 
     def word_ranked(

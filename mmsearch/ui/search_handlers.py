@@ -10,7 +10,6 @@ and runs it through the guard (events.py)."""
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from urllib.parse import urlencode
 import gradio as gr
 
 from mmsearch.encode.query_language import NAMES
-from mmsearch.ingest.catalog import PICTURES
 from mmsearch.inputs import clean
 from mmsearch.search.match import WEAK
 from mmsearch.search.request import SearchRequest
@@ -317,10 +315,7 @@ class SearchHandlers:
     def pictures_of(self, item_id: str, title: str) -> gr.Gallery:
         """A product's pictures, in its catalog's order, for the gallery under the results (hidden for one)."""
         index = self.searcher.snapshot.index
-        paths = []
-        if item_id in index and PICTURES in index.items.columns:
-            cell = str(index.items[PICTURES].iat[index.row(item_id)])
-            paths = json.loads(cell) if cell.startswith("[") else []
+        paths = index.picture_paths(item_id) if item_id in index else []
         if len(paths) < 2:
             return gr.Gallery(value=None, visible=False)
         shown = [(self.events.pictures.path(p), f"{n} of {len(paths)}") for n, p in enumerate(paths, 1)]

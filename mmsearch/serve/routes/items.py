@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse
 
-from mmsearch.ingest.catalog import PICTURES
 from mmsearch.search.request import FacetText, ItemId, K, MinScore, Offset, SortText
 from mmsearch.search.request import Filters as FilterText
 from mmsearch.search.results import ItemNotFound, Listing
@@ -68,10 +66,7 @@ async def image(
     snap = deployment.searcher.snapshot
     if item_id not in snap.index:
         raise ItemNotFound(f"No item {item_id!r} in this index.")
-    row = snap.index.row(item_id)
-    paths = [str(snap.index.items["image"].iat[row])]
-    if PICTURES in snap.index.items.columns and str(snap.index.items[PICTURES].iat[row]).startswith("["):
-        paths = json.loads(snap.index.items[PICTURES].iat[row])
+    paths = snap.index.picture_paths(item_id)
     if picture >= len(paths):
         raise Refusal(
             404,
