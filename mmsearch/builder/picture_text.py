@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmsearch.builder import product_pictures, update
 from mmsearch.encode.picture_text import ENGINE, PictureReader, Reading
 from mmsearch.store.picture_readings import PictureReadings
 
@@ -54,19 +53,16 @@ class ReadingCost:
 def products_text(
     data_dir: Path,
     items: pd.DataFrame,
-    pictures_before: pd.DataFrame | None,
+    others: pd.DataFrame,
     min_confidence: float,
     say: Callable[[float, str], None],
     cost: ReadingCost,
 ) -> list[str]:
     """Each product's words: those of its first picture (``items``' image and image_hash), then those of its other
-    pictures that say something more, " / " between them. ``pictures_before``: the previous index's other pictures,
-    whose files need not be hashed again when unchanged."""
+    pictures (``others``: product_pictures.listed's, hashed) that say something more, " / " between them."""
     paths, hashes = items["image"].astype(str).tolist(), items["image_hash"].tolist()
-    others = product_pictures.listed(items)
-    more_hashes = update.image_hashes(others["image"].tolist(), pictures_before)[0] if len(others) else []
     texts = read_picture_text(
-        data_dir, paths + others["image"].tolist(), hashes + more_hashes, min_confidence, say, cost
+        data_dir, paths + others["image"].tolist(), hashes + others["image_hash"].tolist(), min_confidence, say, cost
     )
     out = texts[: len(paths)]
     if len(others):

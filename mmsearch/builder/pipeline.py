@@ -7,6 +7,7 @@ part of the index, and listing changes reach Feast as new rows without encoding.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable
@@ -126,18 +127,19 @@ def build_index(
     prev = previous_index(out, encoder.model_id, catalog_id, encoder.dim, config, say)
 
     say(0.08, "comparing the catalog with the index")
+    others = product_pictures.listed(catalog.items, None if prev is None else prev.pictures)
     reading = ReadingCost() if config.ocr else None
     words = None
     if reading is not None:
 
         def words(items: pd.DataFrame) -> dict[str, list[str]]:
-            before = None if prev is None else prev.pictures
             try:
-                return {COLUMN: products_text(config.data_dir, items, before, config.ocr_min_confidence, say, reading)}
+                return {COLUMN: products_text(config.data_dir, items, others, config.ocr_min_confidence, say, reading)}
             except OcrUnavailable as exc:
                 raise BuildError(str(exc)) from exc
 
     plan = update.plan(catalog.items, catalog.extra_columns(), None if prev is None else prev.items, byo, words)
+    plan.pictures = others
     if reading is not None:
         say(0.11, f"read the words in {reading.read:,} pictures ({reading.per_picture()}), {reading.known:,} known")
     say(0.09, "opening the feature store")
@@ -269,7 +271,8 @@ def _vectors_and_index(job: Job, plan: update.Plan, prev: vindex.VectorIndex | N
         items, ids, hashes = plan.items, plan.items["item_id"].tolist(), plan.items["image_hash"].tolist()
     if len(items) == 0:
         raise BuildError(f"no picture of {job.config.catalog} could be decoded; e.g. {list(bad.items())[:3]}")
-    others = product_pictures.gather(job, items, prev, lambda paths: _encode(job.config, job.encoder, paths, job.say))
+    encode = functools.partial(_encode, job.config, job.encoder, say=job.say)
+    others = product_pictures.gather(job, plan.pictures, items, prev, encode)
     encoded += others.encoded
 
     # New rows only, under keys no served index uses: a build that fails or is killed after this leaves rows that

@@ -31,28 +31,29 @@ class OtherPictures:
         return len(self.table)
 
 
-def listed(items: pd.DataFrame) -> pd.DataFrame:
-    """(item_id, position, image) of every picture after each product's first, in product order."""
-    if PICTURES not in items.columns:
-        return pd.DataFrame(columns=["item_id", "position", "image"])
+def listed(items: pd.DataFrame, before: pd.DataFrame | None) -> pd.DataFrame:
+    """Every picture after each product's first, in product order (COLUMNS), with its content hash; ``before``: the
+    previous index's, whose unchanged files are not read again. Hashed once a build: --ocr and the encoding use it."""
     rows = [
         (item_id, position, path)
-        for item_id, cell in zip(items["item_id"].astype(str), items[PICTURES])
+        for item_id, cell in zip(items["item_id"].astype(str), items[PICTURES] if PICTURES in items.columns else ())
         if cell
         for position, path in enumerate(json.loads(cell)[1:], start=1)
     ]
-    return pd.DataFrame(rows, columns=["item_id", "position", "image"])
+    table = pd.DataFrame(rows, columns=["item_id", "position", "image"])
+    hashes, sizes, times = update.image_hashes(table["image"].tolist(), before) if rows else ([], [], [])
+    return table.assign(image_hash=hashes, _size=sizes, _mtime=times)[COLUMNS]
 
 
-def gather(job, items: pd.DataFrame, prev, encode: Callable) -> OtherPictures:
-    """Finds a vector for every other picture: kept from ``prev`` (the previous index), found in Feast, or encoded
-    with ``encode(paths) -> (vectors, {position: reason})``; new vectors are written to Feast (offline)."""
-    table = listed(items)
+def gather(job, table: pd.DataFrame, items: pd.DataFrame, prev, encode: Callable) -> OtherPictures:
+    """Finds a vector for every other picture (``table``: ``listed``'s) of the products in ``items``: kept from
+    ``prev`` (the previous index), found in Feast, or encoded with ``encode(paths) -> (vectors, {position: reason})``;
+    new vectors are written to Feast (offline)."""
+    table = table[table["item_id"].isin(items["item_id"].astype(str))].reset_index(drop=True)
     before = None if prev is None else prev.pictures
     if table.empty:
-        return OtherPictures(table.assign(image_hash=[], _size=[], _mtime=[])[COLUMNS], np.zeros(0, np.int64))
-    hashes, sizes, times = update.image_hashes(table["image"].tolist(), before)
-    table = table.assign(image_hash=hashes, _size=sizes, _mtime=times)[COLUMNS]
+        return OtherPictures(table, np.zeros(0, np.int64))
+    hashes = table["image_hash"].tolist()
     kept = np.full(len(table), -1, dtype=np.int64)
     if before is not None:
         slot_of = {(i, h): s for i, h, s in before[["item_id", "image_hash", "slot"]].itertuples(index=False)}

@@ -29,6 +29,7 @@ class Plan:
     new_revisions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # rows Feast has not seen
     skipped: tuple[list, list] = ([], [])  # (item ids, reasons) of pictures that failed to decode while encoding
     listing: pd.DataFrame | None = None  # the rows Feast's listing view holds, in row order (features.listing_frame)
+    pictures: pd.DataFrame | None = None  # products' pictures after their first, hashed (product_pictures.listed)
 
     def without(self, drop: np.ndarray, skipped: tuple[list, list]) -> Plan:
         """The plan less the rows in ``drop`` (pictures found undecodable while encoding)."""
@@ -39,6 +40,7 @@ class Plan:
             self.new_revisions[~drop],
             skipped,
             self.listing[~drop].reset_index(drop=True),
+            self.pictures,  # a dropped product's pictures are passed over where they are gathered
         )
 
 
