@@ -73,9 +73,9 @@ class Rapid:
 
     def detect_only(self, path: Path) -> tuple[float, int]:
         """The detector's pass alone: its seconds, and how many text boxes it found (boxes are then recognised)."""
-        from mmsearch.encode.picture_text import _rgb
+        from mmsearch.ingest.images import load_image
 
-        bgr = np.ascontiguousarray(_rgb(path)[:, :, ::-1])
+        bgr = np.ascontiguousarray(np.asarray(load_image(path))[:, :, ::-1])
         started = time.perf_counter()
         boxes, _ = self.reader._engine.text_det(bgr)
         return time.perf_counter() - started, 0 if boxes is None else len(boxes)

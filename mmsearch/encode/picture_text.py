@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mmsearch.ingest.images import load_image
+
 ENGINE = "rapidocr-onnxruntime PP-OCRv4"
 # The wheel's models, checked before they are loaded: another file under the same name is refused.
 MODEL_SHA256 = {
@@ -130,8 +132,9 @@ class PictureReader:
         self._lock = threading.Lock()  # one reading at a time: the sessions are not meant to be shared
 
     def read(self, picture: str | Path | np.ndarray) -> Reading:
-        """The words in one picture (a path, or an RGB array); a file that cannot be decoded raises OSError."""
-        image = picture if isinstance(picture, np.ndarray) else _rgb(picture)
+        """The words in one picture (a path, or an RGB array), decoded as the encoder decodes it (transparency on
+        white, EXIF rotation, SVG rendered); one that cannot be used raises ImageError with the reason."""
+        image = picture if isinstance(picture, np.ndarray) else np.asarray(load_image(picture))
         bgr = np.ascontiguousarray(image[:, :, ::-1])  # the engine's colour order, as OpenCV decodes
         started = time.perf_counter()
         with self._lock:
@@ -139,10 +142,3 @@ class PictureReader:
         return Reading(
             [(str(line[1]), round(float(line[2]), 4)) for line in found or []], time.perf_counter() - started
         )
-
-
-def _rgb(path: str | Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
