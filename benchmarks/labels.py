@@ -40,14 +40,16 @@ def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
     )
 
 
-def photos() -> dict[str, np.ndarray]:
-    """Real photos that ship with scikit-image and scikit-learn (RGB arrays)."""
-    from skimage import color, data
-    from sklearn.datasets import load_sample_images
+# Of the photos that ship with scikit-image and scikit-learn (the photos dataset's), those without words in them.
+TEXTLESS = ("cat", "astronaut", "coffee", "rocket", "camera", "coins", "moon", "china", "flower")
 
-    out = {n: getattr(data, n)() for n in ("chelsea", "astronaut", "coffee", "rocket", "camera", "coins", "moon")}
-    out = {n: a if a.ndim == 3 else (color.gray2rgb(a)) for n, a in out.items()}
-    out |= dict(zip(("china", "flower"), load_sample_images().images))
+
+def photos() -> dict[str, np.ndarray]:
+    """The real photos without words (RGB arrays), by name."""
+    from mmsearch.ingest.datasets.photos import pictures
+
+    found = pictures()
+    out = {n: found[n] if found[n].ndim == 3 else np.stack([found[n]] * 3, axis=-1) for n in TEXTLESS}
     return {n: np.ascontiguousarray(a[:, :, :3]).astype(np.uint8) for n, a in out.items()}
 
 
