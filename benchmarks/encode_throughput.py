@@ -19,11 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from mmsearch import demo  # noqa: E402
 from mmsearch.encode.encoders import (
     input_size,  # noqa: E402
     load_encoder,  # noqa: E402
 )
+from mmsearch.ingest import demo  # noqa: E402
 from mmsearch.train.data import render_pixels  # noqa: E402
 
 

@@ -130,6 +130,27 @@ class ImageTower(torch.nn.Module):
         pooled = self.net.forward_head(self.net.forward_features(pixels), pre_logits=True)
         return pooled, self.net.get_classifier()(pooled).softmax(-1)
 
+    # The tower as two halves around a cut between its stages (EfficientNet-Lite0 and -Lite2 have 7), so the lower
+    # one can stay locked while the upper one is tuned: below(x, cut) then pooled_above(., cut) is forward's pooled.
+    @property
+    def stages(self) -> int:
+        return len(self.net.blocks)
+
+    def lower(self, cut: int) -> list[torch.nn.Module]:
+        """The modules that run before stage ``cut``, and the classifier (which pooled features never reach)."""
+        return [self.net.conv_stem, self.net.bn1, *self.net.blocks[:cut], self.net.get_classifier()]
+
+    def below(self, pixels: torch.Tensor, cut: int) -> torch.Tensor:
+        x = self.net.bn1(self.net.conv_stem(pixels))
+        for stage in self.net.blocks[:cut]:
+            x = stage(x)
+        return x
+
+    def pooled_above(self, x: torch.Tensor, cut: int) -> torch.Tensor:
+        for stage in self.net.blocks[cut:]:
+            x = stage(x)
+        return self.net.forward_head(self.net.bn2(self.net.conv_head(x)), pre_logits=True)
+
 
 def load_tower(name: str, size: int | None = None, device: str | torch.device = "cpu") -> ImageTower:
     """Tower ``name`` at ``size`` pixels (its training size by default; EfficientNets take others)."""

@@ -65,8 +65,8 @@ class TwoTower(nn.Module):
         # {"id": ..., "sha256": ...} while the text tower is a pretrained checkpoint left as it was: saved by reference
         self.text_source = text_source
         self.grayscale = grayscale  # trained on greyscale photos: colour inputs are turned grey first
-        # {"id": ..., "size": ..., "sha256": ..., "locked": ...} for a pretrained ImageNet tower (tower_vision.py);
-        # a locked one is saved by reference
+        # {"id": ..., "size": ..., "sha256": ..., "locked": ..., "tuned_stages": ...} for a pretrained ImageNet tower
+        # (tower_vision.py); what is locked of it is saved by reference
         self.vision_source = vision_source
 
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -294,9 +294,7 @@ def _wrap(tok) -> BertTokenizer:
 def save(model: TwoTower, tokenizer, out_dir: Path, extra: dict | None = None) -> Path:
     """Writes the model directory atomically: a reader never sees a half-written model."""
     with atomic_dir(Path(out_dir)) as tmp:
-        referenced = (("text.",) if model.text_source else ()) + (
-            ("vision.",) if (model.vision_source or {}).get("locked") else ()
-        )
+        referenced = referenced_prefixes(model)
         if referenced:  # a pretrained tower left as it was is referenced, not copied
             own = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith(referenced)}
             save_file(own, str(tmp / WEIGHTS_FILE))
@@ -306,6 +304,18 @@ def save(model: TwoTower, tokenizer, out_dir: Path, extra: dict | None = None) -
         (tmp / CONFIG_FILE).write_text(json.dumps(cfg, indent=2))
         tokenizer.save_pretrained(str(tmp))
     return Path(out_dir)
+
+
+def referenced_prefixes(model: TwoTower) -> tuple[str, ...]:
+    """The state-dict prefixes of what a model names rather than copies: a locked pretrained text tower, a locked
+    image tower, or the locked stages below a tower tuned in its last ones (their weights are the package's)."""
+    text = ("text.",) if model.text_source else ()
+    tower = model.vision_source or {}
+    if tower.get("locked"):
+        return (*text, "vision.")
+    if tower.get("tuned_stages"):
+        return (*text, *model.vision.lower_prefixes("vision."))
+    return text
 
 
 def load(model_dir: Path, device: str | torch.device = "cpu") -> tuple[TwoTower, object]:
@@ -337,7 +347,9 @@ def load(model_dir: Path, device: str | torch.device = "cpu") -> tuple[TwoTower,
         grayscale=cfg.get("grayscale", False),
         vision_source=tower,
     )
-    referenced = (("text.",) if source else ()) + (("vision.",) if (tower or {}).get("locked") else ())
+    if (tower or {}).get("tuned_stages"):
+        vision.tune_stages(int(tower["tuned_stages"]))
+    referenced = referenced_prefixes(model)
     if referenced:
         missing, unexpected = model.load_state_dict(load_file(str(model_dir / WEIGHTS_FILE)), strict=False)
         if unexpected or any(not k.startswith(referenced) for k in missing):

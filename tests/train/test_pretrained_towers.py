@@ -1,6 +1,7 @@
 """The seed's recipe: two pretrained towers (EfficientNet-Lite0 from its PyPI package, all-MiniLM-L6-v2) tuned on a
 catalog's own pictures and captions, starting from the zero-shot bridge, evaluated before and after; a locked tower
-is saved by reference and found again (hash-checked) when the model loads."""
+(or the locked stages below a tower tuned in its last ones) is saved by reference and found again (hash-checked) when
+the model loads."""
 
 import json
 import subprocess
@@ -84,6 +85,38 @@ def test_a_tuned_tower_is_saved_with_the_model(photos, tmp_path):
     assert not config["vision_source"].get("locked")
     assert (tmp_path / "tuned" / "model.safetensors").stat().st_size > 10_000_000  # Lite0's 18.8 MB of weights
     assert load_encoder(f"two-tower:{tmp_path / 'tuned'}", "cpu").dim == 384
+
+
+def test_a_tower_tuned_in_its_last_stages_keeps_the_ones_below_by_reference(photos, tmp_path):
+    from safetensors import safe_open
+
+    from mmsearch.encode.image_towers import load_tower
+
+    run = tune(photos, tmp_path / "top", "--vision-tuned-stages", "2", "--vision-lr", "1e-3", "--epochs", "2")
+    assert run.returncode == 0, run.stderr[-2000:]
+    config = json.loads((tmp_path / "top" / "twotower.json").read_text())
+    assert config["vision_source"]["tuned_stages"] == 2 and not config["vision_source"].get("locked")
+    with safe_open(str(tmp_path / "top" / "model.safetensors"), "pt") as weights:
+        saved = {k: weights.get_tensor(k) for k in weights.keys()}
+    net = "vision.tower.net."
+    assert any(k.startswith(f"{net}blocks.6.") for k in saved) and f"{net}conv_head.weight" in saved
+    assert not [k for k in saved if k.startswith((f"{net}blocks.4.", f"{net}conv_stem", f"{net}classifier", "text."))]
+    package = load_tower("efficientnet-lite0", 96).net.state_dict()
+    tuned = saved[f"{net}blocks.5.0.conv_pw.weight"]
+    assert not np.allclose(tuned.numpy(), package["blocks.5.0.conv_pw.weight"].numpy())  # it learnt
+
+    encoder = load_encoder(f"two-tower:{tmp_path / 'top'}", "cpu")
+    loaded = encoder.model.vision.tower.net.state_dict()
+    assert np.array_equal(loaded["blocks.0.0.conv_dw.weight"].numpy(), package["blocks.0.0.conv_dw.weight"].numpy())
+    assert np.array_equal(loaded["blocks.5.0.conv_pw.weight"].numpy(), tuned.numpy())
+    rows = encoder.encode_pixels(encoder.preprocess(Image.new("RGB", (120, 90), "red"))[None])
+    assert rows.shape == (1, 384) and np.isclose(np.linalg.norm(rows), 1, atol=1e-5)
+
+
+def test_tuning_some_stages_of_a_locked_tower_is_refused_plainly(photos, tmp_path):
+    run = tune(photos, tmp_path / "both", "--lock-vision", "--vision-tuned-stages", "2")
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-1500:]
+    assert "--vision-tuned-stages tunes the last stages of an EfficientNet tower" in run.stderr
 
 
 def test_an_unknown_tower_is_refused_plainly(photos, tmp_path):
