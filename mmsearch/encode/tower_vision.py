@@ -47,7 +47,7 @@ class TowerVision(nn.Module):
         self.tower = tower
         self.config = TowerConfig(tower.name, tower.size, tower.width)
         self.cut = 0  # the stages below it are locked (tune_stages)
-        self._seen: dict[bytes, torch.Tensor] = {}
+        self._seen: dict[tuple[str, bytes], torch.Tensor] = {}
 
     @classmethod
     def named(cls, spec: str, device: str | torch.device = "cpu") -> TowerVision:
@@ -86,9 +86,9 @@ class TowerVision(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> SimpleNamespace:
         if self.locked:
-            pooled = self._remembered(pixel_values, lambda x: self.tower(x)[0])
+            pooled = self._remembered("pooled", pixel_values, lambda x: self.tower(x)[0])
         elif self.cut and self.training:
-            below = self._remembered(pixel_values, lambda x: self.tower.below(x, self.cut).half())
+            below = self._remembered("below", pixel_values, lambda x: self.tower.below(x, self.cut).half())
             # Stacked rows come back in the default layout; the depthwise convolutions run twice as fast channels-last.
             pooled = self.tower.pooled_above(below.float().contiguous(memory_format=torch.channels_last), self.cut)
         elif self.cut:
@@ -97,11 +97,13 @@ class TowerVision(nn.Module):
             pooled = self.tower(pixel_values)[0]
         return SimpleNamespace(last_hidden_state=pooled[:, None, :])
 
-    def _remembered(self, pixels: torch.Tensor, compute) -> torch.Tensor:
+    def _remembered(self, what: str, pixels: torch.Tensor, compute) -> torch.Tensor:
         """What ``compute`` gives for each picture of the locked part, computed once (keyed by its pixels' hash).
         The stages below a cut are kept in half precision: 60,000 Fashion-MNIST photos and their mirror images at
         96 px below Lite0's 5th stage take 0.7 GB so."""
-        keys = [hashlib.blake2b(p.detach().cpu().numpy().tobytes(), digest_size=16).digest() for p in pixels]
+        # ``what`` apart: with --freeze-epochs a tower tuned in its last stages is wholly locked at first, and remembers
+        # pooled features; the lower stages' outputs of the same pictures come after.
+        keys = [(what, hashlib.blake2b(p.detach().cpu().numpy().tobytes(), digest_size=16).digest()) for p in pixels]
         todo = [i for i, k in enumerate(keys) if k not in self._seen]
         if todo:
             with torch.no_grad():

@@ -64,3 +64,23 @@ def test_a_tower_has_seven_stages_to_tune():
     vision = tower_vision()
     with pytest.raises(ValueError, match="has 7 stages: tune 1 to 7"):
         vision.tune_stages(9)
+
+
+def test_frozen_first_epochs_then_tuned_stages_do_not_mix_what_they_remember():
+    # --freeze-epochs locks the tuned stages too at first: the pooled features it remembers then are not the lower
+    # stages' outputs asked for once the tuned stages learn.
+    vision = tower_vision()
+    vision.tune_stages(2)
+    vision.train()
+    tuned = [p for p in vision.parameters() if p.requires_grad]
+    x = pixels()
+    for p in tuned:
+        p.requires_grad_(False)
+    frozen = vision(pixel_values=x).last_hidden_state
+    for p in tuned:
+        p.requires_grad_(True)
+    tuning = vision(pixel_values=x).last_hidden_state
+    assert frozen.shape == tuning.shape == (4, 1, 1280)
+    with torch.no_grad():  # still training: the tuned stages' batch norms take the batch's statistics
+        fresh = vision.tower.pooled_above(vision.tower.below(x, vision.cut), vision.cut)
+    assert torch.allclose(tuning[:, 0].detach(), fresh, atol=0.05)  # the lower outputs are kept in half precision
