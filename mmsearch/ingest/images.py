@@ -10,6 +10,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mmsearch.ingest.vector_art import VectorArtError, is_svg, render_svg
 
+DEFAULT_MAX_PIXELS = 40_000_000  # a decompression bomb's guard: a 6,000 x 6,000 photo passes
+
 
 class ImageError(ValueError):
     """An image that cannot be used; the message says why in words a person can act on."""
@@ -56,7 +58,9 @@ def check_header(path: str | Path, max_pixels: int) -> tuple[int, int]:
     return width, height
 
 
-def load_image(source: str | Path | Image.Image, max_pixels: int = 40_000_000, at_least: int = 0) -> Image.Image:
+def load_image(
+    source: str | Path | Image.Image, max_pixels: int = DEFAULT_MAX_PIXELS, at_least: int = 0
+) -> Image.Image:
     """Opens, size-checks, fully decodes and converts to RGB. Raises ImageError with a readable reason.
 
     With ``at_least``, a JPEG larger than that on its shorter side is decoded at 1/2, 1/4 or 1/8 scale where that

@@ -4,6 +4,7 @@ The figures made from them (Recall@K) are in mmsearch/train/validation.py."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mmsearch.ingest.catalog import CatalogError
-from mmsearch.ingest.images import load_image
+from mmsearch.ingest.images import DEFAULT_MAX_PIXELS, ImageError, check_header, load_image
 
 
 @dataclass
@@ -57,18 +58,35 @@ def load_pairs(
     images: list[str] = []
     index: dict[str, int] = {}
     captions, owner = [], []
+    unreadable: dict[str, str] = {}
     for rec in table.to_dict("records"):
         image = str(
             Path(rec[image_column]) if Path(rec[image_column]).is_absolute() else path.parent / rec[image_column]
         )
+        if image in unreadable:
+            continue
         if image not in index:
             if limit is not None and len(images) >= limit:
+                continue
+            try:  # a picture that cannot be read is left out here, with its reason, not met mid-training
+                check_header(image, DEFAULT_MAX_PIXELS)
+            except ImageError as exc:
+                unreadable[image] = str(exc)
                 continue
             index[image] = len(images)
             images.append(image)
         for caption in _caption_list(rec[caption_column]):
             captions.append(caption)
             owner.append(index[image])
+    if unreadable:
+        said = "; ".join(f"{image}: {reason}" for image, reason in list(unreadable.items())[:3])
+        more = f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
+        print(
+            f"warning: {source}: {len(unreadable)} picture(s) left out, they cannot be read ({said}{more})",
+            file=sys.stderr,
+        )
+    if not images:
+        raise CatalogError(f"{source}: no readable picture among its rows")
     return Pairs(images, captions, np.asarray(owner))
 
 
