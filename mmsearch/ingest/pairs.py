@@ -85,7 +85,7 @@ def load_pairs(
             f"warning: {source}: {len(unreadable)} picture(s) left out, they cannot be read ({said}{more})",
             file=sys.stderr,
         )
-    if not images:
+    if unreadable and not images:
         raise CatalogError(f"{source}: no readable picture among its rows")
     return Pairs(images, captions, np.asarray(owner))
 
