@@ -91,9 +91,7 @@ class TowerVision(nn.Module):
             below = self._remembered("below", pixel_values, lambda x: self.tower.below(x, self.cut).half())
             # Stacked rows come back in the default layout; the depthwise convolutions run twice as fast channels-last.
             pooled = self.tower.pooled_above(below.float().contiguous(memory_format=torch.channels_last), self.cut)
-        elif self.cut:
-            pooled = self.tower.pooled_above(self.tower.below(pixel_values, self.cut), self.cut)
-        else:
+        else:  # evaluating, a cut or not: the two halves are the whole tower
             pooled = self.tower(pixel_values)[0]
         return SimpleNamespace(last_hidden_state=pooled[:, None, :])
 
