@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from mmsearch.encode.encoders import Encoder
-from mmsearch.ingest.images import ImageError, load_image
+from mmsearch.ingest.images import DEFAULT_MAX_PIXELS, ImageError, load_image
 
 
 class _ImageFiles(Dataset):
@@ -41,7 +41,7 @@ def encode_image_files(
     paths: list[str],
     batch_size: int = 64,
     workers: int = 2,
-    max_pixels: int = 40_000_000,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, dict[int, str]]:
     """Encodes image files; images are decoded and resized in worker processes while the model runs.

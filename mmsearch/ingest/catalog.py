@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from mmsearch.ingest import datasets
 from mmsearch.ingest.errors import CatalogError
-from mmsearch.ingest.images import ImageError, check_header, to_rgb
+from mmsearch.ingest.images import DEFAULT_MAX_PIXELS, ImageError, check_header, to_rgb
 
 __all__ = ["Catalog", "CatalogError", "Skipped", "load_catalog", "validate"]
 
@@ -215,7 +215,7 @@ def _is_scalar(value: object) -> bool:
 def load_catalog(
     source: str,
     data_dir: Path,
-    max_pixels: int = 40_000_000,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     hf_image_column: str = "image",
     hf_text_column: str = "caption",
     hf_id_column: str = "",
