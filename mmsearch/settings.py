@@ -273,7 +273,10 @@ class ServeSettings:
     port: int = field(default=7860, metadata={"help": "port the app listens on"})
     examples: str = field(
         default="",
-        metadata={"help": "example queries under the search box, separated by '|' (default: the demo catalog's)"},
+        metadata={
+            "help": "example queries under the search box, separated by '|' (default: the demo's for the demo catalog, "
+            "another catalog's most common categories, none without categories)"
+        },
     )
     max_upload_mb: int = field(default=20, metadata={"help": "larger uploads are refused by the server"})
     concurrency: int = field(

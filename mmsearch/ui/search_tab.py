@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gradio as gr
+import pandas as pd
 
 from mmsearch.search.facets import offered
 from mmsearch.search.request import MODES
@@ -32,6 +33,18 @@ EXAMPLES = [
 ]
 
 
+def suggested(catalog: str, table: pd.DataFrame, most: int = len(EXAMPLES)) -> list[str]:
+    """Example queries where none are set: the demo's for the demo catalog; for another, its most common categories'
+    names (the last part of a path: "animals/birds" is "birds"), none for a catalog without categories (the demo's
+    would suggest things it does not hold)."""
+    if catalog == "demo":
+        return EXAMPLES
+    if "category" not in table.columns:
+        return []
+    names = table["category"].dropna().astype(str).str.rsplit("/", n=1).str[-1].str.replace("_", " ").str.strip()
+    return list(names[names != ""].value_counts().index[:most])
+
+
 def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
     """Adds the tab to ``demo`` (call inside its ``with gr.Blocks()``)."""
     cfg = searcher.config
@@ -44,6 +57,10 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
     for name in sortable(columns, skip):
         orders += [(f"{name}: lowest first", name), (f"{name}: highest first", f"-{name}")]
 
+    examples = [e.strip() for e in cfg.examples.split("|") if e.strip()] or suggested(
+        cfg.catalog, searcher.snapshot.table
+    )
+
     with gr.Tab("Search"):
         # The first screen is the box and the results: everything that tunes a search folds away below them.
         with gr.Row(equal_height=True, elem_id="mm-searchbar"):
@@ -53,7 +70,7 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
                 container=False,
                 scale=8,
                 min_width=120,
-                placeholder="Describe what you want, e.g. red striped t-shirt",
+                placeholder="Describe what you want" + (f", e.g. {examples[0]}" if examples else ""),
                 max_lines=1,
                 max_length=searcher.config.max_query_chars * 2,
                 elem_id="mm-query",
@@ -62,8 +79,8 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
             upload = gr.UploadButton(
                 "Image", icon=None, file_types=["image"], scale=0, min_width=72, elem_id="mm-upload"
             )
-        examples = [e.strip() for e in cfg.examples.split("|") if e.strip()] or EXAMPLES
-        gr.Examples(examples, inputs=[query], label=None, elem_id="mm-examples")
+        if examples:
+            gr.Examples(examples, inputs=[query], label=None, elem_id="mm-examples")
         status = gr.Markdown(elem_id="mm-status")
         view = gr.State(None)
         with gr.Row(equal_height=False):

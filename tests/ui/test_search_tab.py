@@ -1,0 +1,19 @@
+"""The search tab's example queries: the demo's only for the demo, another catalog's from its own categories."""
+
+import pandas as pd
+
+from mmsearch.ui.search_tab import EXAMPLES, suggested
+
+
+def test_the_demo_suggests_its_own_queries():
+    assert suggested("demo", pd.DataFrame({"category": ["mug"]})) == EXAMPLES
+
+
+def test_another_catalog_suggests_its_most_common_categories():
+    table = pd.DataFrame({"category": ["animals/birds"] * 3 + ["food/ice_cream"] * 2 + ["hats", "", None]})
+    assert suggested("stamps", table) == ["birds", "ice cream", "hats"]
+    assert suggested("stamps", table, most=1) == ["birds"]
+
+
+def test_a_catalog_without_categories_suggests_nothing_rather_than_the_demos():
+    assert suggested("photos", pd.DataFrame({"item_id": ["a"], "title": ["photo-1"]})) == []
