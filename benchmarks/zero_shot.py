@@ -6,7 +6,8 @@
 Prints:
 - the build's images per second: a full rebuild of the stamps into a scratch index (reading and checking every
   picture, rendering the SVGs, decoding, encoding, Feast, Faiss), for each text tower;
-- the image tower alone at each side it was measured at (batch 32, fp32, eager), images per second;
+- each image tower alone at the sides measured (batch 32, fp32), images per second in torch and in ONNX Runtime,
+  and the largest difference between their features;
 - text searches through the REST API with httpx against ``python app.py --preset stamps --model M``, p50/p95 ms, each
   query new to the server (the text tower runs) and the same again (the query cache), for MiniLM and for the
   multilingual tower.
@@ -30,7 +31,6 @@ from text_tower import build_rate, rest_latency, speed_flags  # noqa: E402
 from mmsearch.ingest.datasets.tuxpaint_stamps import ASSETS  # noqa: E402
 
 MODELS = ("zero-shot", "zero-shot-multilingual")
-SIDES = (128, 160, 192, 224)
 
 
 def queries(n: int) -> list[str]:
@@ -41,22 +41,44 @@ def queries(n: int) -> list[str]:
     return [frame.format(q) for frame in frames for q in base][:n]
 
 
+# (tower, side): the sides measured for the choice in docs/zero-shot.md, and each named model's
+TOWER_SIDES = (
+    ("efficientnet-lite0", 128),
+    ("efficientnet-lite0", 160),
+    ("efficientnet-lite0", 224),
+    ("efficientnet-lite2", 224),
+    ("efficientnet-lite2", 260),
+)
+
+
 def tower_rates(batch: int = 32, batches: int = 4) -> dict:
+    """Each tower alone, images per second in torch (channels-last, fp32, eager) and in ONNX Runtime (what builds and
+    uploads run on the CPU), and the largest difference between the two's pooled features."""
     import torch
 
     from mmsearch.encode.image_towers import load_tower
+    from mmsearch.encode.tower_runtime import RuntimeTower, runtime_tower
 
-    out = {}
-    for side in SIDES:
-        tower = load_tower("efficientnet-lite0", side)
-        pixels = torch.randn(batch, 3, side, side)
+    def rate(tower, pixels) -> tuple[float, torch.Tensor]:
         with torch.inference_mode():
-            tower(pixels)  # the first call allocates
+            pooled = tower(pixels)[0]  # the first call allocates
             start = time.perf_counter()
             for _ in range(batches):
                 tower(pixels)
-        out[side] = round(batch * batches / (time.perf_counter() - start), 1)
-    return {"efficientnet-lite0 images/s by side": out, "torch_threads": torch.get_num_threads()}
+        return round(batch * batches / (time.perf_counter() - start), 1), pooled
+
+    out = {}
+    for name, side in TOWER_SIDES:
+        tower = load_tower(name, side)
+        pixels = torch.randn(batch, 3, side, side, generator=torch.Generator().manual_seed(0))
+        eager, pooled = rate(tower, pixels)
+        runtime = runtime_tower(tower)
+        figures = {"torch": eager}
+        if isinstance(runtime, RuntimeTower):
+            fast, theirs = rate(runtime, pixels)
+            figures |= {"onnxruntime": fast, "pooled_max_abs_diff": float((theirs - pooled).abs().max())}
+        out[f"{name}@{side}"] = figures
+    return {"images/s, batch 32": out, "torch_threads": torch.get_num_threads()}
 
 
 def main() -> int:

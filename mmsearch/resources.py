@@ -28,12 +28,19 @@ NAMED_MODELS = {"demo": DEMO_MODEL_DIR, "fashion-mnist": ASSETS_DIR / "fashion-m
 # Pairs of pretrained towers by name: `--model zero-shot` (encode/models/zero_shot.py; the side chosen in
 # docs/zero-shot.md).
 NAMED_SPECS = {
-    "zero-shot": "zero-shot:efficientnet-lite0@160+sentence-transformers/all-MiniLM-L6-v2",
+    "zero-shot": "zero-shot:efficientnet-lite2@260+sentence-transformers/all-MiniLM-L6-v2",
     "zero-shot-multilingual": "zero-shot:efficientnet-lite0@160+use-multilingual-v3",
 }
 SYNONYMS_FILE = ASSETS_DIR / "synonyms.txt"
 PRESETS_FILE = ASSETS_DIR / "presets.json"
 IN_CHECKOUT = ASSETS_DIR == SOURCE_ROOT / "assets"
+
+
+def cache_dir(what: str) -> Path:
+    """Where things computed once from installed files are kept for the next process (``$XDG_CACHE_HOME/mmsearch``,
+    else ``~/.cache/mmsearch``): each can be computed again, so losing it loses nothing."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mmsearch" / what
 
 
 def default_data_dir() -> Path:

@@ -14,14 +14,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mmsearch.atomic import atomic_write_npy
-from mmsearch.resources import ASSETS_DIR
+from mmsearch.resources import ASSETS_DIR, cache_dir
 
 ZERO_SHOT_DIR = ASSETS_DIR / "zero-shot"
 CLASSES_FILE = ZERO_SHOT_DIR / "imagenet-classes.tsv"
@@ -82,11 +81,6 @@ def _unit(a: np.ndarray) -> np.ndarray:
     return (a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mmsearch" / "class-vectors"
-
-
 class ClassBridge:
     """Maps ImageNet probabilities to unit vectors in one text tower's space."""
 
@@ -98,7 +92,7 @@ class ClassBridge:
             json.dumps([text_tower.name, text_tower.sha256, texts, owners.tolist()]).encode()
         ).hexdigest()[:16]
         self.key = key
-        cached = cache_dir() / f"{key}.npy"
+        cached = cache_dir("class-vectors") / f"{key}.npy"
         if cached.is_file():
             self.vectors = np.load(cached)
         else:

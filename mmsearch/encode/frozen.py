@@ -12,7 +12,9 @@ import torch
 log = logging.getLogger("mmsearch.encode")
 
 
-class _TextTower(torch.nn.Module):
+class EncodeText(torch.nn.Module):
+    """A model's ``encode_text`` (token ids, mask -> vectors) as its forward: what tracers and exporters take."""
+
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
@@ -33,7 +35,7 @@ def frozen_text_graph(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Ten
         hf_log.setLevel(logging.ERROR)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            graph = torch.jit.freeze(torch.jit.trace(_TextTower(model).eval(), (ids, mask), check_trace=False))
+            graph = torch.jit.freeze(torch.jit.trace(EncodeText(model).eval(), (ids, mask), check_trace=False))
             for _ in range(2):  # TorchScript profiles the first runs and optimises after them (36 ms for MiniLM)
                 graph(ids, mask)
             return graph

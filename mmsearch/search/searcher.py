@@ -33,13 +33,21 @@ class Searcher:
             raise vindex.IndexLoadError(f"index built with {index.model_id!r} but the model is {encoder.model_id!r}")
         self.encoder, self.store, self.config = encoder, store, config
         self.loaded = LoadedIndex(Snapshot.of(index, config), encoder.model_id, config)
-        self.queries = QueryEncoder(encoder, config, lambda: self.snapshot.pictures is not None)
+        self.queries = QueryEncoder(encoder, config, self._sampled)
         self.categories = CategoryWords(encoder, config)
-        encoder.encode_text(["warm up"])  # a frozen text tower is traced at its first call: not on a visitor's
+        # A text tower is opened in ONNX Runtime (exported the first time ever) or frozen at its first call: not on a
+        # visitor's
+        encoder.encode_text(["warm up"])
         self.queries.language("warm up")  # a language guesser reads its model at its first call (0.6 s)
         self.categories.of(self.snapshot)
-        if self.snapshot.pictures is not None:
+        if self._sampled():
             self.queries.general.tower()  # loaded now, not at the first upload
+
+    def _sampled(self) -> bool:
+        """Whether the served index keeps a picture sample that an upload's features compare with: one of the tower
+        the served model's uploads are read by (features of two towers do not compare)."""
+        pictures = self.snapshot.pictures
+        return pictures is not None and pictures.tower == self.queries.general.name
 
     @classmethod
     def open(cls, config: Settings, encoder: Encoder | None = None) -> Searcher:

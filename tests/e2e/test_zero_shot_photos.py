@@ -48,8 +48,8 @@ def http(served):
 
 
 def test_a_catalog_of_photos_gets_the_zero_shot_model(served, http):
-    assert "model zero-shot:efficientnet-lite0@160+sentence-transformers/all-MiniLM-L6-v2" in served[0]
-    assert http.get("/api/info").json()["model"].startswith("zero-shot:efficientnet-lite0@160")
+    assert "model zero-shot:efficientnet-lite2@260+sentence-transformers/all-MiniLM-L6-v2" in served[0]
+    assert http.get("/api/info").json()["model"].startswith("zero-shot:efficientnet-lite2@260")
 
 
 @pytest.mark.parametrize(

@@ -248,3 +248,27 @@ def test_an_index_without_a_picture_sample_spends_no_tower_pass_on_an_upload(sea
         assert ask(older, image=picture, k=3).match == "good"
     finally:
         shutil.move(saved.with_name("sample-away.npy"), saved)
+
+
+def test_a_picture_sample_of_another_tower_judges_no_upload(searcher):
+    import json
+    import shutil
+
+    import skimage.data
+
+    from mmsearch.index.picture_sample import ABOUT
+
+    astronaut = Image.fromarray(skimage.data.astronaut())
+    assert ask(searcher, image=astronaut, k=3).match == "weak"  # a photograph, nothing like the demo's renders
+    about = searcher.index.path / ABOUT
+    shutil.copy(about, about.with_name("about-away.json"))
+    try:
+        said = json.loads(about.read_text())
+        about.write_text(json.dumps(said | {"tower": "efficientnet-lite2@260"}))
+        other = Searcher(searcher.encoder, searcher.index, searcher.store, searcher.config)
+        # the served model checks uploads with Lite0 at 160 px: a sample of Lite2's features cannot say anything
+        assert other.snapshot.pictures.tower == "efficientnet-lite2@260"
+        assert other.queries.picture(astronaut).general is None  # no tower pass spent on a judgment it cannot make
+        assert ask(other, image=astronaut, k=3).match == "good"
+    finally:
+        shutil.move(about.with_name("about-away.json"), about)

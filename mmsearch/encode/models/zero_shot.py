@@ -23,6 +23,7 @@ from mmsearch.encode.image_towers import ImageTower, load_tower, tower_and_side
 from mmsearch.encode.pretrained import PretrainedError
 from mmsearch.encode.query_language import QueryLanguage
 from mmsearch.encode.text_towers import load_text
+from mmsearch.encode.tower_runtime import RuntimeTower, runtime_tower
 
 PREFIX, FORM = "zero-shot", "<image tower>[@<side>]+<text tower>"
 HALF = 1 / math.sqrt(2)
@@ -32,7 +33,7 @@ EXAMPLE = "efficientnet-lite0+sentence-transformers/all-MiniLM-L6-v2"
 @dataclass
 class ZeroShotEncoder:
     model_id: str
-    tower: ImageTower
+    tower: ImageTower | RuntimeTower
     text: object  # text_towers.TransformersText or UseText
     bridge: ClassBridge
     device: torch.device
@@ -97,7 +98,7 @@ def parse(rest: str) -> tuple[str, int | None, str]:
 def load(rest: str, device: torch.device) -> ZeroShotEncoder:
     tower_name, side, text_name = parse(rest)
     try:
-        tower = load_tower(tower_name, side, device)
+        tower = runtime_tower(load_tower(tower_name, side, device), device)
         text = load_text(text_name)
         bridge = ClassBridge(text)
     except PretrainedError as exc:
