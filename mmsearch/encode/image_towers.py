@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from mmsearch.encode.pretrained import PretrainedError, sha256
+from mmsearch.ingest.images import is_cut_out
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ TOWERS = {
 }
 MEAN = STD = (0.5, 0.5, 0.5)  # TF-converted weights: pixels scaled to [-1, 1]
 CROP = 0.875  # resize the shorter side to size / 0.875, then centre-crop: how ImageNet towers are evaluated
+# How a tower reads pictures, in the zero-shot model's id: rows read another way are not mixed into one index.
+READING = "square-cut-outs"
 
 
 def tower_and_side(spec: str) -> tuple[str, int | None] | None:
@@ -101,11 +104,35 @@ def renamed(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> 
     return out
 
 
+@dataclass(frozen=True)
+class SquareCutOut:
+    """A cut-out (a thing on a transparent background, now white) made a ``side`` square on white, its longer side
+    across the square, so that the centre crop keeps all of it: cropped, a long locomotive or a tall giraffe loses its
+    ends, which are the thing, not a scene around it. Measured on the stamps' dev halves (962 of 966 are cut-outs):
+    P@10 English 0.36 -> 0.38 with Lite2 at 260 px and MiniLM, Spanish/French/German 0.41/0.41/0.40 -> 0.48/0.46/0.41
+    with Lite0 at 160 and USE (0.47/0.47/0.45 with Lite2), image->image P@10 by folder 33% -> 37%. A photograph is left
+    to the crop: padded, the photos' dev MRR fell 0.60 -> 0.45 with Lite0 and USE."""
+
+    side: int
+
+    def __call__(self, picture: Image.Image) -> Image.Image:
+        if not is_cut_out(picture) or picture.width == picture.height:
+            return picture
+        scale = self.side / max(picture.size)
+        inner = picture.resize(
+            (max(1, round(picture.width * scale)), max(1, round(picture.height * scale))), Image.Resampling.BICUBIC
+        )
+        square = Image.new("RGB", (self.side, self.side), "white")
+        square.paste(inner, ((self.side - inner.width) // 2, (self.side - inner.height) // 2))
+        return square
+
+
 def transform(size: int) -> Callable[[Image.Image], torch.Tensor]:
     from torchvision import transforms as T
 
     return T.Compose(
         [
+            SquareCutOut(round(size / CROP)),
             T.Resize(round(size / CROP), interpolation=T.InterpolationMode.BICUBIC),
             T.CenterCrop(size),
             T.ToTensor(),

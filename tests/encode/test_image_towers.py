@@ -10,6 +10,7 @@ from PIL import Image
 
 from mmsearch.encode import image_towers
 from mmsearch.encode.pretrained import PretrainedError
+from mmsearch.ingest.images import load_image
 
 ESPRESSO, CATS = 967, range(281, 286)  # ImageNet-1k: espresso; tabby, tiger, Persian, Siamese, Egyptian cat
 
@@ -76,3 +77,29 @@ def test_renaming_refuses_another_architecture():
         image_towers.renamed({"x": torch.ones(3, 2), "y": torch.ones(3)}, target)
     with pytest.raises(PretrainedError, match="1 tensors"):
         image_towers.renamed({"x": torch.ones(2, 3)}, target)
+
+
+def wide(transparent: bool) -> Image.Image:
+    """A long thing, red at both ends and blue between, on a transparent or a white background."""
+    picture = Image.new("RGBA", (400, 100), (255, 255, 255, 0 if transparent else 255))
+    picture.paste((0, 0, 255, 255), (0, 30, 400, 70))
+    for x in (0, 320):
+        picture.paste((255, 0, 0, 255), (x, 30, x + 80, 70))
+    return load_image(picture)
+
+
+def red_columns(pixels: torch.Tensor) -> torch.Tensor:
+    """The columns of a preprocessed picture that hold red."""
+    r, g, b = (pixels * 0.5 + 0.5).unbind(0)  # mean = std = 0.5
+    return ((r > 0.8) & (g < 0.3) & (b < 0.3)).any(dim=0).nonzero().flatten()
+
+
+def test_a_cut_out_is_read_whole_and_a_photograph_centre_cropped():
+    read = image_towers.transform(160)
+    cut_out, photo = read(wide(transparent=True)), read(wide(transparent=False))
+    assert cut_out.shape == photo.shape == (3, 160, 160)
+    red = red_columns(cut_out)  # both ends of the thing survive, padded to a square before the crop
+    assert len(red) and red.min() < 20 and red.max() > 140
+    assert len(red_columns(photo)) == 0  # a photograph's sides are cropped as ImageNet towers were evaluated
+    square = load_image(Image.new("RGBA", (50, 50), (0, 0, 0, 0)))
+    assert image_towers.SquareCutOut(183)(square) is square

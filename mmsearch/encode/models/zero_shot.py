@@ -19,7 +19,7 @@ import torch
 
 from mmsearch.encode.class_bridge import ClassBridge
 from mmsearch.encode.encoders import EncoderError
-from mmsearch.encode.image_towers import ImageTower, load_tower, tower_and_side
+from mmsearch.encode.image_towers import READING, ImageTower, load_tower, tower_and_side
 from mmsearch.encode.pretrained import PretrainedError
 from mmsearch.encode.query_language import QueryLanguage
 from mmsearch.encode.text_towers import load_text
@@ -103,5 +103,5 @@ def load(rest: str, device: torch.device) -> ZeroShotEncoder:
         bridge = ClassBridge(text)
     except PretrainedError as exc:
         raise EncoderError(str(exc)) from exc
-    model_id = f"zero-shot:{tower_name}@{tower.size}+{text_name}@{text.sha256[:8]}/{bridge.key[:8]}"
+    model_id = f"zero-shot:{tower_name}@{tower.size}+{text_name}@{text.sha256[:8]}/{bridge.key[:8]}/{READING}"
     return ZeroShotEncoder(model_id, tower, text, bridge, device)
