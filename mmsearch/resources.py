@@ -29,7 +29,7 @@ NAMED_MODELS = {"demo": DEMO_MODEL_DIR, "fashion-mnist": ASSETS_DIR / "fashion-m
 # docs/zero-shot.md).
 NAMED_SPECS = {
     "zero-shot": "zero-shot:efficientnet-lite2@260+sentence-transformers/all-MiniLM-L6-v2",
-    "zero-shot-multilingual": "zero-shot:efficientnet-lite0@160+use-multilingual-v3",
+    "zero-shot-multilingual": "zero-shot:efficientnet-lite2@260+use-multilingual-v3",
 }
 SYNONYMS_FILE = ASSETS_DIR / "synonyms.txt"
 PRESETS_FILE = ASSETS_DIR / "presets.json"
