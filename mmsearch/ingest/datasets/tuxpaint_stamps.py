@@ -31,7 +31,7 @@ PICTURES = (".png", ".svg")  # a stamp shipped as both is indexed once, from its
 LANGUAGES = ("es", "fr", "de", "it", "pt", "nl", "pl", "ru", "ja", "zh_CN")
 # Folder parts that say how a thing is drawn, not what it is: "food/fruit/cartoon" is fruit.
 STYLE_PARTS = {"cartoon"}
-LABELLED_SIDE = 224  # the labelled stamps' square: the largest side the zero-shot model reads
+LABELLED_SIDE = 260  # the labelled stamps' square: the side the zero-shot models read (Lite2 at 260 px)
 MISSING = (
     "Tux Paint's stamps are not installed: apt-get install tuxpaint-stamps-default (it puts them in {dir}), "
     "or give --stamps-dir"
