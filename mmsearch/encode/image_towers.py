@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from mmsearch.encode.pretrained import PretrainedError, sha256
-from mmsearch.ingest.images import is_cut_out
+from mmsearch.ingest.images import is_cut_out, on_white_square
 
 
 @dataclass(frozen=True)
@@ -122,9 +122,7 @@ class SquareCutOut:
         inner = picture.resize(
             (max(1, round(picture.width * scale)), max(1, round(picture.height * scale))), Image.Resampling.BICUBIC
         )
-        square = Image.new("RGB", (self.side, self.side), "white")
-        square.paste(inner, ((self.side - inner.width) // 2, (self.side - inner.height) // 2))
-        return square
+        return on_white_square(inner, self.side)
 
 
 def transform(size: int) -> Callable[[Image.Image], torch.Tensor]:

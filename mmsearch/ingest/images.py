@@ -41,6 +41,13 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return out
 
 
+def on_white_square(picture: Image.Image, side: int) -> Image.Image:
+    """``picture`` (no larger than ``side`` either way) centred on a white ``side`` square."""
+    square = Image.new("RGB", (side, side), "white")
+    square.paste(picture, ((side - picture.width) // 2, (side - picture.height) // 2))
+    return square
+
+
 def is_cut_out(picture: Image.Image) -> bool:
     """Whether ``picture`` (from ``to_rgb``) was cut out on a transparent background, now white: the whole picture
     is the thing shown, with no scene around it (the stamps: 962 of 966)."""

@@ -103,9 +103,7 @@ def write_catalog(data_dir: Path, directory: Path = DEBIAN_DIR) -> Path:
 def labelled(directory: Path = DEBIAN_DIR, side: int = LABELLED_SIDE) -> Labelled:
     """Every stamp that renders, on white in a ``side`` square, labelled by folder; a folder is named by its last
     part ("animals/birds": birds), which the templates caption."""
-    from PIL import Image
-
-    from mmsearch.ingest.images import ImageError, load_image
+    from mmsearch.ingest.images import ImageError, load_image, on_white_square
 
     rows = table(directory)
     folders = sorted(set(rows["category"]))
@@ -116,9 +114,7 @@ def labelled(directory: Path = DEBIAN_DIR, side: int = LABELLED_SIDE) -> Labelle
         except ImageError:
             continue  # the few SVGs that do not render are left out here as in the catalog
         picture.thumbnail((side, side))
-        square = Image.new("RGB", (side, side), "white")
-        square.paste(picture, ((side - picture.width) // 2, (side - picture.height) // 2))
-        pictures.append(np.asarray(square))
+        pictures.append(np.asarray(on_white_square(picture, side)))
         labels.append(folders.index(folder))
     names = tuple(f.rsplit("/", 1)[-1].replace("_", " ") for f in folders)
     return Labelled("stamps", np.stack(pictures), np.asarray(labels), _distinct(names, folders))
