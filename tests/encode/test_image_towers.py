@@ -101,5 +101,14 @@ def test_a_cut_out_is_read_whole_and_a_photograph_centre_cropped():
     red = red_columns(cut_out)  # both ends of the thing survive, padded to a square before the crop
     assert len(red) and red.min() < 20 and red.max() > 140
     assert len(red_columns(photo)) == 0  # a photograph's sides are cropped as ImageNet towers were evaluated
-    square = load_image(Image.new("RGBA", (50, 50), (0, 0, 0, 0)))
-    assert image_towers.SquareCutOut(183)(square) is square
+
+
+def test_a_square_cut_out_keeps_its_edges_through_the_crop():
+    framed = Image.new("RGBA", (100, 100), (255, 255, 255, 0))
+    for x in (0, 96):  # thin red edges: cropped as a photograph is, they would be gone
+        framed.paste((255, 0, 0, 255), (x, 20, x + 4, 80))
+    red = red_columns(image_towers.transform(160)(load_image(framed)))
+    assert len(red) and red.min() <= 1 and red.max() >= 158
+    photo = Image.new("RGB", (100, 100), "white")
+    photo.paste((255, 0, 0), (0, 20, 4, 80))
+    assert image_towers.SquareCutOut(160)(load_image(photo)).size == (100, 100)  # a photograph is left as it is
