@@ -45,6 +45,13 @@ def suggested(catalog: str, table: pd.DataFrame, most: int = len(EXAMPLES)) -> l
     return list(names[names != ""].value_counts().index[:most])
 
 
+def reopened(was_open):
+    """The Advanced area on a page's load: opened again if it was open when the page was left, else left as it is.
+    The load's answer can come after a person's first click (seconds after, on a busy server): closing then would
+    shut what they just opened."""
+    return gr.Accordion(open=True) if was_open else gr.skip()
+
+
 def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
     """Adds the tab to ``demo`` (call inside its ``with gr.Blocks()``)."""
     cfg = searcher.config
@@ -171,7 +178,7 @@ def search_tab(demo: gr.Blocks, searcher: Searcher, events: Events) -> None:
         api_events(handlers, parts)
         advanced.expand(lambda: True, None, advanced_open, api_visibility="private")
         advanced.collapse(lambda: False, None, advanced_open, api_visibility="private")
-        demo.load(lambda was_open: gr.Accordion(open=bool(was_open)), advanced_open, advanced, api_visibility="private")
+        demo.load(reopened, advanced_open, advanced, api_visibility="private")
 
 
 @dataclass
