@@ -125,7 +125,7 @@ def test_a_shared_link_runs_its_search_and_shows_its_k(page, app_url):
 def test_the_advanced_area_remembers_that_it_was_opened(page, app_url):
     open_app(page, app_url)
     page.get_by_text("Advanced: number of results").click()
-    # the accordion animates and renders its controls; on a loaded 2-core machine that once took more than 10 s
+    # the accordion animates; a page load answered after this click once shut it again (ui/search_tab.reopened)
     page.get_by_text("Keyword weight (hybrid)").wait_for(state="visible", timeout=30_000)
     page.wait_for_timeout(500)  # the browser state is written after the event
     page.reload(wait_until="domcontentloaded")
