@@ -126,7 +126,7 @@ def test_the_advanced_area_remembers_that_it_was_opened(page, app_url):
     open_app(page, app_url)
     page.get_by_text("Advanced: number of results").click()
     # the accordion animates; a page load answered after this click once shut it again (ui/search_tab.reopened)
-    page.get_by_text("Keyword weight (hybrid)").wait_for(state="visible", timeout=30_000)
+    page.get_by_text("Keyword weight (hybrid)").wait_for(state="visible", timeout=10_000)
     page.wait_for_timeout(500)  # the browser state is written after the event
     page.reload(wait_until="domcontentloaded")
     page.get_by_text("Keyword weight (hybrid)").wait_for(state="visible", timeout=30_000)

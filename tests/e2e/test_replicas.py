@@ -141,9 +141,9 @@ def test_events_and_judgments_through_any_replica_land_in_the_one_database(repli
     items = [h["item_id"] for h in http.get("/api/search", params={"q": "mug", "k": 10}).json()["results"]]
     rater = f"rater-{time.time_ns()}"
     graders, posted_grades = Counter(), 0
-    # Requests without a session are hashed onto the replicas at random: ten may all land on one (a chance of 1 in
-    # 500, more when a loaded machine keeps a replica out of the ring for a moment), so more rounds are asked for
-    # until both have answered; a router that never spreads them still fails.
+    # Requests without a session are hashed onto the replicas at random: ten may all land on one (1 in 512 by chance;
+    # it happened once in a full run), so more rounds are asked for until both have answered; a router that never
+    # spreads them still fails.
     for query in ("a mug", "a red mug", "a blue mug", "a striped mug"):
         for item in items:
             r = http.post("/api/judgments", json={"query": query, "item_id": item, "grade": 2, "rater": rater})
