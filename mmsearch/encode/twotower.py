@@ -203,7 +203,8 @@ def assemble(
     stem: str = "patch",
 ) -> TwoTower:
     """Each tower from a checkpoint (a Hugging Face id or folder; known ids resolve offline to a packaged copy) or,
-    without one, from its small config. The pooling of a pretrained text tower is the one its checkpoint says."""
+    without one, from its small config. The pooling of a pretrained text tower is the one its checkpoint says;
+    ``embed_dim`` 0 is the text tower's own width."""
     mean, std = [0.5] * 3, [0.5] * 3
     vision_source = None
     if vision_name and vision_name.startswith("efficientnet") and not is_tower(vision_name):
@@ -238,7 +239,7 @@ def assemble(
     return TwoTower(
         vision,
         text,
-        embed_dim,
+        embed_dim or text.config.hidden_size,
         vision.config.image_size,
         mean,
         std,

@@ -4,6 +4,7 @@ The figures made from them (Recall@K) are in mmsearch/train/validation.py."""
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,33 @@ class Pairs:
     images: Sequence  # file paths, PIL images, or a LazyImages column
     captions: list[str]
     caption_image: np.ndarray
+
+    def pictures(self, keep: Sequence[int]) -> Pairs:
+        """These pairs with only the pictures at ``keep`` (in that order) and their captions."""
+        keep = list(keep)
+        new = np.full(len(self.images), -1)
+        new[keep] = np.arange(len(keep))
+        mine = new[self.caption_image] >= 0
+        if isinstance(self.images, LazyImages):
+            images = LazyImages(self.images.ds.select(keep), self.images.column)
+        else:
+            images = [self.images[i] for i in keep]
+        return Pairs(images, [c for c, m in zip(self.captions, mine) if m], new[self.caption_image[mine]])
+
+    def hold_out(self, share: float, most: int) -> tuple[Pairs, Pairs | None]:
+        """(what training learns from, the held-out pairs): ``share`` of the pictures, ``most`` at the outside,
+        chosen by the sha256 of each picture's path (its row in a Hugging Face dataset), so the same pictures stay
+        out on every run and a picture's captions all fall on one side; None when nothing can be spared."""
+        count = min(most, round(share * len(self.images)), len(self.images) - 1)
+        if count < 1:
+            return self, None
+        keys = [im if isinstance(im, str) else str(n) for n, im in enumerate(self.images)]
+        order = sorted(range(len(keys)), key=lambda n: hashlib.sha256(keys[n].encode()).hexdigest())
+        out = set(order[:count])
+        return (
+            self.pictures([n for n in range(len(keys)) if n not in out]),
+            self.pictures(sorted(out)),
+        )
 
 
 def parse_where(text: str) -> dict[str, str]:

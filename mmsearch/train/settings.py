@@ -60,7 +60,13 @@ class TrainSettings:
     text_layers: int = field(default=2, metadata={"help": "transformer layers of the from-scratch text tower"})
     heads: int = field(default=4, metadata={"help": "attention heads per layer"})
     mlp_ratio: int = field(default=2, metadata={"help": "feed-forward width / width (4 in ViT-B/16 and BERT-base)"})
-    embed_dim: int = field(default=128, metadata={"help": "dimension of the shared embedding space"})
+    embed_dim: int = field(
+        default=0,
+        metadata={
+            "help": "dimension of the shared embedding space; 0: a pretrained --text-model's own width (so a "
+            "pretrained EfficientNet tower starts at the zero-shot bridge), else 128"
+        },
+    )
     vocab_size: int = field(
         default=1200, metadata={"help": "word pieces the tokenizer learns (from-scratch text tower)"}
     )
@@ -191,6 +197,13 @@ class TrainSettings:
     caption_column: str = field(default="caption", metadata={"help": "--dataset: the caption column"})
     where: str = field(default="", metadata={"help": "COLUMN=VALUE filter for --dataset, e.g. split=train"})
     valid_where: str = field(default="", metadata={"help": "COLUMN=VALUE filter for --valid-dataset, e.g. split=val"})
+    held_out: float = field(
+        default=0.1,
+        metadata={
+            "help": "image-caption pairs without --valid-dataset: this share of --dataset's pictures (1,000 at most; "
+            "the same ones on every run) is kept out of training and measured before and after it; 0: train on all"
+        },
+    )
 
 
 def tiny_configs(cfg: TrainSettings, vocab_size: int) -> tuple[dict, dict]:

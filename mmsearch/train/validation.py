@@ -20,7 +20,7 @@ from mmsearch.encode.files import encode_image_files
 from mmsearch.ingest import demo
 from mmsearch.ingest.catalog import CatalogError
 from mmsearch.ingest.images import load_image
-from mmsearch.ingest.pairs import Pairs, load_pairs
+from mmsearch.ingest.pairs import Pairs, load_pairs, parse_where
 from mmsearch.train.data import render_pixels
 
 KS = (1, 5, 10)
@@ -128,9 +128,10 @@ class HeldOut:
         return summarize(ranks_text_to_image(sim, self.owner))
 
 
-def validation_set(cfg, preprocess, image_size: int) -> HeldOut | None:
+def validation_set(cfg, preprocess, image_size: int, held_out: Pairs | None = None) -> HeldOut | None:
     """For the demo, one render per kind/colour/pattern, apart from training and test renders, asked for by its
-    query; for pairs, ``--valid-dataset``'s captions; without either, None."""
+    query; for pairs, ``--valid-dataset``'s captions, or else the pairs ``held_out`` of the training data; without
+    any, None."""
     if cfg.dataset == "demo":
         items = demo.make_items(len(demo.combos()), demo.VALID_SEED, prefix="valid")
         return HeldOut(
@@ -139,9 +140,8 @@ def validation_set(cfg, preprocess, image_size: int) -> HeldOut | None:
             np.arange(len(items)),
         )
     if cfg.valid_dataset:
-        where = dict([cfg.valid_where.split("=", 1)]) if cfg.valid_where else {}
-        pairs = load_pairs(cfg.valid_dataset, cfg.image_column, cfg.caption_column, where)
-        return HeldOut(
-            torch.stack([preprocess(load_image(im)) for im in pairs.images]), pairs.captions, pairs.caption_image
-        )
-    return None
+        held_out = load_pairs(cfg.valid_dataset, cfg.image_column, cfg.caption_column, parse_where(cfg.valid_where))
+    if held_out is None:
+        return None
+    pixels = torch.stack([preprocess(load_image(im)) for im in held_out.images])
+    return HeldOut(pixels, held_out.captions, held_out.caption_image)

@@ -35,3 +35,33 @@ def test_a_file_with_no_readable_picture_is_refused(tmp_path):
     )
     with pytest.raises(CatalogError, match="no readable picture among its rows"):
         load_pairs(str(tmp_path / "p.csv"))
+
+
+def _pairs(tmp_path, names: list[str]):
+    for name in names:
+        Image.new("RGB", (8, 8), "blue").save(tmp_path / name)
+    rows = [(name, f"{name} {n}") for name in names for n in ("one", "two")]
+    pd.DataFrame(rows, columns=["image", "caption"]).to_csv(tmp_path / "pairs.csv", index=False)
+    return load_pairs(str(tmp_path / "pairs.csv"))
+
+
+def test_a_held_out_share_keeps_each_pictures_captions_together_and_the_same_pictures_every_time(tmp_path):
+    names = [f"p{n:02d}.png" for n in range(40)]
+    train, held = _pairs(tmp_path, names).hold_out(0.25, most=1000)
+    assert len(held.images) == 10 and len(train.images) == 30 and not set(held.images) & set(train.images)
+    for part in (train, held):  # every caption still names its own picture
+        owners = [part.images[i].rsplit("/", 1)[-1] for i in part.caption_image]
+        assert [cap.split()[0] for cap in part.captions] == owners
+        assert len(part.captions) == 2 * len(part.images)
+    # Chosen by the pictures' paths, not their order in the file: the rows reversed hold out the same pictures.
+    _, again = _pairs(tmp_path, names[::-1]).hold_out(0.25, most=1000)
+    assert sorted(again.images) == sorted(held.images)
+    assert len(_pairs(tmp_path, names).hold_out(0.25, most=3)[1].images) == 3
+
+
+def test_pairs_too_few_to_spare_a_picture_are_all_trained_on(tmp_path):
+    pairs = _pairs(tmp_path, ["a.png", "b.png", "c.png"])
+    train, held = pairs.hold_out(0.1, most=1000)
+    assert held is None and train is pairs
+    train, held = _pairs(tmp_path, ["a.png", "b.png"]).hold_out(0.9, most=1000)
+    assert len(train.images) == 1 and len(held.images) == 1  # never all of them

@@ -187,12 +187,32 @@ def test_training_on_image_caption_pairs_with_validation(tmp_path):
     assert enc.tokenizer.convert_tokens_to_ids("striped") != enc.tokenizer.unk_token_id  # vocabulary from captions
 
 
+def test_pairs_without_a_validation_set_hold_some_out_and_are_measured_before_and_after(tmp_path, capsys):
+    import pandas as pd
+
+    from mmsearch.ingest import demo
+
+    rows = []
+    for it in demo.make_items(60, demo.TRAIN_SEED, prefix="p"):
+        demo.render(it).save(tmp_path / f"{it.item_id}.jpg")
+        rows.append({"image": f"{it.item_id}.jpg", "caption": demo.query_for(it.kind, it.colour, it.pattern)})
+    pd.DataFrame(rows).to_csv(tmp_path / "caps.csv", index=False)
+    meta = train.train(train.TrainSettings(out=tmp_path / "m", epochs=2, dataset=str(tmp_path / "caps.csv"), **TINY))
+    said = capsys.readouterr().out
+    assert "6 of 60 pictures held out of training" in said and "54 training images ready" in said
+    assert meta["validation_before"]["queries"] == 6 and meta["valid_text_to_image"]["queries"] == 6
+    assert "before training: R@1" in said
+
+
 def test_command_line_errors_are_messages(tmp_path, capsys):
     assert train.main(["--resume", "--out", str(tmp_path / "none"), "--tracker", "none"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
     (tmp_path / "c.csv").write_text("image,caption\n")
-    assert train.main(["--dataset", str(tmp_path / "c.csv"), "--patience", "1", "--tracker", "none"]) == 2
+    command = ["--dataset", str(tmp_path / "c.csv"), "--patience", "1", "--held-out", "0", "--tracker", "none"]
+    assert train.main(command) == 2
     assert "--patience needs validation data" in capsys.readouterr().err
+    assert train.main(["--dataset", str(tmp_path / "c.csv"), "--held-out", "1", "--tracker", "none"]) == 2
+    assert "--held-out is a share of the pictures, from 0 up to 1" in capsys.readouterr().err
     assert train.main(["--dataset", str(tmp_path / "c.csv"), "--tracker", "none"]) == 2
     assert "0 training images make no batch" in capsys.readouterr().err
 
