@@ -49,13 +49,17 @@ def rows(t: torch.Tensor) -> np.ndarray:
 
 
 def image_transform(
-    size: int, mean: list[float], std: list[float], grayscale: bool = False
+    size: int, mean: list[float], std: list[float], grayscale: bool = False, whole_cut_outs: bool = False
 ) -> Callable[[Image.Image], torch.Tensor]:
-    """Resize, centre crop and normalise; a model trained on greyscale photos sees colour ones turned grey."""
+    """Resize, centre crop and normalise; a model trained on greyscale photos sees colour ones turned grey, and with
+    ``whole_cut_outs`` a cut-out is squared on white first so that the crop takes none of it (image_towers.py)."""
     from torchvision import transforms as T
+
+    from mmsearch.encode.image_towers import SquareCutOut
 
     return T.Compose(
         [
+            *([SquareCutOut(size)] if whole_cut_outs else []),
             *([T.Grayscale(num_output_channels=3)] if grayscale else []),
             T.Resize(size, interpolation=T.InterpolationMode.BICUBIC),
             T.CenterCrop(size),

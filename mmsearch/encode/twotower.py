@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 from transformers import AutoTokenizer, BertConfig, BertModel, BertTokenizer, ViTConfig, ViTModel
 
 from mmsearch.atomic import atomic_dir
 from mmsearch.encode import pretrained
-from mmsearch.encode.image_towers import TOWERS
+from mmsearch.encode.encoders import image_transform as transform_for
+from mmsearch.encode.image_towers import READING, TOWERS
 from mmsearch.encode.pretrained import PretrainedError
 from mmsearch.encode.text_towers import quiet_loading
 from mmsearch.encode.tower_vision import TowerVision, is_tower
@@ -68,6 +71,18 @@ class TwoTower(nn.Module):
         # {"id": ..., "size": ..., "sha256": ..., "locked": ..., "tuned_stages": ...} for a pretrained ImageNet tower
         # (tower_vision.py); what is locked of it is saved by reference
         self.vision_source = vision_source
+
+    @property
+    def reads_cut_outs_whole(self) -> bool:
+        """An ImageNet tower tuned since cut-outs are read whole (image_towers.SquareCutOut); one trained before
+        keeps the crop it was trained with."""
+        return bool(self.vision_source and self.vision_source.get("reading") == READING)
+
+    def image_transform(self) -> Callable[[Image.Image], torch.Tensor]:
+        """How this model's pictures become pixels, in training and in serving alike."""
+        return transform_for(
+            self.image_size, self.image_mean, self.image_std, self.grayscale, whole_cut_outs=self.reads_cut_outs_whole
+        )
 
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
         hidden = self.vision(pixel_values=pixel_values).last_hidden_state
@@ -215,6 +230,7 @@ def assemble(
         vision = TowerVision.named(vision_name)
         entry = TOWERS[vision.config.name]
         vision_source = {"id": vision.config.name, "size": vision.config.image_size, "sha256": entry.sha256}
+        vision_source["reading"] = READING  # cut-outs read whole, as the zero-shot model reads them
     elif vision_name:
         from transformers import AutoImageProcessor
 

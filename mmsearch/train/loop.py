@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from mmsearch import flags
 from mmsearch.encode import twotower
-from mmsearch.encode.encoders import EncoderError, image_transform, pick_device
+from mmsearch.encode.encoders import EncoderError, pick_device
 from mmsearch.encode.models.two_tower import TwoTowerEncoder
 from mmsearch.encode.pretrained import PretrainedError
 from mmsearch.encode.tower_vision import is_tower
@@ -307,7 +307,7 @@ def set_up(cfg: TrainSettings) -> Run:
     )
     device = pick_device(cfg.device)
     model.to(device)
-    preprocess = image_transform(model.image_size, model.image_mean, model.image_std, model.grayscale)
+    preprocess = model.image_transform()
     data = training_data(cfg, model, preprocess, photos, captioner, pairs)
     print(f"{len(data)} training images ready in {time.time() - started:.1f}s")
     if len(data) // cfg.batch_size == 0:

@@ -98,3 +98,30 @@ def test_a_model_whose_text_tower_has_changed_is_refused(tmp_path, monkeypatch):
     (out / "twotower.json").write_text(config)
     with pytest.raises(EncoderError, match="was trained on"):
         load_encoder(f"two-tower:{out}", "cpu")
+
+
+def test_a_tuned_imagenet_tower_reads_cut_outs_whole_in_training_and_serving_and_an_older_one_keeps_its_crop(tmp_path):
+    from PIL import Image
+
+    from mmsearch.encode.pretrained import PretrainedError
+    from mmsearch.ingest.images import load_image
+    from mmsearch.train.settings import TrainSettings, tiny_configs
+
+    try:
+        model = twotower.assemble("efficientnet-lite0@64", None, None, tiny_configs(TrainSettings(), 100)[1], 16)
+    except PretrainedError as exc:
+        pytest.skip(f"{exc}")
+    wide = Image.new("RGBA", (200, 40), (255, 255, 255, 0))  # a long thing cut out, red at both ends
+    for x in (0, 192):
+        wide.paste((255, 0, 0, 255), (x, 0, x + 8, 40))
+
+    def red_columns(transform) -> int:
+        r, g, b = (transform(load_image(wide)) * 0.5 + 0.5).unbind(0)
+        return int(((r > 0.8) & (g < 0.3) & (b < 0.3)).any(dim=0).sum())
+
+    assert model.reads_cut_outs_whole and red_columns(model.image_transform()) >= 2  # both ends stay
+    folder = twotower.save(model, twotower.build_tokenizer(["a red bar"] * 3, 100), tmp_path / "m")
+    served = load_encoder(f"two-tower:{folder}", "cpu")
+    assert served.model.reads_cut_outs_whole and red_columns(served.preprocess) == red_columns(model.image_transform())
+    model.vision_source.pop("reading")  # as saved before cut-outs were read whole: the crop takes both ends
+    assert not model.reads_cut_outs_whole and red_columns(model.image_transform()) == 0

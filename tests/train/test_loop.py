@@ -265,6 +265,7 @@ def test_the_fashion_mnist_recipe_tunes_lite0s_last_stages_and_keeps_the_rest_by
         "size": 96,
         "sha256": "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
         "tuned_stages": 3,
+        "reading": "whole-cut-outs",
     }
     # The three stages, the head convolution and the projections: Lite0's lower stages and MiniLM are referenced.
     assert 5_000_000 < (tmp_path / "m" / "model.safetensors").stat().st_size < 20_000_000

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mmsearch.encode.encoders import EncoderError, image_transform, rows
+from mmsearch.encode.encoders import EncoderError, rows
 from mmsearch.encode.frozen import frozen_text_graph
 from mmsearch.ingest.phrasing import normalize
 
@@ -86,7 +86,7 @@ def load_model(model_dir: Path, device: torch.device) -> TwoTowerEncoder:
         model,
         tokenizer,
         device,
-        image_transform(model.image_size, model.image_mean, model.image_std, model.grayscale),
+        model.image_transform(),
         model_dir,
         freeze_text=True,
     )
