@@ -19,6 +19,8 @@ from mmsearch.ingest.phrasing import Synonyms
 from mmsearch.train import classification
 
 REPORT_FILE, PLOT_FILE = "zero-shot.json", "zero-shot.png"
+# Categories one confusion matrix can name legibly at its size: the stamps' 124 folders ran into one smear of labels.
+READABLE = 20
 
 
 def report(encoder: Encoder, dataset: Dataset, settings=None, progress: bool = True) -> dict:
@@ -31,7 +33,7 @@ def report(encoder: Encoder, dataset: Dataset, settings=None, progress: bool = T
     figures = classification.evaluate(encoder, test.images, test.labels, test.categories, captioner, progress=progress)
     return figures | {
         "model": encoder.model_id,
-        "dataset": f"{dataset.title} test split",
+        "dataset": f"{dataset.title} {dataset.classified}".strip(),
         "baselines": dataset.baselines,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -49,6 +51,16 @@ def print_report(report: dict) -> None:
     print("most confused: " + "; ".join(f"{m['true']} as {m['predicted']} ({m['count']})" for m in confused))
 
 
+def most_mistaken(confusion: np.ndarray, names: list[str], most: int = READABLE) -> tuple[np.ndarray, list[str]]:
+    """The confusion matrix of the ``most`` categories most often in a mistake (taken for another or another taken
+    for them), in their own order; all of them where there are no more."""
+    if len(names) <= most:
+        return confusion, names
+    mistakes = confusion - np.diag(np.diag(confusion))
+    keep = np.sort(np.argsort(-(mistakes.sum(0) + mistakes.sum(1)), kind="stable")[:most])
+    return confusion[np.ix_(keep, keep)], [names[i] for i in keep]
+
+
 def plot(report: dict, out: Path) -> Path:
     """The confusion matrix (rows: true category, columns: predicted), counts in the cells."""
     import matplotlib
@@ -56,8 +68,10 @@ def plot(report: dict, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    confusion = np.asarray(report["confusion"])
-    names = report["categories"]
+    confusion, names = most_mistaken(np.asarray(report["confusion"]), list(report["categories"]))
+    shown = f"\nthe {len(names)} of {len(report['categories'])} categories most often in a mistake"
+    shown = shown if len(names) < len(report["categories"]) else ""
+    names = [n if len(n) <= 28 else "…" + n[-27:] for n in names]  # the end tells "… filled lowercase" apart
     fig, ax = plt.subplots(figsize=(7.2, 6.2))
     ax.imshow(confusion, cmap="Blues")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
@@ -68,7 +82,7 @@ def plot(report: dict, out: Path) -> Path:
     for (i, j), n in np.ndenumerate(confusion):
         if n:
             ax.text(j, i, str(n), ha="center", va="center", fontsize=7, color="white" if n > top / 2 else "black")
-    ax.set_title(f"{report['model']}: zero-shot accuracy {report['accuracy']:.1%}", fontsize=9)
+    ax.set_title(f"{report['model']}: zero-shot accuracy {report['accuracy']:.1%}{shown}", fontsize=9)
     fig.tight_layout()
     return atomic_save_figure(fig, out)
 

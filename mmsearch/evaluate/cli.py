@@ -159,30 +159,19 @@ def evaluate_classification(config: Settings, args: EvaluateSettings, dataset: D
 
 def evaluate_match(config: Settings, args: EvaluateSettings) -> int:
     """--match: how well the answers' match flag separates the catalog's queries from the unmatched ones."""
-    import pandas as pd
-
     from mmsearch.builder.pipeline import BuildError, ensure_index
-    from mmsearch.evaluate import matching, quality
+    from mmsearch.evaluate import matching
     from mmsearch.index.vectors import IndexLoadError
     from mmsearch.search.searcher import Searcher
 
     try:
-        names = [args.queries] if args.queries else list(quality.sets_for(config.catalog))
-        if not names:
-            raise ValueError(f"no bundled query sets label {config.catalog}: pass --queries FILE --qrels FILE")
-        if args.queries and args.queries not in quality.SETS:
-            matched = quality.load_set(args.queries, args.qrels)[0]
-        else:
-            matched = pd.concat([quality.load_set(n)[0] for n in names], ignore_index=True)
-        named = datasets.find(config.catalog)
-        unmatched = matching.load_unmatched(named.unmatched if named and named.unmatched else matching.UNMATCHED_FILE)
+        matching.query_sets(config.catalog, args.queries, args.qrels)  # a mistake in the sets, before any build
         encoder = load_encoder(config.model, config.device)
         searcher = Searcher.open(ensure_index(config, encoder), encoder)
+        result = matching.evaluate(searcher, args.queries, args.qrels)
     except (ValueError, OSError, BuildError, IndexLoadError, EncoderError, CatalogError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = {"mode": config.search_mode, "matched_sets": names}
-    result |= matching.report(matching.observe(searcher, matched, unmatched), searcher.match_rule)
     chosen, test = result["chosen_on_dev"], result["test_with_configured"]
     print(
         f"match flag, {config.search_mode} mode: chosen on dev words>={chosen['words']} or "
@@ -197,6 +186,7 @@ def evaluate_match(config: Settings, args: EvaluateSettings) -> int:
     if test["matched_flagged_weak"] or test["unmatched_flagged_good"]:
         print("test misses: weak but matched " + "; ".join(test["matched_flagged_weak"][:8]))
         print("             good but unmatched " + "; ".join(test["unmatched_flagged_good"][:8]))
+    print(f"wrote {searcher.index.path / matching.REPORT_FILE} (the app's Evaluation tab shows it)")
     if args.report:
         args.report.write_text(json.dumps(result, indent=2))
     return 0

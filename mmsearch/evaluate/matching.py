@@ -6,21 +6,29 @@ halves only (the best F1 of the ``weak`` flag), and precision/recall are reporte
 Many thresholds often tie on a small dev half; the first of them in grid order sits at the very edge of the dev
 queries, so each threshold is then moved to the middle of its band of equally good values (the rule keeps the
 widest margin to the dev queries on either side).
-``python -m mmsearch.evaluate --match`` prints both.
+``python -m mmsearch.evaluate --match`` prints both and writes them into the index directory (``match.json``), where
+the Evaluation tab shows them; a named catalog's build writes them once.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mmsearch.atomic import atomic_write_text
+from mmsearch.evaluate import quality
+from mmsearch.ingest import datasets
 from mmsearch.resources import ASSETS_DIR
 from mmsearch.search.match import WEAK, MatchRule
 
 UNMATCHED_FILE = ASSETS_DIR / "unmatched-queries.csv"
+REPORT_FILE = "match.json"  # in the index directory, for the Evaluation tab
 # Between the shares a short query can have (1/5, 1/4, 1/3, 2/5, 1/2, 3/5, 2/3, 3/4, 4/5, 1), so that no threshold
 # sits on one of them (2/3 is 0.6667, under a threshold of 0.67); 1.01: the words never decide.
 WORDS_GRID = (0.0, 0.1, 0.22, 0.3, 0.37, 0.45, 0.55, 0.63, 0.7, 0.77, 0.9, 1.01)
@@ -127,3 +135,33 @@ def load_unmatched(path=UNMATCHED_FILE) -> pd.DataFrame:
     if "split" not in table.columns:
         table["split"] = "test"
     return table
+
+
+def query_sets(catalog: str, queries: str | None = None, qrels: Path | None = None):
+    """(the matched sets' names, the matched queries, the unmatched ones) for ``catalog``: its bundled labelled sets
+    (or ``queries`` with ``qrels``) against its own list of things it lacks, or else the bundled one."""
+    names = [queries] if queries else list(quality.sets_for(catalog))
+    if not names:
+        raise ValueError(f"no bundled query sets label {catalog}: pass --queries FILE --qrels FILE")
+    if queries and queries not in quality.SETS:
+        matched = quality.load_set(queries, qrels)[0]
+    else:
+        matched = pd.concat([quality.load_set(n)[0] for n in names], ignore_index=True)
+    named = datasets.find(catalog)
+    return names, matched, load_unmatched(named.unmatched if named and named.unmatched else UNMATCHED_FILE)
+
+
+def evaluate(searcher, queries: str | None = None, qrels: Path | None = None) -> dict:
+    """The match flag's report for the searcher's catalog in its configured mode, written into its index directory."""
+    names, matched, unmatched = query_sets(searcher.config.catalog, queries, qrels)
+    result = {"mode": searcher.config.search_mode, "matched_sets": names}
+    result |= report(observe(searcher, matched, unmatched), searcher.match_rule)
+    result |= {"model": searcher.encoder.model_id, "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    if searcher.index.path is not None:
+        atomic_write_text(Path(searcher.index.path) / REPORT_FILE, json.dumps(result, indent=2))
+    return result
+
+
+def saved(directory: Path | None) -> dict | None:
+    path = Path(directory) / REPORT_FILE if directory else None
+    return json.loads(path.read_text()) if path is not None and path.exists() else None

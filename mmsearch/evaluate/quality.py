@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mmsearch.atomic import atomic_save_figure, atomic_write_text
+from mmsearch.encode.query_language import NAMES
 from mmsearch.evaluate import measures
 from mmsearch.index import keyword as kw
 from mmsearch.ingest import datasets
@@ -227,10 +228,38 @@ def table_rows(report: dict) -> list[list]:
     ]
 
 
+FORM_METRICS = ("nDCG@10", "P@10 strict")
+
+
+def form_rows(report: dict) -> list[list]:
+    """Rows by the queries' form (their language, on a multilingual set; their kind, on the demo's), each mode's
+    nDCG@10 and P@10 strict on the test queries of that form; none where the set has one form."""
+    by_form = report.get("by_form") or {}
+    forms = sorted({f for mode in by_form.values() for f in mode}, key=lambda f: (f != "en", f))
+    if len(forms) < 2:
+        return []
+    return [
+        [NAMES.get(form, form), int(by_form["vector"][form]["queries"])]
+        + [by_form[mode][form].get(m, float("nan")) for mode in MODES for m in FORM_METRICS]
+        for form in forms
+    ]
+
+
+def form_headers() -> list[str]:
+    return ["queries in", "queries", *[f"{mode} {m}" for mode in MODES for m in FORM_METRICS]]
+
+
 def print_report(report: dict) -> None:
     print(f"{'mode':<9}{'queries':<17}" + "".join(f"{m:>11}" for m in METRICS))
     for mode, subset, *values in table_rows(report):
         print(f"{mode:<9}{subset:<17}" + "".join(f"{v:>11.3f}" for v in values))
+    rows = form_rows(report)
+    if rows:
+        metrics = " / ".join(FORM_METRICS)
+        print("by the queries' language or kind (test queries): " + ", ".join(f"{mode} {metrics}" for mode in MODES))
+        for form, count, *values in rows:
+            pairs = [f"{values[i]:.3f} / {values[i + 1]:.3f}" for i in range(0, len(values), 2)]
+            print(f"  {form:<22}{count:>4}   " + "   ".join(pairs))
     print(
         f"hybrid (keyword weight {report['keyword_weight']}, RRF k {report['rrf_k']}) vs the better single "
         f"mode: {report['hybrid_gain_ndcg']:+.3f} nDCG@10 on {report['test_queries']} test queries"
@@ -246,15 +275,29 @@ def print_report(report: dict) -> None:
 
 
 def plot(report: dict, out: Path, title: str = "") -> Path:
-    """Bars per metric and mode (without / with filters) and the dev-split weight sweep, as a PNG."""
+    """Bars per metric and mode (without / with filters, each where it has queries), P@10 strict by the queries'
+    language or kind where there are several, and the dev-split weight sweep, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    subsets = [s for s in ("without filters", "with filters") if report["table"]["vector"][s]["queries"]]
+    forms = form_rows(report)
+    panels = len(subsets) + bool(forms) + 1
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.2))
     x = np.arange(len(METRICS))
-    for ax, subset in zip(axes[:2], ("without filters", "with filters")):
+    if forms:
+        ax, at = axes[len(subsets)], np.arange(len(forms))
+        for i, mode in enumerate(MODES):
+            column = 2 + 2 * i + FORM_METRICS.index("P@10 strict")
+            bars = ax.bar(at + (i - 1) * 0.27, [row[column] for row in forms], 0.27, label=mode)
+            ax.bar_label(bars, fmt="%.2f", fontsize=7)
+        ax.set_xticks(at, [row[0] for row in forms], rotation=20 if len(forms) > 4 else 0, fontsize=8)
+        ax.set_ylim(0, 1.2)
+        ax.set_title("P@10 strict by the queries' language or kind")
+        ax.legend(loc="upper center", ncols=3, fontsize=8)
+    for ax, subset in zip(axes, subsets):
         for i, mode in enumerate(MODES):
             values = [report["table"][mode][subset][m] for m in METRICS]
             bars = ax.bar(x + (i - 1) * 0.27, values, 0.27, label=mode)
@@ -263,7 +306,7 @@ def plot(report: dict, out: Path, title: str = "") -> Path:
         ax.set_ylim(0, 1.2)
         ax.set_title(f"{subset} ({report['table']['vector'][subset]['queries']} queries)")
         ax.legend(loc="upper center", ncols=3, fontsize=8)
-    ax = axes[2]
+    ax = axes[-1]
     for rrf_k in sorted({s["rrf_k"] for s in report["sweep"]}):
         points = [s for s in report["sweep"] if s["rrf_k"] == rrf_k]
         ax.plot(

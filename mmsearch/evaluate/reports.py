@@ -1,5 +1,6 @@
 """A named dataset's figures (ingest/datasets/), written into its index directory once, so that the Evaluation tab
-shows them from the first start: its labelled query sets and, for a dataset with labelled photos, zero-shot accuracy
+shows them from the first start: its labelled query sets, the match flag's precision and recall on them against
+queries for things the catalog lacks (matching.py) and, for a dataset with labelled photos, zero-shot accuracy
 with its confusion matrix (classification.py). The demo's are left to the tab's button (``at_build``): every test
 that starts the demo app would pay for them."""
 
@@ -7,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mmsearch.evaluate import classification, quality
+from mmsearch.evaluate import classification, matching, quality
 from mmsearch.ingest import datasets
 
-ZERO_SHOT = "zero-shot"
+ZERO_SHOT, MATCH = "zero-shot", "match"
 ON_REQUEST = ("demo",)  # datasets whose figures wait for the Evaluation tab's button
 
 
@@ -26,6 +27,8 @@ def missing(searcher) -> list[str]:
     if directory is None or not at_build(searcher.config.catalog):
         return []
     names = [n for n in dataset.query_sets if not (directory / quality.report_files(n)[0]).exists()]
+    if dataset.query_sets and not (directory / matching.REPORT_FILE).exists():
+        names.append(MATCH)
     labelled = dataset.templates is not None
     return names + ([ZERO_SHOT] if labelled and not (directory / classification.REPORT_FILE).exists() else [])
 
@@ -39,6 +42,8 @@ def ensure(searcher, say: Callable[[str], None] = print) -> list[str]:
         if name == ZERO_SHOT:
             found = classification.report(searcher.encoder, dataset, searcher.config, progress=False)
             classification.write(found, searcher.index.path)
+        elif name == MATCH:
+            matching.evaluate(searcher)
         else:
             queries, labels = quality.load_set(name)
             quality.evaluate(searcher, queries, labels, name)

@@ -6,7 +6,7 @@ import json
 
 import gradio as gr
 
-from mmsearch.evaluate import classification, judged, quality
+from mmsearch.evaluate import classification, judged, matching, quality
 from mmsearch.evaluate.measures import verdict
 from mmsearch.feedback.loop import Feedback
 from mmsearch.ingest import datasets
@@ -59,6 +59,12 @@ def evaluation_tab(searcher: Searcher, feedback: Feedback | None = None) -> None
         name = sets.get(label, "demo")
         return view(name, saved(name))
 
+    def by_form(label: str) -> dict:
+        """The saved report's figures by the queries' language or kind, where the set has more than one."""
+        report = saved(sets.get(label, "demo"))
+        rows = quality.form_rows(report) if report is not None else []
+        return gr.update(value=rows, visible=bool(rows))
+
     def evaluate_search(label: str, progress: gr.Progress = gr.Progress()) -> tuple[list[list], str | None, str]:
         """Runs a labelled query set through every search mode and shows the figures (the demo catalog only)."""
         name = sets.get(label, "demo")
@@ -77,7 +83,10 @@ def evaluation_tab(searcher: Searcher, feedback: Feedback | None = None) -> None
         zero_shot = classification.saved(index_dir)
         if zero_shot is not None:
             classification_section(zero_shot, index_dir / classification.PLOT_FILE)
-        query_sets(sets, show, evaluate_search)
+        query_sets(sets, show, evaluate_search, by_form)
+        flagged = matching.saved(index_dir)
+        if flagged is not None:
+            match_section(flagged)
         if feedback is not None and feedback.access.enabled:
             judgments_section(feedback)
 
@@ -119,14 +128,38 @@ def classification_section(report: dict, plot_path) -> None:
         f"**Accuracy {report['accuracy']:.1%}** (each category is the mean embedding of its prompts: every template "
         f"with every word of the category, as the CLIP paper measures it) · **image→image P@10 "
         f"{report['image_to_image_P@10']:.1%}** (similar items staying in the photo's category)\n\n"
-        f"Published: {baselines}\n\nMost confused: {confused} · {report['model']} · {report['generated']}"
+        + (f"Published: {baselines}\n\n" if baselines else "")
+        + f"Most confused: {confused} · {report['model']} · {report['generated']}"
     )
     gr.Image(str(plot_path), type="filepath", show_label=False, interactive=False, height=420)
 
 
-def query_sets(sets: dict[str, str], show, evaluate_search) -> None:
+def match_section(report: dict) -> None:
+    """How well the answers' ``weak`` flag tells queries for things the catalog lacks from the ones it can answer."""
+    test, rule = report["test_with_configured"], report["configured"]
+    said = f"words known ≥ {rule['words']:g} or standing ≥ {rule['standing']:g}"
+    if rule.get("affinity", 1.01) <= 1:
+        said += f" or affinity ≥ {rule['affinity']:g}"
+    misses = ""
+    if test["matched_flagged_weak"]:
+        misses += f"\n\nCalled weak though the catalog has them: {', '.join(test['matched_flagged_weak'][:8])}."
+    if test["unmatched_flagged_good"]:
+        misses += f"\n\nCalled good though the catalog lacks them: {', '.join(test['unmatched_flagged_good'][:8])}."
+    gr.Markdown(
+        f'### Weak answers\nWhen nothing in the catalog matches, an answer says `"match": "weak"`. On the test '
+        f"half, {test['unmatched_queries']} queries for things this catalog lacks against {test['matched_queries']} "
+        f"of its labelled ones ({report['mode']} mode): **precision {test['precision']:.2f}, recall "
+        f"{test['recall']:.2f}** of the weak flag (an answer is good when {said}; F1 {test['f1']:.2f}). "
+        f"`python -m mmsearch.evaluate --match` measures it again and chooses the thresholds on the dev half."
+        f"{misses}\n\n{report.get('model', '')} · {report.get('generated', '')}",
+        elem_id="mm-eval-match",
+    )
+
+
+def query_sets(sets: dict[str, str], show, evaluate_search, by_form) -> None:
     first = next(iter(sets))
     rows, plot_path, summary_text = show(first)
+    forms = by_form(first)
     gr.Markdown(
         "Labelled queries with graded relevance (2 = fully relevant, 1 = related), searched in each mode: the "
         "query sets of this catalog's dataset (`assets/`; on the demo, generated queries in the catalog's own words "
@@ -136,7 +169,20 @@ def query_sets(sets: dict[str, str], show, evaluate_search) -> None:
     which = gr.Radio(list(sets), value=first, label="Query set")
     summary = gr.Markdown(summary_text)
     table = gr.Dataframe(rows, headers=["mode", "queries", *quality.METRICS], interactive=False)
+    forms_table = gr.Dataframe(
+        forms["value"],
+        headers=quality.form_headers(),
+        interactive=False,
+        visible=forms["visible"],
+        label="By the queries' language or kind (test queries)",
+        elem_id="mm-eval-forms",
+    )
     plot = gr.Image(plot_path, type="filepath", show_label=False, interactive=False)
     button = gr.Button("Run the evaluation again (seconds on 2 cores)")
-    which.change(show, which, [table, plot, summary], api_visibility="private")
-    button.click(evaluate_search, which, [table, plot, summary], api_name="evaluate")
+    # /evaluate keeps its three outputs (docs/api.md); the table by form follows from the report it wrote.
+    which.change(show, which, [table, plot, summary], api_visibility="private").then(
+        by_form, which, forms_table, api_visibility="private"
+    )
+    button.click(evaluate_search, which, [table, plot, summary], api_name="evaluate").then(
+        by_form, which, forms_table, api_visibility="private"
+    )

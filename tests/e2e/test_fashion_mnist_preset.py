@@ -151,6 +151,10 @@ def test_a_real_photo_uploaded_in_the_browser_and_the_evaluation_tab(browser, bu
         page.get_by_text("Zero-shot classification of the 80").wait_for(timeout=30_000)
         assert page.get_by_text("Fashion-MNIST paper (SVC, C=10, RBF): 89.7%").first.is_visible()
         assert page.get_by_text("Shopper queries (written by hand)").first.is_visible()
+        # The build measured the weak flag too: its precision and recall, for the tab from the first start.
+        weak = page.locator("#mm-eval-match")
+        weak.wait_for(timeout=30_000)
+        assert "queries for things this catalog lacks" in weak.inner_text() and "precision" in weak.inner_text()
     finally:
         page.close()
 

@@ -29,3 +29,17 @@ def test_the_bundled_fashion_mnist_sets_load_with_dev_and_test_halves():
     categories, _ = quality.load_set("categories")
     assert len(categories) == 10
     assert quality.sets_for("fashion-mnist") == ("categories", "shopper") and quality.sets_for("shop.csv") == ()
+
+
+def test_a_confusion_matrix_of_many_categories_keeps_those_most_often_in_a_mistake(tmp_path):
+    from mmsearch.evaluate import classification
+
+    names = [f"folder {i}" for i in range(30)]
+    confusion = np.diag(np.full(30, 5))
+    confusion[3, 17] = 4  # folder 3 taken for folder 17
+    confusion[25, 3] = 2
+    small, kept = classification.most_mistaken(confusion, names, most=3)
+    assert kept == ["folder 3", "folder 17", "folder 25"] and small.tolist() == [[5, 4, 0], [0, 5, 0], [2, 0, 5]]
+    assert classification.most_mistaken(confusion[:5, :5], names[:5])[1] == names[:5]  # few: all of them
+    report = {"confusion": confusion.tolist(), "categories": names, "model": "m", "accuracy": 0.9}
+    assert classification.plot(report, tmp_path / "c.png").stat().st_size > 10_000

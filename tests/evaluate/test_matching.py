@@ -1,3 +1,5 @@
+import pytest
+
 from mmsearch.evaluate.matching import Observed, calibrate, report, scores
 from mmsearch.search.match import MatchRule, Spread
 
@@ -76,3 +78,34 @@ def test_no_words_threshold_sits_on_a_share_a_short_query_can_have():
     for threshold in WORDS_GRID:
         if 0 < threshold <= 1:
             assert all(abs(float(s) - threshold) > 0.01 for s in shares), threshold
+
+
+def test_the_flags_report_is_written_beside_the_index_and_shown_in_the_evaluation_tab(small_searcher, tmp_path):
+    from types import SimpleNamespace
+
+    import gradio as gr
+
+    from mmsearch.evaluate import matching
+    from mmsearch.ui.evaluation_tab import match_section
+
+    # The small index's own searches, its report written into a folder of this test's.
+    searcher = SimpleNamespace(
+        config=small_searcher.config,
+        encoder=small_searcher.encoder,
+        match_rule=small_searcher.match_rule,
+        index=SimpleNamespace(path=tmp_path),
+        request=small_searcher.request,
+        search=small_searcher.search,
+    )
+    result = matching.evaluate(searcher, "handwritten")
+    assert matching.saved(tmp_path) == result and result["matched_sets"] == ["handwritten"]
+    test = result["test_with_configured"]
+    assert test["unmatched_queries"] > 0 and test["matched_queries"] > 0 and 0 <= test["precision"] <= 1
+    with gr.Blocks():
+        match_section(result)
+        shown = [
+            b for b in gr.context.Context.root_block.blocks.values() if getattr(b, "elem_id", "") == "mm-eval-match"
+        ]
+    assert len(shown) == 1 and f"precision {test['precision']:.2f}, recall {test['recall']:.2f}" in shown[0].value
+    with pytest.raises(ValueError, match="no bundled query sets label"):
+        matching.evaluate(searcher)  # a catalog of one's own has no labelled queries of its own

@@ -117,3 +117,39 @@ def test_hybrid_beats_both_single_modes_on_the_demo_set_with_the_demo_model(tmp_
     assert all(0.0 <= t["p_value"] <= 1.0 for t in report["significance"])
     json_path, png = quality.write(report, tmp, "demo")
     assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and json_path.exists()
+
+
+def _by_form(forms: dict[str, int]) -> dict:
+    """A report's by_form part: each mode's figures for queries of each form (count: how many)."""
+    return {
+        mode: {form: {"queries": n, "nDCG@10": 0.1 * i + n / 100, "P@10 strict": 0.05 * i} for form, n in forms.items()}
+        for i, mode in enumerate(quality.MODES, start=1)
+    }
+
+
+def test_figures_by_language_name_the_language_english_first_and_say_nothing_for_one_form(capsys):
+    rows = quality.form_rows({"by_form": _by_form({"fr": 16, "en": 35, "xx": 2})})
+    assert [r[0] for r in rows] == ["English", "French", "xx"]  # a form no language names keeps its own word
+    assert rows[0][1] == 35 and rows[0][2:] == pytest.approx(
+        [0.45, 0.05, 0.55, 0.1, 0.65, 0.15]
+    )  # vector, keyword, hybrid
+    assert len(quality.form_headers()) == len(rows[0])
+    assert quality.form_rows({"by_form": _by_form({"en": 35})}) == [] and quality.form_rows({}) == []
+
+
+def test_the_printed_report_and_its_plot_carry_the_languages(tmp_path, capsys):
+    table = {
+        mode: {
+            s: {"queries": n, **{m: 0.5 for m in quality.METRICS}}
+            for s, n in (("all", 51), ("without filters", 51), ("with filters", 0))
+        }
+        for mode in quality.MODES
+    }
+    report = {"table": table, "by_form": _by_form({"en": 35, "es": 16}), "keyword_weight": 0.7, "rrf_k": 5}
+    report |= {"test_queries": 51, "hybrid_gain_ndcg": 0.1, "best_on_dev": None, "significance": [], "sweep": []}
+    quality.print_report(report)
+    printed = capsys.readouterr().out
+    assert "by the queries' language or kind" in printed and "Spanish" in printed
+    assert "with filters" not in printed  # no filtered queries, no row for them
+    assert quality.plot(report, tmp_path / "q.png").stat().st_size > 10_000
+    assert quality.plot(report | {"by_form": _by_form({"en": 51})}, tmp_path / "one.png").stat().st_size > 10_000

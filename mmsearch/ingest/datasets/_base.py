@@ -42,6 +42,7 @@ class Dataset:
     baselines: dict[str, float] = field(default_factory=dict)  # published accuracies beside zero-shot's
     unmatched: Path | None = None  # queries for things the catalog lacks (the match flag's negatives); None: the demo's
     default_split: str = "test"
+    classified: str = "test split"  # which labelled photos zero-shot classification reads, in words ("" for all)
 
     def names(self, spec: str) -> bool:
         """Whether a catalog or dataset spec names this dataset."""

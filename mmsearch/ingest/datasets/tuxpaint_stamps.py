@@ -151,4 +151,5 @@ DATASET = Stamps(
     },
     templates=ASSETS / "templates.txt",
     unmatched=ASSETS / "unmatched-queries.csv",
+    classified="",  # every stamp: the stamps have no splits
 )
