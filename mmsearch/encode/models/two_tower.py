@@ -13,8 +13,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mmsearch.encode import pretrained
 from mmsearch.encode.encoders import EncoderError, rows
 from mmsearch.encode.frozen import frozen_text_graph
+from mmsearch.encode.query_language import QueryLanguage
 from mmsearch.ingest.phrasing import normalize
 
 PREFIX, FORM = "two-tower", "<model directory>"
@@ -35,10 +37,22 @@ class TwoTowerEncoder:
     freeze_text: bool = False
     _text_graph: object = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _languages: QueryLanguage | None = field(default=None, init=False, repr=False)
 
     @property
     def dim(self) -> int:
         return self.model.embed_dim
+
+    def query_language(self, text: str) -> str | None:
+        """The language the text tower takes ``text`` as, where it is a packaged pretrained one left as it was (a
+        locked all-MiniLM-L6-v2: English); None for a text tower trained here, whose languages are its captions'."""
+        source = getattr(self.model, "text_source", None) or {}
+        packaged = pretrained.PACKAGED.get(source.get("id", ""))
+        if packaged is None or not packaged.languages:
+            return None
+        if self._languages is None:
+            self._languages = QueryLanguage(packaged.languages)
+        return self._languages.guess(text)
 
     @torch.inference_mode()
     def encode_text(self, texts: list[str]) -> np.ndarray:
