@@ -165,10 +165,10 @@ def evaluate_match(config: Settings, args: EvaluateSettings) -> int:
     from mmsearch.search.searcher import Searcher
 
     try:
-        matching.query_sets(config.catalog, args.queries, args.qrels)  # a mistake in the sets, before any build
+        sets = matching.query_sets(config.catalog, args.queries, args.qrels)  # a mistake in them, before any build
         encoder = load_encoder(config.model, config.device)
         searcher = Searcher.open(ensure_index(config, encoder), encoder)
-        result = matching.evaluate(searcher, args.queries, args.qrels)
+        result = matching.evaluate(searcher, sets)
     except (ValueError, OSError, BuildError, IndexLoadError, EncoderError, CatalogError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

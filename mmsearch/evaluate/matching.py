@@ -151,9 +151,10 @@ def query_sets(catalog: str, queries: str | None = None, qrels: Path | None = No
     return names, matched, load_unmatched(named.unmatched if named and named.unmatched else UNMATCHED_FILE)
 
 
-def evaluate(searcher, queries: str | None = None, qrels: Path | None = None) -> dict:
-    """The match flag's report for the searcher's catalog in its configured mode, written into its index directory."""
-    names, matched, unmatched = query_sets(searcher.config.catalog, queries, qrels)
+def evaluate(searcher, sets: tuple | None = None) -> dict:
+    """The match flag's report for the searcher's catalog in its configured mode, written into its index directory;
+    ``sets`` as query_sets answers them (by default the catalog's own)."""
+    names, matched, unmatched = sets or query_sets(searcher.config.catalog)
     result = {"mode": searcher.config.search_mode, "matched_sets": names}
     result |= report(observe(searcher, matched, unmatched), searcher.match_rule)
     result |= {"model": searcher.encoder.model_id, "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}

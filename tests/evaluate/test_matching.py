@@ -97,7 +97,7 @@ def test_the_flags_report_is_written_beside_the_index_and_shown_in_the_evaluatio
         request=small_searcher.request,
         search=small_searcher.search,
     )
-    result = matching.evaluate(searcher, "handwritten")
+    result = matching.evaluate(searcher, matching.query_sets(searcher.config.catalog, "handwritten"))
     assert matching.saved(tmp_path) == result and result["matched_sets"] == ["handwritten"]
     test = result["test_with_configured"]
     assert test["unmatched_queries"] > 0 and test["matched_queries"] > 0 and 0 <= test["precision"] <= 1
