@@ -109,7 +109,12 @@ def picture_query(encoder: Encoder, rows: np.ndarray) -> np.ndarray:
 
 def input_size(encoder: Encoder) -> int:
     """The square input side the encoder's preprocessing produces."""
-    return int(encoder.preprocess(Image.new("RGB", (8, 8))).shape[-1])
+    return preprocessed_side(encoder.preprocess)
+
+
+def preprocessed_side(preprocess) -> int:
+    """The square side a preprocessing function's pixels come out at."""
+    return int(preprocess(Image.new("RGB", (8, 8))).shape[-1])
 
 
 def encode_pixel_tensor(encoder: Encoder, pixels: torch.Tensor, batch_size: int = 256) -> np.ndarray:

@@ -10,20 +10,21 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from mmsearch.encode.encoders import Encoder
+from mmsearch.encode.encoders import Encoder, preprocessed_side
 from mmsearch.ingest.images import DEFAULT_MAX_PIXELS, ImageError, load_image
 
 
 class _ImageFiles(Dataset):
     def __init__(self, paths: list[str], preprocess, max_pixels: int):
         self.paths, self.preprocess, self.max_pixels = paths, preprocess, max_pixels
+        self.svg_side = preprocessed_side(preprocess)  # an SVG drawn at the side the model reads
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int):
         try:
-            return i, self.preprocess(load_image(self.paths[i], self.max_pixels)), None
+            return i, self.preprocess(load_image(self.paths[i], self.max_pixels, svg_side=self.svg_side)), None
         except ImageError as exc:
             return i, None, str(exc)
 

@@ -13,12 +13,14 @@ DECODE_BATCH = 32
 
 
 def _decode(batch: dict, preprocess, max_pixels: int) -> dict:
+    from mmsearch.encode.encoders import preprocessed_side
     from mmsearch.ingest.images import ImageError, load_image
 
     pixels, errors = [], []
+    side = preprocessed_side(preprocess)  # an SVG drawn at the side the model reads, as on one machine
     for path in batch["path"]:
         try:
-            pixels.append(preprocess(load_image(str(path), max_pixels)).numpy())
+            pixels.append(preprocess(load_image(str(path), max_pixels, svg_side=side)).numpy())
             errors.append("")
         except ImageError as exc:
             pixels.append(None)

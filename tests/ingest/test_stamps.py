@@ -56,6 +56,18 @@ def test_svgs_render_and_hostile_ones_are_refused_plainly(tmp_path):
     assert sorted(catalog_mod.folder_table(tmp_path)["item_id"]) == ["a", "b"]
 
 
+def test_an_svg_is_drawn_at_the_side_asked_on_its_longer_side(tmp_path):
+    wide, tall = tmp_path / "wide.svg", tmp_path / "tall.svg"
+    wide.write_text(SQUARE)
+    tall.write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="40">'
+        '<circle cx="10" cy="20" r="5" fill="red"/></svg>'
+    )
+    assert load_image(wide, svg_side=260).size == (260, 130)
+    drawn = load_image(tall, svg_side=260)  # drawn 260 wide, then scaled to 260 high
+    assert drawn.size == (130, 260) and drawn.getpixel((0, 0)) == (255, 255, 255)
+
+
 def test_the_real_stamps_as_a_catalog(tmp_path):
     need_stamps()
     table = stamps.table()

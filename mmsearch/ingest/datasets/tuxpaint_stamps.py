@@ -110,7 +110,7 @@ def labelled(directory: Path = DEBIAN_DIR, side: int = LABELLED_SIDE) -> Labelle
     pictures, labels = [], []
     for path, folder in tqdm(zip(rows["image"], rows["category"]), total=len(rows), desc="reading the stamps"):
         try:
-            picture = load_image(path)
+            picture = load_image(path, svg_side=side)
         except ImageError:
             continue  # the few SVGs that do not render are left out here as in the catalog
         picture.thumbnail((side, side))
