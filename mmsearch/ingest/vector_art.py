@@ -1,7 +1,8 @@
 """SVG pictures in a catalog, rendered to pixels with CairoSVG (it needs the cairo library: Debian's libcairo2).
 
 Rendered in CairoSVG's safe mode: no external files and no XML entities, so a catalog's SVG cannot make the build read
-other files; the few that need them are skipped with that reason. Uploads are never SVG (a browser-made script is no
+other files; the few that need them are skipped with that reason (safe mode alone would draw an external picture as
+nothing, and the item would be indexed as a blank). Uploads are never SVG (a browser-made script is no
 search query)."""
 
 from __future__ import annotations
@@ -35,13 +36,28 @@ def render_svg(path: str | Path, side: int = SIDE) -> Image.Image:
     try:
         with open(path, "rb") as fh:
             data = fh.read()
-        picture = Image.open(io.BytesIO(cairosvg.svg2png(bytestring=data, output_width=side)))
+        drawn = cairosvg.surface.PNGSurface.convert(bytestring=data, output_width=side, url_fetcher=_embedded_only)
+        picture = Image.open(io.BytesIO(drawn))
         picture.load()
     except FileNotFoundError as exc:
         raise VectorArtError(f"image file not found: {path}") from exc
+    except VectorArtError:
+        raise
     except Exception as exc:  # cairosvg and defusedxml raise many kinds for a file they cannot draw
         raise VectorArtError(f"an SVG that does not render ({type(exc).__name__}: {exc})") from exc
     if picture.height > side:
         width = max(1, round(picture.width * side / picture.height))
         picture = picture.resize((width, side), Image.Resampling.LANCZOS)
     return picture
+
+
+def _embedded_only(url: str, resource_type: str) -> bytes:
+    """CairoSVG's fetcher for what an SVG refers to: what is embedded in it (data: URLs) and nothing else."""
+    from cairosvg.url import fetch
+
+    if url and url.startswith("data:"):
+        return fetch(url, resource_type)
+    raise VectorArtError(
+        f"an SVG that needs another file ({url}): SVGs are drawn without reading other files; embed the picture "
+        "in the SVG as a data: URL"
+    )

@@ -56,6 +56,26 @@ def test_svgs_render_and_hostile_ones_are_refused_plainly(tmp_path):
     assert sorted(catalog_mod.folder_table(tmp_path)["item_id"]) == ["a", "b"]
 
 
+def test_an_svg_that_needs_another_file_is_refused_not_drawn_blank(tmp_path):
+    import base64
+    import io
+
+    dot = io.BytesIO()
+    Image.new("RGB", (4, 4), (0, 0, 255)).save(dot, "PNG")
+    inline = "data:image/png;base64," + base64.b64encode(dot.getvalue()).decode()
+    frame = '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><image href="{}" width="8" height="8"/></svg>'
+    (tmp_path / "svgs").mkdir()
+    outside, embedded = tmp_path / "svgs" / "outside.svg", tmp_path / "svgs" / "embedded.svg"
+    outside.write_text(frame.format("file:///etc/hostname"))
+    embedded.write_text(frame.format(inline))
+    with pytest.raises(ImageError, match=r"needs another file \(file:///etc/hostname\).*data: URL"):
+        load_image(outside)
+    assert load_image(embedded, svg_side=8).getpixel((4, 4)) == (0, 0, 255)
+    cat = catalog_mod.load_catalog(str(tmp_path / "svgs"), tmp_path / "data")
+    assert list(cat.items["item_id"]) == ["embedded"]
+    assert [(s.item_id, "needs another file" in s.reason) for s in cat.skipped] == [("outside", True)]
+
+
 def test_an_svg_is_drawn_at_the_side_asked_on_its_longer_side(tmp_path):
     wide, tall = tmp_path / "wide.svg", tmp_path / "tall.svg"
     wide.write_text(SQUARE)
