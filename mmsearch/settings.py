@@ -217,6 +217,14 @@ class SearchSettings:
             "text tower; above 1: off)"
         },
     )
+    match_similarity: float = field(
+        default=0.0,
+        metadata={
+            "help": "a text answer also matches when its best result's similarity is at least this; 0: the model's "
+            "own (the zero-shot models', whose similarities mean the same on every catalog; none for others); "
+            "above 1: off"
+        },
+    )
     match_background: str = field(
         default="imagenet",
         metadata={

@@ -175,7 +175,8 @@ def evaluate_match(config: Settings, args: EvaluateSettings) -> int:
     chosen, test = result["chosen_on_dev"], result["test_with_configured"]
     print(
         f"match flag, {config.search_mode} mode: chosen on dev words>={chosen['words']} or "
-        f"standing>={chosen['standing']} or affinity>={chosen['affinity']} (dev F1 {result['dev']['f1']:.3f})"
+        f"standing>={chosen['standing']} or affinity>={chosen['affinity']} or similarity>={chosen['similarity']} "
+        f"(dev F1 {result['dev']['f1']:.3f}; above 1: never)"
     )
     for name in ("test_with_chosen", "test_with_configured"):
         r = result[name]

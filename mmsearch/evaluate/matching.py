@@ -34,6 +34,7 @@ REPORT_FILE = "match.json"  # in the index directory, for the Evaluation tab
 WORDS_GRID = (0.0, 0.1, 0.22, 0.3, 0.37, 0.45, 0.55, 0.63, 0.7, 0.77, 0.9, 1.01)
 STANDING_GRID = tuple(np.round(np.arange(1.5, 6.01, 0.1), 2))
 AFFINITY_GRID = (*np.round(np.arange(-0.2, 0.61, 0.01), 2), 1.01)  # 1.01: the affinity never decides
+SIMILARITY_GRID = (*np.round(np.arange(0.2, 0.81, 0.02), 2), 1.01)  # a zero-shot model's cosines: 0.2-0.75 here
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Observed:
     coverage: float
     unmatched: bool
     affinity: float | None = None
+    similarity: float | None = None
 
 
 def observe(searcher, matched: pd.DataFrame, unmatched: pd.DataFrame, mode: str | None = None) -> list[Observed]:
@@ -56,13 +58,17 @@ def observe(searcher, matched: pd.DataFrame, unmatched: pd.DataFrame, mode: str 
             request = searcher.request(q=row.query, filters=getattr(row, "filters", ""), mode=mode)
             answer = searcher.search(request)
             coverage = 0.0 if answer.coverage is None else answer.coverage
-            out.append(Observed(row.query, row.split, answer.standing, coverage, is_unmatched, answer.affinity))
+            out.append(
+                Observed(
+                    row.query, row.split, answer.standing, coverage, is_unmatched, answer.affinity, answer.similarity
+                )
+            )
     return out
 
 
 def scores(observed: list[Observed], rule: MatchRule) -> dict:
     """Precision and recall of the ``weak`` flag for unmatched queries, with the counts behind them."""
-    flagged = [rule.decide(o.standing, o.coverage, o.affinity) == WEAK for o in observed]
+    flagged = [rule.decide(o.standing, o.coverage, o.affinity, o.similarity) == WEAK for o in observed]
     truth = [o.unmatched for o in observed]
     tp = sum(f and t for f, t in zip(flagged, truth))
     fp = sum(f and not t for f, t in zip(flagged, truth))
@@ -82,19 +88,24 @@ def scores(observed: list[Observed], rule: MatchRule) -> dict:
     }
 
 
-def calibrate(observed: list[Observed], image_standing: float) -> MatchRule:
-    """The rule with the best F1 of the weak flag on the dev half, each threshold in the middle of its band."""
+def calibrate(observed: list[Observed], image_standing: float, similarity: bool = False) -> MatchRule:
+    """The rule with the best F1 of the weak flag on the dev half, each threshold in the middle of its band; the
+    best result's similarity is weighed only where it means the same on every catalog (``similarity``: a zero-shot
+    model's)."""
     dev = [o for o in observed if o.split == "dev"]
     best, best_f1 = None, -1.0
     affinities = AFFINITY_GRID if any(o.affinity is not None for o in dev) else (1.01,)
-    for affinity, words, standing in itertools.product(reversed(affinities), WORDS_GRID, STANDING_GRID):
-        rule = MatchRule(words, float(standing), image_standing, float(affinity))
+    similarities = SIMILARITY_GRID if similarity else (1.01,)
+    grid = itertools.product(reversed(affinities), reversed(similarities), WORDS_GRID, STANDING_GRID)
+    for affinity, cosine, words, standing in grid:
+        rule = MatchRule(words, float(standing), image_standing, float(affinity), float(cosine))
         f1 = scores(dev, rule)["f1"]
         if f1 > best_f1:
             best, best_f1 = rule, f1
-    grids = {"affinity": affinities, "standing": STANDING_GRID, "words": WORDS_GRID}
-    for name, grid in grids.items():
-        best = _middle_of_band(dev, best, name, [float(v) for v in grid if v <= 1.0 or name != "affinity"], best_f1)
+    grids = {"affinity": affinities, "similarity": similarities, "standing": STANDING_GRID, "words": WORDS_GRID}
+    for name, values in grids.items():
+        kept = [float(v) for v in values if v <= 1.0 or name not in ("affinity", "similarity")]
+        best = _middle_of_band(dev, best, name, kept, best_f1)
     return best
 
 
@@ -116,7 +127,7 @@ def _middle_of_band(dev: list[Observed], rule: MatchRule, name: str, grid: list[
 
 def report(observed: list[Observed], configured: MatchRule) -> dict:
     """The rule chosen on dev, and both it and the configured rule scored on test."""
-    chosen = calibrate(observed, configured.image_standing)
+    chosen = calibrate(observed, configured.image_standing, configured.similarity <= 1)
     test = [o for o in observed if o.split == "test"]
     dev = [o for o in observed if o.split == "dev"]
     return {

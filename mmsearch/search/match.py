@@ -15,6 +15,11 @@ in ten tight clusters, so every query has a best cluster standing out of the res
 affinity: how much nearer the query is, text to text, to the catalog's category words than to a thousand other things
 ("hoodie" to "sweatshirt"; "garden hose" to nothing the catalog sells; background.py). docs/quality.md has both
 catalogs' calibrations.
+
+A zero-shot model's similarities mean the same on every catalog (its towers are fixed and a word's score is its
+cosine with the class bridge), so its best result's similarity can speak on its own: the one signal a small folder of
+photos under meaningless names has, where no title knows the words and 24 items cannot stand a result 4.8 deviations
+above the rest (at most 23/sqrt(24) = 4.7). docs/zero-shot.md has its calibration.
 """
 
 from __future__ import annotations
@@ -61,22 +66,32 @@ class MatchRule:
     """When an answer is ``good``: a text query whose content words the catalog's text mostly knows (``words``: the
     share of them that keyword search or a synonym group knows), or whose best result stands at least ``standing``
     deviations above the catalog, or (``affinity``) that the text tower finds at least this much nearer to one of the
-    catalog's category words than to any other thing (search/expansion.py, background.py; above 1: never); an image
-    query by ``image_standing`` alone."""
+    catalog's category words than to any other thing (search/expansion.py, background.py; above 1: never), or whose
+    best result's similarity is at least ``similarity`` (above 1: never); an image query by ``image_standing``
+    alone."""
 
     words: float
     standing: float
     image_standing: float
     affinity: float = 1.01
+    similarity: float = 1.01
 
-    def decide(self, standing: float | None, coverage: float | None, affinity: float | None = None) -> str:
+    def decide(
+        self,
+        standing: float | None,
+        coverage: float | None,
+        affinity: float | None = None,
+        similarity: float | None = None,
+    ) -> str:
         """``coverage`` is None for a query without words (an image); ``standing`` None when nothing was found;
-        ``affinity`` None when the catalog has no category words."""
+        ``affinity`` None when the catalog has no category words; ``similarity``: the best result's."""
         if standing is None:
             return WEAK
         if coverage is None:
             return GOOD if standing >= self.image_standing else WEAK
         if affinity is not None and affinity >= self.affinity:
+            return GOOD
+        if similarity is not None and similarity >= self.similarity:
             return GOOD
         return GOOD if coverage >= self.words or standing >= self.standing else WEAK
 

@@ -148,6 +148,7 @@ class Answer(list):
         self.mode, self.kind, self.match, self.standing = mode, kind, match, standing
         self.affinity = affinity  # how much nearer the words are to a category word than to other things (match.py)
         self.coverage = coverage  # the share of the words' content words the catalog knows (match.py)
+        self.similarity: float | None = None  # the best result's similarity to the query as typed (match.py)
         self.teams = teams  # interleaved answers: which ranker placed each hit (feedback/interleave.py)
         self.query_id: str | None = None  # given when the answer is recorded (feedback/loop.py)
         self.language: str | None = None  # the language the text tower took the words as, where it can tell

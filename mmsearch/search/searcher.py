@@ -72,7 +72,8 @@ class Searcher:
     @property
     def match_rule(self) -> MatchRule:
         c = self.config
-        return MatchRule(c.match_words, c.match_standing, c.match_image_standing, c.match_affinity)
+        similarity = c.match_similarity or getattr(self.queries.encoder, "match_similarity", None) or 1.01
+        return MatchRule(c.match_words, c.match_standing, c.match_image_standing, c.match_affinity, similarity)
 
     def request(self, **fields: object) -> SearchRequest:
         """A request checked against this server's limits (QueryError says what is wrong)."""
@@ -158,11 +159,16 @@ class Searcher:
         relevance, whatever the page and order shown) stands above the catalog, seen from the query as typed (an
         expanded query's own similarities would flatter one for what the catalog lacks), and for words alone
         (``coverage`` None with a picture) the share of them that the catalog knows."""
-        similarities = [float(snap.index.vector(item_id) @ vector) for item_id in best]
-        standing = round(snap.spread.standing(vector, max(similarities)), 3) if similarities else None
-        match = self.match_rule.decide(standing, coverage, affinity)
+        searched = self.scaled(vector)  # scores as cosines (the standing is the same at any scale)
+        similarities = [float(snap.index.vector(item_id) @ searched) for item_id in best]
+        top = max(similarities) if similarities else None
+        similarity = None if top is None else round(top, 4)
+        standing = None if top is None else round(snap.spread.standing(searched, top), 3)
+        match = self.match_rule.decide(standing, coverage, affinity, similarity)
         rounded = None if affinity is None else round(affinity, 4)
-        return Answer(hits, mode, kind, match, standing, rounded, coverage)
+        answer = Answer(hits, mode, kind, match, standing, rounded, coverage)
+        answer.similarity = similarity
+        return answer
 
     def scaled(self, query: np.ndarray) -> np.ndarray:
         """The unit query as searched: as it is, except for a model whose rows hold two spaces side by side

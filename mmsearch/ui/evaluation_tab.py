@@ -140,6 +140,8 @@ def match_section(report: dict) -> None:
     said = f"words known ≥ {rule['words']:g} or standing ≥ {rule['standing']:g}"
     if rule.get("affinity", 1.01) <= 1:
         said += f" or affinity ≥ {rule['affinity']:g}"
+    if rule.get("similarity", 1.01) <= 1:
+        said += f" or best similarity ≥ {rule['similarity']:g}"
     misses = ""
     if test["matched_flagged_weak"]:
         misses += f"\n\nCalled weak though the catalog has them: {', '.join(test['matched_flagged_weak'][:8])}."

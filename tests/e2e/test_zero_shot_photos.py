@@ -58,6 +58,13 @@ def test_a_catalog_of_photos_gets_the_zero_shot_model(served, http):
 def test_words_find_the_photo(http, words, name):
     answer = http.get("/api/search", params={"q": words, "mode": "vector", "k": 3}).json()
     assert answer["results"][0]["item_id"] == photos.meaningless(name)
+    # no title knows the words and 24 photos cannot stand one far above the rest: the similarity says good
+    assert answer["match"] == "good"
+
+
+@pytest.mark.parametrize("words", ["a garden hose", "a laptop charger"])
+def test_words_for_what_the_photos_lack_are_answered_weak(http, words):
+    assert http.get("/api/search", params={"q": words, "k": 3}).json()["match"] == "weak"
 
 
 def test_an_uploaded_photo_and_more_like_this_ask_with_the_towers_features(http):

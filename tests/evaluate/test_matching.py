@@ -69,6 +69,25 @@ def test_the_affinity_to_category_words_makes_an_answer_good_only_when_it_is_mea
     assert MatchRule(0.67, 3.5, 2.0).decide(2.0, 0.0, 0.99) == WEAK  # the default affinity (1.01) never decides
 
 
+def test_the_best_results_similarity_makes_an_answer_good_only_when_the_rule_weighs_it():
+    from mmsearch.search.match import GOOD, WEAK, MatchRule
+
+    rule = MatchRule(words=0.55, standing=4.8, image_standing=2.0, similarity=0.5)
+    assert rule.decide(2.0, 0.0, None, 0.75) == GOOD  # "a cat" among 24 photos: no word known, standing capped
+    assert rule.decide(2.0, 0.0, None, 0.42) == WEAK  # "a laptop charger"
+    assert rule.decide(1.5, None, None, 0.99) == WEAK  # a picture: its standing alone decides
+    assert MatchRule(0.55, 4.8, 2.0).decide(2.0, 0.0, None, 0.99) == WEAK  # the default (1.01) never decides
+
+
+def test_the_similarity_is_calibrated_only_for_a_model_whose_similarities_carry_over():
+    # dev and test alike: nothing known, standings that say nothing, similarities that do
+    obs = [Observed(f"m{i}", s, 2.0, 0.0, False, None, 0.6 + i / 100) for i in range(6) for s in ("dev", "test")]
+    obs += [Observed(f"u{i}", s, 2.0, 0.0, True, None, 0.3 + i / 100) for i in range(6) for s in ("dev", "test")]
+    chosen = calibrate(obs, image_standing=2.0, similarity=True)
+    assert 0.35 < chosen.similarity < 0.6 and scores(obs, chosen)["f1"] == 1.0
+    assert calibrate(obs, image_standing=2.0).similarity == 1.01  # another model's: never weighed
+
+
 def test_no_words_threshold_sits_on_a_share_a_short_query_can_have():
     from fractions import Fraction
 

@@ -11,13 +11,14 @@ features, which know far more than 1,000 class names; words and a picture togeth
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from mmsearch.encode.class_bridge import ClassBridge
+from mmsearch.encode.class_bridge import ZERO_SHOT_DIR, ClassBridge
 from mmsearch.encode.encoders import EncoderError
 from mmsearch.encode.image_towers import READING, ImageTower, load_tower, tower_and_side
 from mmsearch.encode.pretrained import PretrainedError
@@ -28,6 +29,13 @@ from mmsearch.encode.tower_runtime import RuntimeTower, runtime_tower
 PREFIX, FORM = "zero-shot", "<image tower>[@<side>]+<text tower>"
 HALF = 1 / math.sqrt(2)
 EXAMPLE = "efficientnet-lite0+sentence-transformers/all-MiniLM-L6-v2"
+MATCH_FILE = ZERO_SHOT_DIR / "match.json"  # each text tower's similarity that makes an answer good
+
+
+def own_similarity(text_tower: str) -> float | None:
+    """The similarity at which this text tower's best result matches its words, on any catalog (search/match.py);
+    None for a tower not calibrated."""
+    return json.loads(MATCH_FILE.read_text())["similarity"].get(text_tower)
 
 
 @dataclass
@@ -39,10 +47,12 @@ class ZeroShotEncoder:
     device: torch.device
     preprocess: object = field(init=False)
     languages: QueryLanguage = field(init=False)
+    match_similarity: float | None = field(init=False)  # the best result's similarity that makes words match
 
     def __post_init__(self):
         self.preprocess = self.tower.preprocess
         self.languages = QueryLanguage(self.text.languages)
+        self.match_similarity = own_similarity(self.text.name)
 
     def query_language(self, text: str) -> str | None:
         """The language the text tower takes ``text`` as (ISO 639-1), or None when it cannot tell."""
