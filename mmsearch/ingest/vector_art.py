@@ -30,24 +30,34 @@ def render_svg(path: str | Path, side: int = SIDE) -> Image.Image:
     Drawn once, ``side`` wide; a tall one is then scaled down to ``side`` high. Measured on the stamps' 246 SVGs
     that render: 25 ms each at 260 px where a small probe for the shape, then the drawing, took 38 (49 at 512)."""
     try:
-        import cairosvg
-    except OSError as exc:  # the module imports cairo's C library when it is first imported
-        raise VectorArtError(f"SVG pictures need the cairo library (apt-get install libcairo2): {exc}") from exc
-    try:
         with open(path, "rb") as fh:
             data = fh.read()
-        drawn = cairosvg.surface.PNGSurface.convert(bytestring=data, output_width=side, url_fetcher=_embedded_only)
-        picture = Image.open(io.BytesIO(drawn))
-        picture.load()
     except FileNotFoundError as exc:
         raise VectorArtError(f"image file not found: {path}") from exc
+    try:
+        picture = _drawn(data, output_width=side)
     except VectorArtError:
         raise
     except Exception as exc:  # cairosvg and defusedxml raise many kinds for a file they cannot draw
-        raise VectorArtError(f"an SVG that does not render ({type(exc).__name__}: {exc})") from exc
+        try:  # one far taller than wide, drawn ``side`` wide, would pass cairo's limit of 32,767 pixels a side
+            picture = _drawn(data, output_height=side)
+        except Exception:
+            raise VectorArtError(f"an SVG that does not render ({type(exc).__name__}: {exc})") from exc
     if picture.height > side:
         width = max(1, round(picture.width * side / picture.height))
         picture = picture.resize((width, side), Image.Resampling.LANCZOS)
+    return picture
+
+
+def _drawn(data: bytes, **size: int) -> Image.Image:
+    try:
+        import cairosvg
+    except OSError as exc:  # the module imports cairo's C library when it is first imported
+        raise VectorArtError(f"SVG pictures need the cairo library (apt-get install libcairo2): {exc}") from exc
+    picture = Image.open(
+        io.BytesIO(cairosvg.surface.PNGSurface.convert(bytestring=data, url_fetcher=_embedded_only, **size))
+    )
+    picture.load()
     return picture
 
 

@@ -86,6 +86,9 @@ def test_an_svg_is_drawn_at_the_side_asked_on_its_longer_side(tmp_path):
     assert load_image(wide, svg_side=260).size == (260, 130)
     drawn = load_image(tall, svg_side=260)  # drawn 260 wide, then scaled to 260 high
     assert drawn.size == (130, 260) and drawn.getpixel((0, 0)) == (255, 255, 255)
+    ribbon = tmp_path / "ribbon.svg"  # 260 wide it would be 52,000 high: past cairo's 32,767
+    ribbon.write_text(SQUARE.replace('width="40" height="20"', 'width="1" height="200"'))
+    assert load_image(ribbon, svg_side=260).size == (1, 260)
 
 
 def test_the_real_stamps_as_a_catalog(tmp_path):
