@@ -27,9 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from mmsearch.index import keyword as kw
+from mmsearch.search.function_words import function_words
 
 GOOD, WEAK = "good", "weak"
 SAMPLE = 20_000  # rows the moments are taken from: within 0.01 of the whole 2,048-item demo, 40 ms for a million
@@ -99,13 +99,16 @@ class MatchRule:
 def known_shares(stems: kw.QueryStems, words: str) -> tuple[float, float]:
     """The shares of the query's words, and of its content words, that the catalog's text or a synonym group
     knows (after correction; the correction runs once for both). The first weighs the keyword list in hybrid
-    fusion; the second is the match's coverage, where words on scikit-learn's English stop list do not count
-    ("show me some green trainers" asks for green trainers: 0.4 of its words known, all of its content words;
-    a query of stop words alone counts them all)."""
+    fusion; the second is the match's coverage, where stop words do not count: scikit-learn's English list, and
+    the list of the query's own language where it can be told (function_words.py). "show me some green trainers"
+    asks for green trainers: 0.4 of its words known, all of its content words; "una bolsa de harina" asks for a
+    bag of flour, not for "una" and "de", which a catalog captioned in Spanish knows; a query of stop words alone
+    counts them all."""
     all_words = kw.query_tokens(words)[1]
     if not all_words:
         return 0.0, 0.0
     unknown = stems.unknown(words)
-    content = [w for w in all_words if w not in ENGLISH_STOP_WORDS] or list(all_words)
+    stop = function_words(words, all_words)
+    content = [w for w in all_words if w not in stop] or list(all_words)
     unknown_content = [w for w in unknown if w in content]
     return 1.0 - len(unknown) / len(all_words), 1.0 - len(unknown_content) / len(content)
