@@ -72,8 +72,11 @@ def small_repo(tmp_path_factory) -> Path:
     (repo / "dvc.lock").unlink(missing_ok=True)
     for cmd in (
         ["git", "init", "-q"],
+        # the repository's own identity: `dvc exp run` commits too, on a machine with no git identity of its user's
+        ["git", "config", "user.name", "t"],
+        ["git", "config", "user.email", "t@t"],
         ["git", "add", "-A"],
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"],
+        ["git", "commit", "-qm", "copy"],
     ):
         subprocess.run(cmd, cwd=repo, check=True)
     return repo
