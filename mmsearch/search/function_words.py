@@ -33,11 +33,11 @@ BY_LANGUAGE = {
 }
 ENGLISH = frozenset(ENGLISH_STOP_WORDS)
 _STOP = {code: ENGLISH | frozenset(words) for code, words in BY_LANGUAGE.items()}
-_LANGUAGE = QueryLanguage(("en", *BY_LANGUAGE))
+LANGUAGE = QueryLanguage(("en", *BY_LANGUAGE))
 
 
 def function_words(text: str, words: tuple[str, ...]) -> frozenset[str]:
     """The stop words that apply to ``text``, whose words (as keyword search reads them) are ``words``."""
     if len(words) < 2:
         return ENGLISH
-    return _STOP.get(_LANGUAGE.guess(text), ENGLISH)
+    return _STOP.get(LANGUAGE.guess(text), ENGLISH)

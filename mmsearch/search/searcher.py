@@ -40,6 +40,7 @@ class Searcher:
         encoder.encode_text(["warm up"])
         self.queries.language("warm up")  # a language guesser reads its model at its first call (0.6 s)
         known_shares(self.snapshot.keyword.query_stems, "warm up")  # and so does the one the match's words ask
+        self.snapshot.keyword.query_stems.read_word_lists()
         self.categories.of(self.snapshot)
         if self._sampled():
             self.queries.general.tower()  # loaded now, not at the first upload

@@ -23,6 +23,7 @@ from mmsearch.index.filters import Columns
 from mmsearch.index.picture_sample import PictureSample
 from mmsearch.ingest.catalog import PICTURES
 from mmsearch.ingest.phrasing import Synonyms
+from mmsearch.search.catalog_languages import catalog_languages
 from mmsearch.search.match import SAMPLE, Spread
 from mmsearch.settings import Settings
 
@@ -72,12 +73,12 @@ class Snapshot:
         table = index.items.drop(columns=[c for c in INTERNAL_COLUMNS if c in index.items.columns])
         saved = Path(path) / kw.KEYWORD_DIR
         synonyms = Synonyms.load(config.synonyms)
+        fields = index.manifest.get("keyword_fields") or config.keyword_field_list()
+        languages = catalog_languages(table, fields)
         keyword = (
-            kw.KeywordIndex.load(saved, len(index), synonyms)
+            kw.KeywordIndex.load(saved, len(index), synonyms, languages)
             if saved.exists()
-            else kw.KeywordIndex.build(
-                kw.item_texts(table, index.manifest.get("keyword_fields") or config.keyword_field_list()), synonyms
-            )
+            else kw.KeywordIndex.build(kw.item_texts(table, fields), synonyms, languages)
         )
         return cls(index, table, keyword, duplicate_groups(path), stamp, pictures=PictureSample.load(path))
 

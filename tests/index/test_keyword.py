@@ -98,3 +98,13 @@ def test_a_real_word_is_never_corrected_into_another_word():
     stems = index.query_stems
     assert stems.unknown("warm winter coat") == ["warm", "winter", "coat"]
     assert stems.unknown("crimson cobolt mugs") == []  # a synonym, a slip and a plural are all known
+
+
+def test_a_word_of_the_catalogs_other_language_is_not_taken_for_a_slip():
+    # Captions in English and Spanish: "techo" (a roof) is one letter from the captions' "hecho"
+    captions = ["A fact. Un hecho.", "A star. Una estrella."]
+    assert [r for r, _ in KeywordIndex.build(captions).search("techo", 5)] == [0]  # English alone: a slip
+    bilingual = KeywordIndex.build(captions, languages=("es",))
+    assert bilingual.search("techo", 5) == [] and bilingual.search("esterilla", 5) == []
+    assert bilingual.query_stems.unknown("techo") == ["techo"]
+    assert [r for r, _ in bilingual.search("estrela", 5)] == [1]  # a slip of either language is still corrected

@@ -53,3 +53,11 @@ def test_words_are_told_from_slips_of_the_fingers():
 
     assert all(map(is_word, ["coat", "cobalt", "Jumper", "parka", "stripped"]))
     assert not any(map(is_word, ["sneekers", "purpel", "yelow", "chekered"]))
+
+
+def test_a_word_of_another_language_is_a_word_where_that_language_is_read():
+    from mmsearch.ingest.phrasing import is_word
+
+    assert not is_word("techo") and is_word("techo", ("en", "es"))  # a roof, in Spanish
+    assert is_word("Reisepass", ("de",)) and not is_word("sneekers", ("en", "es", "fr", "de"))
+    assert not is_word("techo", ("es-MX", "xx"))  # languages without a word list are passed over

@@ -1,5 +1,5 @@
 import pytest
-from conftest import ask
+from conftest import ask, tiny_settings
 from PIL import Image
 
 from mmsearch import settings
@@ -272,3 +272,32 @@ def test_a_picture_sample_of_another_tower_judges_no_upload(searcher):
         assert ask(other, image=astronaut, k=3).match == "good"
     finally:
         shutil.move(about.with_name("about-away.json"), about)
+
+
+def test_a_word_of_the_catalogs_other_language_is_not_corrected_into_one_of_its_captions(
+    tmp_path_factory, demo_manifest, tiny_two_tower_dir
+):
+    """A catalog captioned in English and Spanish: "esterilla" (a mat, which it lacks) is a Spanish word, not a slip
+    of its "estrella"; a slip of either language still is one."""
+    import pandas as pd
+
+    folder = tmp_path_factory.mktemp("bilingual")
+    items = pd.read_csv(demo_manifest).head(4)
+    items["image"] = [str(demo_manifest.parent / p) for p in items["image"]]
+    items["title"] = ["A star-shaped lamp", "A ceramic mug", "A striped cotton shirt", "A canvas bag for the beach"]
+    items["title_es"] = [
+        "Una lámpara con forma de estrella",
+        "Una taza de cerámica",
+        "Una camisa de algodón a rayas",
+        "Una bolsa de lona para la playa",
+    ]
+    items.to_csv(folder / "items.csv", index=False)
+    cfg = tiny_settings(folder, folder / "items.csv", tiny_two_tower_dir, keyword_fields="title,title_es")
+    build_index(cfg)
+    picky = Searcher.open(settings.replace(cfg, match_standing=99))  # the words alone decide
+    assert list(ask(picky, q="esterilla", mode="keyword")) == []
+    mat = ask(picky, q="esterilla")
+    assert mat.coverage == 0.0 and mat.match == "weak"
+    slip = ask(picky, q="estrela", mode="keyword")
+    assert [r.item_id for r in slip] == [items["item_id"][0]] and slip.match == "good"
+    assert ask(picky, q="lampara de estrella").match == "good"
