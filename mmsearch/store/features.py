@@ -347,6 +347,14 @@ class FeatureStore:
         features = [f"{ITEMS_VIEW}:{f}" for f in METADATA_FIELDS]
         return self.store.get_online_features(features=features, entity_rows=rows).to_dict()
 
+    def warm(self) -> None:
+        """One read of the online store now: Feast's first read of a repository costs about 0.25 s (the stamps'), a
+        visitor's first search would pay it. A store that does not answer is left to the reads' outage handling."""
+        try:
+            self.online.read(self._probe)
+        except StoreUnavailable:
+            pass  # said once in the log; searches answer 503 until it is back
+
     def _probe(self) -> None:
         self._listing_rows([{"catalog_id": "-", "item_id": "-", "revision": "-"}])
 

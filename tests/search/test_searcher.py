@@ -97,6 +97,10 @@ def test_a_query_of_only_negative_terms_is_refused(searcher):
         ask(searcher, q="-white -red")
 
 
+def test_a_searcher_takes_the_catalogs_moments_before_its_first_query(searcher):
+    assert "spread" in vars(searcher.snapshot)  # a cached property, taken when the searcher opened
+
+
 def test_an_answer_says_whether_it_matches(searcher):
     known = ask(searcher, q="red striped t-shirt")
     assert known.match == "good" and known.standing is not None

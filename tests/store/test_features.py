@@ -1,3 +1,4 @@
+import time
 from datetime import UTC, datetime
 
 import numpy as np
@@ -108,3 +109,30 @@ def test_feast_materialize_rebuilds_a_lost_online_store_from_the_offline_parts(s
     fresh.store.materialize(start_date=datetime(2000, 1, 1, tzinfo=UTC), end_date=datetime.now(UTC))
     np.testing.assert_allclose(fresh.embeddings("cat-a", "m", ids, ["p"] * len(ids)), vectors, rtol=1e-6)
     assert fresh.metadata("cat-a", ids[:1], listing["revision"][:1].tolist())[0]["title"] == cat.items["title"][0]
+
+
+def test_warming_reads_the_store_once_and_a_store_that_does_not_answer_is_left_to_the_outage(
+    store_with_items, monkeypatch
+):
+    store, _, _ = store_with_items
+    store.write_online()
+    asked = []
+    monkeypatch.setattr(store, "_probe", lambda: asked.append(1))
+    store.warm()
+    assert asked == [1] and store.online.up
+
+    down = [True]
+
+    def refused():
+        if down[0]:
+            raise ConnectionRefusedError("nothing listens on the store's port")
+
+    monkeypatch.setattr(store, "_probe", refused)
+    store.warm()  # no exception: the server starts, and says the store is down
+    assert not store.online.up
+    down[0] = False  # back: the outage's probe (every second) finds it
+    for _ in range(40):
+        if store.online.up:
+            break
+        time.sleep(0.1)
+    assert store.online.up
