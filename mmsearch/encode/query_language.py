@@ -9,7 +9,9 @@ once, and then the answer says ``null`` rather than a coin toss. A tower whose l
 
 from __future__ import annotations
 
+import copy
 import threading
+from functools import cache
 
 # USE multilingual 3's languages (its model card; Chinese simplified and traditional share "zh").
 USE_LANGUAGES = ("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh")
@@ -42,12 +44,19 @@ class QueryLanguage:
 
     @property
     def identifier(self):
-        if self._identifier is None:  # its model takes about 0.3 s to read: once per tower, not per query
+        if self._identifier is None:
             with self._lock:
                 if self._identifier is None:
-                    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
-
-                    identifier = LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
+                    identifier = copy.copy(_whole_model())  # its own choice of languages, the model's arrays shared
                     identifier.set_languages(list(self.languages))
                     self._identifier = identifier
         return self._identifier
+
+
+@cache
+def _whole_model():
+    """py3langid's model over all its languages, read once for every guesser of the process (the tower's, the
+    match's function words'): reading it takes about 0.3 s."""
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)

@@ -38,3 +38,13 @@ def test_the_guess_is_only_among_the_towers_languages():
     # Catalan is not one of USE's languages: the guess falls on one it has, or on none, never on "ca"
     assert QueryLanguage(USE_LANGUAGES).guess("el gos petit juga al jardí amb la pilota") in (*USE_LANGUAGES, None)
     assert QueryLanguage(("en", "de")).guess("une voiture rouge avec des roues noires") in ("en", "de", None)
+
+
+def test_guessers_of_other_languages_share_one_read_of_the_model_and_keep_their_own_choice():
+    from mmsearch.encode import query_language
+
+    spanish, portuguese = QueryLanguage(("en", "es")), QueryLanguage(("en", "pt"))
+    words = "¿dónde está la estación de tren?"
+    assert spanish.guess(words) == "es" and portuguese.guess(words) in ("pt", None) and spanish.guess(words) == "es"
+    assert spanish.identifier.nb_ptc is not portuguese.identifier.nb_ptc
+    assert query_language._whole_model.cache_info().currsize == 1
