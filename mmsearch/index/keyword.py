@@ -17,7 +17,7 @@ import pandas as pd
 import Stemmer
 from rapidfuzz import fuzz, process
 
-from mmsearch.ingest.phrasing import WORD_LIST_LANGUAGES, Synonyms, is_word, word_list
+from mmsearch.ingest.phrasing import Synonyms, is_word, read_words, without_accents
 
 KEYWORD_DIR = "keyword"
 SYNONYM_WEIGHT = 0.5  # a synonym's share of a query word's BM25 score (chosen on the demo queries' dev half)
@@ -63,7 +63,8 @@ class QueryStems:
     seen, is corrected to the nearest word it knows (one or two letters off: "sneekers", "purpel"); a real word is
     left as it is, known or not ("coat" is not corrected to "cobalt", a ratio of exactly 80), a word being one of
     English or of the catalog's other ``languages``; and a word or phrase of a synonym group brings its whole
-    group ("trainers" finds "sneaker"; "red" finds listings that say "crimson")."""
+    group ("trainers" finds "sneaker"; "red" finds listings that say "crimson"). A word typed without its accents,
+    or with them, is the index's word that differs from it only by them ("lampara" is "lámpara"), word or not."""
 
     MIN_FUZZY_LENGTH, FUZZY_CUTOFF = 4, 80.0  # shorter words have too many near neighbours to correct safely
 
@@ -78,21 +79,35 @@ class QueryStems:
         self.longest = max((len(p) for p in self.phrases), default=1)
         self.phrase_stems = frozenset(x for p in self.phrases for x in p)
         self._known: list[str] | None = None  # built at the first misspelling: a big catalog has many words
+        self._accented: dict[str, str] | None = None  # and its words with accents, by their letters without them
 
-    def read_word_lists(self) -> None:
-        """Reads the word lists ``correct`` consults now, not at a visitor's first word of them (German's: 0.4 s)."""
-        for code in self.languages:
-            if code in WORD_LIST_LANGUAGES:
-                word_list(code)
+    def warm(self) -> None:
+        """Reads the word lists ``correct`` consults, and lists the index's words for it, now: not at a visitor's
+        first word they are needed for (the stamps' Spanish, French and German lists: 2.1 s)."""
+        read_words(self.languages)
+        self.accented()
 
     def known(self) -> list[str]:
         if self._known is None:
             self._known = sorted(set(self.vocab) | self.phrase_stems)
         return self._known
 
+    def accented(self) -> dict[str, str]:
+        if self._accented is None:
+            self._accented = {without_accents(s): s for s in self.known() if not s.isascii()}
+        return self._accented
+
     def correct(self, stem: str, word: str | None = None) -> str:
         """``stem`` of the typed ``word``, or the index's nearest word when ``word`` is a slip, not a word."""
-        if stem in self.vocab or (stem,) in self.phrases or len(stem) < self.MIN_FUZZY_LENGTH:
+        if stem in self.vocab or (stem,) in self.phrases:
+            return stem
+        # The word as typed too: English stems "munze" to "munz" and leaves "münze" whole
+        for bare in dict.fromkeys(without_accents(x) for x in (stem, word or stem)):
+            if bare in self.vocab or bare in self.phrase_stems:
+                return bare
+            if bare in self.accented():
+                return self.accented()[bare]
+        if len(stem) < self.MIN_FUZZY_LENGTH:
             return stem
         if word is not None and is_word(word, self.languages):
             return stem

@@ -40,7 +40,7 @@ class Searcher:
         encoder.encode_text(["warm up"])
         self.queries.language("warm up")  # a language guesser reads its model at its first call (0.6 s)
         known_shares(self.snapshot.keyword.query_stems, "warm up")  # and so does the one the match's words ask
-        self.snapshot.keyword.query_stems.read_word_lists()
+        self.snapshot.keyword.query_stems.warm()
         # The catalog's moments (0.1 s for the stamps) and Feast's first read (0.25 s): a first visitor's query
         # took 0.35 s where the next took 10 ms.
         self.snapshot.spread  # noqa: B018

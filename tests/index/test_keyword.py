@@ -108,3 +108,10 @@ def test_a_word_of_the_catalogs_other_language_is_not_taken_for_a_slip():
     assert bilingual.search("techo", 5) == [] and bilingual.search("esterilla", 5) == []
     assert bilingual.query_stems.unknown("techo") == ["techo"]
     assert [r for r, _ in bilingual.search("estrela", 5)] == [1]  # a slip of either language is still corrected
+
+
+def test_a_word_typed_without_its_accents_or_with_them_is_the_indexs_word():
+    index = KeywordIndex.build(["Una lámpara de mesa", "A cafe table", "Eine Münze"], languages=("es", "de"))
+    assert [r for r, _ in index.search("lampara", 5)] == [0]  # a Spanish word too: not a slip, but its accent left out
+    assert [r for r, _ in index.search("café", 5)] == [1] and [r for r, _ in index.search("munze", 5)] == [2]
+    assert index.query_stems.unknown("lampara cafe") == []

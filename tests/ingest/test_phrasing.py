@@ -61,3 +61,12 @@ def test_a_word_of_another_language_is_a_word_where_that_language_is_read():
     assert not is_word("techo") and is_word("techo", ("en", "es"))  # a roof, in Spanish
     assert is_word("Reisepass", ("de",)) and not is_word("sneekers", ("en", "es", "fr", "de"))
     assert not is_word("techo", ("es-MX", "xx"))  # languages without a word list are passed over
+
+
+def test_a_form_of_a_listed_word_of_another_language_is_a_word():
+    from mmsearch.ingest.phrasing import is_word, word_list
+
+    # Spanish's list has "cortina" and "libro", not their plurals: Snowball's Spanish stem tells they are forms of them
+    assert "cortinas" not in word_list("es") and "libros" not in word_list("es")
+    assert is_word("cortinas", ("es",)) and is_word("libros", ("es",))
+    assert not is_word("estrela", ("es",)) and not is_word("cortinas")  # a slip; and English has no such word
