@@ -102,7 +102,8 @@ class LoadedIndex:
                 if stamp_of(path) == self.snapshot.stamp:
                     return False
                 fresh = Snapshot.open(path, self.model_id, self.config)
-                fresh.spread  # noqa: B018 - taken here, not in the first query the new build answers
+                fresh.spread  # noqa: B018 - taken here, not in the first query the new build answers,
+                fresh.keyword.query_stems.warm()  # as are the words its correction reads
             except (OSError, vindex.IndexLoadError) as exc:
                 log.warning("keeping the loaded index: %s", exc)
                 return False
