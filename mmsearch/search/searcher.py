@@ -40,11 +40,8 @@ class Searcher:
         encoder.encode_text(["warm up"])
         self.queries.language("warm up")  # a language guesser reads py3langid's model at its first call (0.3 s)
         known_shares(self.snapshot.keyword.query_stems, "warm up")  # as does the match's, for the words' language
-        self.snapshot.keyword.query_stems.warm()  # the word lists correction reads (the stamps' three: 2.1 s)
-        # The catalog's moments (0.1 s for the stamps) and Feast's first read (0.25 s): a first visitor's query
-        # took 0.35 s where the next took 10 ms.
-        self.snapshot.spread  # noqa: B018
-        store.warm()
+        self.snapshot.warm()
+        store.warm()  # Feast's first read: 0.25 s
         self.categories.of(self.snapshot)
         if self._sampled():
             self.queries.general.tower()  # loaded now, not at the first upload
