@@ -100,13 +100,15 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
 
 def folder_table(folder: Path, products: bool = False) -> pd.DataFrame:
     """A folder of pictures, one item each (ids and titles from file names); with ``products``, the pictures of a
-    sub-folder are one product's (its id and title from the folder's name, its pictures in name order)."""
+    sub-folder are one product's (its id and title from the folder's name, its pictures in name order). Pictures
+    sorted into sub-folders (``animals/cat1.jpg``) take the sub-folder as their category, as a folder of labelled
+    pictures is usually laid out: shown with each result, a filter, and what image->image evaluation judges by."""
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if products:
         groups: dict[Path, list[Path]] = {}
         for p in files:
             groups.setdefault(p if p.parent == folder else p.parent, []).append(p)
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {
                 "item_id": [(k.with_suffix("") if k.is_file() else k).relative_to(folder).as_posix() for k in groups],
                 "image": [str(v[0]) for v in groups.values()],
@@ -114,8 +116,16 @@ def folder_table(folder: Path, products: bool = False) -> pd.DataFrame:
                 PICTURES: [json.dumps([str(p) for p in v]) for v in groups.values()],
             }
         )
+        return _with_folder_category(table, [k.parent for k in groups], folder)
     ids = [p.relative_to(folder).with_suffix("").as_posix() for p in files]
-    return pd.DataFrame({"item_id": ids, "image": [str(p) for p in files], "title": [_title(p) for p in files]})
+    table = pd.DataFrame({"item_id": ids, "image": [str(p) for p in files], "title": [_title(p) for p in files]})
+    return _with_folder_category(table, [p.parent for p in files], folder)
+
+
+def _with_folder_category(table: pd.DataFrame, parents: list[Path], folder: Path) -> pd.DataFrame:
+    """Each row's sub-folder (relative to the catalog's folder) as its category, blank for a picture at the top."""
+    table["category"] = ["" if p == folder else p.relative_to(folder).as_posix() for p in parents]
+    return table
 
 
 def _title(path: Path) -> str:

@@ -1,4 +1,5 @@
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -106,9 +107,24 @@ def test_parquet_and_folder_sources(tmp_path):
     folder = catalog.load_catalog(str(tmp_path / "shop"), tmp_path)
     assert sorted(folder.items["item_id"]) == ["hats/blue_cap", "red-mug"]
     assert "blue cap" in set(folder.items["title"])
+    by_id = dict(zip(folder.items["item_id"], folder.items["category"]))
+    assert by_id == {"hats/blue_cap": "hats", "red-mug": ""}  # the sub-folder is the category
     pd.DataFrame({"item_id": ["m"], "image": ["shop/red-mug.jpg"]}).to_parquet(tmp_path / "c.parquet")
     cat = catalog.load_catalog(str(tmp_path / "c.parquet"), tmp_path)
     assert cat.items.iloc[0]["title"] == "red-mug"
+
+
+def test_a_flat_folder_has_no_category_and_product_folders_take_their_parent(tmp_path):
+    (tmp_path / "flat").mkdir()
+    _img(tmp_path / "flat" / "a.png")
+    _img(tmp_path / "flat" / "b.png")
+    assert set(catalog.load_catalog(str(tmp_path / "flat"), tmp_path).items["category"]) == {""}
+    for picture in ("mugs/red-mug/front.png", "mugs/red-mug/back.png", "blue-cap/side.png"):
+        (tmp_path / "shop" / picture).parent.mkdir(parents=True, exist_ok=True)
+        _img(tmp_path / "shop" / picture)
+    products = SimpleNamespace(product_folders=True)
+    items = catalog.load_catalog(str(tmp_path / "shop"), tmp_path, settings=products).items
+    assert dict(zip(items["item_id"], items["category"])) == {"mugs/red-mug": "mugs", "blue-cap": ""}
 
 
 def test_hugging_face_dataset_from_disk(tmp_path):
