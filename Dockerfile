@@ -8,11 +8,11 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 GRADIO_ANALYTICS_ENABLED=False \
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 RUN pip install --index-url "$TORCH_INDEX" torch==2.14.1 torchvision==0.29.1
 
-# cairo draws a catalog's SVG pictures (CairoSVG); libGL and glib are what OpenCV (RapidOCR's, for --ocr) loads. The
-# slim image lacks them. Unpinned: their versions are the base image's Debian release's, which the python:3.11-slim tag
-# moves with.
+# cairo draws a catalog's SVG pictures (CairoSVG); libGL and glib are what OpenCV (RapidOCR's, for --ocr) loads;
+# WordNet's nouns tell the weak-match flag which words name a kind of a catalog's things. The slim image lacks them.
+# Unpinned: their versions are the base image's Debian release's, which the python:3.11-slim tag moves with.
 # hadolint ignore=DL3008
-RUN apt-get update && apt-get install -y --no-install-recommends libcairo2 libgl1 libglib2.0-0 \
+RUN apt-get update && apt-get install -y --no-install-recommends libcairo2 libgl1 libglib2.0-0 wordnet-base \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -63,6 +63,7 @@ INSTALL = {  # how a missing system program is had on Debian (and by .ci/run)
     "dataset-fashion-mnist": "apt-get install dataset-fashion-mnist",
     "strace": "apt-get install strace",
     "tuxpaint-stamps-default": "apt-get install tuxpaint-stamps-default",
+    "wordnet-base": "apt-get install wordnet-base",
     "milvus": "pip install milvus==2.3.5 pymilvus==3.0.2 (requirements.txt pins them)",
     "ray-serve": "pip install 'ray[serve]==2.60.0' (requirements.txt pins it)",
     "ocr": "pip install 'mmsearch[ocr]' (requirements.txt pins it) and apt-get install libgl1 libglib2.0-0 (OpenCV's)",
@@ -103,6 +104,14 @@ def need_stamps() -> None:
 
     if not (tuxpaint_stamps.DEBIAN_DIR / "animals").is_dir():
         missing("tuxpaint-stamps-default")
+
+
+def need_wordnet() -> None:
+    """For a test on WordNet's nouns (read in place from Debian's wordnet-base)."""
+    from mmsearch.ingest import wordnet
+
+    if not (wordnet.FOLDER / "data.noun").is_file():
+        missing("wordnet-base")
 
 
 def need_real_fashion_mnist() -> None:

@@ -31,6 +31,11 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
 
 
+def stems(words: list[str]) -> list[str]:
+    """Each word's stem as ``tokenize`` stems it (no stop word taken out): "instruments" -> "instrument"."""
+    return _STEMMER.stemWords(words)
+
+
 def query_words(text: str) -> list[str]:
     """The words ``tokenize`` stems, unstemmed and in the same order: ``tokenize([t])[0][i]`` is the stem of
     ``query_words(t)[i]`` (one splitter and one stop-word list for both)."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmsearch.index import keyword as kw
+from mmsearch.search.broader_terms import BroaderTerms
 from mmsearch.search.function_words import function_words
 
 GOOD, WEAK = "good", "weak"
@@ -96,19 +97,24 @@ class MatchRule:
         return GOOD if coverage >= self.words or standing >= self.standing else WEAK
 
 
-def known_shares(stems: kw.QueryStems, words: str) -> tuple[float, float]:
+def known_shares(stems: kw.QueryStems, words: str, broader: BroaderTerms | None = None) -> tuple[float, float]:
     """The shares of the query's words, and of its content words, that the catalog's text or a synonym group
     knows (after correction; the correction runs once for both). The first weighs the keyword list in hybrid
     fusion; the second is the match's coverage, where stop words do not count: scikit-learn's English list, and
     the list of the query's own language where it can be told (function_words.py). "show me some green trainers"
     asks for green trainers: 0.4 of its words known, all of its content words; "una bolsa de harina" asks for a
     bag of flour, not for "una" and "de", which a catalog captioned in Spanish knows; a query of stop words alone
-    counts them all."""
-    all_words = kw.query_tokens(words)[1]
+    counts them all. With ``broader``, a content word that names a kind of what the catalog holds counts as known
+    for the coverage ("string instrument" on a catalog of violins), not for the fusion: keyword search cannot find
+    it (search/broader_terms.py)."""
+    raw, all_words = kw.query_tokens(words)
     if not all_words:
         return 0.0, 0.0
     unknown = stems.unknown(words)
     stop = function_words(words, all_words)
     content = [w for w in all_words if w not in stop] or list(all_words)
     unknown_content = [w for w in unknown if w in content]
+    if broader and unknown_content and len(raw) == len(all_words):
+        named = broader.covered([stems.correct(s, w) for s, w in zip(raw, all_words)])
+        unknown_content = [w for w in unknown_content if w not in {all_words[i] for i in named}]
     return 1.0 - len(unknown) / len(all_words), 1.0 - len(unknown_content) / len(content)

@@ -104,7 +104,8 @@ class Searcher:
         embedded = self.queries.embed(request)
         vector, words, has_image = embedded.vector, embedded.words, request.image is not None
         mode = request.mode or self.config.search_mode
-        coverage, content_coverage = known_shares(snap.keyword.query_stems, words) if words else (None, None)
+        shares = known_shares(snap.keyword.query_stems, words, snap.broader) if words else (None, None)
+        coverage, content_coverage = shares
         searched = self.scaled(vector if has_image or not words else self.categories.expanded(snap, vector))
         bm25 = None
         if (
