@@ -196,7 +196,7 @@ class SearchSettings:
         default=0.55,
         metadata={
             "help": "a text answer matches when at least this share of the query's content words (stop words left "
-            "out) is in the catalog's text or a synonym group"
+            "out) is in the catalog's text or a synonym group, or names a kind of what it names (WordNet)"
         },
     )
     match_standing: float = field(

@@ -1,11 +1,11 @@
 """WordNet 3.0's nouns and what each is a kind of, read in place from Debian's ``wordnet-base``
 (``/usr/share/wordnet``; Princeton's WordNet licence).
 
-Search asks one thing of it: which words name a kind of thing a catalog's words name ("instrument" for a catalog
-that says "violin", "body part" for one that says "hand"), so that a query in such words is not taken for a query
-about something the catalog lacks (search/broader_terms.py). nltk's WordNet reader cannot open Debian's copy (it
-wants a ``lexnames`` file that the package does not ship), and one list of nouns with their hypernyms is all that is
-needed: the database's noun file is read as wndb(5WN) describes it, once per process (0.5 s).
+Search asks one thing of it: which words name a kind of thing a catalog's words name ("stringed instrument" for a
+catalog that says "violin", "extremity" for one that says "hand"), so that a query in such words is not taken for a
+query about something the catalog lacks (search/broader_terms.py). nltk's WordNet reader cannot open Debian's copy
+(it wants a ``lexnames`` file that the package does not ship), and one list of nouns with their hypernyms is all
+that is needed: the database's noun files are read as wndb(5WN) describes them, once per process (0.8 s).
 
 Files whose sha256 is not WordNet 3.0's are not read (a warning says which): another version's offsets and senses
 would name other kinds.

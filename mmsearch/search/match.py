@@ -65,11 +65,11 @@ class Spread:
 @dataclass(frozen=True)
 class MatchRule:
     """When an answer is ``good``: a text query whose content words the catalog's text mostly knows (``words``: the
-    share of them that keyword search or a synonym group knows), or whose best result stands at least ``standing``
-    deviations above the catalog, or (``affinity``) that the text tower finds at least this much nearer to one of the
-    catalog's category words than to any other thing (search/expansion.py, background.py; above 1: never), or whose
-    best result's similarity is at least ``similarity`` (above 1: never); an image query by ``image_standing``
-    alone."""
+    share of them that keyword search or a synonym group knows, or that name a kind of what it holds), or whose best
+    result stands at least ``standing`` deviations above the catalog, or (``affinity``) that the text tower finds at
+    least this much nearer to one of the catalog's category words than to any other thing (search/expansion.py,
+    background.py; above 1: never), or whose best result's similarity is at least ``similarity`` (above 1: never);
+    an image query by ``image_standing`` alone."""
 
     words: float
     standing: float
