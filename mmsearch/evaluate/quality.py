@@ -250,9 +250,10 @@ def form_headers() -> list[str]:
 
 
 def print_report(report: dict) -> None:
-    print(f"{'mode':<9}{'queries':<17}" + "".join(f"{m:>11}" for m in METRICS))
+    width = max(11, *(len(m) + 2 for m in METRICS))  # "P@10 strict" is 11 letters: a space before each name
+    print(f"{'mode':<9}{'queries':<17}" + "".join(f"{m:>{width}}" for m in METRICS))
     for mode, subset, *values in table_rows(report):
-        print(f"{mode:<9}{subset:<17}" + "".join(f"{v:>11.3f}" for v in values))
+        print(f"{mode:<9}{subset:<17}" + "".join(f"{v:>{width}.3f}" for v in values))
     rows = form_rows(report)
     if rows:
         metrics = " / ".join(FORM_METRICS)

@@ -151,5 +151,7 @@ def test_the_printed_report_and_its_plot_carry_the_languages(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "by the queries' language or kind" in printed and "Spanish" in printed
     assert "with filters" not in printed  # no filtered queries, no row for them
+    header = printed.splitlines()[0].split()
+    assert header[-4:] == ["Recall@10", "MRR@10", "P@10", "strict"]  # every column's name stands apart
     assert quality.plot(report, tmp_path / "q.png").stat().st_size > 10_000
     assert quality.plot(report | {"by_form": _by_form({"en": 51})}, tmp_path / "one.png").stat().st_size > 10_000
