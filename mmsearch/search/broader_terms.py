@@ -37,10 +37,13 @@ def _stemmed_nouns() -> tuple[tuple[str, str], ...]:
 
 @dataclass(frozen=True)
 class BroaderTerms:
-    """Stems and stemmed phrases that name a kind of something in the catalog."""
+    """Stems and stemmed phrases that name a kind of something in the catalog; ``nouns``: those kinds and the
+    catalog's own words that WordNet has as nouns, as words (what a query in another language is held against,
+    search/translations.py)."""
 
     words: frozenset[str]
     phrases: frozenset[tuple[str, ...]]
+    nouns: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, vocab: Iterable[str], depth: int = DEPTH, senses: int | None = SENSES) -> BroaderTerms:
@@ -50,9 +53,11 @@ class BroaderTerms:
         if nouns is None:
             return cls(frozenset(), frozenset())
         vocab = set(vocab)
-        names = {name for word, stem in _stemmed_nouns() if stem in vocab for name in nouns.kinds(word, depth, senses)}
+        own = {word for word, stem in _stemmed_nouns() if stem in vocab}
+        names = {name for word in own for name in nouns.kinds(word, depth, senses)}
         stemmed = [tuple(t) for t in kw.tokenize(sorted(names)) if t]
-        return cls(frozenset(t[0] for t in stemmed if len(t) == 1), frozenset(t for t in stemmed if len(t) > 1))
+        words = frozenset(t[0] for t in stemmed if len(t) == 1)
+        return cls(words, frozenset(t for t in stemmed if len(t) > 1), tuple(sorted(own | names)))
 
     def __bool__(self) -> bool:
         return bool(self.words or self.phrases)

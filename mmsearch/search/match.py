@@ -111,10 +111,17 @@ def known_shares(stems: kw.QueryStems, words: str, broader: BroaderTerms | None 
     if not all_words:
         return 0.0, 0.0
     unknown = stems.unknown(words)
-    stop = function_words(words, all_words)
-    content = [w for w in all_words if w not in stop] or list(all_words)
+    content = content_words(words)
     unknown_content = [w for w in unknown if w in content]
     if broader and unknown_content and len(raw) == len(all_words):
         named = broader.covered([stems.correct(s, w) for s, w in zip(raw, all_words)])
         unknown_content = [w for w in unknown_content if w not in {all_words[i] for i in named}]
     return 1.0 - len(unknown) / len(all_words), 1.0 - len(unknown_content) / len(content)
+
+
+def content_words(words: str) -> list[str]:
+    """The query's words but its stop words (English, and its own language's where it can be told), or all of its
+    words where it has nothing else."""
+    all_words = kw.query_tokens(words)[1]
+    stop = function_words(words, all_words)
+    return [w for w in all_words if w not in stop] or list(all_words)

@@ -11,13 +11,14 @@ from mmsearch.encode.encoders import Encoder, load_encoder, picture_query
 from mmsearch.index import vectors as vindex
 from mmsearch.search.expansion import CategoryWords
 from mmsearch.search.facets import count, parse_facets
-from mmsearch.search.match import GOOD, WEAK, MatchRule, known_shares
+from mmsearch.search.match import GOOD, WEAK, MatchRule, content_words, known_shares
 from mmsearch.search.query import QueryEncoder
 from mmsearch.search.ranking import FUSION_DEPTH, Ranking
 from mmsearch.search.request import MODES, SearchRequest
 from mmsearch.search.results import Answer, Hit, ItemNotFound, Page
 from mmsearch.search.snapshot import LoadedIndex, Snapshot
 from mmsearch.search.sorting import parse_sort, sorted_rows
+from mmsearch.search.translations import Translations
 from mmsearch.settings import Settings
 from mmsearch.store.features import FeatureStore
 
@@ -35,6 +36,7 @@ class Searcher:
         self.loaded = LoadedIndex(Snapshot.of(index, config), encoder.model_id, config)
         self.queries = QueryEncoder(encoder, config, self._sampled)
         self.categories = CategoryWords(encoder, config)
+        self.translations = Translations(encoder)
         # A text tower is opened in ONNX Runtime (exported the first time ever) or frozen at its first call: not on a
         # visitor's
         encoder.encode_text(["warm up"])
@@ -43,6 +45,8 @@ class Searcher:
         self.snapshot.warm()
         store.warm()  # Feast's first read: 0.25 s
         self.categories.of(self.snapshot)
+        if self.translations.wanted:
+            self.translations.vectors(self.snapshot.broader.nouns)  # the catalog's English nouns: 1.3 s with USE
         if self._sampled():
             self.queries.general.tower()  # loaded now, not at the first upload
 
@@ -125,6 +129,12 @@ class Searcher:
         phrases = None if has_image else self.categories.of(snap)
         affinity = phrases.affinity(vector) if phrases is not None else None
         coverage = None if has_image else content_coverage
+        if (
+            coverage is not None
+            and coverage < 1
+            and self.translations.says(snap.broader.nouns, content_words(words), vector)
+        ):
+            coverage = 1.0  # another language's words for one of the catalog's English nouns
         best = [item_id for item_id, _ in page.relevant[: request.k or self.config.top_k]]
         answer = self._answer(snap, vector, hits, best, mode, request.kind, coverage, affinity)
         answer.language, answer.build, answer.page = embedded.language, snap.build, page

@@ -305,3 +305,27 @@ def test_a_word_of_the_catalogs_other_language_is_not_corrected_into_one_of_its_
     slip = ask(picky, q="estrela", mode="keyword")
     assert [r.item_id for r in slip] == [items["item_id"][0]] and slip.match == "good"
     assert ask(picky, q="lampara de estrella").match == "good"
+
+
+def test_a_query_by_kind_or_in_another_language_is_known_to_the_match(tmp_path_factory, demo_manifest):
+    """An English catalog searched with the multilingual zero-shot model: "string instrument" names a kind of its
+    violin (WordNet), "instrumento de cuerda" and "Werkzeug" say its nouns in Spanish and German (the text tower);
+    "hipoteca" (a mortgage) says none of them. The words alone decide here (standing and similarity off)."""
+    import pandas as pd
+
+    from tests.conftest import need_wordnet
+
+    need_wordnet()
+    folder = tmp_path_factory.mktemp("kinds")
+    items = pd.read_csv(demo_manifest).head(4)
+    items["image"] = [str(demo_manifest.parent / p) for p in items["image"]]
+    items["title"] = ["A violin", "A screwdriver", "A ceramic mug", "A straw hat"]
+    items.to_csv(folder / "items.csv", index=False)
+    cfg = tiny_settings(folder, folder / "items.csv", folder, model="zero-shot-multilingual")
+    build_index(cfg)
+    words_alone = Searcher.open(settings.replace(cfg, match_standing=99, match_similarity=1.01))
+    for query in ("string instrument", "instrumento de cuerda", "Werkzeug", "a violin"):
+        assert ask(words_alone, q=query).match == "good", query
+    assert list(ask(words_alone, q="string instrument", mode="keyword")) == []  # no listing says it
+    for query in ("hipoteca", "a lawn mower"):
+        assert ask(words_alone, q=query).match == "weak", query
