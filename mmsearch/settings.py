@@ -196,7 +196,8 @@ class SearchSettings:
         default=0.55,
         metadata={
             "help": "a text answer matches when at least this share of the query's content words (stop words left "
-            "out) is in the catalog's text or a synonym group, or names a kind of what it names (WordNet)"
+            "out) is in the catalog's text or a synonym group, or names a kind of what it names (WordNet), or says "
+            "one of its nouns in another language (a multilingual text tower)"
         },
     )
     match_standing: float = field(
