@@ -11,7 +11,7 @@ from mmsearch.encode.encoders import Encoder, load_encoder, picture_query
 from mmsearch.index import vectors as vindex
 from mmsearch.search.expansion import CategoryWords
 from mmsearch.search.facets import count, parse_facets
-from mmsearch.search.match import GOOD, WEAK, MatchRule, content_words, known_shares
+from mmsearch.search.match import GOOD, WEAK, MatchRule, known_shares
 from mmsearch.search.query import QueryEncoder
 from mmsearch.search.ranking import FUSION_DEPTH, Ranking
 from mmsearch.search.request import MODES, SearchRequest
@@ -129,11 +129,7 @@ class Searcher:
         phrases = None if has_image else self.categories.of(snap)
         affinity = phrases.affinity(vector) if phrases is not None else None
         coverage = None if has_image else content_coverage
-        if (
-            coverage is not None
-            and coverage < 1
-            and self.translations.says(snap.broader.nouns, content_words(words), vector)
-        ):
+        if coverage is not None and coverage < 1 and self.translations.says(snap.broader.nouns, words, vector):
             coverage = 1.0  # another language's words for one of the catalog's English nouns
         best = [item_id for item_id, _ in page.relevant[: request.k or self.config.top_k]]
         answer = self._answer(snap, vector, hits, best, mode, request.kind, coverage, affinity)

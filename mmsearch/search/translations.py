@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmsearch.ingest.phrasing import is_word
+from mmsearch.search.match import content_words
 
 # On the stamps' dev half (docs/zero-shot.md; the preset's rule beside it), the weak flag's F1: 0.819 without; 0.838
 # at 0.70, 0.857 at 0.75, 0.859 at 0.80, 0.853 at 0.825, 0.841 at 0.85. Queries in Spanish, French or German for
@@ -50,10 +51,10 @@ class Translations:
             self._seen = (nouns, rows)
         return self._seen[1]
 
-    def says(self, nouns: tuple[str, ...], content: list[str], vector: np.ndarray) -> bool:
-        """Whether a text query whose content words are ``content`` (one of them not English) and whose vector is
-        ``vector`` says one of ``nouns``."""
-        if not self.wanted or not nouns or all(is_word(w, ("en",)) for w in content):
+    def says(self, nouns: tuple[str, ...], words: str, vector: np.ndarray) -> bool:
+        """Whether the text query ``words``, one of whose content words is not English, and whose vector is
+        ``vector``, says one of ``nouns``."""
+        if not self.wanted or not nouns or all(is_word(w, ("en",)) for w in content_words(words)):
             return False
         words = np.asarray(vector[: self.encoder.text_dim], np.float32)
         words = words / max(float(np.linalg.norm(words)), 1e-12)

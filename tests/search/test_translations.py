@@ -32,22 +32,22 @@ def test_another_languages_words_for_a_catalog_noun_are_known():
     tower = Tower()
     translations = Translations(tower)
     fruta = tower.encode_text(["fruta"])[0]
-    assert translations.says(NOUNS, ["fruta"], fruta)
-    assert translations.says(NOUNS, ["instrumento", "cuerda"], tower.encode_text(["instrumento de cuerda"])[0])
+    assert translations.says(NOUNS, "fruta", fruta)
+    assert translations.says(NOUNS, "instrumento de cuerda", tower.encode_text(["instrumento de cuerda"])[0])
     halfway = np.array([np.sqrt(0.5), 0, np.sqrt(0.5), 0, 0], np.float32)  # 0.71 like fruit and like tool
-    assert not translations.says(NOUNS, ["frutero"], halfway)
-    assert not translations.says((), ["fruta"], fruta)
+    assert not translations.says(NOUNS, "frutero", halfway)
+    assert not translations.says((), "fruta", fruta)
 
 
 def test_english_words_are_left_to_the_catalogs_text():
     tower = Tower()
-    assert not Translations(tower).says(NOUNS, ["fruit"], tower.encode_text(["fruit"])[0])
+    assert not Translations(tower).says(NOUNS, "fruit", tower.encode_text(["fruit"])[0])
 
 
 def test_an_english_only_tower_translates_nothing():
     tower = Tower(languages=("en",))
     assert not multilingual(tower) and multilingual(Tower())
-    assert not Translations(tower).says(NOUNS, ["fruta"], tower.encode_text(["fruta"])[0])
+    assert not Translations(tower).says(NOUNS, "fruta", tower.encode_text(["fruta"])[0])
     assert not multilingual(object())  # a model that does not say what it reads
 
 
@@ -65,6 +65,6 @@ def test_use_reads_spanish_and_german_words_as_their_english_nouns():
     translations = Translations(use)
     nouns = ("fruit", "tool", "horse", "stringed instrument", "hotel", "paper")
     for query in ("fruta", "Werkzeug", "caballo", "instrumento de cuerda"):
-        assert translations.says(nouns, query.lower().split(), use.encode_text([query])[0]), query
+        assert translations.says(nouns, query, use.encode_text([query])[0]), query
     for query in ("hipoteca", "Zahnbürste"):  # a mortgage, a toothbrush: near no noun of these
-        assert not translations.says(nouns, [query.lower()], use.encode_text([query])[0]), query
+        assert not translations.says(nouns, query, use.encode_text([query])[0]), query
