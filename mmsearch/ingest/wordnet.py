@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -59,6 +60,12 @@ def _verified(path: Path) -> bool:
     return True
 
 
+def _entries(path: Path) -> Iterator[str]:
+    """A WordNet database file's lines, past the licence at its top (the lines that start with two spaces)."""
+    with path.open(encoding="latin-1") as lines:
+        yield from (line for line in lines if not line.startswith("  "))
+
+
 @cache
 def nouns(folder: Path = FOLDER) -> Nouns | None:
     """WordNet's nouns, or None where they are not installed (``apt-get install wordnet-base``) or not WordNet 3.0."""
@@ -70,24 +77,18 @@ def nouns(folder: Path = FOLDER) -> Nouns | None:
         return None
     lemmas: dict[int, tuple[str, ...]] = {}
     hypernyms: dict[int, tuple[int, ...]] = {}
-    with data.open(encoding="latin-1") as lines:
-        for line in lines:
-            if line.startswith("  "):  # the licence at the top of the file
-                continue
-            fields = line.split(" | ", 1)[0].split()
-            offset, count = int(fields[0]), int(fields[3], 16)
-            at = 4 + 2 * count
-            pointers = [fields[at + 1 + 4 * i : at + 5 + 4 * i] for i in range(int(fields[at]))]
-            lemmas[offset] = tuple(fields[4 + 2 * i].replace("_", " ").lower() for i in range(count))
-            hypernyms[offset] = tuple(int(p[1]) for p in pointers if p[0] in HYPERNYMS and p[2] == "n")
+    for line in _entries(data):
+        fields = line.split(" | ", 1)[0].split()
+        offset, count = int(fields[0]), int(fields[3], 16)
+        at = 4 + 2 * count
+        pointers = [fields[at + 1 + 4 * i : at + 5 + 4 * i] for i in range(int(fields[at]))]
+        lemmas[offset] = tuple(fields[4 + 2 * i].replace("_", " ").lower() for i in range(count))
+        hypernyms[offset] = tuple(int(p[1]) for p in pointers if p[0] in HYPERNYMS and p[2] == "n")
     senses: dict[str, tuple[int, ...]] = {}
-    with index.open(encoding="latin-1") as lines:
-        for line in lines:
-            if line.startswith("  "):
-                continue
-            fields = line.split()  # lemma, pos, senses, pointer kinds..., senses, tagged senses, offsets by frequency
-            count = int(fields[2])
-            senses[fields[0].replace("_", " ")] = tuple(int(o) for o in fields[-count:])
+    for line in _entries(index):
+        fields = line.split()  # lemma, pos, senses, pointer kinds..., senses, tagged senses, offsets by frequency
+        count = int(fields[2])
+        senses[fields[0].replace("_", " ")] = tuple(int(o) for o in fields[-count:])
     plurals: dict[str, tuple[str, ...]] = {}
     for line in plurals_file.read_text(encoding="latin-1").splitlines():
         inflected, *bases = line.split()
