@@ -25,6 +25,7 @@ above the rest (at most 23/sqrt(24) = 4.7). docs/zero-shot.md has its calibratio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -114,14 +115,16 @@ def known_shares(stems: kw.QueryStems, words: str, broader: BroaderTerms | None 
     content = content_words(words)
     unknown_content = [w for w in unknown if w in content]
     if broader and unknown_content and len(raw) == len(all_words):
-        named = broader.covered([stems.correct(s, w) for s, w in zip(raw, all_words)])
-        unknown_content = [w for w in unknown_content if w not in {all_words[i] for i in named}]
+        named = {all_words[i] for i in broader.covered([stems.correct(s, w) for s, w in zip(raw, all_words)])}
+        unknown_content = [w for w in unknown_content if w not in named]
     return 1.0 - len(unknown) / len(all_words), 1.0 - len(unknown_content) / len(content)
 
 
-def content_words(words: str) -> list[str]:
+@lru_cache(maxsize=8192)
+def content_words(words: str) -> tuple[str, ...]:
     """The query's words but its stop words (English, and its own language's where it can be told), or all of its
-    words where it has nothing else."""
+    words where it has nothing else. Remembered, as ``kw.query_tokens`` is: the match and the translation check
+    (translations.py) both ask, and each answer would guess the query's language again."""
     all_words = kw.query_tokens(words)[1]
     stop = function_words(words, all_words)
-    return [w for w in all_words if w not in stop] or list(all_words)
+    return tuple(w for w in all_words if w not in stop) or all_words
